@@ -1,0 +1,436 @@
+//! The lexer: source text to tokens, with logos.
+//!
+//! Lexing never fails: malformed input becomes a diagnostic and the lexer
+//! goes on, so the parser still sees the rest of the file. Comments are
+//! not tokens; `///` doc comments and `//` comments are collected beside the
+//! token stream (doc comments are attached to items after parsing; plain
+//! comments carry suppressions for the analyser).
+
+use crate::diagnostic::{Code, Diagnostic};
+use crate::span::{FileId, Span};
+use crate::value::{Cidr, Duration};
+use logos::Logos;
+use std::fmt;
+use std::net::IpAddr;
+
+/// Why a token could not be formed.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub enum LexError {
+    /// A character that starts no token.
+    #[default]
+    Unexpected,
+    /// A string literal without its closing quote.
+    UnterminatedString,
+    /// A bad escape in a string literal, with the escape text.
+    BadEscape(String),
+    /// An integer literal that does not fit in 64 bits.
+    IntOverflow,
+    /// A malformed duration.
+    BadDuration(String),
+    /// A malformed IP address or network.
+    BadIp(String),
+}
+
+/// A token. Literal values are decoded by the lexer.
+#[derive(Logos, Clone, Debug, PartialEq)]
+#[logos(error = LexError)]
+#[logos(skip r"[ \t\r\n\f]+")]
+pub enum Tok<'a> {
+    /// `/// text`
+    #[regex(r"///[^\n]*", |lex| lex.slice().get(3..).unwrap_or("").trim(), allow_greedy = true)]
+    DocComment(&'a str),
+    /// `// text` (not a doc comment)
+    #[regex(r"//([^/\n][^\n]*)?", |lex| lex.slice().get(2..).unwrap_or(""), allow_greedy = true)]
+    Comment(&'a str),
+    /// `////...` is an ordinary comment too.
+    #[regex(r"////[^\n]*", |lex| lex.slice().get(2..).unwrap_or(""), allow_greedy = true, priority = 10)]
+    CommentSlashes(&'a str),
+
+    /// An identifier.
+    #[regex(r"[A-Za-z_][A-Za-z0-9_]*")]
+    Ident(&'a str),
+    /// A string literal, unescaped.
+    #[regex(r#""([^"\\\n]|\\[^\n])*""#, unescape)]
+    #[regex(r#""([^"\\\n]|\\[^\n])*"#, |_| Err(LexError::UnterminatedString))]
+    Str(String),
+    /// An integer literal.
+    #[regex(r"[0-9]+", |lex| lex.slice().parse::<i64>().map_err(|_| LexError::IntOverflow))]
+    Int(i64),
+    /// A duration literal such as `15m` or `1h30m`.
+    #[regex(r"[0-9]+(ms|s|m|h|d)([0-9]+(ms|s|m|h|d))*", |lex| parse_duration(lex.slice()))]
+    Duration(Duration),
+    /// An IPv4 or IPv6 address.
+    #[regex(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+", |lex| parse_ip(lex.slice()))]
+    #[regex(r"[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}(:[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+)?", |lex| parse_ip(lex.slice()))]
+    Ip(IpAddr),
+    /// A CIDR network such as `10.0.0.0/8`.
+    #[regex(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+/[0-9]+", |lex| parse_net(lex.slice()))]
+    #[regex(r"[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}(:[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+)?/[0-9]+", |lex| parse_net(lex.slice()))]
+    Net(Cidr),
+
+    /// `package`
+    #[token("package")]
+    Package,
+    /// `use`
+    #[token("use")]
+    Use,
+    /// `entity`
+    #[token("entity")]
+    Entity,
+    /// `record`
+    #[token("record")]
+    Record,
+    /// `enum`
+    #[token("enum")]
+    Enum,
+    /// `context`
+    #[token("context")]
+    Context,
+    /// `action`
+    #[token("action")]
+    Action,
+    /// `on`
+    #[token("on")]
+    On,
+    /// `const`
+    #[token("const")]
+    Const,
+    /// `fn`
+    #[token("fn")]
+    Fn,
+    /// `task`
+    #[token("task")]
+    Task,
+    /// `breakglass`
+    #[token("breakglass")]
+    Breakglass,
+    /// `permit`
+    #[token("permit")]
+    Permit,
+    /// `forbid`
+    #[token("forbid")]
+    Forbid,
+    /// `to`
+    #[token("to")]
+    To,
+    /// `for`
+    #[token("for")]
+    For,
+    /// `when`
+    #[token("when")]
+    When,
+    /// `unless`
+    #[token("unless")]
+    Unless,
+    /// `require`
+    #[token("require")]
+    Require,
+    /// `else`
+    #[token("else")]
+    Else,
+    /// `and`
+    #[token("and")]
+    And,
+    /// `or`
+    #[token("or")]
+    Or,
+    /// `not`
+    #[token("not")]
+    Not,
+    /// `in`
+    #[token("in")]
+    In,
+    /// `like`
+    #[token("like")]
+    Like,
+    /// `has`
+    #[token("has")]
+    Has,
+    /// `true`
+    #[token("true")]
+    True,
+    /// `false`
+    #[token("false")]
+    False,
+
+    /// `{`
+    #[token("{")]
+    LBrace,
+    /// `}`
+    #[token("}")]
+    RBrace,
+    /// `(`
+    #[token("(")]
+    LParen,
+    /// `)`
+    #[token(")")]
+    RParen,
+    /// `[`
+    #[token("[")]
+    LBracket,
+    /// `]`
+    #[token("]")]
+    RBracket,
+    /// `,`
+    #[token(",")]
+    Comma,
+    /// `:`
+    #[token(":")]
+    Colon,
+    /// `.`
+    #[token(".")]
+    Dot,
+    /// `?.`
+    #[token("?.")]
+    QuestionDot,
+    /// `??`
+    #[token("??")]
+    QuestionQuestion,
+    /// `?`
+    #[token("?")]
+    Question,
+    /// `*`
+    #[token("*")]
+    Star,
+    /// `@`
+    #[token("@")]
+    At,
+    /// `=`
+    #[token("=")]
+    Assign,
+    /// `==`
+    #[token("==")]
+    EqEq,
+    /// `!=`
+    #[token("!=")]
+    NotEq,
+    /// `<`
+    #[token("<")]
+    Lt,
+    /// `<=`
+    #[token("<=")]
+    Le,
+    /// `>`
+    #[token(">")]
+    Gt,
+    /// `>=`
+    #[token(">=")]
+    Ge,
+    /// `+`
+    #[token("+")]
+    Plus,
+    /// `-`
+    #[token("-")]
+    Minus,
+    /// `->`
+    #[token("->")]
+    Arrow,
+}
+
+impl fmt::Display for Tok<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Tok::DocComment(_) => "doc comment",
+            Tok::Comment(_) | Tok::CommentSlashes(_) => "comment",
+            Tok::Ident(s) => return write!(f, "`{s}`"),
+            Tok::Str(_) => "string",
+            Tok::Int(_) => "integer",
+            Tok::Duration(_) => "duration",
+            Tok::Ip(_) => "ip address",
+            Tok::Net(_) => "network",
+            Tok::Package => "`package`",
+            Tok::Use => "`use`",
+            Tok::Entity => "`entity`",
+            Tok::Record => "`record`",
+            Tok::Enum => "`enum`",
+            Tok::Context => "`context`",
+            Tok::Action => "`action`",
+            Tok::On => "`on`",
+            Tok::Const => "`const`",
+            Tok::Fn => "`fn`",
+            Tok::Task => "`task`",
+            Tok::Breakglass => "`breakglass`",
+            Tok::Permit => "`permit`",
+            Tok::Forbid => "`forbid`",
+            Tok::To => "`to`",
+            Tok::For => "`for`",
+            Tok::When => "`when`",
+            Tok::Unless => "`unless`",
+            Tok::Require => "`require`",
+            Tok::Else => "`else`",
+            Tok::And => "`and`",
+            Tok::Or => "`or`",
+            Tok::Not => "`not`",
+            Tok::In => "`in`",
+            Tok::Like => "`like`",
+            Tok::Has => "`has`",
+            Tok::True => "`true`",
+            Tok::False => "`false`",
+            Tok::LBrace => "`{`",
+            Tok::RBrace => "`}`",
+            Tok::LParen => "`(`",
+            Tok::RParen => "`)`",
+            Tok::LBracket => "`[`",
+            Tok::RBracket => "`]`",
+            Tok::Comma => "`,`",
+            Tok::Colon => "`:`",
+            Tok::Dot => "`.`",
+            Tok::QuestionDot => "`?.`",
+            Tok::QuestionQuestion => "`??`",
+            Tok::Question => "`?`",
+            Tok::Star => "`*`",
+            Tok::At => "`@`",
+            Tok::Assign => "`=`",
+            Tok::EqEq => "`==`",
+            Tok::NotEq => "`!=`",
+            Tok::Lt => "`<`",
+            Tok::Le => "`<=`",
+            Tok::Gt => "`>`",
+            Tok::Ge => "`>=`",
+            Tok::Plus => "`+`",
+            Tok::Minus => "`-`",
+            Tok::Arrow => "`->`",
+        };
+        f.write_str(s)
+    }
+}
+
+fn unescape<'a>(lex: &mut logos::Lexer<'a, Tok<'a>>) -> Result<String, LexError> {
+    let slice = lex.slice();
+    let body = slice.get(1..slice.len().saturating_sub(1)).unwrap_or("");
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('0') => out.push('\0'),
+            Some('\\') => out.push('\\'),
+            Some('"') => out.push('"'),
+            Some('*') => out.push_str("\\*"),
+            Some('u') => {
+                let rest = chars.as_str();
+                let decoded = rest
+                    .strip_prefix('{')
+                    .and_then(|r| r.split_once('}'))
+                    .and_then(|(hex, _)| {
+                        (hex.len() <= 6)
+                            .then(|| u32::from_str_radix(hex, 16).ok())
+                            .flatten()
+                            .and_then(char::from_u32)
+                            .map(|ch| (ch, hex.len() + 2))
+                    });
+                match decoded {
+                    Some((ch, used)) => {
+                        out.push(ch);
+                        for _ in 0..used {
+                            chars.next();
+                        }
+                    }
+                    None => return Err(LexError::BadEscape("\\u".into())),
+                }
+            }
+            Some(other) => return Err(LexError::BadEscape(format!("\\{other}"))),
+            None => return Err(LexError::UnterminatedString),
+        }
+    }
+    Ok(out)
+}
+
+fn parse_duration(s: &str) -> Result<Duration, LexError> {
+    Duration::parse(s).map_err(LexError::BadDuration)
+}
+
+fn parse_ip(s: &str) -> Result<IpAddr, LexError> {
+    s.parse::<IpAddr>()
+        .map_err(|_| LexError::BadIp(format!("`{s}` is not a valid ip address")))
+}
+
+fn parse_net(s: &str) -> Result<Cidr, LexError> {
+    Cidr::parse(s).map_err(LexError::BadIp)
+}
+
+/// A token with its byte range.
+pub type Spanned<'a> = (usize, Tok<'a>, usize);
+
+/// The lexer's output: tokens for the parser, comments, and diagnostics.
+#[derive(Debug, Default)]
+pub struct Lexed<'a> {
+    /// Tokens, comments removed.
+    pub tokens: Vec<Spanned<'a>>,
+    /// `///` doc comments with their spans.
+    pub docs: Vec<(Span, &'a str)>,
+    /// `//` comments with their spans (used for analyser suppressions).
+    pub comments: Vec<(Span, &'a str)>,
+    /// Lexical errors.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Lexes `text`, which belongs to `file`.
+pub fn lex(file: FileId, text: &str) -> Lexed<'_> {
+    let mut out = Lexed::default();
+    let mut lexer = Tok::lexer(text);
+    while let Some(result) = lexer.next() {
+        let range = lexer.span();
+        let span = Span::new(file, range.clone());
+        match result {
+            Ok(Tok::DocComment(d)) => out.docs.push((span, d)),
+            Ok(Tok::Comment(c)) | Ok(Tok::CommentSlashes(c)) => out.comments.push((span, c)),
+            Ok(tok) => out.tokens.push((range.start, tok, range.end)),
+            Err(e) => out.diagnostics.push(lex_error(span, lexer.slice(), e)),
+        }
+    }
+    out
+}
+
+fn lex_error(span: Span, slice: &str, e: LexError) -> Diagnostic {
+    match e {
+        LexError::Unexpected => {
+            let shown: String = slice.chars().take(1).collect();
+            let d = Diagnostic::error(
+                Code::E0001,
+                span,
+                format!("unexpected character `{}`", shown.escape_debug()),
+                "no token starts with this character",
+            );
+            match shown.as_str() {
+                "'" => d.with_help("strings are written with double quotes: `\"text\"`"),
+                "&" | "|" | "!" => d.with_help("logical operators are written `and`, `or` and `not`"),
+                ";" => d.with_help("no semicolons are needed: put each item on its own line"),
+                "#" => d.with_help("comments start with `//`"),
+                _ => d,
+            }
+        }
+        LexError::UnterminatedString => Diagnostic::error(
+            Code::E0002,
+            span,
+            "unterminated string",
+            "this string has no closing `\"`",
+        )
+        .with_help("strings end on the line they start; escape a newline as `\\n`"),
+        LexError::BadEscape(esc) => Diagnostic::error(
+            Code::E0003,
+            span,
+            format!("invalid escape `{esc}` in string"),
+            "this string contains an unsupported escape",
+        )
+        .with_help("supported escapes: `\\\"` `\\\\` `\\n` `\\t` `\\r` `\\0` `\\*` `\\u{...}`"),
+        LexError::IntOverflow => Diagnostic::error(
+            Code::E0004,
+            span,
+            format!("integer `{slice}` does not fit in 64 bits"),
+            "out of range",
+        )
+        .with_help(format!("the largest integer is `{}`", i64::MAX)),
+        LexError::BadDuration(msg) => {
+            Diagnostic::error(Code::E0005, span, msg, "invalid duration")
+                .with_help("write durations as `500ms`, `30s`, `15m`, `2h`, `7d` or combinations like `1h30m`, largest unit first")
+        }
+        LexError::BadIp(msg) => Diagnostic::error(Code::E0006, span, msg, "invalid address"),
+    }
+}

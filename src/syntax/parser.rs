@@ -1,0 +1,238 @@
+//! The parser front door: lex, parse with recovery, attach doc comments.
+//!
+//! **Parsing never fails**: it returns a tree (with [`Item::Error`] where it
+//! recovered) and every problem it met as a diagnostic.
+
+use super::ast::*;
+use super::grammar::FileParser;
+use super::lexer::{lex, LexError, Tok};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::span::{FileId, Node, Span};
+use lalrpop_util::{ErrorRecovery, ParseError};
+
+/// State the grammar's actions write into while parsing.
+#[derive(Default)]
+pub struct Ctx<'input> {
+    /// Errors the parser recovered from.
+    pub errors: Vec<ErrorRecovery<usize, Tok<'input>, LexError>>,
+    /// `Foo<T>` written with a name other than `Set`: span and name.
+    pub generic_misuse: Vec<(Span, String)>,
+    /// Unknown action attribute keywords.
+    pub bad_keywords: Vec<Ident>,
+}
+
+/// The result of parsing one file.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    /// The tree (possibly with error nodes).
+    pub file: File,
+    /// Plain `//` comments with their spans, for the analyser's suppressions.
+    pub comments: Vec<(Span, String)>,
+    /// Lexical and syntax diagnostics.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Parses the text of `file`.
+pub fn parse(file: FileId, text: &str) -> Parsed {
+    let lexed = lex(file, text);
+    let mut diagnostics = lexed.diagnostics;
+    let mut ctx = Ctx::default();
+    let tokens = lexed.tokens.into_iter().map(Ok::<_, LexError>);
+    let parsed = FileParser::new().parse(file, &mut ctx, tokens);
+    let mut tree = match parsed {
+        Ok(tree) => tree,
+        Err(e) => {
+            diagnostics.push(syntax_error(file, text, e));
+            File::default()
+        }
+    };
+    for rec in ctx.errors {
+        diagnostics.push(syntax_error(file, text, rec.error));
+    }
+    for (span, name) in ctx.generic_misuse {
+        diagnostics.push(
+            Diagnostic::error(
+                Code::E0203,
+                span,
+                format!("`{name}` takes no type parameter"),
+                "only `Set` is generic",
+            )
+            .with_help("write a set as `Set<T>`"),
+        );
+    }
+    for key in ctx.bad_keywords {
+        let d = Diagnostic::error(
+            Code::E0101,
+            key.span,
+            format!("unknown action attribute `{}`", key.node),
+            "expected `sensitivity` or `grants`",
+        )
+        .with_help_opt(crate::diagnostic::did_you_mean(&key.node, ["sensitivity", "grants"]));
+        diagnostics.push(d);
+    }
+    attach_docs(text, &lexed.docs, &mut tree, &mut diagnostics);
+    Parsed {
+        file: tree,
+        comments: lexed
+            .comments
+            .into_iter()
+            .map(|(s, c)| (s, c.to_string()))
+            .collect(),
+        diagnostics,
+    }
+}
+
+fn syntax_error(file: FileId, text: &str, e: ParseError<usize, Tok<'_>, LexError>) -> Diagnostic {
+    match e {
+        ParseError::InvalidToken { location } => Diagnostic::error(
+            Code::E0101,
+            Span::new(file, location..location + 1),
+            "invalid token",
+            "not understood",
+        ),
+        ParseError::UnrecognizedEof { location, expected } => {
+            let end = text.len();
+            let start = location.min(end);
+            Diagnostic::error(
+                Code::E0102,
+                Span::new(file, start..end),
+                "unexpected end of file",
+                format!("expected {} after this", describe_expected(&expected)),
+            )
+        }
+        ParseError::UnrecognizedToken {
+            token: (l, tok, r),
+            expected,
+        } => {
+            let d = Diagnostic::error(
+                Code::E0101,
+                Span::new(file, l..r),
+                format!("unexpected {tok}"),
+                format!("expected {}", describe_expected(&expected)),
+            );
+            match tok {
+                Tok::Ident(s) if ["rule", "allow", "deny", "grant"].contains(&s) => {
+                    d.with_help("rules start with `permit` or `forbid`")
+                }
+                Tok::Assign if expected.iter().any(|e| e == "\"==\"") => {
+                    d.with_help("compare with `==`; `=` only introduces a constant's or function's value")
+                }
+                _ => d,
+            }
+        }
+        ParseError::ExtraToken { token: (l, tok, r) } => Diagnostic::error(
+            Code::E0101,
+            Span::new(file, l..r),
+            format!("unexpected {tok}"),
+            "extra token",
+        ),
+        ParseError::User { error } => Diagnostic::error(
+            Code::E0101,
+            Span::new(file, 0..0),
+            format!("lexical error {error:?}"),
+            "here",
+        ),
+    }
+}
+
+/// Turns lalrpop's list of expected terminals into readable text.
+fn describe_expected(expected: &[String]) -> String {
+    let mut names: Vec<String> = expected
+        .iter()
+        .map(|e| {
+            let bare = e.trim_matches('"');
+            match bare {
+                "ident" => "a name".to_string(),
+                "string" => "a string".to_string(),
+                "int" => "an integer".to_string(),
+                "duration" => "a duration".to_string(),
+                "ip" => "an ip address".to_string(),
+                "net" => "a network".to_string(),
+                other => format!("`{}`", other.replace("\\\"", "\"")),
+            }
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    const MAX: usize = 6;
+    match names.len() {
+        0 => "something else".to_string(),
+        1 => names.remove(0),
+        n if n <= MAX => {
+            let last = names.pop().unwrap_or_default();
+            format!("{} or {last}", names.join(", "))
+        }
+        n => format!("one of {} and {} more", names[..MAX].join(", "), n - MAX),
+    }
+}
+
+/// Attaches each `///` block to the item or rule that starts right after it.
+fn attach_docs(text: &str, docs: &[(Span, &str)], tree: &mut File, diags: &mut Vec<Diagnostic>) {
+    // Group consecutive doc lines into blocks.
+    let mut blocks: Vec<(Span, String)> = Vec::new();
+    for (span, line) in docs {
+        match blocks.last_mut() {
+            Some((bspan, btext))
+                if text
+                    .get(bspan.end as usize..span.start as usize)
+                    .is_some_and(|gap| gap.trim().is_empty()) =>
+            {
+                *bspan = bspan.to(*span);
+                btext.push('\n');
+                btext.push_str(line);
+            }
+            _ => blocks.push((*span, line.to_string())),
+        }
+    }
+    let mut used = vec![false; blocks.len()];
+    let mut find = |start: u32| -> Option<Node<String>> {
+        blocks.iter().enumerate().find_map(|(i, (span, body))| {
+            let adjacent = span.end <= start
+                && text
+                    .get(span.end as usize..start as usize)
+                    .is_some_and(|gap| gap.trim().is_empty());
+            if adjacent {
+                if let Some(u) = used.get_mut(i) {
+                    *u = true;
+                }
+                Some(Node::new(body.clone(), *span))
+            } else {
+                None
+            }
+        })
+    };
+    for item in &mut tree.items {
+        let start = item.span.start;
+        match &mut item.node {
+            Item::Package(doc, _) | Item::Context(doc, _) => *doc = find(start),
+            Item::Entity(d) | Item::Record(d) => d.doc = find(start),
+            Item::Enum(d) => d.doc = find(start),
+            Item::Action(d) => d.doc = find(start),
+            Item::Const(d) => d.doc = find(start),
+            Item::Fn(d) => d.doc = find(start),
+            Item::Task(t) => {
+                t.doc = find(start);
+                for ti in &mut t.items {
+                    if let TaskItem::Rule(r) = &mut ti.node {
+                        r.doc = find(ti.span.start);
+                    }
+                }
+            }
+            Item::Rule(r) => r.doc = find(start),
+            Item::Use(_) | Item::Error => {}
+        }
+    }
+    for ((span, _), used) in blocks.iter().zip(used) {
+        if !used {
+            diags.push(
+                Diagnostic::warning(
+                    Code::W0001,
+                    *span,
+                    "doc comment documents nothing",
+                    "no declaration or rule follows this comment",
+                )
+                .with_help("use `//` for a plain comment, or move it right above what it documents"),
+            );
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! Primitive values shared by the compiler and the VM: durations, instants
+//! and CIDR networks, with their parsing and formatting.
+//!
+//! Time and durations are counted in whole microseconds in an `i64`, which
+//! covers about ±292,000 years around 1970. RFC 3339 input with finer
+//! precision is truncated toward the past.
+
+use serde::{Serialize, Serializer};
+use std::fmt;
+use std::net::IpAddr;
+
+/// A span of time in microseconds.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Duration(pub i64);
+
+const UNITS: [(&str, i64); 5] = [
+    ("d", 86_400_000_000),
+    ("h", 3_600_000_000),
+    ("m", 60_000_000),
+    ("s", 1_000_000),
+    ("ms", 1_000),
+];
+
+impl Duration {
+    /// Parses `15m`, `1h30m`, `500ms`: digits and units (`d h m s ms`), largest first.
+    pub fn parse(text: &str) -> Result<Duration, String> {
+        let mut total: i64 = 0;
+        let mut rest = text;
+        let mut last_rank: Option<usize> = None;
+        if rest.is_empty() {
+            return Err("empty duration".into());
+        }
+        while !rest.is_empty() {
+            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            if digits == 0 {
+                return Err(format!("invalid duration `{text}`"));
+            }
+            let (num, tail) = rest.split_at(digits);
+            let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+            let (unit, tail) = tail.split_at(unit_len);
+            let Some(rank) = UNITS.iter().position(|(u, _)| *u == unit) else {
+                return Err(format!("invalid duration unit `{unit}` in `{text}`"));
+            };
+            if last_rank.is_some_and(|r| r >= rank) {
+                return Err(format!("units of duration `{text}` must go from largest to smallest, each once"));
+            }
+            last_rank = Some(rank);
+            let n: i64 = num
+                .parse()
+                .map_err(|_| format!("duration `{text}` is too large"))?;
+            let part = n
+                .checked_mul(UNITS[rank].1)
+                .and_then(|p| total.checked_add(p))
+                .ok_or_else(|| format!("duration `{text}` is too large"))?;
+            total = part;
+            rest = tail;
+        }
+        Ok(Duration(total))
+    }
+
+    /// Microseconds.
+    pub fn micros(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == 0 {
+            return f.write_str("0s");
+        }
+        let mut rest = self.0.unsigned_abs();
+        if self.0 < 0 {
+            f.write_str("-")?;
+        }
+        for (unit, size) in UNITS {
+            let size = size as u64;
+            if rest >= size {
+                write!(f, "{}{unit}", rest / size)?;
+                rest %= size;
+            }
+        }
+        if rest > 0 {
+            write!(f, "{rest}us")?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// An instant: microseconds since 1970-01-01T00:00:00Z.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Time(pub i64);
+
+impl Time {
+    /// Parses an RFC 3339 timestamp such as `2026-11-22T10:00:00Z`.
+    pub fn parse(text: &str) -> Result<Time, String> {
+        let dt = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| format!("`{text}` is not an RFC 3339 time ({e})"))?;
+        let nanos = dt.unix_timestamp_nanos();
+        let micros = nanos.div_euclid(1_000);
+        i64::try_from(micros)
+            .map(Time)
+            .map_err(|_| format!("`{text}` is out of range"))
+    }
+
+    /// Adds a duration, `None` on overflow.
+    pub fn checked_add(self, d: Duration) -> Option<Time> {
+        self.0.checked_add(d.0).map(Time)
+    }
+}
+
+impl fmt::Display for Time {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let nanos = i128::from(self.0) * 1_000;
+        match time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        {
+            Some(s) => f.write_str(&s),
+            None => write!(f, "@{}us", self.0),
+        }
+    }
+}
+
+impl Serialize for Time {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A CIDR network: an address and a prefix length, host bits cleared.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cidr {
+    /// The network address.
+    pub addr: IpAddr,
+    /// The prefix length in bits.
+    pub prefix: u8,
+}
+
+impl Cidr {
+    /// Parses `10.0.0.0/8` or `fd00::/8`. Host bits must be zero.
+    pub fn parse(text: &str) -> Result<Cidr, String> {
+        let (addr, prefix) = text
+            .split_once('/')
+            .ok_or_else(|| format!("`{text}` is not a network: expected `address/prefix`"))?;
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("`{addr}` is not a valid ip address"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix: u8 = prefix
+            .parse()
+            .ok()
+            .filter(|p| *p <= max)
+            .ok_or_else(|| format!("prefix `/{prefix}` is out of range (at most {max})"))?;
+        let cidr = Cidr { addr, prefix };
+        if cidr.network_bits() != ip_bits(addr) {
+            return Err(format!(
+                "`{text}` has host bits set; the network is `{}/{prefix}`",
+                bits_to_ip(addr.is_ipv4(), cidr.network_bits())
+            ));
+        }
+        Ok(cidr)
+    }
+
+    fn mask(&self) -> u128 {
+        let width: u32 = if self.addr.is_ipv4() { 32 } else { 128 };
+        let prefix = u32::from(self.prefix).min(width);
+        if prefix == 0 {
+            0
+        } else {
+            let ones = u128::MAX << (128 - prefix);
+            ones >> (128 - width)
+        }
+    }
+
+    fn network_bits(&self) -> u128 {
+        ip_bits(self.addr) & self.mask()
+    }
+
+    /// Whether `ip` lies inside this network (families must match).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        ip.is_ipv4() == self.addr.is_ipv4() && ip_bits(ip) & self.mask() == self.network_bits()
+    }
+}
+
+/// The address as an integer (IPv4 in the low 32 bits).
+pub fn ip_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+fn bits_to_ip(v4: bool, bits: u128) -> IpAddr {
+    if v4 {
+        IpAddr::V4(std::net::Ipv4Addr::from(bits as u32))
+    } else {
+        IpAddr::V6(std::net::Ipv6Addr::from(bits))
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(Duration::parse("1h30m"), Ok(Duration(5_400_000_000)));
+        assert_eq!(Duration::parse("500ms"), Ok(Duration(500_000)));
+        assert!(Duration::parse("30m1h").is_err());
+        assert!(Duration::parse("1m1m").is_err());
+        assert!(Duration::parse("99999999999999999d").is_err());
+        assert_eq!(Duration(5_400_000_000).to_string(), "1h30m");
+    }
+
+    #[test]
+    fn times() {
+        let t = Time::parse("2026-11-22T10:00:00Z").unwrap();
+        assert_eq!(t.to_string(), "2026-11-22T10:00:00Z");
+        assert_eq!(Time::parse("2026-11-22T11:00:00+01:00"), Ok(t));
+        assert!(Time::parse("2026-13-22T10:00:00Z").is_err());
+    }
+
+    #[test]
+    fn networks() {
+        let n = Cidr::parse("10.0.0.0/8").unwrap();
+        assert!(n.contains("10.1.2.3".parse().unwrap()));
+        assert!(!n.contains("11.1.2.3".parse().unwrap()));
+        assert!(!n.contains("::1".parse().unwrap()));
+        assert!(Cidr::parse("10.0.0.1/8").is_err());
+        assert!(Cidr::parse("10.0.0.0/33").is_err());
+        let all = Cidr::parse("0.0.0.0/0").unwrap();
+        assert!(all.contains("1.2.3.4".parse().unwrap()));
+        let v6 = Cidr::parse("fd00::/8").unwrap();
+        assert!(v6.contains("fd12::1".parse().unwrap()));
+    }
+}
