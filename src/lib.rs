@@ -11,3 +11,7 @@ pub mod diagnostic;
 pub mod span;
 pub mod syntax;
 pub mod value;
+pub mod check;
+pub mod stdlib;
+pub mod driver;
+pub mod render;

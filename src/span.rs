@@ -130,6 +130,16 @@ impl SourceMap {
         id
     }
 
+    /// The id of a file with this name and text, adding it if there is none.
+    pub fn find_or_add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
+        let (name, text) = (name.into(), text.into());
+        let found = self
+            .iter()
+            .find(|(_, f)| f.name == name && f.text == text)
+            .map(|(id, _)| id);
+        found.unwrap_or_else(|| self.add(name, text))
+    }
+
     /// The file with id `id`, if any.
     pub fn get(&self, id: FileId) -> Option<&SourceFile> {
         self.files.get(id.0 as usize)

@@ -83,6 +83,8 @@ pub struct TypeDecl {
 /// `name: Type`
 #[derive(Clone, Debug, PartialEq)]
 pub struct Field {
+    /// Documentation.
+    pub doc: Doc,
     /// Field name.
     pub name: Ident,
     /// Field type.

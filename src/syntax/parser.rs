@@ -201,15 +201,30 @@ fn attach_docs(text: &str, docs: &[(Span, &str)], tree: &mut File, diags: &mut V
             }
         })
     };
+    let fields = |fields: &mut Vec<Field>, find: &mut dyn FnMut(u32) -> Option<Node<String>>| {
+        for f in fields {
+            f.doc = find(f.name.span.start);
+        }
+    };
     for item in &mut tree.items {
         let start = item.span.start;
         match &mut item.node {
-            Item::Package(doc, _) | Item::Context(doc, _) => *doc = find(start),
-            Item::Entity(d) | Item::Record(d) => d.doc = find(start),
+            Item::Package(doc, _) => *doc = find(start),
+            Item::Context(doc, fs) => {
+                *doc = find(start);
+                fields(fs, &mut find);
+            }
+            Item::Entity(d) | Item::Record(d) => {
+                d.doc = find(start);
+                fields(&mut d.fields, &mut find);
+            }
             Item::Enum(d) => d.doc = find(start),
             Item::Action(d) => d.doc = find(start),
             Item::Const(d) => d.doc = find(start),
-            Item::Fn(d) => d.doc = find(start),
+            Item::Fn(d) => {
+                d.doc = find(start);
+                fields(&mut d.params, &mut find);
+            }
             Item::Task(t) => {
                 t.doc = find(start);
                 for ti in &mut t.items {

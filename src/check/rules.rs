@@ -1,0 +1,373 @@
+//! Checking of rules: heads (principal, actions, resource), clauses and
+//! annotations, standing or inside a task.
+
+use super::expr::Cx;
+use super::hir::*;
+use super::Checker;
+use crate::diagnostic::{did_you_mean, Code, Diagnostic};
+use crate::span::{Node, Span};
+use crate::syntax::ast::{self, ActionPattern, Clause, Effect, Item, TaskItem, TypePattern};
+use std::collections::HashMap;
+
+impl Checker<'_> {
+    pub(super) fn check_rules(&mut self) {
+        let items = std::mem::take(&mut self.modules[0].items);
+        let mut ids: HashMap<String, Span> = HashMap::new();
+        let mut counters: HashMap<(Option<TaskId>, Effect), usize> = HashMap::new();
+        for item in &items {
+            match &item.node {
+                Item::Rule(r) => self.check_rule(r, item.span, None, &mut ids, &mut counters),
+                Item::Task(t) => {
+                    let Some(tid) = self.program.task_by_name(&t.name.node) else { continue };
+                    if self.program.task(tid).span != t.name.span {
+                        continue; // a duplicate task, already reported
+                    }
+                    for ti in &t.items {
+                        if let TaskItem::Rule(r) = &ti.node {
+                            self.check_rule(r, ti.span, Some(tid), &mut ids, &mut counters);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.modules[0].items = items;
+    }
+
+    fn check_rule(
+        &mut self,
+        r: &ast::Rule,
+        span: Span,
+        task: Option<TaskId>,
+        ids: &mut HashMap<String, Span>,
+        counters: &mut HashMap<(Option<TaskId>, Effect), usize>,
+    ) {
+        let effect = r.effect.node;
+        // Annotations.
+        let mut id: Option<String> = None;
+        let mut standing_reason: Option<String> = None;
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for a in &r.annotations {
+            let name = a.name.node.as_str();
+            if let Some(first) = seen.get(name) {
+                self.error(
+                    Diagnostic::error(Code::E0104, a.name.span, format!("`@{name}` is given twice"), "second annotation")
+                        .with_label(*first, "first given here"),
+                );
+                continue;
+            }
+            seen.insert(name, a.name.span);
+            match name {
+                "id" => {
+                    let text = a.arg.node.trim();
+                    if text.is_empty() || text.chars().any(char::is_whitespace) {
+                        self.error(
+                            Diagnostic::error(Code::E0307, a.arg.span, "a rule id must be non-empty and contain no spaces", "invalid id")
+                                .with_help("use a short slug such as `rotate-prod-secrets`"),
+                        );
+                    } else if let Some(first) = ids.get(text) {
+                        self.error(
+                            Diagnostic::error(Code::E0201, a.arg.span, format!("rule id `{text}` is used twice"), "duplicate id")
+                                .with_label(*first, "first used here"),
+                        );
+                    } else {
+                        ids.insert(text.to_string(), a.arg.span);
+                        id = Some(text.to_string());
+                    }
+                }
+                "standing" => {
+                    if effect == Effect::Forbid || task.is_some() {
+                        self.error(
+                            Diagnostic::error(
+                                Code::E0104,
+                                a.name.span,
+                                "`@standing` marks a permit outside any task",
+                                if task.is_some() { "this rule belongs to a task" } else { "this rule is a guard" },
+                            )
+                            .with_help("remove the annotation"),
+                        );
+                    } else if a.arg.node.trim().is_empty() {
+                        self.error(
+                            Diagnostic::error(Code::E0307, a.arg.span, "`@standing` needs a reason", "empty reason")
+                                .with_help("say why this grant may outlive any task, e.g. `@standing(\"public catalogue reads\")`"),
+                        );
+                    } else {
+                        standing_reason = Some(a.arg.node.clone());
+                    }
+                }
+                other => {
+                    self.error(
+                        Diagnostic::error(Code::E0103, a.name.span, format!("unknown annotation `@{other}`"), "not an annotation jitp knows")
+                            .with_help_opt(did_you_mean(other, ["id", "standing"]))
+                            .with_note("annotations on rules: `@id(\"...\")`, `@standing(\"reason\")`"),
+                    );
+                }
+            }
+        }
+        let n = counters.entry((task, effect)).or_insert(0);
+        *n += 1;
+        let scope = task.map_or("global", |t| self.program.tasks[t.index()].name.as_str());
+        let effect_name = if effect == Effect::Permit { "permit" } else { "forbid" };
+        let id = id.unwrap_or_else(|| format!("{scope}.{effect_name}{n}"));
+
+        // Principal.
+        let principal = match &r.principal {
+            None | Some(Node { node: TypePattern::Any, .. }) => None,
+            Some(Node { node: TypePattern::Named(p), span }) => self.entity_pattern(p, *span, "principal"),
+        };
+        // Resource pattern.
+        let named_resource = match &r.resource {
+            Some(Node { node: TypePattern::Named(p), span }) => self.entity_pattern(p, *span, "resource").map(|v| (v, *span)),
+            _ => None,
+        };
+        let resource_given = matches!(&r.resource, Some(Node { node: TypePattern::Named(_), .. }));
+        // Actions.
+        let mut actions: Vec<ActionId> = Vec::new();
+        let mut wildcard = false;
+        let mut head_ok = !resource_given || named_resource.is_some();
+        for pat in &r.actions {
+            let matched: Vec<ActionId> = match &pat.node {
+                ActionPattern::Any => {
+                    wildcard = true;
+                    (0..self.program.actions.len() as u32).map(ActionId).collect()
+                }
+                ActionPattern::Namespace(ns) => {
+                    wildcard = true;
+                    let prefix = format!("{}.", ns.text());
+                    let found: Vec<ActionId> = self
+                        .program
+                        .actions
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, a)| a.name.starts_with(&prefix))
+                        .map(|(i, _)| ActionId(i as u32))
+                        .collect();
+                    if found.is_empty() {
+                        let namespaces: Vec<String> = self
+                            .program
+                            .actions
+                            .iter()
+                            .filter_map(|a| a.name.rsplit_once('.').map(|(ns, _)| ns.to_string()))
+                            .collect();
+                        self.error(
+                            Diagnostic::error(
+                                Code::E0405,
+                                pat.span,
+                                format!("no declared action matches `{}.*`", ns.text()),
+                                "matches nothing",
+                            )
+                            .with_help_opt(did_you_mean(&ns.text(), namespaces.iter().map(String::as_str))),
+                        );
+                        head_ok = false;
+                    }
+                    found
+                }
+                ActionPattern::Exact(p) => {
+                    let name = p.text();
+                    match self.program.action_by_name(&name) {
+                        Some(a) => vec![a],
+                        None => {
+                            let names: Vec<&str> = self.program.actions.iter().map(|a| a.name.as_str()).collect();
+                            let d = Diagnostic::error(Code::E0206, pat.span, format!("unknown action `{name}`"), "not declared")
+                                .with_help_opt(did_you_mean(&name, names))
+                                .with_note("declare it with `action ns.verb on Type`");
+                            self.error(d);
+                            head_ok = false;
+                            vec![]
+                        }
+                    }
+                }
+            };
+            // Applicability to the named resource type.
+            let mut kept = Vec::new();
+            for a in matched {
+                if let Some((res, res_span)) = &named_resource {
+                    let def = &self.program.actions[a.index()];
+                    let applies = res.iter().all(|r| def.on.contains(r));
+                    if !applies {
+                        if matches!(pat.node, ActionPattern::Exact(_)) {
+                            let on: Vec<&str> = def.on.iter().map(|e| self.program.entities[e.index()].name.as_str()).collect();
+                            let rname = self.program.type_name(&Type::Entity(res.clone()));
+                            let d = Diagnostic::error(
+                                Code::E0401,
+                                pat.span,
+                                format!("action `{}` does not apply to `{rname}`", def.name),
+                                format!("`{}` is declared on {}", def.name, on.join(", ")),
+                            )
+                            .with_label(*res_span, format!("the resource is `{rname}`"))
+                            .with_label(def.span, "action declared here")
+                            .with_help(format!("add `{rname}` to the action's `on` list, or use a resource type it applies to"));
+                            self.error(d);
+                            head_ok = false;
+                        }
+                        continue;
+                    }
+                }
+                if !actions.contains(&a) {
+                    kept.push(a);
+                }
+            }
+            if kept.is_empty() && !matches!(pat.node, ActionPattern::Exact(_)) && named_resource.is_some() && head_ok {
+                let rname = named_resource.as_ref().map(|(r, _)| self.program.type_name(&Type::Entity(r.clone()))).unwrap_or_default();
+                self.error(Diagnostic::error(
+                    Code::E0401,
+                    pat.span,
+                    format!("no action matched by this pattern applies to `{rname}`"),
+                    "matches no action on this resource type",
+                ));
+                head_ok = false;
+            }
+            actions.extend(kept);
+        }
+        // The resource type seen by conditions.
+        let resource_types: Vec<EntityId> = match &named_resource {
+            Some((r, _)) => r.clone(),
+            None => {
+                let mut all: Vec<EntityId> = Vec::new();
+                for a in &actions {
+                    for e in &self.program.actions[a.index()].on {
+                        if !all.contains(e) {
+                            all.push(*e);
+                        }
+                    }
+                }
+                all.sort();
+                all
+            }
+        };
+        let principal_types: Vec<EntityId> = match &principal {
+            Some(p) => p.clone(),
+            None => (0..self.program.entities.len() as u32).map(EntityId).collect(),
+        };
+        let principal_ty = if head_ok || principal.is_some() { Type::Entity(principal_types) } else { Type::Error };
+        let resource_ty = if head_ok { Type::Entity(resource_types) } else { Type::Error };
+        let mut cx = Cx::rule(principal_ty, resource_ty, task.is_some());
+
+        // Clauses.
+        let mut when: Option<(Expr, Span)> = None;
+        let mut unless: Option<(Expr, Span)> = None;
+        let mut for_ttl: Option<(crate::value::Duration, Span)> = None;
+        let mut requires = Vec::new();
+        for c in &r.clauses {
+            match &c.node {
+                Clause::When(e) | Clause::Unless(e) => {
+                    let is_when = matches!(c.node, Clause::When(_));
+                    let x = self.check_condition(&mut cx, e);
+                    let slot = if is_when { &mut when } else { &mut unless };
+                    if let Some((_, first)) = slot {
+                        let kw = if is_when { "when" } else { "unless" };
+                        let first = *first;
+                        self.error(
+                            Diagnostic::error(Code::E0105, c.span, format!("`{kw}` is given twice"), "second clause")
+                                .with_label(first, "first clause")
+                                .with_help(format!("combine the conditions with `{}`", if is_when { "and" } else { "or" })),
+                        );
+                    } else {
+                        *slot = Some((x, c.span));
+                    }
+                }
+                Clause::For(d) => {
+                    if effect == Effect::Forbid {
+                        self.error(Diagnostic::error(Code::E0105, c.span, "a `forbid` takes no `for` clause", "not allowed on a guard"));
+                    } else if let Some((_, first)) = for_ttl {
+                        self.error(
+                            Diagnostic::error(Code::E0105, c.span, "`for` is given twice", "second clause").with_label(first, "first clause"),
+                        );
+                    } else {
+                        for_ttl = Some((d.node, c.span));
+                    }
+                }
+                Clause::Require(e, label) => {
+                    let x = self.check_condition(&mut cx, e);
+                    if effect == Effect::Forbid {
+                        self.error(
+                            Diagnostic::error(Code::E0105, c.span, "a `forbid` takes no `require` clause", "not allowed on a guard")
+                                .with_help("a guard denies when its `when` holds; put the condition there"),
+                        );
+                        continue;
+                    }
+                    let label = match label {
+                        Some(l) if l.node.trim().is_empty() => {
+                            self.error(Diagnostic::error(Code::E0307, l.span, "a `require` label must not be empty", "empty label"));
+                            String::new()
+                        }
+                        Some(l) => l.node.clone(),
+                        None => self.sources.snippet(e.span).split_whitespace().collect::<Vec<_>>().join(" "),
+                    };
+                    requires.push(Require { cond: x, label, span: c.span });
+                }
+            }
+        }
+        // `for` needs a task and may only shorten it.
+        let task_ttl = task.and_then(|t| self.program.tasks[t.index()].ttl);
+        if let Some((d, fspan)) = for_ttl {
+            match task {
+                None => self.error(
+                    Diagnostic::error(Code::E0402, fspan, "`for` limits a task's grant, and this rule is not in a task", "no task to shorten")
+                        .with_help("move the rule into a `task` block with a `ttl`"),
+                ),
+                Some(t) => {
+                    if d.0 <= 0 {
+                        self.error(Diagnostic::error(Code::E0402, fspan, "`for` must be longer than zero", "zero duration"));
+                    } else if let Some(ttl) = task_ttl.filter(|ttl| d > *ttl) {
+                        let tname = self.program.tasks[t.index()].name.clone();
+                        let tspan = self.program.tasks[t.index()].span;
+                        self.error(
+                            Diagnostic::error(
+                                Code::E0402,
+                                fspan,
+                                format!("`for {d}` is longer than the ttl of task `{tname}` ({ttl})"),
+                                "cannot outlive the task",
+                            )
+                            .with_label(tspan, format!("`{tname}` lives {ttl}"))
+                            .with_help("`for` can only shorten a grant; raise the task's ttl or shorten this one"),
+                        );
+                    }
+                }
+            }
+        }
+        let ttl = match (task_ttl, for_ttl) {
+            (Some(t), Some((f, _))) => Some(t.min(f)),
+            (None, Some((f, _))) if task.is_some() => Some(f),
+            (t, _) => t,
+        };
+        self.program.rules.push(Rule {
+            id,
+            effect,
+            task,
+            principal,
+            actions,
+            wildcard_action: wildcard,
+            resource: named_resource.map(|(r, _)| r),
+            for_ttl: for_ttl.map(|(d, _)| d),
+            ttl,
+            when: when.map(|(e, _)| e),
+            unless: unless.map(|(e, _)| e),
+            requires,
+            standing_reason,
+            doc: r.doc.as_ref().map(|d| d.node.clone()),
+            span,
+            head: r.head,
+        });
+    }
+
+    /// Resolves a principal or resource type name to entity ids.
+    fn entity_pattern(&mut self, p: &ast::Path, span: Span, role: &str) -> Option<Vec<EntityId>> {
+        match self.lookup_type(0, p)? {
+            Type::Entity(ids) => Some(ids),
+            other => {
+                let tn = self.program.type_name(&other);
+                self.error(
+                    Diagnostic::error(
+                        Code::E0404,
+                        span,
+                        format!("the {role} must be an entity type, and `{tn}` is not one"),
+                        "not an entity type",
+                    )
+                    .with_help("declare it with `entity`, or use `*`"),
+                );
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! From paths on disk to checked policy sets.
+//!
+//! Files given together are grouped by their `package` line: each package
+//! is one policy set, checked on its own. Files without a `package` line
+//! form one unnamed policy set.
+
+use crate::check::{self, hir::Program};
+use crate::diagnostic::Diagnostic;
+use crate::span::{FileId, SourceMap};
+use crate::stdlib::Stdlib;
+use crate::syntax::lexer::{lex, Tok};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A failure to read the input (as opposed to problems in the policies).
+#[derive(Debug)]
+pub struct InputError {
+    /// The path concerned.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`: {}", self.path.display(), self.message)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Largest policy file accepted, in bytes.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Expands files and directories (recursively, `.jitp` files only) into a
+/// sorted, de-duplicated list of files.
+pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| InputError {
+            path: p.clone(),
+            message: io_message(&e),
+        })?;
+        if meta.is_dir() {
+            let before = out.len();
+            walk(p, &mut out)?;
+            if out.len() == before {
+                return Err(InputError {
+                    path: p.clone(),
+                    message: "the directory contains no `.jitp` files".into(),
+                });
+            }
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| InputError {
+        path: dir.to_path_buf(),
+        message: io_message(&e),
+    })?;
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for p in paths {
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if p.extension().is_some_and(|e| e == "jitp") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn io_message(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string().to_lowercase(),
+    }
+}
+
+/// Reads `files` into `sources`.
+pub fn read_files(sources: &mut SourceMap, files: &[PathBuf]) -> Result<Vec<FileId>, InputError> {
+    let mut ids = Vec::new();
+    for path in files {
+        let err = |message: String| InputError {
+            path: path.clone(),
+            message,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| err(io_message(&e)))?;
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(err(format!("the file is larger than {} MiB", MAX_FILE_BYTES / 1024 / 1024)));
+        }
+        let bytes = std::fs::read(path).map_err(|e| err(io_message(&e)))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            err(format!("the file is not valid UTF-8 (at byte {})", e.utf8_error().valid_up_to()))
+        })?;
+        ids.push(sources.add(path.display().to_string(), text));
+    }
+    Ok(ids)
+}
+
+/// A group of files that form one policy set.
+#[derive(Debug, Clone)]
+pub struct PolicySet {
+    /// The package name, if the files declare one.
+    pub package: Option<String>,
+    /// The files.
+    pub files: Vec<FileId>,
+}
+
+/// The package a file declares on its first line, if any.
+pub fn package_of(text: &str) -> Option<String> {
+    let lexed = lex(FileId(0), text);
+    let mut toks = lexed.tokens.iter().map(|(_, t, _)| t);
+    if toks.next() != Some(&Tok::Package) {
+        return None;
+    }
+    let mut name = String::new();
+    let mut want_ident = true;
+    for t in toks {
+        match (t, want_ident) {
+            (Tok::Ident(s), true) => name.push_str(s),
+            (Tok::Dot, false) => name.push('.'),
+            _ => break,
+        }
+        want_ident = !want_ident;
+    }
+    (!name.is_empty()).then_some(name)
+}
+
+/// Groups files by package, in order of first appearance.
+pub fn group(sources: &SourceMap, files: &[FileId]) -> Vec<PolicySet> {
+    let mut sets: Vec<PolicySet> = Vec::new();
+    for &f in files {
+        let package = sources.get(f).and_then(|s| package_of(&s.text));
+        match sets.iter_mut().find(|s| s.package == package) {
+            Some(s) => s.files.push(f),
+            None => sets.push(PolicySet {
+                package,
+                files: vec![f],
+            }),
+        }
+    }
+    sets
+}
+
+/// Checks one policy set with the embedded standard library.
+pub fn check_set(sources: &mut SourceMap, set: &PolicySet) -> (Option<Program>, Vec<Diagnostic>) {
+    check::check(sources, &set.files, &Stdlib)
+}
+
+/// Checks a single policy text (named `name`): convenient for embedders and tests.
+pub fn check_text(name: &str, text: &str) -> (SourceMap, Option<Program>, Vec<Diagnostic>) {
+    let mut sources = SourceMap::new();
+    let id = sources.add(name, text);
+    let (program, diags) = check::check(&mut sources, &[id], &Stdlib);
+    (sources, program, diags)
+}

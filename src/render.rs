@@ -1,0 +1,163 @@
+//! Renderings of [`Diagnostic`]s: ariadne reports for terminals and a
+//! stable JSON form for tools.
+
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::span::{SourceMap, Span};
+use ariadne::{Color, Config, IndexType, Label, Report, ReportKind};
+use serde::Serialize;
+
+/// Renders diagnostics as terminal reports, with colour only if `color`.
+pub fn terminal(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> String {
+    let mut out = Vec::new();
+    for d in diags {
+        write_report(sources, d, color, &mut out);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn file_name(sources: &SourceMap, span: Span) -> String {
+    sources
+        .get(span.file)
+        .map_or_else(|| "<unknown>".to_string(), |f| f.name.clone())
+}
+
+fn clamp(sources: &SourceMap, span: Span) -> std::ops::Range<usize> {
+    let len = sources.get(span.file).map_or(0, |f| f.text.len());
+    let start = (span.start as usize).min(len);
+    let end = (span.end as usize).clamp(start, len);
+    start..end
+}
+
+fn write_report(sources: &SourceMap, d: &Diagnostic, color: bool, out: &mut Vec<u8>) {
+    let kind = match d.severity {
+        Severity::Error => ReportKind::Error,
+        Severity::Warning => ReportKind::Warning,
+        Severity::Note => ReportKind::Advice,
+    };
+    let primary_color = match d.severity {
+        Severity::Error => Color::Red,
+        Severity::Warning => Color::Yellow,
+        Severity::Note => Color::Cyan,
+    };
+    let pfile = file_name(sources, d.primary.span);
+    let prange = clamp(sources, d.primary.span);
+    let mut report = Report::build(kind, (pfile.clone(), prange.clone()))
+        .with_config(
+            Config::default()
+                .with_color(color)
+                .with_index_type(IndexType::Byte),
+        )
+        .with_code(d.code.as_str())
+        .with_message(&d.message)
+        .with_label(
+            Label::new((pfile, prange))
+                .with_message(&d.primary.message)
+                .with_color(primary_color)
+                .with_order(0),
+        );
+    for (i, l) in d.secondary.iter().enumerate() {
+        let mut label = Label::new((file_name(sources, l.span), clamp(sources, l.span)))
+            .with_color(Color::Blue)
+            .with_order(i as i32 + 1);
+        if !l.message.is_empty() {
+            label = label.with_message(&l.message);
+        }
+        report = report.with_label(label);
+    }
+    if let Some(h) = &d.help {
+        report = report.with_help(h);
+    }
+    for n in &d.notes {
+        report = report.with_note(n);
+    }
+    let cache = ariadne::sources(sources.iter().map(|(_, f)| (f.name.clone(), f.text.clone())));
+    if report.finish().write(cache, &mut *out).is_err() {
+        out.extend_from_slice(format!("{}: {}\n", d.code.as_str(), d.message).as_bytes());
+    }
+}
+
+/// A location in the JSON rendering: file, byte offsets and 1-based
+/// line/column of both ends.
+#[derive(Serialize, Debug, Clone)]
+pub struct JsonLocation {
+    /// File name as given on the command line.
+    pub file: String,
+    /// Start byte offset.
+    pub start: u32,
+    /// End byte offset (exclusive).
+    pub end: u32,
+    /// 1-based start line.
+    pub line: usize,
+    /// 1-based start column (characters).
+    pub column: usize,
+    /// 1-based end line.
+    pub end_line: usize,
+    /// 1-based end column (characters, exclusive).
+    pub end_column: usize,
+}
+
+impl JsonLocation {
+    /// The location of `span`.
+    pub fn new(sources: &SourceMap, span: Span) -> JsonLocation {
+        let (line, column) = sources.line_col(span.file, span.start);
+        let (end_line, end_column) = sources.line_col(span.file, span.end);
+        JsonLocation {
+            file: file_name(sources, span),
+            start: span.start,
+            end: span.end,
+            line,
+            column,
+            end_line,
+            end_column,
+        }
+    }
+}
+
+/// A labelled location in the JSON rendering.
+#[derive(Serialize, Debug, Clone)]
+pub struct JsonLabel {
+    /// Where.
+    #[serde(flatten)]
+    pub location: JsonLocation,
+    /// What the label says.
+    pub message: String,
+}
+
+/// The JSON form of one diagnostic (stable; documented in `docs/cli.md`).
+#[derive(Serialize, Debug, Clone)]
+pub struct JsonDiagnostic {
+    /// Stable code, e.g. `E0203`.
+    pub code: &'static str,
+    /// `error`, `warning` or `note`.
+    pub severity: Severity,
+    /// The message.
+    pub message: String,
+    /// The primary location.
+    pub primary: JsonLabel,
+    /// Secondary locations.
+    pub secondary: Vec<JsonLabel>,
+    /// Help, if any.
+    pub help: Option<String>,
+    /// Notes.
+    pub notes: Vec<String>,
+}
+
+/// Converts diagnostics to their JSON form.
+pub fn json(sources: &SourceMap, diags: &[Diagnostic]) -> Vec<JsonDiagnostic> {
+    let label = |l: &crate::diagnostic::Label| JsonLabel {
+        location: JsonLocation::new(sources, l.span),
+        message: l.message.clone(),
+    };
+    diags
+        .iter()
+        .map(|d| JsonDiagnostic {
+            code: d.code.as_str(),
+            severity: d.severity,
+            message: d.message.clone(),
+            primary: label(&d.primary),
+            secondary: d.secondary.iter().map(label).collect(),
+            help: d.help.clone(),
+            notes: d.notes.clone(),
+        })
+        .collect()
+}
