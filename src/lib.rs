@@ -15,3 +15,6 @@ pub mod check;
 pub mod stdlib;
 pub mod driver;
 pub mod render;
+pub mod decision;
+pub mod reference;
+pub mod vm;

@@ -404,26 +404,23 @@ pub enum TaskField {
     Approvals,
     /// `task.approvers`: those approvers' names.
     Approvers,
-    /// `task.expires_at`: `started_at` plus the rule's ttl.
-    ExpiresAt,
 }
 
 impl TaskField {
     /// All fields with their names and types.
-    pub const ALL: [(TaskField, &'static str); 6] = [
+    pub const ALL: [(TaskField, &'static str); 5] = [
         (TaskField::Name, "name"),
         (TaskField::Id, "id"),
         (TaskField::StartedAt, "started_at"),
         (TaskField::Approvals, "approvals"),
         (TaskField::Approvers, "approvers"),
-        (TaskField::ExpiresAt, "expires_at"),
     ];
 
     /// The field's type.
     pub fn ty(self) -> Type {
         match self {
             TaskField::Name | TaskField::Id => Type::String,
-            TaskField::StartedAt | TaskField::ExpiresAt => Type::Time,
+            TaskField::StartedAt => Type::Time,
             TaskField::Approvals => Type::Int,
             TaskField::Approvers => Type::Set(Box::new(Type::String)),
         }

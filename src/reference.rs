@@ -1,0 +1,641 @@
+//! The reference interpreter: the semantics of jitp, written to be
+//! obviously right rather than fast.
+//!
+//! It reads the request JSON directly against the checked program's types
+//! and evaluates the typed expressions by walking them. The VM must give
+//! the same decision for every (policy, request) pair; property tests check
+//! that. It also evaluates constants for the compiler.
+
+use crate::check::hir::*;
+use crate::decision::{DecisionRecord, Effect, Obligation, Reason};
+use crate::syntax::ast::{Effect as RuleEffect, TaskKind};
+use crate::value::{Cidr, Duration, Time};
+use serde_json::Value as Json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+/// A value of the language.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Value {
+    /// An absent optional.
+    Absent,
+    /// Bool.
+    Bool(bool),
+    /// Int.
+    Int(i64),
+    /// String.
+    Str(String),
+    /// Time (µs since the epoch).
+    Time(i64),
+    /// Duration (µs).
+    Dur(i64),
+    /// Ip.
+    Ip(IpAddr),
+    /// Net.
+    Net(Cidr),
+    /// Enum variant index.
+    Enum(u32),
+    /// Set.
+    Set(BTreeSet<Value>),
+    /// Record or entity: fields by name.
+    Record(BTreeMap<String, Value>),
+}
+
+/// Why an evaluation failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EvalError {
+    /// Arithmetic overflow.
+    Overflow,
+    /// Something the checker rules out happened (a bug).
+    Internal(String),
+}
+
+type R<T> = Result<T, EvalError>;
+
+fn internal<T>(what: &str) -> R<T> {
+    Err(EvalError::Internal(what.to_string()))
+}
+
+/// A request validated against the program's schema.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// Principal type.
+    pub principal_type: EntityId,
+    /// Principal fields, `id` included.
+    pub principal: Value,
+    /// Action.
+    pub action: ActionId,
+    /// Resource type.
+    pub resource_type: EntityId,
+    /// Resource fields, `id` included.
+    pub resource: Value,
+    /// Context record.
+    pub context: Value,
+    /// Evidence record (all fields optional).
+    pub evidence: Value,
+    /// The task the request is made in.
+    pub task: Option<TaskInfo>,
+    /// The request time.
+    pub now: i64,
+}
+
+/// The task a request names.
+#[derive(Clone, Debug)]
+pub struct TaskInfo {
+    /// Which task.
+    pub task: TaskId,
+    /// Its run id.
+    pub id: String,
+    /// When it started.
+    pub started_at: i64,
+    /// Distinct approvers other than the principal.
+    pub approvers: BTreeSet<String>,
+}
+
+// ---------------------------------------------------------------- requests
+
+/// Validates a request JSON document against `p`'s schema.
+pub fn parse_request(p: &Program, json: &Json) -> Result<Request, String> {
+    let obj = json.as_object().ok_or("the request must be a JSON object")?;
+    for k in obj.keys() {
+        if !["subject", "action", "resource", "context", "task", "evidence", "now"].contains(&k.as_str()) {
+            return Err(format!("unknown request field `{k}`"));
+        }
+    }
+    let (principal_type, principal) = entity(p, obj.get("subject"), "subject")?;
+    let action_obj = obj.get("action").and_then(Json::as_object).ok_or("`action` must be an object with a `name`")?;
+    for k in action_obj.keys() {
+        if k != "name" {
+            return Err(format!("unknown field `action.{k}`"));
+        }
+    }
+    let action_name = action_obj.get("name").and_then(Json::as_str).ok_or("`action.name` must be a string")?;
+    let action = p.action_by_name(action_name).ok_or_else(|| format!("unknown action `{action_name}`"))?;
+    let (resource_type, resource) = entity(p, obj.get("resource"), "resource")?;
+    if !p.action(action).on.contains(&resource_type) {
+        return Err(format!(
+            "action `{action_name}` does not apply to resource type `{}`",
+            p.entity(resource_type).name
+        ));
+    }
+    let empty = Json::Object(Default::default());
+    let context = record(p, p.context, obj.get("context").filter(|c| !c.is_null()).unwrap_or(&empty), "context", 0)?;
+    let evidence = record(p, p.evidence, obj.get("evidence").filter(|c| !c.is_null()).unwrap_or(&empty), "evidence", 0)?;
+    let now = obj.get("now").and_then(Json::as_str).ok_or("`now` must be an RFC 3339 time string")?;
+    let now = Time::parse(now).map_err(|e| format!("`now`: {e}"))?.0;
+    let principal_id = match &principal {
+        Value::Record(f) => match f.get("id") {
+            Some(Value::Str(s)) => s.clone(),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    };
+    let task = match obj.get("task") {
+        None | Some(Json::Null) => None,
+        Some(t) => {
+            let t = t.as_object().ok_or("`task` must be an object")?;
+            for k in t.keys() {
+                if !["name", "id", "started_at", "approvals"].contains(&k.as_str()) {
+                    return Err(format!("unknown field `task.{k}`"));
+                }
+            }
+            let name = t.get("name").and_then(Json::as_str).ok_or("`task.name` must be a string")?;
+            let task = p.task_by_name(name).ok_or_else(|| format!("unknown task `{name}`"))?;
+            let id = match t.get("id") {
+                None | Some(Json::Null) => String::new(),
+                Some(Json::String(s)) => s.clone(),
+                Some(_) => return Err("`task.id` must be a string".into()),
+            };
+            let started = t.get("started_at").and_then(Json::as_str).ok_or("`task.started_at` must be an RFC 3339 time string")?;
+            let started_at = Time::parse(started).map_err(|e| format!("`task.started_at`: {e}"))?.0;
+            let mut approvers = BTreeSet::new();
+            match t.get("approvals") {
+                None | Some(Json::Null) => {}
+                Some(Json::Array(items)) => {
+                    for (i, a) in items.iter().enumerate() {
+                        let a = a.as_object().ok_or_else(|| format!("`task.approvals[{i}]` must be an object"))?;
+                        for k in a.keys() {
+                            if k != "by" && k != "at" {
+                                return Err(format!("unknown field `task.approvals[{i}].{k}`"));
+                            }
+                        }
+                        let by = a.get("by").and_then(Json::as_str).ok_or_else(|| format!("`task.approvals[{i}].by` must be a string"))?;
+                        if let Some(at) = a.get("at") {
+                            let at = at.as_str().ok_or_else(|| format!("`task.approvals[{i}].at` must be a time string"))?;
+                            Time::parse(at).map_err(|e| format!("`task.approvals[{i}].at`: {e}"))?;
+                        }
+                        if by != principal_id {
+                            approvers.insert(by.to_string());
+                        }
+                    }
+                }
+                Some(_) => return Err("`task.approvals` must be an array".into()),
+            }
+            Some(TaskInfo {
+                task,
+                id,
+                started_at,
+                approvers,
+            })
+        }
+    };
+    Ok(Request {
+        principal_type,
+        principal,
+        action,
+        resource_type,
+        resource,
+        context,
+        evidence,
+        task,
+        now,
+    })
+}
+
+fn entity(p: &Program, json: Option<&Json>, role: &str) -> Result<(EntityId, Value), String> {
+    let obj = json.and_then(Json::as_object).ok_or_else(|| format!("`{role}` must be an object with `type` and `id`"))?;
+    for k in obj.keys() {
+        if !["type", "id", "properties"].contains(&k.as_str()) {
+            return Err(format!("unknown field `{role}.{k}`"));
+        }
+    }
+    let ty = obj.get("type").and_then(Json::as_str).ok_or_else(|| format!("`{role}.type` must be a string"))?;
+    let eid = p.entity_by_name(ty).ok_or_else(|| format!("unknown entity type `{ty}` in `{role}.type`"))?;
+    let id = obj.get("id").and_then(Json::as_str).ok_or_else(|| format!("`{role}.id` must be a string"))?;
+    let empty = serde_json::Map::new();
+    let props = match obj.get("properties") {
+        None | Some(Json::Null) => &empty,
+        Some(Json::Object(m)) => m,
+        Some(_) => return Err(format!("`{role}.properties` must be an object")),
+    };
+    let def = p.entity(eid);
+    let mut fields = BTreeMap::new();
+    fields.insert("id".to_string(), Value::Str(id.to_string()));
+    for k in props.keys() {
+        if k == "id" || !def.fields.iter().any(|f| f.name == *k) {
+            return Err(format!("unknown property `{role}.properties.{k}` of `{}`", def.name));
+        }
+    }
+    for f in def.fields.iter().skip(1) {
+        let v = value(p, &f.ty, props.get(&f.name), &format!("{role}.properties.{}", f.name), 1)?;
+        fields.insert(f.name.clone(), v);
+    }
+    Ok((eid, Value::Record(fields)))
+}
+
+/// Deepest nesting of records and sets a request may have.
+pub const MAX_DEPTH: usize = 32;
+
+fn record(p: &Program, r: RecordId, json: &Json, path: &str, depth: usize) -> Result<Value, String> {
+    if depth > MAX_DEPTH {
+        return Err(format!("`{path}` is nested too deeply"));
+    }
+    let obj = json.as_object().ok_or_else(|| format!("`{path}` must be an object"))?;
+    let def = p.record(r);
+    for k in obj.keys() {
+        if !def.fields.iter().any(|f| f.name == *k) {
+            return Err(format!("unknown field `{path}.{k}`"));
+        }
+    }
+    let mut fields = BTreeMap::new();
+    for f in &def.fields {
+        let v = value(p, &f.ty, obj.get(&f.name), &format!("{path}.{}", f.name), depth + 1)?;
+        fields.insert(f.name.clone(), v);
+    }
+    Ok(Value::Record(fields))
+}
+
+fn value(p: &Program, ty: &Type, json: Option<&Json>, path: &str, depth: usize) -> Result<Value, String> {
+    if depth > MAX_DEPTH {
+        return Err(format!("`{path}` is nested too deeply"));
+    }
+    let json = match (json, ty) {
+        (None | Some(Json::Null), Type::Optional(_)) => return Ok(Value::Absent),
+        (None, _) => return Err(format!("missing `{path}`")),
+        (Some(Json::Null), _) => return Err(format!("`{path}` must not be null")),
+        (Some(j), _) => j,
+    };
+    let want = |what: &str| format!("`{path}` must be {what}");
+    Ok(match ty {
+        Type::Optional(inner) => value(p, inner, Some(json), path, depth)?,
+        Type::Bool => Value::Bool(json.as_bool().ok_or_else(|| want("a boolean"))?),
+        Type::Int => Value::Int(json.as_i64().ok_or_else(|| want("a 64-bit integer"))?),
+        Type::String => Value::Str(json.as_str().ok_or_else(|| want("a string"))?.to_string()),
+        Type::Time => {
+            let s = json.as_str().ok_or_else(|| want("an RFC 3339 time string"))?;
+            Value::Time(Time::parse(s).map_err(|e| format!("`{path}`: {e}"))?.0)
+        }
+        Type::Duration => {
+            let s = json.as_str().ok_or_else(|| want("a duration string such as \"15m\""))?;
+            Value::Dur(Duration::parse(s).map_err(|e| format!("`{path}`: {e}"))?.0)
+        }
+        Type::Ip => {
+            let s = json.as_str().ok_or_else(|| want("an ip address string"))?;
+            Value::Ip(s.parse().map_err(|_| format!("`{path}`: `{s}` is not a valid ip address"))?)
+        }
+        Type::Net => {
+            let s = json.as_str().ok_or_else(|| want("a network string such as \"10.0.0.0/8\""))?;
+            Value::Net(Cidr::parse(s).map_err(|e| format!("`{path}`: {e}"))?)
+        }
+        Type::Enum(e) => {
+            let def = p.enum_def(*e);
+            let s = json.as_str().ok_or_else(|| want(&format!("one of the `{}` variants", def.name)))?;
+            let v = def
+                .variants
+                .iter()
+                .position(|v| v == s)
+                .ok_or_else(|| format!("`{path}`: `{s}` is not a variant of `{}` ({})", def.name, def.variants.join(", ")))?;
+            Value::Enum(v as u32)
+        }
+        Type::Set(elem) => {
+            let items = json.as_array().ok_or_else(|| want("an array"))?;
+            let mut set = BTreeSet::new();
+            for (i, item) in items.iter().enumerate() {
+                set.insert(value(p, elem, Some(item), &format!("{path}[{i}]"), depth + 1)?);
+            }
+            Value::Set(set)
+        }
+        Type::Record(r) => record(p, *r, json, path, depth)?,
+        Type::Entity(_) | Type::Task | Type::Never | Type::Error => return Err(format!("`{path}` has an unsupported type")),
+    })
+}
+
+// ---------------------------------------------------------------- evaluation
+
+/// What names evaluate to.
+struct Env<'a> {
+    req: Option<&'a Request>,
+    params: Vec<Value>,
+}
+
+/// Evaluates a constant.
+pub fn eval_const(p: &Program, c: ConstId) -> R<Value> {
+    let env = Env { req: None, params: Vec::new() };
+    eval(p, &env, &p.consts[c.index()].value)
+}
+
+/// Evaluates an expression that reads no request names (a constant subexpression).
+pub fn eval_closed(p: &Program, e: &Expr) -> R<Value> {
+    eval(p, &Env { req: None, params: Vec::new() }, e)
+}
+
+fn eval(p: &Program, env: &Env<'_>, e: &Expr) -> R<Value> {
+    Ok(match &e.kind {
+        ExprKind::Lit(l) => match l {
+            Literal::Bool(b) => Value::Bool(*b),
+            Literal::Int(i) => Value::Int(*i),
+            Literal::Str(s) => Value::Str(s.clone()),
+            Literal::Time(t) => Value::Time(t.0),
+            Literal::Duration(d) => Value::Dur(d.0),
+            Literal::Ip(ip) => Value::Ip(*ip),
+            Literal::Net(n) => Value::Net(*n),
+            Literal::Enum(_, v) => Value::Enum(*v),
+        },
+        ExprKind::Set(items) => Value::Set(items.iter().map(|i| eval(p, env, i)).collect::<R<_>>()?),
+        ExprKind::Var(v) => {
+            if let Var::Param(i) = v {
+                return env.params.get(*i as usize).cloned().map_or_else(|| internal("parameter"), Ok);
+            }
+            let Some(req) = env.req else { return internal("request name in a constant") };
+            match v {
+                Var::Principal => req.principal.clone(),
+                Var::Resource => req.resource.clone(),
+                Var::Context => req.context.clone(),
+                Var::Evidence => req.evidence.clone(),
+                Var::Now => Value::Time(req.now),
+                Var::Action => Value::Str(p.action(req.action).name.clone()),
+                Var::Task | Var::Param(_) => return internal("bare task"),
+            }
+        }
+        ExprKind::Const(c) => eval_const(p, *c)?,
+        ExprKind::Field { base, name, .. } => match eval(p, env, base)? {
+            Value::Absent => Value::Absent,
+            Value::Record(fields) => fields.get(name).cloned().unwrap_or(Value::Absent),
+            _ => return internal("field of a non-record"),
+        },
+        ExprKind::TaskField(f) => {
+            let Some(t) = env.req.and_then(|r| r.task.as_ref()) else { return internal("task field without a task") };
+            match f {
+                TaskField::Name => Value::Str(p.task(t.task).name.clone()),
+                TaskField::Id => Value::Str(t.id.clone()),
+                TaskField::StartedAt => Value::Time(t.started_at),
+                TaskField::Approvals => Value::Int(t.approvers.len() as i64),
+                TaskField::Approvers => Value::Set(t.approvers.iter().map(|a| Value::Str(a.clone())).collect()),
+            }
+        }
+        ExprKind::Call(f, args) => {
+            let params = args.iter().map(|a| eval(p, env, a)).collect::<R<Vec<_>>>()?;
+            let inner = Env { req: env.req, params };
+            eval(p, &inner, &p.fns[f.index()].body)?
+        }
+        ExprKind::Method { method, recv, args } => {
+            let r = eval(p, env, recv)?;
+            let a = args.iter().map(|a| eval(p, env, a)).collect::<R<Vec<_>>>()?;
+            if r == Value::Absent || a.contains(&Value::Absent) {
+                return Ok(if method.is_predicate() { Value::Bool(false) } else { Value::Absent });
+            }
+            match (method, &r, a.first()) {
+                (Method::StartsWith, Value::Str(s), Some(Value::Str(x))) => Value::Bool(s.starts_with(x.as_str())),
+                (Method::EndsWith, Value::Str(s), Some(Value::Str(x))) => Value::Bool(s.ends_with(x.as_str())),
+                (Method::StrContains, Value::Str(s), Some(Value::Str(x))) => Value::Bool(s.contains(x.as_str())),
+                (Method::Contains, Value::Set(s), Some(x)) => Value::Bool(s.contains(x)),
+                (Method::ContainsAny, Value::Set(s), Some(Value::Set(x))) => Value::Bool(x.iter().any(|v| s.contains(v))),
+                (Method::ContainsAll, Value::Set(s), Some(Value::Set(x))) => Value::Bool(x.iter().all(|v| s.contains(v))),
+                (Method::IsEmpty, Value::Set(s), None) => Value::Bool(s.is_empty()),
+                (Method::Len, Value::Set(s), None) => Value::Int(s.len() as i64),
+                _ => return internal("method operands"),
+            }
+        }
+        ExprKind::Not(x) => match eval(p, env, x)? {
+            Value::Bool(b) => Value::Bool(!b),
+            _ => return internal("not"),
+        },
+        ExprKind::Neg(x) => match eval(p, env, x)? {
+            Value::Int(i) => Value::Int(i.checked_neg().ok_or(EvalError::Overflow)?),
+            Value::Dur(d) => Value::Dur(d.checked_neg().ok_or(EvalError::Overflow)?),
+            _ => return internal("neg"),
+        },
+        ExprKind::And(a, b) => match eval(p, env, a)? {
+            Value::Bool(false) => Value::Bool(false),
+            Value::Bool(true) => eval(p, env, b)?,
+            _ => return internal("and"),
+        },
+        ExprKind::Or(a, b) => match eval(p, env, a)? {
+            Value::Bool(true) => Value::Bool(true),
+            Value::Bool(false) => eval(p, env, b)?,
+            _ => return internal("or"),
+        },
+        ExprKind::Cmp(op, a, b) => {
+            let (x, y) = (eval(p, env, a)?, eval(p, env, b)?);
+            if x == Value::Absent || y == Value::Absent {
+                return Ok(Value::Bool(false));
+            }
+            Value::Bool(match op {
+                CmpOp::Eq => x == y,
+                CmpOp::Ne => x != y,
+                _ => {
+                    let ord = match (&x, &y) {
+                        (Value::Int(a), Value::Int(b)) | (Value::Time(a), Value::Time(b)) | (Value::Dur(a), Value::Dur(b)) => a.cmp(b),
+                        _ => return internal("ordering"),
+                    };
+                    match op {
+                        CmpOp::Lt => ord.is_lt(),
+                        CmpOp::Le => ord.is_le(),
+                        CmpOp::Gt => ord.is_gt(),
+                        _ => ord.is_ge(),
+                    }
+                }
+            })
+        }
+        ExprKind::Arith(op, a, b) => {
+            let (x, y) = (eval(p, env, a)?, eval(p, env, b)?);
+            let add = *op == ArithOp::Add;
+            let f = |a: i64, b: i64| if add { a.checked_add(b) } else { a.checked_sub(b) };
+            match (x, y) {
+                (Value::Int(a), Value::Int(b)) => Value::Int(f(a, b).ok_or(EvalError::Overflow)?),
+                (Value::Time(a), Value::Dur(b)) => Value::Time(f(a, b).ok_or(EvalError::Overflow)?),
+                (Value::Dur(a), Value::Time(b)) if add => Value::Time(a.checked_add(b).ok_or(EvalError::Overflow)?),
+                (Value::Time(a), Value::Time(b)) if !add => Value::Dur(a.checked_sub(b).ok_or(EvalError::Overflow)?),
+                (Value::Dur(a), Value::Dur(b)) => Value::Dur(f(a, b).ok_or(EvalError::Overflow)?),
+                _ => return internal("arithmetic"),
+            }
+        }
+        ExprKind::In(a, b) => {
+            let (x, y) = (eval(p, env, a)?, eval(p, env, b)?);
+            Value::Bool(match (&x, &y) {
+                (Value::Absent, _) | (_, Value::Absent) => false,
+                (Value::Ip(ip), Value::Net(n)) => n.contains(*ip),
+                (Value::Ip(ip), Value::Set(s)) if s.iter().all(|v| matches!(v, Value::Net(_))) && !s.is_empty() => {
+                    s.iter().any(|v| matches!(v, Value::Net(n) if n.contains(*ip)))
+                }
+                (Value::Time(t), Value::Record(w)) => match (w.get("start"), w.get("end")) {
+                    (Some(Value::Time(s)), Some(Value::Time(e))) => s <= t && t < e,
+                    _ => return internal("window"),
+                },
+                (x, Value::Set(s)) => s.contains(x),
+                _ => return internal("in"),
+            })
+        }
+        ExprKind::Like(a, pat) => match eval(p, env, a)? {
+            Value::Absent => Value::Bool(false),
+            Value::Str(s) => Value::Bool(pat.matches(&s)),
+            _ => return internal("like"),
+        },
+        ExprKind::Default(a, b) => match eval(p, env, a)? {
+            Value::Absent => eval(p, env, b)?,
+            v => v,
+        },
+        ExprKind::Has(x) => Value::Bool(eval(p, env, x)? != Value::Absent),
+        ExprKind::Error => return internal("error node"),
+    })
+}
+
+fn holds(p: &Program, req: &Request, e: &Expr) -> R<bool> {
+    match eval(p, &Env { req: Some(req), params: Vec::new() }, e)? {
+        Value::Bool(b) => Ok(b),
+        _ => internal("condition is not a Bool"),
+    }
+}
+
+/// `when` holds and `unless` does not.
+fn applies(p: &Program, req: &Request, r: &Rule) -> R<bool> {
+    if let Some(w) = &r.when {
+        if !holds(p, req, w)? {
+            return Ok(false);
+        }
+    }
+    match &r.unless {
+        Some(u) => Ok(!holds(p, req, u)?),
+        None => Ok(true),
+    }
+}
+
+fn rule_task(p: &Program, r: &Rule) -> Option<String> {
+    r.task.map(|t| p.task(t).name.clone())
+}
+
+/// Decides a request given as JSON.
+pub fn decide_json(p: &Program, json: &Json) -> DecisionRecord {
+    match parse_request(p, json) {
+        Ok(req) => decide(p, &req),
+        Err(e) => DecisionRecord::invalid(e),
+    }
+}
+
+/// Decides a validated request, following the brief's procedure step by step.
+pub fn decide(p: &Program, req: &Request) -> DecisionRecord {
+    let in_scope = |r: &Rule| match r.task {
+        None => true,
+        Some(t) => req.task.as_ref().is_some_and(|rt| rt.task == t),
+    };
+    let base = |decision, reason, r: Option<&Rule>| DecisionRecord {
+        decision,
+        reason,
+        rule: r.map(|r| r.id.clone()),
+        task: r.and_then(|r| rule_task(p, r)),
+        expires_at: None,
+        needs: Vec::new(),
+        obligations: Vec::new(),
+        error: None,
+    };
+    // Guards.
+    for r in &p.rules {
+        let matches = r.effect == RuleEffect::Forbid
+            && r.actions.contains(&req.action)
+            && r.resource.as_ref().is_none_or(|t| t.contains(&req.resource_type))
+            && in_scope(r);
+        if !matches {
+            continue;
+        }
+        match applies(p, req, r) {
+            Ok(false) => {}
+            Ok(true) => return base(Effect::Deny, Reason::Forbidden, Some(r)),
+            Err(e) => {
+                let mut d = base(Effect::Deny, Reason::Forbidden, Some(r));
+                d.error = Some(format!("the guard failed to evaluate: {}", error_text(&e)));
+                return d;
+            }
+        }
+    }
+    // Candidates.
+    let mut allowed: Option<(&Rule, Option<i64>)> = None;
+    let mut stepped: Option<(&Rule, Vec<String>)> = None;
+    let mut expired: Option<&Rule> = None;
+    let mut early: Option<&Rule> = None;
+    for r in &p.rules {
+        let matches = r.effect == RuleEffect::Permit
+            && r.actions.contains(&req.action)
+            && r.principal.as_ref().is_none_or(|t| t.contains(&req.principal_type))
+            && r.resource.as_ref().is_none_or(|t| t.contains(&req.resource_type))
+            && in_scope(r);
+        if !matches {
+            continue;
+        }
+        let started = req.task.as_ref().map(|t| t.started_at);
+        let expires_at = match (r.task, started, r.ttl) {
+            (Some(_), Some(s), Some(ttl)) => s.checked_add(ttl.0),
+            _ => None,
+        };
+        let not_yet = r.task.is_some() && started.is_some_and(|s| req.now < s);
+        let over = expires_at.is_some_and(|e| req.now >= e);
+        if !matches!(applies(p, req, r), Ok(true)) {
+            continue;
+        }
+        if not_yet {
+            early = early.or(Some(r));
+            continue;
+        }
+        if over {
+            expired = expired.or(Some(r));
+            continue;
+        }
+        let mut missing = Vec::new();
+        let mut failed = false;
+        for q in &r.requires {
+            match holds(p, req, &q.cond) {
+                Ok(true) => {}
+                Ok(false) => missing.push(q.label.clone()),
+                Err(_) => failed = true,
+            }
+        }
+        if failed {
+            continue;
+        }
+        if missing.is_empty() {
+            let better = match &allowed {
+                None => true,
+                Some((_, best)) => match (best, expires_at) {
+                    (None, _) => false,
+                    (Some(_), None) => true,
+                    (Some(b), Some(e)) => e > *b,
+                },
+            };
+            if better {
+                allowed = Some((r, expires_at));
+            }
+        } else if stepped.as_ref().is_none_or(|(_, m)| missing.len() < m.len()) {
+            stepped = Some((r, missing));
+        }
+    }
+    if let Some((r, expires_at)) = allowed {
+        let mut d = base(Effect::Allow, Reason::Granted, Some(r));
+        d.expires_at = expires_at.map(|e| Time(e).to_string());
+        if let Some(t) = r.task {
+            let task = p.task(t);
+            d.obligations = task
+                .notify
+                .iter()
+                .map(|n| Obligation {
+                    kind: "notify".into(),
+                    target: n.clone(),
+                })
+                .collect();
+            if task.kind == TaskKind::Breakglass {
+                d.obligations.push(Obligation {
+                    kind: "audit".into(),
+                    target: "breakglass".into(),
+                });
+            }
+        }
+        return d;
+    }
+    if let Some((r, missing)) = stepped {
+        let mut d = base(Effect::StepUp, Reason::RequirementsMissing, Some(r));
+        d.needs = missing;
+        return d;
+    }
+    if let Some(r) = expired {
+        return base(Effect::Deny, Reason::Expired, Some(r));
+    }
+    if let Some(r) = early {
+        return base(Effect::Deny, Reason::NotYetActive, Some(r));
+    }
+    base(Effect::Deny, Reason::NoMatchingRule, None)
+}
+
+fn error_text(e: &EvalError) -> String {
+    match e {
+        EvalError::Overflow => "arithmetic overflow".into(),
+        EvalError::Internal(w) => format!("internal error ({w})"),
+    }
+}

@@ -1,0 +1,426 @@
+//! Request binding: AuthZEN-shaped JSON to a [`BoundRequest`] of slots.
+//!
+//! Binding resolves every field to its slot once, interns strings against
+//! the bundle (equal strings get equal ids, so comparing them is an integer
+//! compare), dedupes sets and checks every type. An ill-typed or incomplete
+//! request is an error naming the offending field; deciding it gives
+//! `deny` / `invalid_request`.
+
+use super::bundle::{Bundle, FieldLayout, TypeDesc};
+use super::value::{Arena, SetRef, Val};
+use crate::value::{Cidr, Duration, Time};
+use serde_json::{Map, Value as Json};
+use std::collections::{HashMap, HashSet};
+
+/// Largest request text accepted, in bytes.
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+/// Deepest nesting of objects and arrays accepted in a request.
+pub const MAX_REQUEST_DEPTH: usize = 32;
+
+/// A request bound to one bundle's slots. Deciding it allocates nothing.
+#[derive(Clone, Debug)]
+pub struct BoundRequest {
+    pub(crate) fingerprint: u64,
+    pub(crate) slots: Vec<Val>,
+    pub(crate) strings: Vec<String>,
+    pub(crate) sets: Vec<Val>,
+    pub(crate) principal_type: u32,
+    pub(crate) resource_type: u32,
+    pub(crate) action: u32,
+    pub(crate) task: Option<u32>,
+    pub(crate) started_at: i64,
+    pub(crate) now: i64,
+}
+
+/// Why a request could not be bound.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestError {
+    /// What was wrong, naming the field.
+    pub message: String,
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+type R<T> = Result<T, RequestError>;
+
+fn fail<T>(message: impl Into<String>) -> R<T> {
+    Err(RequestError { message: message.into() })
+}
+
+/// Depth of nesting of a JSON value, stopping early past `limit`.
+fn depth_exceeds(v: &Json, limit: usize) -> bool {
+    // Iterative, so hostile nesting cannot overflow our stack.
+    let mut stack: Vec<(&Json, usize)> = vec![(v, 1)];
+    while let Some((v, d)) = stack.pop() {
+        if d > limit {
+            return true;
+        }
+        match v {
+            Json::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
+            Json::Object(map) => stack.extend(map.values().map(|i| (i, d + 1))),
+            _ => {}
+        }
+    }
+    false
+}
+
+struct Binder<'a> {
+    bundle: &'a Bundle,
+    req: BoundRequest,
+    local_strings: HashMap<String, u32>,
+}
+
+impl Bundle {
+    /// Parses and binds a request given as JSON text.
+    pub fn bind_str(&self, text: &str) -> Result<BoundRequest, RequestError> {
+        if text.len() > MAX_REQUEST_BYTES {
+            return fail(format!("the request is larger than {MAX_REQUEST_BYTES} bytes"));
+        }
+        let json: Json = serde_json::from_str(text).map_err(|e| RequestError {
+            message: format!("the request is not valid JSON: {e}"),
+        })?;
+        self.bind(&json)
+    }
+
+    /// Binds a parsed request.
+    pub fn bind(&self, json: &Json) -> Result<BoundRequest, RequestError> {
+        if depth_exceeds(json, MAX_REQUEST_DEPTH) {
+            return fail(format!("the request is nested deeper than {MAX_REQUEST_DEPTH} levels"));
+        }
+        let mut b = Binder {
+            bundle: self,
+            req: BoundRequest {
+                fingerprint: self.lookup.fingerprint,
+                slots: vec![Val::Absent; self.schema.slot_count as usize],
+                strings: Vec::new(),
+                sets: Vec::new(),
+                principal_type: 0,
+                resource_type: 0,
+                action: 0,
+                task: None,
+                started_at: 0,
+                now: 0,
+            },
+            local_strings: HashMap::new(),
+        };
+        b.request(json)?;
+        Ok(b.req)
+    }
+}
+
+impl Binder<'_> {
+    fn set(&mut self, slot: u32, v: Val) -> R<()> {
+        match self.req.slots.get_mut(slot as usize) {
+            Some(s) => {
+                *s = v;
+                Ok(())
+            }
+            None => fail("the bundle's layout is inconsistent"),
+        }
+    }
+
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(id) = self.bundle.lookup.strings.get(s) {
+            return *id;
+        }
+        if let Some(id) = self.local_strings.get(s) {
+            return *id;
+        }
+        let id = (self.bundle.strings.len() + self.req.strings.len()) as u32;
+        self.req.strings.push(s.to_string());
+        self.local_strings.insert(s.to_string(), id);
+        id
+    }
+
+    fn request(&mut self, json: &Json) -> R<()> {
+        let obj = json.as_object().ok_or_else(|| RequestError {
+            message: "the request must be a JSON object".into(),
+        })?;
+        for k in obj.keys() {
+            if !["subject", "action", "resource", "context", "task", "evidence", "now"].contains(&k.as_str()) {
+                return fail(format!("unknown request field `{k}`"));
+            }
+        }
+        let (ptype, principal_id) = self.entity(obj.get("subject"), "subject", true)?;
+        let action_obj = obj.get("action").and_then(Json::as_object).ok_or_else(|| RequestError {
+            message: "`action` must be an object with a `name`".into(),
+        })?;
+        if let Some(k) = action_obj.keys().find(|k| *k != "name") {
+            return fail(format!("unknown field `action.{k}`"));
+        }
+        let action_name = action_obj.get("name").and_then(Json::as_str).ok_or_else(|| RequestError {
+            message: "`action.name` must be a string".into(),
+        })?;
+        let bundle = self.bundle;
+        let action = *bundle.lookup.actions.get(action_name).ok_or_else(|| RequestError {
+            message: format!("unknown action `{action_name}`"),
+        })?;
+        let (rtype, _) = self.entity(obj.get("resource"), "resource", false)?;
+        let meta = bundle.actions.get(action as usize).ok_or_else(|| RequestError {
+            message: "the bundle's actions are inconsistent".into(),
+        })?;
+        if !meta.on.contains(&rtype) {
+            let rname = bundle.schema.entities.get(rtype as usize).map_or("", |e| bundle.string(e.name));
+            return fail(format!("action `{action_name}` does not apply to resource type `{rname}`"));
+        }
+        self.req.principal_type = ptype;
+        self.req.resource_type = rtype;
+        self.req.action = action;
+        let sp = bundle.schema.special.clone();
+        self.set(sp.action, Val::Str(meta.name))?;
+
+        let empty = Json::Object(Map::new());
+        let (ctx_rec, ctx_base) = bundle.schema.context;
+        let ctx = obj.get("context").filter(|c| !c.is_null()).unwrap_or(&empty);
+        self.record(ctx_rec, ctx, ctx_base, "context")?;
+        let (ev_rec, ev_base) = bundle.schema.evidence;
+        let ev = obj.get("evidence").filter(|c| !c.is_null()).unwrap_or(&empty);
+        self.record(ev_rec, ev, ev_base, "evidence")?;
+
+        let now = obj.get("now").and_then(Json::as_str).ok_or_else(|| RequestError {
+            message: "`now` must be an RFC 3339 time string".into(),
+        })?;
+        let now = Time::parse(now).map_err(|e| RequestError { message: format!("`now`: {e}") })?.0;
+        self.req.now = now;
+        self.set(sp.now, Val::Time(now))?;
+
+        match obj.get("task") {
+            None | Some(Json::Null) => {}
+            Some(t) => self.task(t, &principal_id)?,
+        }
+        Ok(())
+    }
+
+    fn task(&mut self, t: &Json, principal_id: &str) -> R<()> {
+        let t = t.as_object().ok_or_else(|| RequestError {
+            message: "`task` must be an object".into(),
+        })?;
+        for k in t.keys() {
+            if !["name", "id", "started_at", "approvals"].contains(&k.as_str()) {
+                return fail(format!("unknown field `task.{k}`"));
+            }
+        }
+        let name = t.get("name").and_then(Json::as_str).ok_or_else(|| RequestError {
+            message: "`task.name` must be a string".into(),
+        })?;
+        let task = *self.bundle.lookup.tasks.get(name).ok_or_else(|| RequestError {
+            message: format!("unknown task `{name}`"),
+        })?;
+        let id = match t.get("id") {
+            None | Some(Json::Null) => "",
+            Some(Json::String(s)) => s.as_str(),
+            Some(_) => return fail("`task.id` must be a string"),
+        };
+        let started = t.get("started_at").and_then(Json::as_str).ok_or_else(|| RequestError {
+            message: "`task.started_at` must be an RFC 3339 time string".into(),
+        })?;
+        let started_at = Time::parse(started).map_err(|e| RequestError {
+            message: format!("`task.started_at`: {e}"),
+        })?;
+        let mut approvers: Vec<u32> = Vec::new();
+        let mut seen: HashSet<u32> = HashSet::new();
+        match t.get("approvals") {
+            None | Some(Json::Null) => {}
+            Some(Json::Array(items)) => {
+                for (i, a) in items.iter().enumerate() {
+                    let a = a.as_object().ok_or_else(|| RequestError {
+                        message: format!("`task.approvals[{i}]` must be an object"),
+                    })?;
+                    if let Some(k) = a.keys().find(|k| *k != "by" && *k != "at") {
+                        return fail(format!("unknown field `task.approvals[{i}].{k}`"));
+                    }
+                    let by = a.get("by").and_then(Json::as_str).ok_or_else(|| RequestError {
+                        message: format!("`task.approvals[{i}].by` must be a string"),
+                    })?;
+                    if let Some(at) = a.get("at") {
+                        let at = at.as_str().ok_or_else(|| RequestError {
+                            message: format!("`task.approvals[{i}].at` must be a time string"),
+                        })?;
+                        Time::parse(at).map_err(|e| RequestError {
+                            message: format!("`task.approvals[{i}].at`: {e}"),
+                        })?;
+                    }
+                    // Self-approval never counts.
+                    if by != principal_id {
+                        let s = self.intern(by);
+                        if seen.insert(s) {
+                            approvers.push(s);
+                        }
+                    }
+                }
+            }
+            Some(_) => return fail("`task.approvals` must be an array"),
+        }
+        let sp = self.bundle.schema.special.clone();
+        let tname = self.bundle.tasks.get(task as usize).map_or(0, |t| t.name);
+        self.set(sp.task_name, Val::Str(tname))?;
+        let id = self.intern(id);
+        self.set(sp.task_id, Val::Str(id))?;
+        self.set(sp.task_started_at, Val::Time(started_at.0))?;
+        self.set(sp.task_approvals, Val::Int(approvers.len() as i64))?;
+        let start = self.req.sets.len() as u32;
+        let len = approvers.len() as u32;
+        self.req.sets.extend(approvers.into_iter().map(Val::Str));
+        self.set(sp.task_approvers, Val::Set(SetRef { arena: Arena::Request, start, len }))?;
+        self.req.task = Some(task);
+        self.req.started_at = started_at.0;
+        Ok(())
+    }
+
+    /// Binds `subject` or `resource`; returns the type and the id.
+    fn entity(&mut self, json: Option<&Json>, role: &str, principal: bool) -> R<(u32, String)> {
+        let obj = json.and_then(Json::as_object).ok_or_else(|| RequestError {
+            message: format!("`{role}` must be an object with `type` and `id`"),
+        })?;
+        if let Some(k) = obj.keys().find(|k| !["type", "id", "properties"].contains(&k.as_str())) {
+            return fail(format!("unknown field `{role}.{k}`"));
+        }
+        let ty = obj.get("type").and_then(Json::as_str).ok_or_else(|| RequestError {
+            message: format!("`{role}.type` must be a string"),
+        })?;
+        let bundle = self.bundle;
+        let eid = *bundle.lookup.entities.get(ty).ok_or_else(|| RequestError {
+            message: format!("unknown entity type `{ty}` in `{role}.type`"),
+        })?;
+        let id = obj.get("id").and_then(Json::as_str).ok_or_else(|| RequestError {
+            message: format!("`{role}.id` must be a string"),
+        })?;
+        let empty = Map::new();
+        let props = match obj.get("properties") {
+            None | Some(Json::Null) => &empty,
+            Some(Json::Object(m)) => m,
+            Some(_) => return fail(format!("`{role}.properties` must be an object")),
+        };
+        let layout = bundle.schema.entities.get(eid as usize).ok_or_else(|| RequestError {
+            message: "the bundle's entities are inconsistent".into(),
+        })?;
+        let fields: &[FieldLayout] = if principal { &layout.as_principal } else { &layout.as_resource };
+        for k in props.keys() {
+            let known = fields.iter().skip(1).any(|f| bundle.string(f.name) == k);
+            if !known {
+                return fail(format!("unknown property `{role}.properties.{k}` of `{ty}`"));
+            }
+        }
+        let mut fields_iter = fields.iter();
+        if let Some(idf) = fields_iter.next() {
+            let s = self.intern(id);
+            self.set(idf.slot, Val::Str(s))?;
+        }
+        for f in fields_iter {
+            let name = bundle.string(f.name);
+            self.value(&f.ty, props.get(name), f.slot, &format!("{role}.properties.{name}"))?;
+        }
+        Ok((eid, id.to_string()))
+    }
+
+    fn record(&mut self, rec: u32, json: &Json, base: u32, path: &str) -> R<()> {
+        let bundle = self.bundle;
+        let layout = bundle.schema.records.get(rec as usize).ok_or_else(|| RequestError {
+            message: "the bundle's records are inconsistent".into(),
+        })?;
+        let obj = json.as_object().ok_or_else(|| RequestError {
+            message: format!("`{path}` must be an object"),
+        })?;
+        for k in obj.keys() {
+            if !layout.fields.iter().any(|f| bundle.string(f.name) == k) {
+                return fail(format!("unknown field `{path}.{k}`"));
+            }
+        }
+        self.set(base, Val::Present)?;
+        for f in &layout.fields {
+            let name = bundle.string(f.name);
+            let slot = base.checked_add(f.slot).ok_or_else(|| RequestError {
+                message: "the bundle's layout is inconsistent".into(),
+            })?;
+            self.value(&f.ty, obj.get(name), slot, &format!("{path}.{name}"))?;
+        }
+        Ok(())
+    }
+
+    fn value(&mut self, ty: &TypeDesc, json: Option<&Json>, slot: u32, path: &str) -> R<()> {
+        let json = match (json, ty) {
+            (None | Some(Json::Null), TypeDesc::Optional(_)) => return Ok(()),
+            (None, _) => return fail(format!("missing `{path}`")),
+            (Some(Json::Null), _) => return fail(format!("`{path}` must not be null")),
+            (Some(j), _) => j,
+        };
+        match ty {
+            TypeDesc::Optional(inner) => self.value(inner, Some(json), slot, path),
+            TypeDesc::Record(r) => self.record(*r, json, slot, path),
+            TypeDesc::Set(elem) => {
+                let items = json.as_array().ok_or_else(|| RequestError {
+                    message: format!("`{path}` must be an array"),
+                })?;
+                let mut elems: Vec<Val> = Vec::with_capacity(items.len());
+                let mut seen: HashSet<Val> = HashSet::new();
+                for (i, item) in items.iter().enumerate() {
+                    let v = self.scalar(elem, item, &format!("{path}[{i}]"))?;
+                    if seen.insert(v) {
+                        elems.push(v);
+                    }
+                }
+                let start = self.req.sets.len() as u32;
+                let len = elems.len() as u32;
+                self.req.sets.extend(elems);
+                self.set(slot, Val::Set(SetRef { arena: Arena::Request, start, len }))
+            }
+            _ => {
+                let v = self.scalar(ty, json, path)?;
+                self.set(slot, v)
+            }
+        }
+    }
+
+    fn scalar(&mut self, ty: &TypeDesc, json: &Json, path: &str) -> R<Val> {
+        let want = |what: &str| RequestError {
+            message: format!("`{path}` must be {what}"),
+        };
+        Ok(match ty {
+            TypeDesc::Bool => Val::Bool(json.as_bool().ok_or_else(|| want("a boolean"))?),
+            TypeDesc::Int => Val::Int(json.as_i64().ok_or_else(|| want("a 64-bit integer"))?),
+            TypeDesc::String => {
+                let s = json.as_str().ok_or_else(|| want("a string"))?;
+                Val::Str(self.intern(s))
+            }
+            TypeDesc::Time => {
+                let s = json.as_str().ok_or_else(|| want("an RFC 3339 time string"))?;
+                Val::Time(Time::parse(s).map_err(|e| RequestError { message: format!("`{path}`: {e}") })?.0)
+            }
+            TypeDesc::Duration => {
+                let s = json.as_str().ok_or_else(|| want("a duration string such as \"15m\""))?;
+                Val::Dur(Duration::parse(s).map_err(|e| RequestError { message: format!("`{path}`: {e}") })?.0)
+            }
+            TypeDesc::Ip => {
+                let s = json.as_str().ok_or_else(|| want("an ip address string"))?;
+                Val::Ip(s.parse().map_err(|_| RequestError {
+                    message: format!("`{path}`: `{s}` is not a valid ip address"),
+                })?)
+            }
+            TypeDesc::Net => {
+                let s = json.as_str().ok_or_else(|| want("a network string such as \"10.0.0.0/8\""))?;
+                Val::Net(Cidr::parse(s).map_err(|e| RequestError { message: format!("`{path}`: {e}") })?)
+            }
+            TypeDesc::Enum(e) => {
+                let bundle = self.bundle;
+                let (name, variants) = bundle.schema.enums.get(*e as usize).ok_or_else(|| RequestError {
+                    message: "the bundle's enums are inconsistent".into(),
+                })?;
+                let s = json.as_str().ok_or_else(|| want(&format!("one of the `{}` variants", bundle.string(*name))))?;
+                let v = variants.iter().position(|v| bundle.string(*v) == s).ok_or_else(|| {
+                    let all: Vec<&str> = variants.iter().map(|v| bundle.string(*v)).collect();
+                    RequestError {
+                        message: format!("`{path}`: `{s}` is not a variant of `{}` ({})", bundle.string(*name), all.join(", ")),
+                    }
+                })?;
+                Val::Enum(v as u32)
+            }
+            TypeDesc::Set(_) | TypeDesc::Optional(_) | TypeDesc::Record(_) => return fail(format!("`{path}` has an unsupported type")),
+        })
+    }
+}

@@ -1,0 +1,1275 @@
+//! The bundle: a compiled policy set as self-contained, verified bytes.
+//!
+//! Layout (all integers little-endian): the magic `JITPBNDL`, a `u32`
+//! format version, a `u64` FNV-1a checksum of everything after it, then the
+//! body: string table, schema layout, constant pool, patterns, actions,
+//! tasks, rule metadata, rule index, bytecode and its source map.
+//!
+//! **Loading verifies everything before any evaluation**: the checksum, the
+//! version, every string, slot, constant, pattern and local index, every
+//! jump (forward, inside its block), the stack depth of every block, the
+//! record layouts (acyclic), the index (sorted, consistent with every
+//! rule). A bundle that fails any check is rejected with a [`BundleError`];
+//! the VM can then rely on these facts, and still never panics if they are
+//! wrong.
+
+use super::bytecode::{decode_all, encode_all, method, DecodeError, Instr};
+use super::value::{Arena, SetRef, Val};
+use crate::value::Cidr;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// The first bytes of every bundle.
+pub const MAGIC: &[u8; 8] = b"JITPBNDL";
+/// The format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+/// Deepest operand stack a block may need.
+pub const MAX_STACK: u32 = 256;
+/// Most locals a block may use.
+pub const MAX_LOCALS: u32 = 256;
+/// Most `require` clauses per rule (missing labels are a bit mask).
+pub const MAX_REQUIRES: usize = 64;
+/// Nesting limit of type descriptors.
+const MAX_TYPE_DEPTH: u32 = 16;
+
+/// Why a bundle was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleError {
+    /// What was wrong.
+    pub message: String,
+}
+
+impl fmt::Display for BundleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid bundle: {}", self.message)
+    }
+}
+
+impl std::error::Error for BundleError {}
+
+fn err<T>(message: impl Into<String>) -> Result<T, BundleError> {
+    Err(BundleError { message: message.into() })
+}
+
+/// A type as the request binder sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TypeDesc {
+    /// Bool.
+    Bool,
+    /// Int.
+    Int,
+    /// String.
+    String,
+    /// Time.
+    Time,
+    /// Duration.
+    Duration,
+    /// Ip.
+    Ip,
+    /// Net.
+    Net,
+    /// An enum, by index.
+    Enum(u32),
+    /// A set.
+    Set(Box<TypeDesc>),
+    /// An optional.
+    Optional(Box<TypeDesc>),
+    /// A record, by index.
+    Record(u32),
+}
+
+/// A field of a record or entity layout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldLayout {
+    /// Field name (string id).
+    pub name: u32,
+    /// Its type.
+    pub ty: TypeDesc,
+    /// For record fields: offset from the record's marker slot. For entity
+    /// fields: the absolute slot.
+    pub slot: u32,
+}
+
+/// A record's flattened layout: a presence marker slot, then its fields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordLayout {
+    /// Name (string id).
+    pub name: u32,
+    /// Slots used, marker included.
+    pub size: u32,
+    /// Fields with their offsets (>= 1).
+    pub fields: Vec<FieldLayout>,
+}
+
+/// An entity type's layout: where each field of a bound principal or
+/// resource of this type goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntityLayout {
+    /// Name (string id).
+    pub name: u32,
+    /// Fields as principal (absolute slots), `id` first.
+    pub as_principal: Vec<FieldLayout>,
+    /// Fields as resource (absolute slots), `id` first.
+    pub as_resource: Vec<FieldLayout>,
+}
+
+/// Slots of the built-in request values.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SpecialSlots {
+    /// `now`
+    pub now: u32,
+    /// `action`
+    pub action: u32,
+    /// `task.name`
+    pub task_name: u32,
+    /// `task.id`
+    pub task_id: u32,
+    /// `task.started_at`
+    pub task_started_at: u32,
+    /// `task.approvals`
+    pub task_approvals: u32,
+    /// `task.approvers`
+    pub task_approvers: u32,
+}
+
+/// The request schema: how a request is bound to slots.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Schema {
+    /// Enums: variant names (string ids).
+    pub enums: Vec<(u32, Vec<u32>)>,
+    /// Record layouts; a record only contains records of lower index.
+    pub records: Vec<RecordLayout>,
+    /// Entity layouts.
+    pub entities: Vec<EntityLayout>,
+    /// The context record and the slot of its marker.
+    pub context: (u32, u32),
+    /// The evidence record and the slot of its marker.
+    pub evidence: (u32, u32),
+    /// Built-in slots.
+    pub special: SpecialSlots,
+    /// Total number of slots.
+    pub slot_count: u32,
+}
+
+/// A location in the policy source.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub struct SrcSpan {
+    /// Index into [`Bundle::files`].
+    pub file: u32,
+    /// Byte offset of the start.
+    pub start: u32,
+    /// Byte offset of the end.
+    pub end: u32,
+    /// 1-based line of the start.
+    pub line: u32,
+    /// 1-based column of the start.
+    pub col: u32,
+}
+
+/// A compiled condition: a range of the code ending in `Ret`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Block {
+    /// First instruction.
+    pub start: u32,
+    /// Number of instructions.
+    pub len: u32,
+    /// The condition's source span.
+    pub span: SrcSpan,
+}
+
+/// A declared action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActionMeta {
+    /// Name (string id).
+    pub name: u32,
+    /// Resource types it applies to.
+    pub on: Vec<u32>,
+    /// 0 low, 1 medium, 2 high, 3 critical.
+    pub sensitivity: u8,
+}
+
+/// A task.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskMeta {
+    /// Name (string id).
+    pub name: u32,
+    /// Lifetime in microseconds.
+    pub ttl: Option<i64>,
+    /// Break-glass: grants carry an audit obligation.
+    pub breakglass: bool,
+    /// Notification channels (string ids).
+    pub notify: Vec<u32>,
+}
+
+/// A rule's metadata and compiled conditions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleMeta {
+    /// Stable id (string id).
+    pub id: u32,
+    /// True for `forbid`.
+    pub forbid: bool,
+    /// Task index, if the rule is task-scoped.
+    pub task: Option<u32>,
+    /// Principal entity types; `None` is any.
+    pub principal: Option<Vec<u32>>,
+    /// Resource entity types; `None` is any.
+    pub resource: Option<Vec<u32>>,
+    /// Actions covered.
+    pub actions: Vec<u32>,
+    /// Lifetime after `task.started_at`, in microseconds.
+    pub ttl: Option<i64>,
+    /// `when`.
+    pub when: Option<Block>,
+    /// `unless`.
+    pub unless: Option<Block>,
+    /// `require` conditions with their labels (string ids).
+    pub requires: Vec<(Block, u32)>,
+    /// The whole rule.
+    pub span: SrcSpan,
+}
+
+/// One entry of the rule index: the rules for (scope, action), where scope
+/// 0 is global and `t + 1` is task `t`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// 0 or task index + 1.
+    pub scope: u32,
+    /// Action index.
+    pub action: u32,
+    /// Guards: range in [`Bundle::index_rules`].
+    pub guards: (u32, u32),
+    /// Permits: range in [`Bundle::index_rules`].
+    pub permits: (u32, u32),
+}
+
+/// A compiled, verified policy set. Immutable and `Send + Sync`: share one
+/// across threads and decide with `&self`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bundle {
+    /// The package name (may be empty).
+    pub name: String,
+    /// Interned strings.
+    pub strings: Vec<String>,
+    /// Request schema.
+    pub schema: Schema,
+    /// Constant pool.
+    pub consts: Vec<Val>,
+    /// Elements of constant sets.
+    pub const_sets: Vec<Val>,
+    /// `like` patterns: pieces between wildcards (string ids).
+    pub patterns: Vec<Vec<u32>>,
+    /// Actions.
+    pub actions: Vec<ActionMeta>,
+    /// Tasks.
+    pub tasks: Vec<TaskMeta>,
+    /// Rules in source order.
+    pub rules: Vec<RuleMeta>,
+    /// Rule index, sorted by (scope, action).
+    pub index: Vec<IndexEntry>,
+    /// Rule numbers referenced by the index, each range ascending.
+    pub index_rules: Vec<u32>,
+    /// Bytecode.
+    pub code: Vec<Instr>,
+    /// Source span of each instruction.
+    pub spans: Vec<SrcSpan>,
+    /// Source file names.
+    pub files: Vec<String>,
+    /// Deepest stack any block needs.
+    pub max_stack: u32,
+    /// Locals any block needs.
+    pub max_locals: u32,
+    /// Lookup tables built at load time (not serialised).
+    pub(crate) lookup: Lookup,
+}
+
+/// Name lookups built when a bundle is loaded.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Lookup {
+    pub strings: HashMap<String, u32>,
+    pub entities: HashMap<String, u32>,
+    pub actions: HashMap<String, u32>,
+    pub tasks: HashMap<String, u32>,
+    /// The bundle's checksum: bound requests remember it, so a request bound
+    /// to one bundle is never decided against another.
+    pub fingerprint: u64,
+}
+
+impl Bundle {
+    /// The string with id `id` (empty if out of range).
+    pub fn string(&self, id: u32) -> &str {
+        self.strings.get(id as usize).map_or("", String::as_str)
+    }
+
+    /// Builds the name lookups; called after decoding or compiling.
+    pub(crate) fn build_lookup(&mut self) {
+        let mut l = Lookup::default();
+        for (i, s) in self.strings.iter().enumerate() {
+            l.strings.entry(s.clone()).or_insert(i as u32);
+        }
+        for (i, e) in self.schema.entities.iter().enumerate() {
+            l.entities.insert(self.string(e.name).to_string(), i as u32);
+        }
+        for (i, a) in self.actions.iter().enumerate() {
+            l.actions.insert(self.string(a.name).to_string(), i as u32);
+        }
+        for (i, t) in self.tasks.iter().enumerate() {
+            l.tasks.insert(self.string(t.name).to_string(), i as u32);
+        }
+        l.fingerprint = self.lookup.fingerprint;
+        self.lookup = l;
+    }
+
+    /// Sets the fingerprint from the serialised form.
+    pub(crate) fn set_fingerprint(&mut self) {
+        let bytes = self.to_bytes();
+        let sum = bytes.get(12..20).and_then(|s| <[u8; 8]>::try_from(s).ok()).map_or(0, u64::from_le_bytes);
+        self.lookup.fingerprint = sum;
+    }
+
+    /// The index entry for (scope, action).
+    pub fn index_entry(&self, scope: u32, action: u32) -> Option<&IndexEntry> {
+        self.index
+            .binary_search_by(|e| (e.scope, e.action).cmp(&(scope, action)))
+            .ok()
+            .and_then(|i| self.index.get(i))
+    }
+
+    /// The rule numbers of an index range.
+    pub fn index_slice(&self, range: (u32, u32)) -> &[u32] {
+        let (start, len) = (range.0 as usize, range.1 as usize);
+        self.index_rules.get(start..start + len).unwrap_or(&[])
+    }
+
+    // ------------------------------------------------------------ encoding
+
+    /// Serialises the bundle.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.str(&self.name);
+        w.u32(self.strings.len() as u32);
+        for s in &self.strings {
+            w.str(s);
+        }
+        let s = &self.schema;
+        w.u32(s.enums.len() as u32);
+        for (name, variants) in &s.enums {
+            w.u32(*name);
+            w.u32s(variants);
+        }
+        w.u32(s.records.len() as u32);
+        for r in &s.records {
+            w.u32(r.name);
+            w.u32(r.size);
+            w.fields(&r.fields);
+        }
+        w.u32(s.entities.len() as u32);
+        for e in &s.entities {
+            w.u32(e.name);
+            w.fields(&e.as_principal);
+            w.fields(&e.as_resource);
+        }
+        for v in [
+            s.context.0,
+            s.context.1,
+            s.evidence.0,
+            s.evidence.1,
+            s.special.now,
+            s.special.action,
+            s.special.task_name,
+            s.special.task_id,
+            s.special.task_started_at,
+            s.special.task_approvals,
+            s.special.task_approvers,
+            s.slot_count,
+        ] {
+            w.u32(v);
+        }
+        w.u32(self.consts.len() as u32);
+        for v in &self.consts {
+            w.val(v);
+        }
+        w.u32(self.const_sets.len() as u32);
+        for v in &self.const_sets {
+            w.val(v);
+        }
+        w.u32(self.patterns.len() as u32);
+        for p in &self.patterns {
+            w.u32s(p);
+        }
+        w.u32(self.actions.len() as u32);
+        for a in &self.actions {
+            w.u32(a.name);
+            w.u32s(&a.on);
+            w.u8(a.sensitivity);
+        }
+        w.u32(self.tasks.len() as u32);
+        for t in &self.tasks {
+            w.u32(t.name);
+            w.opt_i64(t.ttl);
+            w.u8(u8::from(t.breakglass));
+            w.u32s(&t.notify);
+        }
+        w.u32(self.rules.len() as u32);
+        for r in &self.rules {
+            w.u32(r.id);
+            w.u8(u8::from(r.forbid));
+            w.u32(r.task.unwrap_or(u32::MAX));
+            w.opt_u32s(r.principal.as_deref());
+            w.opt_u32s(r.resource.as_deref());
+            w.u32s(&r.actions);
+            w.opt_i64(r.ttl);
+            w.opt_block(r.when.as_ref());
+            w.opt_block(r.unless.as_ref());
+            w.u32(r.requires.len() as u32);
+            for (b, label) in &r.requires {
+                w.block(b);
+                w.u32(*label);
+            }
+            w.span(&r.span);
+        }
+        w.u32(self.index.len() as u32);
+        for e in &self.index {
+            for v in [e.scope, e.action, e.guards.0, e.guards.1, e.permits.0, e.permits.1] {
+                w.u32(v);
+            }
+        }
+        w.u32s(&self.index_rules);
+        let code = encode_all(&self.code);
+        w.u32(code.len() as u32);
+        w.bytes.extend_from_slice(&code);
+        w.u32(self.spans.len() as u32);
+        for s in &self.spans {
+            w.span(s);
+        }
+        w.u32(self.files.len() as u32);
+        for f in &self.files {
+            w.str(f);
+        }
+        w.u32(self.max_stack);
+        w.u32(self.max_locals);
+
+        let mut out = Vec::with_capacity(w.bytes.len() + 20);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&fnv1a(&w.bytes).to_le_bytes());
+        out.extend_from_slice(&w.bytes);
+        out
+    }
+
+    /// Loads and verifies a bundle.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Bundle, BundleError> {
+        let Some(rest) = bytes.strip_prefix(MAGIC.as_slice()) else {
+            return err("not a jitp bundle (bad magic bytes)");
+        };
+        let Some((version, rest)) = rest.split_first_chunk::<4>() else {
+            return err("truncated header");
+        };
+        let version = u32::from_le_bytes(*version);
+        if version != FORMAT_VERSION {
+            return err(format!(
+                "format version {version} is not supported (this build reads version {FORMAT_VERSION}); rebuild the bundle with this jitp"
+            ));
+        }
+        let Some((sum, body)) = rest.split_first_chunk::<8>() else {
+            return err("truncated header");
+        };
+        if u64::from_le_bytes(*sum) != fnv1a(body) {
+            return err("checksum mismatch: the bundle is corrupt or truncated");
+        }
+        let mut r = Reader { bytes: body, pos: 0 };
+        let mut b = r.bundle()?;
+        if r.pos != body.len() {
+            return err(format!("{} unexpected bytes after the bundle", body.len() - r.pos));
+        }
+        b.verify()?;
+        b.lookup.fingerprint = u64::from_le_bytes(*sum);
+        b.build_lookup();
+        Ok(b)
+    }
+
+    /// Reads and verifies a bundle file.
+    pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Bundle, BundleError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| BundleError {
+            message: format!("cannot read `{}`: {}", path.display(), e.to_string().to_lowercase()),
+        })?;
+        Bundle::from_bytes(&bytes)
+    }
+
+    // ------------------------------------------------------------ verification
+
+    /// Checks every internal reference. Called by [`Bundle::from_bytes`] and
+    /// by the compiler on what it produces.
+    pub(crate) fn verify(&self) -> Result<(), BundleError> {
+        let nstr = self.strings.len() as u32;
+        let s = &self.schema;
+        let str_ok = |id: u32, what: &str| -> Result<(), BundleError> {
+            if id < nstr {
+                Ok(())
+            } else {
+                err(format!("{what}: string {id} out of range"))
+            }
+        };
+        let slot_ok = |slot: u32, what: &str| -> Result<(), BundleError> {
+            if slot < s.slot_count {
+                Ok(())
+            } else {
+                err(format!("{what}: slot {slot} out of range"))
+            }
+        };
+        for (name, variants) in &s.enums {
+            str_ok(*name, "enum name")?;
+            for v in variants {
+                str_ok(*v, "enum variant")?;
+            }
+        }
+        let type_ok = |t: &TypeDesc, below_record: u32| -> Result<u32, BundleError> { type_size(t, &s.records, &s.enums, below_record, 0) };
+        for (i, r) in s.records.iter().enumerate() {
+            str_ok(r.name, "record name")?;
+            for f in &r.fields {
+                str_ok(f.name, "field name")?;
+                let size = type_ok(&f.ty, i as u32)?;
+                if f.slot == 0 || f.slot.checked_add(size).is_none_or(|end| end > r.size) {
+                    return err(format!("record {i}: field offset {} out of range", f.slot));
+                }
+            }
+        }
+        let nrec = s.records.len() as u32;
+        for (i, e) in s.entities.iter().enumerate() {
+            str_ok(e.name, "entity name")?;
+            for f in e.as_principal.iter().chain(&e.as_resource) {
+                str_ok(f.name, "field name")?;
+                let size = type_ok(&f.ty, nrec)?;
+                if f.slot.checked_add(size).is_none_or(|end| end > s.slot_count) {
+                    return err(format!("entity {i}: field slot {} out of range", f.slot));
+                }
+            }
+        }
+        for (rec, base) in [s.context, s.evidence] {
+            let Some(r) = s.records.get(rec as usize) else {
+                return err("context or evidence record out of range");
+            };
+            if base.checked_add(r.size).is_none_or(|end| end > s.slot_count) {
+                return err("context or evidence slots out of range");
+            }
+        }
+        let sp = &s.special;
+        for slot in [sp.now, sp.action, sp.task_name, sp.task_id, sp.task_started_at, sp.task_approvals, sp.task_approvers] {
+            slot_ok(slot, "built-in slot")?;
+        }
+        for v in self.consts.iter() {
+            self.verify_val(v, true)?;
+        }
+        for v in self.const_sets.iter() {
+            self.verify_val(v, false)?;
+        }
+        for p in &self.patterns {
+            if p.is_empty() {
+                return err("empty pattern");
+            }
+            for id in p {
+                str_ok(*id, "pattern")?;
+            }
+        }
+        let nent = s.entities.len() as u32;
+        for a in &self.actions {
+            str_ok(a.name, "action name")?;
+            if a.sensitivity > 3 {
+                return err("action sensitivity out of range");
+            }
+            if a.on.iter().any(|e| *e >= nent) {
+                return err("action resource type out of range");
+            }
+        }
+        for t in &self.tasks {
+            str_ok(t.name, "task name")?;
+            for n in &t.notify {
+                str_ok(*n, "notify channel")?;
+            }
+        }
+        if self.spans.len() != self.code.len() {
+            return err("source map does not match the code");
+        }
+        for sp in &self.spans {
+            if sp.file as usize >= self.files.len().max(1) {
+                return err("source span file out of range");
+            }
+        }
+        if self.max_stack > MAX_STACK || self.max_locals > MAX_LOCALS {
+            return err("stack or locals limit exceeded");
+        }
+        let nact = self.actions.len() as u32;
+        let ntask = self.tasks.len() as u32;
+        for (ri, r) in self.rules.iter().enumerate() {
+            str_ok(r.id, "rule id")?;
+            if r.task.is_some_and(|t| t >= ntask) {
+                return err(format!("rule {ri}: task out of range"));
+            }
+            for list in [&r.principal, &r.resource].into_iter().flatten() {
+                if list.iter().any(|e| *e >= nent) {
+                    return err(format!("rule {ri}: entity type out of range"));
+                }
+            }
+            if r.actions.iter().any(|a| *a >= nact) {
+                return err(format!("rule {ri}: action out of range"));
+            }
+            if r.requires.len() > MAX_REQUIRES {
+                return err(format!("rule {ri}: too many requires"));
+            }
+            if r.forbid && !r.requires.is_empty() {
+                return err(format!("rule {ri}: a guard with requires"));
+            }
+            for b in r.when.iter().chain(r.unless.iter()).chain(r.requires.iter().map(|(b, _)| b)) {
+                self.verify_block(b).map_err(|e| BundleError {
+                    message: format!("rule {ri}: {}", e.message),
+                })?;
+            }
+            for (_, label) in &r.requires {
+                str_ok(*label, "require label")?;
+            }
+            // Every (scope, action) of the rule must list it.
+            let scope = r.task.map_or(0, |t| t + 1);
+            for a in &r.actions {
+                let Some(e) = self.index_entry(scope, *a) else {
+                    return err(format!("rule {ri}: missing from the rule index"));
+                };
+                let list = if r.forbid { e.guards } else { e.permits };
+                if !self.index_slice(list).contains(&(ri as u32)) {
+                    return err(format!("rule {ri}: missing from the rule index"));
+                }
+            }
+        }
+        let nrules = self.rules.len() as u32;
+        let mut prev: Option<(u32, u32)> = None;
+        for e in &self.index {
+            if e.scope > ntask || e.action >= nact {
+                return err("index entry out of range");
+            }
+            if prev.is_some_and(|p| p >= (e.scope, e.action)) {
+                return err("index is not sorted");
+            }
+            prev = Some((e.scope, e.action));
+            for (range, forbid) in [(e.guards, true), (e.permits, false)] {
+                let end = range.0.checked_add(range.1);
+                if end.is_none_or(|end| end as usize > self.index_rules.len()) {
+                    return err("index range out of bounds");
+                }
+                let slice = self.index_slice(range);
+                if slice.windows(2).any(|w| w[0] >= w[1]) {
+                    return err("index range not ascending");
+                }
+                for &ri in slice {
+                    let Some(r) = self.rules.get(ri as usize).filter(|_| ri < nrules) else {
+                        return err("index refers to a missing rule");
+                    };
+                    if r.forbid != forbid || r.task.map_or(0, |t| t + 1) != e.scope || !r.actions.contains(&e.action) {
+                        return err("index entry disagrees with its rule");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn verify_val(&self, v: &Val, allow_sets: bool) -> Result<(), BundleError> {
+        match *v {
+            Val::Str(id) if id as usize >= self.strings.len() => err("constant string out of range"),
+            Val::Set(SetRef { arena, start, len }) => {
+                if !allow_sets || arena != Arena::Const {
+                    return err("nested or non-constant set in the constant pool");
+                }
+                match start.checked_add(len) {
+                    Some(end) if end as usize <= self.const_sets.len() => Ok(()),
+                    _ => err("constant set out of range"),
+                }
+            }
+            Val::Rec(_) | Val::Present => err("record in the constant pool"),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks one block: operands in range, jumps forward and inside, stack
+    /// heights consistent, within limits, and exactly one value at `Ret`.
+    fn verify_block(&self, b: &Block) -> Result<(), BundleError> {
+        let start = b.start as usize;
+        let end = start.checked_add(b.len as usize).filter(|e| *e <= self.code.len());
+        let Some(end) = end else { return err("block out of range") };
+        if b.len == 0 || !matches!(self.code.get(end - 1), Some(Instr::Ret {})) {
+            return err("block does not end in `Ret`");
+        }
+        let code = &self.code[start..end];
+        let mut height: Vec<Option<u32>> = vec![None; code.len() + 1];
+        height[0] = Some(0);
+        let nconst = self.consts.len() as u32;
+        let nslot = self.schema.slot_count;
+        for (pc, instr) in code.iter().enumerate() {
+            let Some(h) = height[pc] else {
+                return err(format!("unreachable instruction at {}", start + pc));
+            };
+            let in_range = match *instr {
+                Instr::Const { k } => k < nconst,
+                Instr::Slot { slot } | Instr::Rec { slot } => slot < nslot,
+                Instr::Field { off } | Instr::FieldRec { off } => off >= 1 && off < nslot,
+                Instr::Local { i } | Instr::SetLocal { i } => i < self.max_locals,
+                Instr::Cmp { op } => op < 6,
+                Instr::CmpSlotConst { op, slot, k } => op < 6 && slot < nslot && k < nconst,
+                Instr::Like { p } => (p as usize) < self.patterns.len(),
+                Instr::Method { m } => (m as usize) < method::ARGS.len(),
+                _ => true,
+            };
+            if !in_range {
+                return err(format!("operand out of range at {}", start + pc));
+            }
+            let (pop, push) = instr.stack_effect();
+            let after = h.checked_sub(pop).ok_or_else(|| BundleError {
+                message: format!("stack underflow at {}", start + pc),
+            })?;
+            if let Instr::Ret {} = instr {
+                if h != 1 {
+                    return err(format!("`Ret` with {h} values on the stack at {}", start + pc));
+                }
+                if pc + 1 != code.len() {
+                    // an early return would leave later code unreachable
+                    return err(format!("`Ret` before the end of a block at {}", start + pc));
+                }
+                continue;
+            }
+            let next = after + push;
+            if next > self.max_stack {
+                return err(format!("stack deeper than declared at {}", start + pc));
+            }
+            let mut flow = |target: usize, h: u32| -> Result<(), BundleError> {
+                // The last instruction is `Ret`: jumps may land on it but not past it.
+                if target >= code.len() {
+                    return err(format!("jump out of its block at {}", start + pc));
+                }
+                match height[target] {
+                    None => {
+                        height[target] = Some(h);
+                        Ok(())
+                    }
+                    Some(existing) if existing == h => Ok(()),
+                    Some(_) => err(format!("inconsistent stack height at {}", start + target)),
+                }
+            };
+            flow(pc + 1, next)?;
+            if let Some(off) = instr.jump() {
+                let target = pc + 1 + off as usize;
+                flow(target, h)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Slots a type occupies, checking its references.
+fn type_size(t: &TypeDesc, records: &[RecordLayout], enums: &[(u32, Vec<u32>)], below: u32, depth: u32) -> Result<u32, BundleError> {
+    if depth > MAX_TYPE_DEPTH {
+        return err("type nested too deeply");
+    }
+    match t {
+        TypeDesc::Enum(e) if *e as usize >= enums.len() => err("enum out of range"),
+        TypeDesc::Record(r) => {
+            if *r >= below {
+                return err("record layout refers to itself or a later record");
+            }
+            records.get(*r as usize).map(|r| r.size).ok_or_else(|| BundleError {
+                message: "record out of range".into(),
+            })
+        }
+        TypeDesc::Optional(inner) => type_size(inner, records, enums, below, depth + 1),
+        TypeDesc::Set(inner) => match **inner {
+            TypeDesc::Set(_) | TypeDesc::Optional(_) | TypeDesc::Record(_) => err("unsupported set element type"),
+            _ => type_size(inner, records, enums, below, depth + 1).map(|_| 1),
+        },
+        _ => Ok(1),
+    }
+}
+
+/// FNV-1a, 64 bit. Any single changed byte changes the result.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+#[derive(Default)]
+struct Writer {
+    bytes: Vec<u8>,
+}
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.bytes.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    fn i64(&mut self, v: i64) {
+        self.bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u128(&mut self, v: u128) {
+        self.bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    fn str(&mut self, s: &str) {
+        self.u32(s.len() as u32);
+        self.bytes.extend_from_slice(s.as_bytes());
+    }
+    fn u32s(&mut self, v: &[u32]) {
+        self.u32(v.len() as u32);
+        for x in v {
+            self.u32(*x);
+        }
+    }
+    fn opt_u32s(&mut self, v: Option<&[u32]>) {
+        match v {
+            None => self.u8(0),
+            Some(v) => {
+                self.u8(1);
+                self.u32s(v);
+            }
+        }
+    }
+    fn opt_i64(&mut self, v: Option<i64>) {
+        match v {
+            None => self.u8(0),
+            Some(v) => {
+                self.u8(1);
+                self.i64(v);
+            }
+        }
+    }
+    fn ty(&mut self, t: &TypeDesc) {
+        match t {
+            TypeDesc::Bool => self.u8(0),
+            TypeDesc::Int => self.u8(1),
+            TypeDesc::String => self.u8(2),
+            TypeDesc::Time => self.u8(3),
+            TypeDesc::Duration => self.u8(4),
+            TypeDesc::Ip => self.u8(5),
+            TypeDesc::Net => self.u8(6),
+            TypeDesc::Enum(e) => {
+                self.u8(7);
+                self.u32(*e);
+            }
+            TypeDesc::Set(inner) => {
+                self.u8(8);
+                self.ty(inner);
+            }
+            TypeDesc::Optional(inner) => {
+                self.u8(9);
+                self.ty(inner);
+            }
+            TypeDesc::Record(r) => {
+                self.u8(10);
+                self.u32(*r);
+            }
+        }
+    }
+    fn fields(&mut self, fields: &[FieldLayout]) {
+        self.u32(fields.len() as u32);
+        for f in fields {
+            self.u32(f.name);
+            self.ty(&f.ty);
+            self.u32(f.slot);
+        }
+    }
+    fn ip(&mut self, ip: &IpAddr) {
+        match ip {
+            IpAddr::V4(v4) => {
+                self.u8(4);
+                self.u32(u32::from(*v4));
+            }
+            IpAddr::V6(v6) => {
+                self.u8(6);
+                self.u128(u128::from(*v6));
+            }
+        }
+    }
+    fn val(&mut self, v: &Val) {
+        match v {
+            Val::Absent => self.u8(0),
+            Val::Present => self.u8(1),
+            Val::Bool(b) => {
+                self.u8(2);
+                self.u8(u8::from(*b));
+            }
+            Val::Int(i) => {
+                self.u8(3);
+                self.i64(*i);
+            }
+            Val::Str(s) => {
+                self.u8(4);
+                self.u32(*s);
+            }
+            Val::Time(t) => {
+                self.u8(5);
+                self.i64(*t);
+            }
+            Val::Dur(d) => {
+                self.u8(6);
+                self.i64(*d);
+            }
+            Val::Ip(ip) => {
+                self.u8(7);
+                self.ip(ip);
+            }
+            Val::Net(n) => {
+                self.u8(8);
+                self.ip(&n.addr);
+                self.u8(n.prefix);
+            }
+            Val::Enum(e) => {
+                self.u8(9);
+                self.u32(*e);
+            }
+            Val::Set(s) => {
+                self.u8(10);
+                self.u8(u8::from(s.arena == Arena::Request));
+                self.u32(s.start);
+                self.u32(s.len);
+            }
+            Val::Rec(r) => {
+                self.u8(11);
+                self.u32(*r);
+            }
+        }
+    }
+    fn span(&mut self, s: &SrcSpan) {
+        for v in [s.file, s.start, s.end, s.line, s.col] {
+            self.u32(v);
+        }
+    }
+    fn block(&mut self, b: &Block) {
+        self.u32(b.start);
+        self.u32(b.len);
+        self.span(&b.span);
+    }
+    fn opt_block(&mut self, b: Option<&Block>) {
+        match b {
+            None => self.u8(0),
+            Some(b) => {
+                self.u8(1);
+                self.block(b);
+            }
+        }
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], BundleError> {
+        let end = self.pos.checked_add(n).filter(|e| *e <= self.bytes.len());
+        match end {
+            Some(end) => {
+                let s = &self.bytes[self.pos..end];
+                self.pos = end;
+                Ok(s)
+            }
+            None => err(format!("truncated at byte {}", self.pos)),
+        }
+    }
+    fn u8(&mut self) -> Result<u8, BundleError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32, BundleError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn i64(&mut self) -> Result<i64, BundleError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(i64::from_le_bytes(a))
+    }
+    fn u128(&mut self) -> Result<u128, BundleError> {
+        let b = self.take(16)?;
+        let mut a = [0u8; 16];
+        a.copy_from_slice(b);
+        Ok(u128::from_le_bytes(a))
+    }
+    /// A count, bounded by the bytes left (each item needs at least `min` bytes),
+    /// so a hostile length cannot make us allocate much.
+    fn count(&mut self, min: usize) -> Result<usize, BundleError> {
+        let n = self.u32()? as usize;
+        let left = self.bytes.len() - self.pos;
+        if n.saturating_mul(min.max(1)) > left {
+            return err(format!("length {n} at byte {} exceeds the bundle", self.pos - 4));
+        }
+        Ok(n)
+    }
+    fn str(&mut self) -> Result<String, BundleError> {
+        let n = self.count(1)?;
+        let b = self.take(n)?;
+        String::from_utf8(b.to_vec()).map_err(|_| BundleError {
+            message: format!("invalid UTF-8 in a string at byte {}", self.pos - n),
+        })
+    }
+    fn u32s(&mut self) -> Result<Vec<u32>, BundleError> {
+        let n = self.count(4)?;
+        (0..n).map(|_| self.u32()).collect()
+    }
+    fn flag(&mut self) -> Result<bool, BundleError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            b => err(format!("invalid flag {b} at byte {}", self.pos - 1)),
+        }
+    }
+    fn opt_u32s(&mut self) -> Result<Option<Vec<u32>>, BundleError> {
+        Ok(if self.flag()? { Some(self.u32s()?) } else { None })
+    }
+    fn opt_i64(&mut self) -> Result<Option<i64>, BundleError> {
+        Ok(if self.flag()? { Some(self.i64()?) } else { None })
+    }
+    fn ty(&mut self, depth: u32) -> Result<TypeDesc, BundleError> {
+        if depth > MAX_TYPE_DEPTH {
+            return err("type nested too deeply");
+        }
+        Ok(match self.u8()? {
+            0 => TypeDesc::Bool,
+            1 => TypeDesc::Int,
+            2 => TypeDesc::String,
+            3 => TypeDesc::Time,
+            4 => TypeDesc::Duration,
+            5 => TypeDesc::Ip,
+            6 => TypeDesc::Net,
+            7 => TypeDesc::Enum(self.u32()?),
+            8 => TypeDesc::Set(Box::new(self.ty(depth + 1)?)),
+            9 => TypeDesc::Optional(Box::new(self.ty(depth + 1)?)),
+            10 => TypeDesc::Record(self.u32()?),
+            t => return err(format!("unknown type tag {t}")),
+        })
+    }
+    fn fields(&mut self) -> Result<Vec<FieldLayout>, BundleError> {
+        let n = self.count(9)?;
+        (0..n)
+            .map(|_| {
+                Ok(FieldLayout {
+                    name: self.u32()?,
+                    ty: self.ty(0)?,
+                    slot: self.u32()?,
+                })
+            })
+            .collect()
+    }
+    fn ip(&mut self) -> Result<IpAddr, BundleError> {
+        match self.u8()? {
+            4 => Ok(IpAddr::V4(Ipv4Addr::from(self.u32()?))),
+            6 => Ok(IpAddr::V6(Ipv6Addr::from(self.u128()?))),
+            t => err(format!("unknown address family {t}")),
+        }
+    }
+    fn val(&mut self) -> Result<Val, BundleError> {
+        Ok(match self.u8()? {
+            0 => Val::Absent,
+            1 => Val::Present,
+            2 => Val::Bool(self.flag()?),
+            3 => Val::Int(self.i64()?),
+            4 => Val::Str(self.u32()?),
+            5 => Val::Time(self.i64()?),
+            6 => Val::Dur(self.i64()?),
+            7 => Val::Ip(self.ip()?),
+            8 => {
+                let addr = self.ip()?;
+                let prefix = self.u8()?;
+                let text = format!("{addr}/{prefix}");
+                Val::Net(Cidr::parse(&text).map_err(|e| BundleError { message: format!("invalid network constant: {e}") })?)
+            }
+            9 => Val::Enum(self.u32()?),
+            10 => {
+                let arena = if self.flag()? { Arena::Request } else { Arena::Const };
+                Val::Set(SetRef {
+                    arena,
+                    start: self.u32()?,
+                    len: self.u32()?,
+                })
+            }
+            11 => Val::Rec(self.u32()?),
+            t => return err(format!("unknown value tag {t}")),
+        })
+    }
+    fn span(&mut self) -> Result<SrcSpan, BundleError> {
+        Ok(SrcSpan {
+            file: self.u32()?,
+            start: self.u32()?,
+            end: self.u32()?,
+            line: self.u32()?,
+            col: self.u32()?,
+        })
+    }
+    fn block(&mut self) -> Result<Block, BundleError> {
+        Ok(Block {
+            start: self.u32()?,
+            len: self.u32()?,
+            span: self.span()?,
+        })
+    }
+    fn opt_block(&mut self) -> Result<Option<Block>, BundleError> {
+        Ok(if self.flag()? { Some(self.block()?) } else { None })
+    }
+
+    fn bundle(&mut self) -> Result<Bundle, BundleError> {
+        let name = self.str()?;
+        let n = self.count(4)?;
+        let strings = (0..n).map(|_| self.str()).collect::<Result<Vec<_>, _>>()?;
+        let n = self.count(8)?;
+        let enums = (0..n).map(|_| Ok((self.u32()?, self.u32s()?))).collect::<Result<Vec<_>, BundleError>>()?;
+        let n = self.count(12)?;
+        let records = (0..n)
+            .map(|_| {
+                Ok(RecordLayout {
+                    name: self.u32()?,
+                    size: self.u32()?,
+                    fields: self.fields()?,
+                })
+            })
+            .collect::<Result<Vec<_>, BundleError>>()?;
+        let n = self.count(12)?;
+        let entities = (0..n)
+            .map(|_| {
+                Ok(EntityLayout {
+                    name: self.u32()?,
+                    as_principal: self.fields()?,
+                    as_resource: self.fields()?,
+                })
+            })
+            .collect::<Result<Vec<_>, BundleError>>()?;
+        let mut v = [0u32; 12];
+        for x in &mut v {
+            *x = self.u32()?;
+        }
+        let schema = Schema {
+            enums,
+            records,
+            entities,
+            context: (v[0], v[1]),
+            evidence: (v[2], v[3]),
+            special: SpecialSlots {
+                now: v[4],
+                action: v[5],
+                task_name: v[6],
+                task_id: v[7],
+                task_started_at: v[8],
+                task_approvals: v[9],
+                task_approvers: v[10],
+            },
+            slot_count: v[11],
+        };
+        let n = self.count(1)?;
+        let consts = (0..n).map(|_| self.val()).collect::<Result<Vec<_>, _>>()?;
+        let n = self.count(1)?;
+        let const_sets = (0..n).map(|_| self.val()).collect::<Result<Vec<_>, _>>()?;
+        let n = self.count(4)?;
+        let patterns = (0..n).map(|_| self.u32s()).collect::<Result<Vec<_>, _>>()?;
+        let n = self.count(9)?;
+        let actions = (0..n)
+            .map(|_| {
+                Ok(ActionMeta {
+                    name: self.u32()?,
+                    on: self.u32s()?,
+                    sensitivity: self.u8()?,
+                })
+            })
+            .collect::<Result<Vec<_>, BundleError>>()?;
+        let n = self.count(10)?;
+        let tasks = (0..n)
+            .map(|_| {
+                Ok(TaskMeta {
+                    name: self.u32()?,
+                    ttl: self.opt_i64()?,
+                    breakglass: self.flag()?,
+                    notify: self.u32s()?,
+                })
+            })
+            .collect::<Result<Vec<_>, BundleError>>()?;
+        let n = self.count(30)?;
+        let rules = (0..n)
+            .map(|_| {
+                let id = self.u32()?;
+                let forbid = self.flag()?;
+                let task = match self.u32()? {
+                    u32::MAX => None,
+                    t => Some(t),
+                };
+                let principal = self.opt_u32s()?;
+                let resource = self.opt_u32s()?;
+                let actions = self.u32s()?;
+                let ttl = self.opt_i64()?;
+                let when = self.opt_block()?;
+                let unless = self.opt_block()?;
+                let nreq = self.count(32)?;
+                let requires = (0..nreq)
+                    .map(|_| Ok((self.block()?, self.u32()?)))
+                    .collect::<Result<Vec<_>, BundleError>>()?;
+                let span = self.span()?;
+                Ok(RuleMeta {
+                    id,
+                    forbid,
+                    task,
+                    principal,
+                    resource,
+                    actions,
+                    ttl,
+                    when,
+                    unless,
+                    requires,
+                    span,
+                })
+            })
+            .collect::<Result<Vec<_>, BundleError>>()?;
+        let n = self.count(24)?;
+        let index = (0..n)
+            .map(|_| {
+                Ok(IndexEntry {
+                    scope: self.u32()?,
+                    action: self.u32()?,
+                    guards: (self.u32()?, self.u32()?),
+                    permits: (self.u32()?, self.u32()?),
+                })
+            })
+            .collect::<Result<Vec<_>, BundleError>>()?;
+        let index_rules = self.u32s()?;
+        let n = self.count(1)?;
+        let code_bytes = self.take(n)?;
+        let code = decode_all(code_bytes).map_err(|(at, e)| BundleError {
+            message: match e {
+                DecodeError::UnknownOpcode(op) => format!("unknown opcode {op:#04x} at code byte {at}"),
+                DecodeError::Truncated => format!("truncated instruction at code byte {at}"),
+            },
+        })?;
+        let n = self.count(20)?;
+        let spans = (0..n).map(|_| self.span()).collect::<Result<Vec<_>, _>>()?;
+        let n = self.count(4)?;
+        let files = (0..n).map(|_| self.str()).collect::<Result<Vec<_>, _>>()?;
+        let max_stack = self.u32()?;
+        let max_locals = self.u32()?;
+        Ok(Bundle {
+            name,
+            strings,
+            schema,
+            consts,
+            const_sets,
+            patterns,
+            actions,
+            tasks,
+            rules,
+            index,
+            index_rules,
+            code,
+            spans,
+            files,
+            max_stack,
+            max_locals,
+            lookup: Lookup::default(),
+        })
+    }
+}

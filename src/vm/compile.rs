@@ -1,0 +1,757 @@
+//! Lowering: a checked [`Program`] to a [`Bundle`].
+//!
+//! The request schema is flattened into slots: every field that a request
+//! can carry gets one slot (a record gets a presence marker followed by its
+//! fields), so every statically known path such as
+//! `context.ticket?.window.start` compiles to one slot load. Functions are
+//! inlined (arguments go to locals); constants are evaluated here, with the
+//! reference interpreter, into the constant pool.
+
+use super::bundle::*;
+use super::bytecode::{cmp, method, Instr};
+use super::value::{Arena, SetRef, Val};
+use crate::check::hir::*;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::reference::{self, Value};
+use crate::span::{SourceMap, Span};
+use crate::syntax::ast::{Effect, Sensitivity, TaskKind};
+use std::collections::{BTreeMap, HashMap};
+
+/// Largest number of instructions a bundle may hold (guards against
+/// exponential inlining).
+pub const MAX_CODE: usize = 16 * 1024 * 1024;
+
+/// Compiles a checked program. Errors are compile-time evaluation problems
+/// (a constant that overflows) and limits (an expression too deep).
+pub fn compile(p: &Program, sources: &SourceMap) -> Result<Bundle, Vec<Diagnostic>> {
+    let mut l = Lower {
+        p,
+        sources,
+        strings: Vec::new(),
+        string_ids: HashMap::new(),
+        consts: Vec::new(),
+        const_ids: HashMap::new(),
+        const_sets: Vec::new(),
+        const_cache: HashMap::new(),
+        patterns: Vec::new(),
+        record_index: vec![u32::MAX; p.records.len()],
+        records: Vec::new(),
+        record_sizes: vec![0; p.records.len()],
+        offsets: vec![HashMap::new(); p.records.len()],
+        principal_slots: HashMap::new(),
+        resource_slots: HashMap::new(),
+        schema: Schema::default(),
+        code: Vec::new(),
+        spans: Vec::new(),
+        height: 0,
+        max_height: 0,
+        locals: 0,
+        max_locals: 0,
+        diags: Vec::new(),
+    };
+    l.layout();
+    let mut rules = Vec::with_capacity(p.rules.len());
+    for r in &p.rules {
+        rules.push(l.rule(r));
+    }
+    if !l.diags.is_empty() {
+        return Err(l.diags);
+    }
+    let actions = p
+        .actions
+        .iter()
+        .map(|a| ActionMeta {
+            name: l.intern(&a.name),
+            on: a.on.iter().map(|e| e.0).collect(),
+            sensitivity: match a.sensitivity {
+                Sensitivity::Low => 0,
+                Sensitivity::Medium => 1,
+                Sensitivity::High => 2,
+                Sensitivity::Critical => 3,
+            },
+        })
+        .collect();
+    let tasks = p
+        .tasks
+        .iter()
+        .map(|t| TaskMeta {
+            name: l.intern(&t.name),
+            ttl: t.ttl.map(|d| d.0),
+            breakglass: t.kind == TaskKind::Breakglass,
+            notify: t.notify.iter().map(|n| l.intern(n)).collect(),
+        })
+        .collect();
+    // Rule index: (scope, action) -> guards, permits (ascending rule numbers).
+    let mut index: BTreeMap<(u32, u32), (Vec<u32>, Vec<u32>)> = BTreeMap::new();
+    for (i, r) in p.rules.iter().enumerate() {
+        let scope = r.task.map_or(0, |t| t.0 + 1);
+        for a in &r.actions {
+            let entry = index.entry((scope, a.0)).or_default();
+            if r.effect == Effect::Forbid {
+                entry.0.push(i as u32);
+            } else {
+                entry.1.push(i as u32);
+            }
+        }
+    }
+    let mut index_rules = Vec::new();
+    let mut entries = Vec::with_capacity(index.len());
+    for ((scope, action), (guards, permits)) in index {
+        let g = (index_rules.len() as u32, guards.len() as u32);
+        index_rules.extend(guards);
+        let pm = (index_rules.len() as u32, permits.len() as u32);
+        index_rules.extend(permits);
+        entries.push(IndexEntry {
+            scope,
+            action,
+            guards: g,
+            permits: pm,
+        });
+    }
+    let name = p.package.clone().unwrap_or_default();
+    let files = sources.iter().map(|(_, f)| f.name.clone()).collect();
+    let mut bundle = Bundle {
+        name,
+        strings: l.strings,
+        schema: l.schema,
+        consts: l.consts,
+        const_sets: l.const_sets,
+        patterns: l.patterns,
+        actions,
+        tasks,
+        rules,
+        index: entries,
+        index_rules,
+        code: l.code,
+        spans: l.spans,
+        files,
+        max_stack: l.max_height,
+        max_locals: l.max_locals,
+        lookup: Default::default(),
+    };
+    bundle.build_lookup();
+    bundle.set_fingerprint();
+    if let Err(e) = bundle.verify() {
+        // A bug in the compiler, not in the policy: still reported, never a panic.
+        let span = p.rules.first().map_or(Span::default(), |r| r.span);
+        return Err(vec![Diagnostic::error(
+            Code::E0308,
+            span,
+            format!("internal compiler error: the generated bundle is invalid ({})", e.message),
+            "while compiling this policy set",
+        )]);
+    }
+    Ok(bundle)
+}
+
+struct Lower<'a> {
+    p: &'a Program,
+    sources: &'a SourceMap,
+    strings: Vec<String>,
+    string_ids: HashMap<String, u32>,
+    consts: Vec<Val>,
+    const_ids: HashMap<Val, u32>,
+    const_sets: Vec<Val>,
+    const_cache: HashMap<ConstId, Option<u32>>,
+    patterns: Vec<Vec<u32>>,
+    /// Program record id -> bundle record index.
+    record_index: Vec<u32>,
+    records: Vec<RecordLayout>,
+    record_sizes: Vec<u32>,
+    /// Per program record: field name -> offset from the marker.
+    offsets: Vec<HashMap<String, u32>>,
+    principal_slots: HashMap<(String, TypeDesc), u32>,
+    resource_slots: HashMap<(String, TypeDesc), u32>,
+    schema: Schema,
+    code: Vec<Instr>,
+    spans: Vec<SrcSpan>,
+    height: u32,
+    max_height: u32,
+    locals: u32,
+    max_locals: u32,
+    diags: Vec<Diagnostic>,
+}
+
+impl Lower<'_> {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(id) = self.string_ids.get(s) {
+            return *id;
+        }
+        let id = self.strings.len() as u32;
+        self.strings.push(s.to_string());
+        self.string_ids.insert(s.to_string(), id);
+        id
+    }
+
+    fn constant(&mut self, v: Val) -> u32 {
+        if let Some(k) = self.const_ids.get(&v) {
+            return *k;
+        }
+        let k = self.consts.len() as u32;
+        self.consts.push(v);
+        self.const_ids.insert(v, k);
+        k
+    }
+
+    fn src(&self, span: Span) -> SrcSpan {
+        let (line, col) = self.sources.line_col(span.file, span.start);
+        SrcSpan {
+            file: span.file.0,
+            start: span.start,
+            end: span.end,
+            line: line as u32,
+            col: col as u32,
+        }
+    }
+
+    // ------------------------------------------------------------ layout
+
+    fn desc(&self, t: &Type) -> TypeDesc {
+        match t {
+            Type::Bool => TypeDesc::Bool,
+            Type::Int => TypeDesc::Int,
+            Type::String => TypeDesc::String,
+            Type::Time => TypeDesc::Time,
+            Type::Duration => TypeDesc::Duration,
+            Type::Ip => TypeDesc::Ip,
+            Type::Net => TypeDesc::Net,
+            Type::Enum(e) => TypeDesc::Enum(e.0),
+            Type::Set(inner) => TypeDesc::Set(Box::new(self.desc(inner))),
+            Type::Optional(inner) => TypeDesc::Optional(Box::new(self.desc(inner))),
+            Type::Record(r) => TypeDesc::Record(self.record_index[r.index()]),
+            // Not field types; never reached for a checked program.
+            Type::Entity(_) | Type::Task | Type::Never | Type::Error => TypeDesc::Bool,
+        }
+    }
+
+    fn size_of(&self, t: &Type) -> u32 {
+        match t.unwrap_optional() {
+            Type::Record(r) => self.record_sizes[r.index()],
+            _ => 1,
+        }
+    }
+
+    /// Orders records so that each comes after the records it contains,
+    /// computes their layouts, then assigns request slots.
+    fn layout(&mut self) {
+        let mut order = Vec::new();
+        let mut state = vec![0u8; self.p.records.len()];
+        for r in 0..self.p.records.len() {
+            self.visit_record(r, &mut state, &mut order);
+        }
+        for r in order {
+            let idx = self.records.len() as u32;
+            self.record_index[r] = idx;
+            let def = &self.p.records[r];
+            let mut off = 1u32;
+            let mut fields = Vec::new();
+            let mut offsets = HashMap::new();
+            for f in &def.fields {
+                let size = self.size_of(&f.ty);
+                let name = self.intern(&f.name);
+                fields.push(FieldLayout {
+                    name,
+                    ty: self.desc(&f.ty),
+                    slot: off,
+                });
+                offsets.insert(f.name.clone(), off);
+                off += size;
+            }
+            let name = self.intern(&def.name);
+            self.records.push(RecordLayout { name, size: off, fields });
+            self.record_sizes[r] = off;
+            self.offsets[r] = offsets;
+        }
+        self.schema.enums = self
+            .p
+            .enums
+            .iter()
+            .map(|e| (0, e.variants.clone(), e.name.clone()))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|(_, vars, name)| (self.intern(&name), vars.iter().map(|v| self.intern(v)).collect()))
+            .collect();
+        let mut next = 0u32;
+        let mut take = |n: u32| {
+            let s = next;
+            next += n;
+            s
+        };
+        let sp = SpecialSlots {
+            now: take(1),
+            action: take(1),
+            task_name: take(1),
+            task_id: take(1),
+            task_started_at: take(1),
+            task_approvals: take(1),
+            task_approvers: take(1),
+        };
+        let ctx = self.p.context.index();
+        let ev = self.p.evidence.index();
+        let ctx_base = take(self.record_sizes[ctx]);
+        let ev_base = take(self.record_sizes.get(ev).copied().unwrap_or(1));
+        let mut entities = Vec::new();
+        let mut principal_slots = HashMap::new();
+        let mut resource_slots = HashMap::new();
+        for e in &self.p.entities {
+            let mut as_p = Vec::new();
+            let mut as_r = Vec::new();
+            for f in &e.fields {
+                let desc = self.desc(&f.ty);
+                let size = self.size_of(&f.ty);
+                let key = (f.name.clone(), desc.clone());
+                let ps = *principal_slots.entry(key.clone()).or_insert_with(|| take(size));
+                let rs = *resource_slots.entry(key).or_insert_with(|| take(size));
+                as_p.push((f.name.clone(), desc.clone(), ps));
+                as_r.push((f.name.clone(), desc, rs));
+            }
+            entities.push((e.name.clone(), as_p, as_r));
+        }
+        let slot_count = next;
+        let entities = entities
+            .into_iter()
+            .map(|(name, ps, rs)| {
+                let mut conv = |v: Vec<(String, TypeDesc, u32)>| {
+                    v.into_iter()
+                        .map(|(n, ty, slot)| FieldLayout {
+                            name: self.intern(&n),
+                            ty,
+                            slot,
+                        })
+                        .collect::<Vec<_>>()
+                };
+                let as_principal = conv(ps);
+                let as_resource = conv(rs);
+                EntityLayout {
+                    name: self.intern(&name),
+                    as_principal,
+                    as_resource,
+                }
+            })
+            .collect();
+        self.principal_slots = principal_slots;
+        self.resource_slots = resource_slots;
+        self.schema.records = std::mem::take(&mut self.records);
+        self.schema.entities = entities;
+        self.schema.context = (self.record_index[ctx], ctx_base);
+        self.schema.evidence = (self.record_index.get(ev).copied().unwrap_or(0), ev_base);
+        self.schema.special = sp;
+        self.schema.slot_count = slot_count;
+    }
+
+    fn visit_record(&self, r: usize, state: &mut Vec<u8>, order: &mut Vec<usize>) {
+        if state[r] != 0 {
+            return; // done, or a cycle (ruled out by the checker)
+        }
+        state[r] = 1;
+        for f in &self.p.records[r].fields {
+            if let Type::Record(inner) = f.ty.unwrap_optional() {
+                self.visit_record(inner.index(), state, order);
+            }
+        }
+        state[r] = 2;
+        order.push(r);
+    }
+
+    // ------------------------------------------------------------ rules
+
+    fn rule(&mut self, r: &Rule) -> RuleMeta {
+        let when = r.when.as_ref().map(|e| self.block(e));
+        let unless = r.unless.as_ref().map(|e| self.block(e));
+        let mut requires = Vec::new();
+        for q in &r.requires {
+            let b = self.block(&q.cond);
+            let label = self.intern(&q.label);
+            requires.push((b, label));
+        }
+        if requires.len() > MAX_REQUIRES {
+            self.diags.push(Diagnostic::error(
+                Code::E0105,
+                r.head,
+                format!("a rule may have at most {MAX_REQUIRES} `require` clauses"),
+                "too many requirements",
+            ));
+        }
+        RuleMeta {
+            id: self.intern(&r.id),
+            forbid: r.effect == Effect::Forbid,
+            task: r.task.map(|t| t.0),
+            principal: r.principal.as_ref().map(|v| v.iter().map(|e| e.0).collect()),
+            resource: r.resource.as_ref().map(|v| v.iter().map(|e| e.0).collect()),
+            actions: r.actions.iter().map(|a| a.0).collect(),
+            ttl: r.ttl.map(|d| d.0),
+            when,
+            unless,
+            requires,
+            span: self.src(r.span),
+        }
+    }
+
+    fn block(&mut self, e: &Expr) -> Block {
+        let start = self.code.len() as u32;
+        self.height = 0;
+        self.locals = 0;
+        self.expr(e, &[]);
+        self.emit(Instr::Ret {}, e.span);
+        let len = self.code.len() as u32 - start;
+        if self.max_height > MAX_STACK || self.max_locals > MAX_LOCALS || self.code.len() > MAX_CODE {
+            self.diags.push(Diagnostic::error(
+                Code::E0308,
+                e.span,
+                "this condition is too large to compile",
+                "too deeply nested or too many inlined calls",
+            ).with_help("split it into smaller functions or simplify the nesting"));
+            self.max_height = self.max_height.min(MAX_STACK);
+            self.max_locals = self.max_locals.min(MAX_LOCALS);
+        }
+        Block {
+            start,
+            len,
+            span: self.src(e.span),
+        }
+    }
+
+    fn emit(&mut self, i: Instr, span: Span) -> usize {
+        let (pop, push) = i.stack_effect();
+        self.height = self.height.saturating_sub(pop) + push;
+        self.max_height = self.max_height.max(self.height);
+        self.code.push(i);
+        let s = self.src(span);
+        self.spans.push(s);
+        self.code.len() - 1
+    }
+
+    /// Points the jump at `at` to the next instruction to be emitted.
+    fn patch(&mut self, at: usize) {
+        let off = (self.code.len() - at - 1) as u32;
+        match self.code.get_mut(at) {
+            Some(Instr::JumpIfFalseOrPop { off: o }) | Some(Instr::JumpIfTrueOrPop { off: o }) | Some(Instr::JumpIfPresentOrPop { off: o }) => *o = off,
+            _ => {}
+        }
+    }
+
+    fn new_local(&mut self) -> u32 {
+        let l = self.locals;
+        self.locals += 1;
+        self.max_locals = self.max_locals.max(self.locals);
+        l
+    }
+
+    fn value_to_val(&mut self, v: &Value, span: Span) -> Option<Val> {
+        Some(match v {
+            Value::Absent => Val::Absent,
+            Value::Bool(b) => Val::Bool(*b),
+            Value::Int(i) => Val::Int(*i),
+            Value::Str(s) => Val::Str(self.intern(s)),
+            Value::Time(t) => Val::Time(*t),
+            Value::Dur(d) => Val::Dur(*d),
+            Value::Ip(ip) => Val::Ip(*ip),
+            Value::Net(n) => Val::Net(*n),
+            Value::Enum(e) => Val::Enum(*e),
+            Value::Set(items) => {
+                let mut elems = Vec::with_capacity(items.len());
+                for i in items {
+                    elems.push(self.value_to_val(i, span)?);
+                }
+                let start = self.const_sets.len() as u32;
+                self.const_sets.extend(elems);
+                Val::Set(SetRef {
+                    arena: Arena::Const,
+                    start,
+                    len: items.len() as u32,
+                })
+            }
+            Value::Record(_) => {
+                self.diags.push(Diagnostic::error(Code::E0308, span, "a record cannot be a constant", "record value"));
+                return None;
+            }
+        })
+    }
+
+    fn const_index(&mut self, c: ConstId, span: Span) -> Option<u32> {
+        if let Some(k) = self.const_cache.get(&c) {
+            return *k;
+        }
+        let def = &self.p.consts[c.index()];
+        let k = match reference::eval_const(self.p, c) {
+            Ok(v) => self.value_to_val(&v, def.span).map(|v| self.constant(v)),
+            Err(e) => {
+                let why = match e {
+                    reference::EvalError::Overflow => "its value overflows".to_string(),
+                    reference::EvalError::Internal(w) => format!("it cannot be evaluated ({w})"),
+                };
+                self.diags.push(
+                    Diagnostic::error(Code::E0308, def.span, format!("constant `{}` is invalid: {why}", def.name), "evaluated when the policy compiles")
+                        .with_label(span, "used here"),
+                );
+                None
+            }
+        };
+        self.const_cache.insert(c, k);
+        k
+    }
+
+    /// The slot of a statically known path, if `e` is one.
+    fn static_slot(&self, e: &Expr) -> Option<u32> {
+        let ExprKind::Field { base, name, .. } = &e.kind else { return None };
+        match &base.kind {
+            ExprKind::Var(Var::Principal) => self.principal_slots.get(&(name.clone(), self.desc(&e.ty))).copied(),
+            ExprKind::Var(Var::Resource) => self.resource_slots.get(&(name.clone(), self.desc(&e.ty))).copied(),
+            ExprKind::Var(Var::Context) => Some(self.schema.context.1 + self.offsets[self.p.context.index()].get(name)?),
+            ExprKind::Var(Var::Evidence) => Some(self.schema.evidence.1 + self.offsets.get(self.p.evidence.index())?.get(name)?),
+            _ => {
+                let Type::Record(r) = base.ty.unwrap_optional() else { return None };
+                Some(self.static_slot(base)? + self.offsets[r.index()].get(name)?)
+            }
+        }
+    }
+
+    fn expr(&mut self, e: &Expr, params: &[u32]) {
+        let span = e.span;
+        match &e.kind {
+            ExprKind::Lit(l) => {
+                let v = match l {
+                    Literal::Bool(b) => Val::Bool(*b),
+                    Literal::Int(i) => Val::Int(*i),
+                    Literal::Str(s) => Val::Str(self.intern(s)),
+                    Literal::Time(t) => Val::Time(t.0),
+                    Literal::Duration(d) => Val::Dur(d.0),
+                    Literal::Ip(ip) => Val::Ip(*ip),
+                    Literal::Net(n) => Val::Net(*n),
+                    Literal::Enum(_, v) => Val::Enum(*v),
+                };
+                let k = self.constant(v);
+                self.emit(Instr::Const { k }, span);
+            }
+            ExprKind::Set(_) => {
+                if !is_closed(e) {
+                    self.diags.push(
+                        Diagnostic::error(Code::E0308, span, "a set literal here must contain only constants", "reads request values")
+                            .with_help("`x in [a, b]` may use request values; elsewhere build the set from constants"),
+                    );
+                    return;
+                }
+                match reference::eval_closed(self.p, e) {
+                    Ok(v) => {
+                        if let Some(v) = self.value_to_val(&v, span) {
+                            let k = self.constant(v);
+                            self.emit(Instr::Const { k }, span);
+                        }
+                    }
+                    Err(_) => self.diags.push(Diagnostic::error(Code::E0308, span, "this set literal cannot be evaluated", "overflows")),
+                }
+            }
+            ExprKind::Var(v) => {
+                let sp = &self.schema.special;
+                let instr = match v {
+                    Var::Now => Instr::Slot { slot: sp.now },
+                    Var::Action => Instr::Slot { slot: sp.action },
+                    Var::Context => Instr::Rec { slot: self.schema.context.1 },
+                    Var::Evidence => Instr::Rec { slot: self.schema.evidence.1 },
+                    Var::Param(i) => Instr::Local {
+                        i: params.get(*i as usize).copied().unwrap_or(0),
+                    },
+                    Var::Principal | Var::Resource | Var::Task => {
+                        self.diags.push(Diagnostic::error(Code::E0308, span, "an entity or task cannot be used as a value", "not a value"));
+                        return;
+                    }
+                };
+                self.emit(instr, span);
+            }
+            ExprKind::Const(c) => {
+                if let Some(k) = self.const_index(*c, span) {
+                    self.emit(Instr::Const { k }, span);
+                }
+            }
+            ExprKind::Field { base, name, .. } => {
+                let is_rec = matches!(e.ty.unwrap_optional(), Type::Record(_));
+                if let Some(slot) = self.static_slot(e) {
+                    let i = if is_rec { Instr::Rec { slot } } else { Instr::Slot { slot } };
+                    self.emit(i, span);
+                    return;
+                }
+                let Type::Record(r) = base.ty.unwrap_optional() else {
+                    self.diags.push(Diagnostic::error(Code::E0308, span, "cannot compile this field access", "unsupported"));
+                    return;
+                };
+                let off = self.offsets[r.index()].get(name).copied().unwrap_or(1);
+                self.expr(base, params);
+                let i = if is_rec { Instr::FieldRec { off } } else { Instr::Field { off } };
+                self.emit(i, span);
+            }
+            ExprKind::TaskField(f) => {
+                let sp = &self.schema.special;
+                let slot = match f {
+                    TaskField::Name => sp.task_name,
+                    TaskField::Id => sp.task_id,
+                    TaskField::StartedAt => sp.task_started_at,
+                    TaskField::Approvals => sp.task_approvals,
+                    TaskField::Approvers => sp.task_approvers,
+                };
+                self.emit(Instr::Slot { slot }, span);
+            }
+            ExprKind::Call(f, args) => {
+                let mut locals = Vec::with_capacity(args.len());
+                for a in args {
+                    self.expr(a, params);
+                    let l = self.new_local();
+                    self.emit(Instr::SetLocal { i: l }, a.span);
+                    locals.push(l);
+                }
+                let body = &self.p.fns[f.index()].body;
+                if self.code.len() > MAX_CODE {
+                    return;
+                }
+                self.expr(body, &locals);
+            }
+            ExprKind::Method { method: m, recv, args } => {
+                self.expr(recv, params);
+                for a in args {
+                    self.expr(a, params);
+                }
+                let code = match m {
+                    Method::StartsWith => method::STARTS_WITH,
+                    Method::EndsWith => method::ENDS_WITH,
+                    Method::StrContains => method::STR_CONTAINS,
+                    Method::Contains => method::CONTAINS,
+                    Method::ContainsAny => method::CONTAINS_ANY,
+                    Method::ContainsAll => method::CONTAINS_ALL,
+                    Method::IsEmpty => method::IS_EMPTY,
+                    Method::Len => method::LEN,
+                };
+                self.emit(Instr::Method { m: code }, span);
+            }
+            ExprKind::Not(x) => {
+                self.expr(x, params);
+                self.emit(Instr::Not {}, span);
+            }
+            ExprKind::Neg(x) => {
+                self.expr(x, params);
+                self.emit(Instr::Neg {}, span);
+            }
+            ExprKind::And(a, b) | ExprKind::Or(a, b) => {
+                self.expr(a, params);
+                let j = if matches!(e.kind, ExprKind::And(..)) {
+                    Instr::JumpIfFalseOrPop { off: 0 }
+                } else {
+                    Instr::JumpIfTrueOrPop { off: 0 }
+                };
+                let at = self.emit(j, span);
+                self.expr(b, params);
+                self.patch(at);
+            }
+            ExprKind::Cmp(op, a, b) => {
+                let code = match op {
+                    CmpOp::Eq => cmp::EQ,
+                    CmpOp::Ne => cmp::NE,
+                    CmpOp::Lt => cmp::LT,
+                    CmpOp::Le => cmp::LE,
+                    CmpOp::Gt => cmp::GT,
+                    CmpOp::Ge => cmp::GE,
+                };
+                // Fused slot-versus-literal compare, either way round.
+                let mirrored = match code {
+                    cmp::LT => cmp::GT,
+                    cmp::LE => cmp::GE,
+                    cmp::GT => cmp::LT,
+                    cmp::GE => cmp::LE,
+                    c => c,
+                };
+                for (slot_side, lit_side, op) in [(a, b, code), (b, a, mirrored)] {
+                    if let (Some(slot), ExprKind::Lit(_)) = (self.static_slot(slot_side), &lit_side.kind) {
+                        if !matches!(slot_side.ty.unwrap_optional(), Type::Record(_)) {
+                            let before = self.code.len();
+                            self.expr(lit_side, params);
+                            if let Some(Instr::Const { k }) = self.code.get(before).copied() {
+                                self.code.truncate(before);
+                                self.spans.truncate(before);
+                                self.height -= 1;
+                                self.emit(Instr::CmpSlotConst { op, slot, k }, span);
+                                return;
+                            }
+                        }
+                    }
+                }
+                self.expr(a, params);
+                self.expr(b, params);
+                self.emit(Instr::Cmp { op: code }, span);
+            }
+            ExprKind::Arith(op, a, b) => {
+                self.expr(a, params);
+                self.expr(b, params);
+                let i = if *op == ArithOp::Add { Instr::Add {} } else { Instr::Sub {} };
+                self.emit(i, span);
+            }
+            ExprKind::In(a, b) => {
+                if let ExprKind::Set(items) = &b.kind {
+                    if !is_closed(b) {
+                        // `x in [a, b]` with request values: x == a or x == b.
+                        self.expr(a, params);
+                        let t = self.new_local();
+                        self.emit(Instr::SetLocal { i: t }, a.span);
+                        let mut jumps = Vec::new();
+                        for (n, item) in items.iter().enumerate() {
+                            self.emit(Instr::Local { i: t }, a.span);
+                            self.expr(item, params);
+                            self.emit(Instr::Cmp { op: cmp::EQ }, item.span);
+                            if n + 1 < items.len() {
+                                jumps.push(self.emit(Instr::JumpIfTrueOrPop { off: 0 }, span));
+                            }
+                        }
+                        if items.is_empty() {
+                            let k = self.constant(Val::Bool(false));
+                            self.emit(Instr::Const { k }, span);
+                        }
+                        for j in jumps {
+                            self.patch(j);
+                        }
+                        return;
+                    }
+                }
+                self.expr(a, params);
+                self.expr(b, params);
+                self.emit(Instr::In {}, span);
+            }
+            ExprKind::Like(a, pat) => {
+                self.expr(a, params);
+                let pieces: Vec<u32> = pat.pieces.iter().map(|p| self.intern(p)).collect();
+                let p = match self.patterns.iter().position(|q| *q == pieces) {
+                    Some(i) => i as u32,
+                    None => {
+                        self.patterns.push(pieces);
+                        self.patterns.len() as u32 - 1
+                    }
+                };
+                self.emit(Instr::Like { p }, span);
+            }
+            ExprKind::Default(a, b) => {
+                self.expr(a, params);
+                let at = self.emit(Instr::JumpIfPresentOrPop { off: 0 }, span);
+                self.expr(b, params);
+                self.patch(at);
+            }
+            ExprKind::Has(x) => {
+                self.expr(x, params);
+                self.emit(Instr::Has {}, span);
+            }
+            ExprKind::Error => {
+                self.diags.push(Diagnostic::error(Code::E0308, span, "cannot compile an expression with errors", "error"));
+            }
+        }
+    }
+}
+
+/// Whether an expression reads nothing from the request or from parameters.
+fn is_closed(e: &Expr) -> bool {
+    match &e.kind {
+        ExprKind::Lit(_) | ExprKind::Const(_) => true,
+        ExprKind::Var(_) | ExprKind::TaskField(_) | ExprKind::Error => false,
+        ExprKind::Set(items) | ExprKind::Call(_, items) => items.iter().all(is_closed),
+        ExprKind::Field { base, .. } => is_closed(base),
+        ExprKind::Method { recv, args, .. } => is_closed(recv) && args.iter().all(is_closed),
+        ExprKind::Not(x) | ExprKind::Neg(x) | ExprKind::Has(x) | ExprKind::Like(x, _) => is_closed(x),
+        ExprKind::And(a, b) | ExprKind::Or(a, b) | ExprKind::Cmp(_, a, b) | ExprKind::Arith(_, a, b) | ExprKind::In(a, b) | ExprKind::Default(a, b) => {
+            is_closed(a) && is_closed(b)
+        }
+    }
+}

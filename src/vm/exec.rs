@@ -1,0 +1,516 @@
+//! The evaluator loop and the decision procedure.
+
+use super::bind::BoundRequest;
+use super::bundle::{Block, Bundle, RuleMeta};
+use super::bytecode::{cmp, method, Instr};
+use super::value::{Arena, EvalError, SetRef, Val};
+use super::Decision;
+use crate::decision::{Effect, Reason};
+
+/// Operand stack and locals live in fixed arrays of this size; larger
+/// conditions (rare) fall back to the heap.
+const INLINE: usize = 32;
+
+/// Scratch space for evaluation.
+pub(super) struct Machine {
+    stack: [Val; INLINE],
+    locals: [Val; INLINE],
+    big_stack: Vec<Val>,
+    big_locals: Vec<Val>,
+}
+
+impl Machine {
+    pub(super) fn new(b: &Bundle) -> Machine {
+        let big = b.max_stack as usize > INLINE || b.max_locals as usize > INLINE;
+        Machine {
+            stack: [Val::Absent; INLINE],
+            locals: [Val::Absent; INLINE],
+            big_stack: if big { vec![Val::Absent; b.max_stack as usize + 1] } else { Vec::new() },
+            big_locals: if big { vec![Val::Absent; b.max_locals as usize + 1] } else { Vec::new() },
+        }
+    }
+}
+
+type R<T> = Result<T, EvalError>;
+
+/// The outcome of one rule's conditions.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) enum Applies {
+    /// `when` holds and `unless` does not.
+    Yes,
+    /// `when` is false (the block is returned for explanations).
+    WhenFalse,
+    /// `unless` holds.
+    UnlessTrue,
+    /// A condition failed to evaluate.
+    Error(EvalError, Option<Block>),
+}
+
+impl Bundle {
+    fn text<'a>(&'a self, req: &'a BoundRequest, id: u32) -> R<&'a str> {
+        let n = self.strings.len() as u32;
+        if id < n {
+            Ok(self.string(id))
+        } else {
+            req.strings.get((id - n) as usize).map(String::as_str).ok_or(EvalError::Index)
+        }
+    }
+
+    fn set_items<'a>(&'a self, req: &'a BoundRequest, s: SetRef) -> R<&'a [Val]> {
+        let arena = match s.arena {
+            Arena::Const => &self.const_sets,
+            Arena::Request => &req.sets,
+        };
+        let (start, len) = (s.start as usize, s.len as usize);
+        arena.get(start..start + len).ok_or(EvalError::Index)
+    }
+
+    fn eq(&self, req: &BoundRequest, a: Val, b: Val) -> R<bool> {
+        match (a, b) {
+            (Val::Set(x), Val::Set(y)) => {
+                let (xs, ys) = (self.set_items(req, x)?, self.set_items(req, y)?);
+                Ok(xs.len() == ys.len() && xs.iter().all(|v| ys.contains(v)))
+            }
+            (a, b) => Ok(a == b),
+        }
+    }
+
+    fn member(&self, req: &BoundRequest, x: Val, set: SetRef) -> R<bool> {
+        Ok(self.set_items(req, set)?.contains(&x))
+    }
+
+    /// Runs one block; the result is its `Bool`.
+    pub(super) fn run(&self, req: &BoundRequest, m: &mut Machine, block: &Block) -> R<bool> {
+        let start = block.start as usize;
+        let code = self.code.get(start..start + block.len as usize).ok_or(EvalError::Index)?;
+        let big = !m.big_stack.is_empty();
+        let (stack, locals): (&mut [Val], &mut [Val]) = if big {
+            (&mut m.big_stack, &mut m.big_locals)
+        } else {
+            (&mut m.stack, &mut m.locals)
+        };
+        let slots = &req.slots;
+        let mut sp = 0usize;
+        let mut pc = 0usize;
+        macro_rules! push {
+            ($v:expr) => {{
+                let v = $v;
+                *stack.get_mut(sp).ok_or(EvalError::Index)? = v;
+                sp += 1;
+            }};
+        }
+        macro_rules! pop {
+            () => {{
+                sp = sp.checked_sub(1).ok_or(EvalError::Index)?;
+                *stack.get(sp).ok_or(EvalError::Index)?
+            }};
+        }
+        macro_rules! slot {
+            ($i:expr) => {
+                *slots.get($i as usize).ok_or(EvalError::Index)?
+            };
+        }
+        loop {
+            let instr = *code.get(pc).ok_or(EvalError::Index)?;
+            pc += 1;
+            match instr {
+                Instr::Const { k } => push!(*self.consts.get(k as usize).ok_or(EvalError::Index)?),
+                Instr::Slot { slot } => push!(slot!(slot)),
+                Instr::Rec { slot } => push!(match slot!(slot) {
+                    Val::Present => Val::Rec(slot),
+                    _ => Val::Absent,
+                }),
+                Instr::Field { off } => {
+                    let v = match pop!() {
+                        Val::Rec(b) => slot!(b.checked_add(off).ok_or(EvalError::Index)?),
+                        Val::Absent => Val::Absent,
+                        _ => return Err(EvalError::Type),
+                    };
+                    push!(v)
+                }
+                Instr::FieldRec { off } => {
+                    let v = match pop!() {
+                        Val::Rec(b) => {
+                            let at = b.checked_add(off).ok_or(EvalError::Index)?;
+                            match slot!(at) {
+                                Val::Present => Val::Rec(at),
+                                _ => Val::Absent,
+                            }
+                        }
+                        Val::Absent => Val::Absent,
+                        _ => return Err(EvalError::Type),
+                    };
+                    push!(v)
+                }
+                Instr::Local { i } => push!(*locals.get(i as usize).ok_or(EvalError::Index)?),
+                Instr::SetLocal { i } => {
+                    let v = pop!();
+                    *locals.get_mut(i as usize).ok_or(EvalError::Index)? = v;
+                }
+                Instr::Not {} => match pop!() {
+                    Val::Bool(b) => push!(Val::Bool(!b)),
+                    _ => return Err(EvalError::Type),
+                },
+                Instr::Neg {} => match pop!() {
+                    Val::Int(i) => push!(Val::Int(i.checked_neg().ok_or(EvalError::Overflow)?)),
+                    Val::Dur(d) => push!(Val::Dur(d.checked_neg().ok_or(EvalError::Overflow)?)),
+                    _ => return Err(EvalError::Type),
+                },
+                Instr::Add {} | Instr::Sub {} => {
+                    let b = pop!();
+                    let a = pop!();
+                    let add = matches!(instr, Instr::Add {});
+                    let f = |x: i64, y: i64| if add { x.checked_add(y) } else { x.checked_sub(y) };
+                    let v = match (a, b) {
+                        (Val::Int(x), Val::Int(y)) => Val::Int(f(x, y).ok_or(EvalError::Overflow)?),
+                        (Val::Time(x), Val::Dur(y)) => Val::Time(f(x, y).ok_or(EvalError::Overflow)?),
+                        (Val::Dur(x), Val::Time(y)) if add => Val::Time(x.checked_add(y).ok_or(EvalError::Overflow)?),
+                        (Val::Time(x), Val::Time(y)) if !add => Val::Dur(x.checked_sub(y).ok_or(EvalError::Overflow)?),
+                        (Val::Dur(x), Val::Dur(y)) => Val::Dur(f(x, y).ok_or(EvalError::Overflow)?),
+                        _ => return Err(EvalError::Type),
+                    };
+                    push!(v)
+                }
+                Instr::Cmp { op } => {
+                    let b = pop!();
+                    let a = pop!();
+                    push!(Val::Bool(self.compare(req, op, a, b)?))
+                }
+                Instr::CmpSlotConst { op, slot, k } => {
+                    let a = slot!(slot);
+                    let b = *self.consts.get(k as usize).ok_or(EvalError::Index)?;
+                    push!(Val::Bool(self.compare(req, op, a, b)?))
+                }
+                Instr::In {} => {
+                    let b = pop!();
+                    let a = pop!();
+                    let r = match (a, b) {
+                        (Val::Absent, _) | (_, Val::Absent) => false,
+                        (Val::Ip(ip), Val::Net(n)) => n.contains(ip),
+                        (Val::Time(t), Val::Rec(w)) => match (slot!(w.checked_add(1).ok_or(EvalError::Index)?), slot!(w.checked_add(2).ok_or(EvalError::Index)?)) {
+                            (Val::Time(s), Val::Time(e)) => s <= t && t < e,
+                            _ => return Err(EvalError::Type),
+                        },
+                        (Val::Ip(ip), Val::Set(s)) => {
+                            let items = self.set_items(req, s)?;
+                            if items.first().is_some_and(|v| matches!(v, Val::Net(_))) {
+                                items.iter().any(|v| matches!(v, Val::Net(n) if n.contains(ip)))
+                            } else {
+                                items.contains(&a)
+                            }
+                        }
+                        (x, Val::Set(s)) => self.member(req, x, s)?,
+                        _ => return Err(EvalError::Type),
+                    };
+                    push!(Val::Bool(r))
+                }
+                Instr::Like { p } => {
+                    let r = match pop!() {
+                        Val::Absent => false,
+                        Val::Str(s) => {
+                            let pieces = self.patterns.get(p as usize).ok_or(EvalError::Index)?;
+                            like(self, self.text(req, s)?, pieces)
+                        }
+                        _ => return Err(EvalError::Type),
+                    };
+                    push!(Val::Bool(r))
+                }
+                Instr::Method { m: code } => {
+                    let nargs = *method::ARGS.get(code as usize).ok_or(EvalError::Index)? as usize;
+                    let arg = if nargs == 1 { pop!() } else { Val::Absent };
+                    let recv = pop!();
+                    let absent = recv.is_absent() || (nargs == 1 && arg.is_absent());
+                    let v = if absent {
+                        if code == method::LEN {
+                            Val::Absent
+                        } else {
+                            Val::Bool(false)
+                        }
+                    } else {
+                        match (code, recv, arg) {
+                            (method::STARTS_WITH, Val::Str(s), Val::Str(x)) => Val::Bool(self.text(req, s)?.starts_with(self.text(req, x)?)),
+                            (method::ENDS_WITH, Val::Str(s), Val::Str(x)) => Val::Bool(self.text(req, s)?.ends_with(self.text(req, x)?)),
+                            (method::STR_CONTAINS, Val::Str(s), Val::Str(x)) => Val::Bool(self.text(req, s)?.contains(self.text(req, x)?)),
+                            (method::CONTAINS, Val::Set(s), x) => Val::Bool(self.member(req, x, s)?),
+                            (method::CONTAINS_ANY, Val::Set(s), Val::Set(x)) => {
+                                let items = self.set_items(req, x)?;
+                                let mut any = false;
+                                for v in items {
+                                    if self.member(req, *v, s)? {
+                                        any = true;
+                                        break;
+                                    }
+                                }
+                                Val::Bool(any)
+                            }
+                            (method::CONTAINS_ALL, Val::Set(s), Val::Set(x)) => {
+                                let items = self.set_items(req, x)?;
+                                let mut all = true;
+                                for v in items {
+                                    if !self.member(req, *v, s)? {
+                                        all = false;
+                                        break;
+                                    }
+                                }
+                                Val::Bool(all)
+                            }
+                            (method::IS_EMPTY, Val::Set(s), _) => Val::Bool(s.len == 0),
+                            (method::LEN, Val::Set(s), _) => Val::Int(i64::from(s.len)),
+                            _ => return Err(EvalError::Type),
+                        }
+                    };
+                    push!(v)
+                }
+                Instr::Has {} => {
+                    let v = pop!();
+                    push!(Val::Bool(!v.is_absent()))
+                }
+                Instr::JumpIfFalseOrPop { off } | Instr::JumpIfTrueOrPop { off } => {
+                    let top = *stack.get(sp.checked_sub(1).ok_or(EvalError::Index)?).ok_or(EvalError::Index)?;
+                    let Val::Bool(b) = top else { return Err(EvalError::Type) };
+                    let jump_on = matches!(instr, Instr::JumpIfTrueOrPop { .. });
+                    if b == jump_on {
+                        pc += off as usize;
+                    } else {
+                        sp -= 1;
+                    }
+                }
+                Instr::JumpIfPresentOrPop { off } => {
+                    let top = *stack.get(sp.checked_sub(1).ok_or(EvalError::Index)?).ok_or(EvalError::Index)?;
+                    if top.is_absent() {
+                        sp -= 1;
+                    } else {
+                        pc += off as usize;
+                    }
+                }
+                Instr::Ret {} => {
+                    return match pop!() {
+                        Val::Bool(b) => Ok(b),
+                        _ => Err(EvalError::Type),
+                    };
+                }
+            }
+        }
+    }
+
+    fn compare(&self, req: &BoundRequest, op: u32, a: Val, b: Val) -> R<bool> {
+        if a.is_absent() || b.is_absent() {
+            return Ok(false);
+        }
+        match op {
+            cmp::EQ => self.eq(req, a, b),
+            cmp::NE => Ok(!self.eq(req, a, b)?),
+            _ => {
+                let ord = match (a, b) {
+                    (Val::Int(x), Val::Int(y)) | (Val::Time(x), Val::Time(y)) | (Val::Dur(x), Val::Dur(y)) => x.cmp(&y),
+                    _ => return Err(EvalError::Type),
+                };
+                Ok(match op {
+                    cmp::LT => ord.is_lt(),
+                    cmp::LE => ord.is_le(),
+                    cmp::GT => ord.is_gt(),
+                    cmp::GE => ord.is_ge(),
+                    _ => return Err(EvalError::Index),
+                })
+            }
+        }
+    }
+
+    /// `when` holds and `unless` does not.
+    pub(super) fn applies(&self, req: &BoundRequest, m: &mut Machine, r: &RuleMeta) -> Applies {
+        if let Some(w) = &r.when {
+            match self.run(req, m, w) {
+                Ok(true) => {}
+                Ok(false) => return Applies::WhenFalse,
+                Err(e) => return Applies::Error(e, Some(*w)),
+            }
+        }
+        if let Some(u) = &r.unless {
+            match self.run(req, m, u) {
+                Ok(false) => {}
+                Ok(true) => return Applies::UnlessTrue,
+                Err(e) => return Applies::Error(e, Some(*u)),
+            }
+        }
+        Applies::Yes
+    }
+
+    /// The rules for this request's (scope, action): global then task lists
+    /// merged in source order, through `f`. Stops when `f` returns true.
+    pub(super) fn for_each_candidate(&self, req: &BoundRequest, guards: bool, mut f: impl FnMut(u32, &RuleMeta) -> bool) {
+        let pick = |scope: u32| {
+            self.index_entry(scope, req.action)
+                .map(|e| self.index_slice(if guards { e.guards } else { e.permits }))
+                .unwrap_or(&[])
+        };
+        let a = pick(0);
+        let b = match req.task {
+            Some(t) => pick(t + 1),
+            None => &[],
+        };
+        let (mut i, mut j) = (0, 0);
+        loop {
+            let next = match (a.get(i), b.get(j)) {
+                (Some(x), Some(y)) if x < y => {
+                    i += 1;
+                    *x
+                }
+                (Some(_), Some(y)) => {
+                    j += 1;
+                    *y
+                }
+                (Some(x), None) => {
+                    i += 1;
+                    *x
+                }
+                (None, Some(y)) => {
+                    j += 1;
+                    *y
+                }
+                (None, None) => return,
+            };
+            if let Some(r) = self.rules.get(next as usize) {
+                if f(next, r) {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Whether a permit's principal and resource types match the request.
+    pub(super) fn types_match(&self, req: &BoundRequest, r: &RuleMeta) -> bool {
+        r.principal.as_ref().is_none_or(|t| t.contains(&req.principal_type)) && r.resource.as_ref().is_none_or(|t| t.contains(&req.resource_type))
+    }
+
+    /// Task timing of a permit: (expires_at, not yet active, expired).
+    pub(super) fn timing(&self, req: &BoundRequest, r: &RuleMeta) -> (Option<i64>, bool, bool) {
+        if r.task.is_none() {
+            return (None, false, false);
+        }
+        let expires_at = r.ttl.and_then(|ttl| req.started_at.checked_add(ttl));
+        let early = req.now < req.started_at;
+        let over = expires_at.is_some_and(|e| req.now >= e);
+        (expires_at, early, over)
+    }
+
+    /// Decides a bound request. Allocates nothing.
+    pub fn decide(&self, req: &BoundRequest) -> Decision<'_> {
+        if req.fingerprint != self.lookup.fingerprint {
+            return Decision::new(self, Effect::Deny, Reason::InvalidRequest, None);
+        }
+        let mut m = Machine::new(self);
+        // Guards.
+        let mut denied: Option<Decision<'_>> = None;
+        self.for_each_candidate(req, true, |i, r| {
+            if r.resource.as_ref().is_some_and(|t| !t.contains(&req.resource_type)) {
+                return false;
+            }
+            match self.applies(req, &mut m, r) {
+                Applies::Yes => {
+                    denied = Some(Decision::new(self, Effect::Deny, Reason::Forbidden, Some(i)));
+                    true
+                }
+                Applies::Error(e, _) => {
+                    let mut d = Decision::new(self, Effect::Deny, Reason::Forbidden, Some(i));
+                    d.error = Some(e);
+                    denied = Some(d);
+                    true
+                }
+                _ => false,
+            }
+        });
+        if let Some(d) = denied {
+            return d;
+        }
+        // Permits.
+        let mut allowed: Option<(u32, Option<i64>)> = None;
+        let mut stepped: Option<(u32, u64, u32)> = None;
+        let mut expired: Option<u32> = None;
+        let mut early: Option<u32> = None;
+        self.for_each_candidate(req, false, |i, r| {
+            if !self.types_match(req, r) {
+                return false;
+            }
+            // A standing grant outlives any task grant: nothing can beat it.
+            if allowed.is_some_and(|(_, e)| e.is_none()) {
+                return true;
+            }
+            let (expires_at, not_yet, over) = self.timing(req, r);
+            if self.applies(req, &mut m, r) != Applies::Yes {
+                return false;
+            }
+            if not_yet {
+                early = early.or(Some(i));
+                return false;
+            }
+            if over {
+                expired = expired.or(Some(i));
+                return false;
+            }
+            let mut missing = 0u64;
+            let mut count = 0u32;
+            for (n, (b, _)) in r.requires.iter().enumerate() {
+                match self.run(req, &mut m, b) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        missing |= 1u64 << (n as u32).min(63);
+                        count += 1;
+                    }
+                    Err(_) => return false,
+                }
+            }
+            if count == 0 {
+                let better = match allowed {
+                    None => true,
+                    Some((_, None)) => false,
+                    Some((_, Some(best))) => expires_at.is_none_or(|e| e > best),
+                };
+                if better {
+                    allowed = Some((i, expires_at));
+                }
+            } else if stepped.is_none_or(|(_, _, c)| count < c) {
+                stepped = Some((i, missing, count));
+            }
+            false
+        });
+        if let Some((i, expires_at)) = allowed {
+            let mut d = Decision::new(self, Effect::Allow, Reason::Granted, Some(i));
+            d.expires_at = expires_at;
+            return d;
+        }
+        if let Some((i, missing, _)) = stepped {
+            let mut d = Decision::new(self, Effect::StepUp, Reason::RequirementsMissing, Some(i));
+            d.missing = missing;
+            return d;
+        }
+        if let Some(i) = expired {
+            return Decision::new(self, Effect::Deny, Reason::Expired, Some(i));
+        }
+        if let Some(i) = early {
+            return Decision::new(self, Effect::Deny, Reason::NotYetActive, Some(i));
+        }
+        Decision::new(self, Effect::Deny, Reason::NoMatchingRule, None)
+    }
+}
+
+/// Whether `s` matches a pattern given as pieces between `*` wildcards.
+fn like(b: &Bundle, s: &str, pieces: &[u32]) -> bool {
+    let Some((first, rest)) = pieces.split_first() else {
+        return s.is_empty();
+    };
+    let Some(mut tail) = s.strip_prefix(b.string(*first)) else {
+        return false;
+    };
+    let Some((last, middle)) = rest.split_last() else {
+        return tail.is_empty();
+    };
+    for piece in middle {
+        let p = b.string(*piece);
+        match tail.find(p) {
+            Some(i) => tail = tail.get(i + p.len()..).unwrap_or(""),
+            None => return false,
+        }
+    }
+    let last = b.string(*last);
+    tail.len() >= last.len() && tail.ends_with(last)
+}
