@@ -117,21 +117,23 @@ pub struct PolicySet {
 /// The package a file declares on its first line, if any.
 pub fn package_of(text: &str) -> Option<String> {
     let lexed = lex(FileId(0), text);
-    let mut toks = lexed.tokens.iter().map(|(_, t, _)| t);
-    if toks.next() != Some(&Tok::Package) {
+    let mut toks = lexed.tokens.iter();
+    if !matches!(toks.next(), Some((_, Tok::Package, _))) {
         return None;
     }
     let mut name = String::new();
-    let mut want_ident = true;
-    for t in toks {
-        match (t, want_ident) {
-            (Tok::Ident(s), true) => name.push_str(s),
-            (Tok::Dot, false) => name.push('.'),
+    let mut want_word = true;
+    for (l, t, r) in toks {
+        // After `package` and after each dot any word counts, keywords included.
+        let word = text.get(*l..*r).filter(|w| w.chars().all(|c| c.is_alphanumeric() || c == '_'));
+        match (t, want_word, word) {
+            (_, true, Some(w)) if !w.is_empty() => name.push_str(w),
+            (Tok::Dot, false, _) => name.push('.'),
             _ => break,
         }
-        want_ident = !want_ident;
+        want_word = !want_word;
     }
-    (!name.is_empty()).then_some(name)
+    (!name.is_empty() && !name.ends_with('.')).then_some(name)
 }
 
 /// Groups files by package, in order of first appearance.

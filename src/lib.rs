@@ -18,3 +18,4 @@ pub mod render;
 pub mod decision;
 pub mod reference;
 pub mod vm;
+pub mod explain_render;

@@ -6,17 +6,22 @@ use clap::{Parser, Subcommand, ValueEnum};
 use jitp::diagnostic::{Diagnostic, Severity};
 use jitp::driver;
 use jitp::span::SourceMap;
-use std::io::{IsTerminal, Write};
+use jitp::vm::Bundle;
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// jitp: just-in-time authorisation policies.
 ///
 /// Policies are `.jitp` files. Files given together are grouped by their
-/// `package` line; each package is one policy set.
+/// `package` line; each package is one policy set. `check` reports every
+/// problem at once; `build` compiles one policy set to a bundle (`.jitb`);
+/// `eval` decides a request against a bundle or policies; `disasm` shows a
+/// bundle's bytecode.
 ///
-/// Exit codes: 0 success; 1 the policies have errors; 2 usage or input
-/// errors (missing file, unreadable input).
+/// Exit codes: 0 success (for `eval`, any decision, deny included); 1 the
+/// policies have errors; 2 usage or input errors (missing file, unreadable
+/// or corrupt input).
 #[derive(Parser, Debug)]
 #[command(name = "jitp", version, about, long_about, propagate_version = true)]
 struct Cli {
@@ -61,6 +66,53 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Compile one policy set to a bundle file.
+    ///
+    /// The paths must hold exactly one policy set (one `package`), or name
+    /// one with `--package`.
+    Build {
+        /// Files or directories holding the policy set.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Where to write the bundle.
+        #[arg(short, long, value_name = "FILE.jitb")]
+        output: PathBuf,
+        /// Which package to build when the paths hold several.
+        #[arg(long)]
+        package: Option<String>,
+    },
+    /// Decide one request and print the decision as JSON.
+    ///
+    /// The request is AuthZEN-shaped JSON (`subject`, `action`, `resource`,
+    /// `context`, `task`, `evidence`, `now`). A request without `now` is
+    /// decided at the current time, and a note says so. A deny is a
+    /// successful evaluation (exit 0).
+    Eval {
+        /// A compiled bundle.
+        #[arg(long, value_name = "FILE.jitb", conflicts_with = "policy", required_unless_present = "policy")]
+        bundle: Option<PathBuf>,
+        /// Policy files or directories, compiled on the fly.
+        #[arg(long, value_name = "PATH", num_args = 1..)]
+        policy: Vec<PathBuf>,
+        /// Which package to use when the policies hold several.
+        #[arg(long)]
+        package: Option<String>,
+        /// The request file, or `-` for standard input.
+        #[arg(long, short, value_name = "FILE")]
+        request: PathBuf,
+        /// Explain the decision: what each candidate rule did, and where.
+        #[arg(long)]
+        explain: bool,
+        /// Output format of `--explain`.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Print a bundle's bytecode, schema layout and rule index.
+    Disasm {
+        /// The bundle.
+        #[arg(value_name = "FILE.jitb")]
+        bundle: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -72,6 +124,16 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check { paths, format } => check(&paths, format, color),
+        Command::Build { paths, output, package } => build(&paths, &output, package.as_deref(), color),
+        Command::Eval {
+            bundle,
+            policy,
+            package,
+            request,
+            explain,
+            format,
+        } => eval(bundle.as_deref(), &policy, package.as_deref(), &request, explain, format, color),
+        Command::Disasm { bundle } => disasm(&bundle),
     }
 }
 
@@ -151,4 +213,176 @@ fn plural(n: usize) -> &'static str {
     } else {
         "s"
     }
+}
+
+/// Checks and compiles the one policy set selected from `paths`; on
+/// failure, the exit code to return.
+fn compile_paths(paths: &[PathBuf], package: Option<&str>, color: bool) -> Result<(SourceMap, Bundle), ExitCode> {
+    let (mut sources, sets) = load(paths).map_err(|e| input_error(&e))?;
+    let chosen: Vec<&driver::PolicySet> = sets
+        .iter()
+        .filter(|s| package.is_none_or(|p| s.package.as_deref() == Some(p)))
+        .collect();
+    let set = match chosen.as_slice() {
+        [one] => (*one).clone(),
+        [] => {
+            let names: Vec<String> = sets.iter().map(|s| format!("`{}`", s.package.as_deref().unwrap_or("(no package)"))).collect();
+            return Err(input_error(&format!(
+                "no policy set named `{}`; the paths hold {}",
+                package.unwrap_or(""),
+                names.join(", ")
+            )));
+        }
+        many => {
+            let names: Vec<String> = many.iter().map(|s| format!("`{}`", s.package.as_deref().unwrap_or("(no package)"))).collect();
+            return Err(input_error(&format!(
+                "the paths hold {} policy sets ({}); choose one with `--package`",
+                many.len(),
+                names.join(", ")
+            )));
+        }
+    };
+    let (program, diags) = driver::check_set(&mut sources, &set);
+    if !diags.is_empty() {
+        eprint!("{}", jitp::render::terminal(&sources, &diags, color));
+    }
+    let Some(program) = program else {
+        return Err(ExitCode::from(1));
+    };
+    match jitp::vm::compile(&program, &sources) {
+        Ok(bundle) => Ok((sources, bundle)),
+        Err(diags) => {
+            eprint!("{}", jitp::render::terminal(&sources, &diags, color));
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
+fn build(paths: &[PathBuf], output: &std::path::Path, package: Option<&str>, color: bool) -> ExitCode {
+    let (_, bundle) = match compile_paths(paths, package, color) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let bytes = bundle.to_bytes();
+    if let Err(e) = std::fs::write(output, &bytes) {
+        return input_error(&format!("cannot write `{}`: {}", output.display(), e.to_string().to_lowercase()));
+    }
+    eprintln!(
+        "wrote {} ({} rule{}, {} action{}, {} bytes)",
+        output.display(),
+        bundle.rules.len(),
+        plural(bundle.rules.len()),
+        bundle.actions.len(),
+        plural(bundle.actions.len()),
+        bytes.len()
+    );
+    ExitCode::SUCCESS
+}
+
+fn read_request(path: &std::path::Path) -> Result<String, String> {
+    let mut text = String::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin()
+            .take(jitp::vm::MAX_REQUEST_BYTES as u64 + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| format!("cannot read the request from standard input: {e}"))?;
+    } else {
+        let meta = std::fs::metadata(path).map_err(|e| format!("`{}`: {}", path.display(), e.to_string().to_lowercase()))?;
+        if meta.len() > jitp::vm::MAX_REQUEST_BYTES as u64 {
+            return Err(format!("`{}`: the request is larger than {} bytes", path.display(), jitp::vm::MAX_REQUEST_BYTES));
+        }
+        text = std::fs::read_to_string(path).map_err(|e| format!("`{}`: {}", path.display(), e.to_string().to_lowercase()))?;
+    }
+    Ok(text)
+}
+
+/// Adds `now` (the current time) to a request object that lacks it.
+fn default_now(text: &str) -> String {
+    let Ok(serde_json::Value::Object(mut obj)) = serde_json::from_str::<serde_json::Value>(text) else {
+        return text.to_string();
+    };
+    if obj.contains_key("now") {
+        return text.to_string();
+    }
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    eprintln!("note: the request has no `now`; deciding at the current time {now}");
+    obj.insert("now".into(), serde_json::Value::String(now));
+    serde_json::Value::Object(obj).to_string()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn eval(
+    bundle_path: Option<&std::path::Path>,
+    policy: &[PathBuf],
+    package: Option<&str>,
+    request: &std::path::Path,
+    explain: bool,
+    format: Format,
+    color: bool,
+) -> ExitCode {
+    let (sources, bundle) = match bundle_path {
+        Some(path) => match Bundle::from_file(path) {
+            Ok(b) => (None, b),
+            Err(e) => return input_error(&e),
+        },
+        None => match compile_paths(policy, package, color) {
+            Ok((s, b)) => (Some(s), b),
+            Err(code) => return code,
+        },
+    };
+    let text = match read_request(request) {
+        Ok(t) => default_now(&t),
+        Err(e) => return input_error(&e),
+    };
+    let bound = match bundle.bind_str(&text) {
+        Ok(b) => b,
+        Err(e) => {
+            let d = jitp::decision::DecisionRecord::invalid(e.message);
+            println!("{}", serde_json::to_string_pretty(&d.to_json()).unwrap_or_default());
+            return ExitCode::SUCCESS;
+        }
+    };
+    if !explain {
+        let d = bundle.decide(&bound);
+        println!("{}", serde_json::to_string_pretty(&d.to_json()).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
+    let explanation = bundle.explain(&bound);
+    match format {
+        Format::Json => {
+            let mut doc = explanation.decision.to_json();
+            if let serde_json::Value::Object(o) = &mut doc {
+                o.insert("explanation".into(), serde_json::to_value(&explanation.rules).unwrap_or_default());
+            }
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        Format::Human => {
+            let sources = sources.unwrap_or_else(|| sources_from_disk(&bundle));
+            print!("{}", jitp::explain_render::render(&sources, &explanation, color && std::io::stdout().is_terminal()));
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// The bundle's source files, read from disk where they still exist.
+fn sources_from_disk(bundle: &Bundle) -> SourceMap {
+    let mut sources = SourceMap::new();
+    for f in &bundle.files {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        sources.add(f.clone(), text);
+    }
+    sources
+}
+
+fn disasm(path: &std::path::Path) -> ExitCode {
+    let bundle = match Bundle::from_file(path) {
+        Ok(b) => b,
+        Err(e) => return input_error(&e),
+    };
+    let sources = sources_from_disk(&bundle);
+    let lookup = |file: u32| sources.get(jitp::span::FileId(file)).map(|f| f.text.clone()).filter(|t| !t.is_empty());
+    print!("{}", bundle.disassemble(Some(&lookup)));
+    ExitCode::SUCCESS
 }

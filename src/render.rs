@@ -76,6 +76,48 @@ fn write_report(sources: &SourceMap, d: &Diagnostic, color: bool, out: &mut Vec<
     }
 }
 
+/// Renders a plain annotated source excerpt (not a diagnostic): a `kind`
+/// tag such as `rule`, a title, and one labelled span. Used to explain
+/// decisions.
+pub fn annotation(sources: &SourceMap, kind: &str, title: &str, span: Span, label: &str, color: bool) -> String {
+    let file = file_name(sources, span);
+    let range = clamp(sources, span);
+    let mut out = Vec::new();
+    let report = Report::build(ReportKind::Custom(kind, Color::Cyan), (file.clone(), range.clone()))
+        .with_config(Config::default().with_color(color).with_index_type(IndexType::Byte))
+        .with_message(title)
+        .with_label(Label::new((file, range)).with_message(label).with_color(Color::Cyan));
+    let cache = ariadne::sources(sources.iter().map(|(_, f)| (f.name.clone(), f.text.clone())));
+    if report.finish().write(cache, &mut out).is_err() {
+        return format!("{kind}: {title}\n");
+    }
+    let text = String::from_utf8_lossy(&out).into_owned();
+    if color {
+        text
+    } else {
+        strip_ansi(&text)
+    }
+}
+
+/// Removes ANSI colour sequences (ariadne colours custom report kinds even
+/// when colour is off).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A location in the JSON rendering: file, byte offsets and 1-based
 /// line/column of both ends.
 #[derive(Serialize, Debug, Clone)]
@@ -123,7 +165,7 @@ pub struct JsonLabel {
     pub message: String,
 }
 
-/// The JSON form of one diagnostic (stable; documented in `docs/cli.md`).
+/// The JSON form of one diagnostic (stable; documented in `docs/diagnostics.md`).
 #[derive(Serialize, Debug, Clone)]
 pub struct JsonDiagnostic {
     /// Stable code, e.g. `E0203`.

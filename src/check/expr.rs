@@ -537,7 +537,7 @@ impl Checker<'_> {
                                 format!("not every type in `{all}` has a field `{n}`"),
                                 "field missing from some of the possible types",
                             )
-                            .with_note(format!("only {} declare `{n}` with this type", present.join(", ")))
+                            .with_note(format!("declared with this type only by {}", present.join(", ")))
                             .with_help("name one entity type in the rule head (`on Type` or `permit Type`)"),
                         );
                         return None;
@@ -1018,5 +1018,5 @@ fn optional_as_value(span: Span, got: &str, wanted: &str) -> Diagnostic {
         format!("`{got}` may be absent where {} is needed", if wanted.starts_with('a') { wanted.to_string() } else { format!("`{wanted}`") }),
         "optional value",
     )
-    .with_help("give a default with `?? value`, or test presence first with `has`")
+    .with_help("give a default with `?? value`; a `has` test elsewhere in the condition does not make the value present")
 }

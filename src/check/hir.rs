@@ -105,6 +105,8 @@ impl Type {
             (Type::Error, _) | (_, Type::Error) | (Type::Never, _) | (_, Type::Never) => true,
             (Type::Set(a), Type::Set(b)) => a.fits(b),
             (Type::Optional(a), Type::Optional(b)) => a.fits(b),
+            // A present value can stand where an optional one is expected.
+            (a, Type::Optional(b)) => a.fits(b),
             (Type::Entity(a), Type::Entity(b)) => a == b,
             (a, b) => a == b,
         }

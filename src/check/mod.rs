@@ -281,12 +281,13 @@ impl Checker<'_> {
     fn check_module_items(&mut self) {
         let mut found = Vec::new();
         for (mi, m) in self.modules.iter().enumerate() {
-            let mut seen_other = false;
+            // Files whose items so far include something other than `package`.
+            let mut seen_other: Vec<FileId> = Vec::new();
             let mut package_seen: Option<Span> = None;
             for item in &m.items {
                 match &item.node {
                     Item::Package(_, p) => {
-                        if seen_other {
+                        if seen_other.contains(&item.span.file) {
                             found.push(
                                 Diagnostic::error(
                                     Code::E0106,
@@ -315,8 +316,6 @@ impl Checker<'_> {
                                 }
                             }
                         }
-                        // each file may start with its own package line
-                        seen_other = false;
                     }
                     Item::Error => {}
                     Item::Context(..) | Item::Action(_) | Item::Task(_) | Item::Rule(_) if mi != 0 => {
@@ -327,7 +326,7 @@ impl Checker<'_> {
                             "not allowed in a library module",
                         ));
                     }
-                    _ => seen_other = true,
+                    _ => seen_other.push(item.span.file),
                 }
             }
         }
@@ -623,7 +622,7 @@ impl Checker<'_> {
                         Code::E0306,
                         ty.span,
                         "a type can be optional only once",
-                        "`??` here",
+                        "optional twice",
                     ).with_help("remove the second `?`"));
                     Type::Error
                 }
@@ -1100,6 +1099,7 @@ impl Checker<'_> {
                         let mi = self.const_module[i as usize];
                         let declared = c.ty.as_ref().map(|t| self.resolve_type(mi, t));
                         let mut cx = expr::Cx::constant(mi);
+                        let errors_before = self.diags.iter().filter(|d| d.is_error()).count();
                         let value = self.check_expr(&mut cx, &c.value);
                         let ty = match declared {
                             Some(want) => {
@@ -1110,6 +1110,20 @@ impl Checker<'_> {
                         };
                         self.program.consts[i as usize].ty = ty;
                         self.program.consts[i as usize].value = value;
+                        // Constants are evaluated when the policy compiles.
+                        if self.diags.iter().filter(|d| d.is_error()).count() == errors_before {
+                            if let Err(e) = crate::reference::eval_const(&self.program, ConstId(i)) {
+                                let why = match e {
+                                    crate::reference::EvalError::Overflow => "its value overflows".to_string(),
+                                    crate::reference::EvalError::Internal(w) => format!("it cannot be evaluated ({w})"),
+                                };
+                                let name = self.program.consts[i as usize].name.clone();
+                                self.error(
+                                    Diagnostic::error(Code::E0308, c.value.span, format!("constant `{name}` is invalid: {why}"), "evaluated when the policy compiles")
+                                        .with_help("`Int` is 64-bit; overflow is an error, never a wrap-around"),
+                                );
+                            }
+                        }
                     }
                     Def::Fn(i) => {
                         let Some(f) = &fn_ast[i as usize] else { continue };

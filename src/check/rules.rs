@@ -32,6 +32,24 @@ impl Checker<'_> {
             }
         }
         self.modules[0].items = items;
+        // Generated ids (`task.permit1`) must not collide with explicit ones.
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        let mut clashes = Vec::new();
+        for r in &self.program.rules {
+            match seen.get(r.id.as_str()) {
+                Some(first) => clashes.push((r.id.clone(), r.head, *first)),
+                None => {
+                    seen.insert(&r.id, r.head);
+                }
+            }
+        }
+        for (id, span, first) in clashes {
+            self.error(
+                Diagnostic::error(Code::E0201, span, format!("rule id `{id}` is used twice"), "this rule's id")
+                    .with_label(first, "the other rule with this id")
+                    .with_help("rules without `@id` are named `<task>.<permit|forbid><n>` (`global` outside tasks); pick an `@id` that differs"),
+            );
+        }
     }
 
     fn check_rule(

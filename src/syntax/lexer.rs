@@ -225,6 +225,19 @@ pub enum Tok<'a> {
     /// `->`
     #[token("->")]
     Arrow,
+
+    /// `&&`: not jitp; reported, then read as `and` so parsing goes on.
+    #[token("&&")]
+    AmpAmp,
+    /// `||`: read as `or` after a report.
+    #[token("||")]
+    PipePipe,
+    /// `!`: read as `not` after a report.
+    #[token("!")]
+    Bang,
+    /// `'text'`: read as a string after a report.
+    #[regex(r"'[^'\n]*'", |lex| lex.slice().get(1..lex.slice().len() - 1).unwrap_or("").to_string())]
+    SingleQuoted(String),
 }
 
 impl fmt::Display for Tok<'_> {
@@ -290,6 +303,10 @@ impl fmt::Display for Tok<'_> {
             Tok::Plus => "`+`",
             Tok::Minus => "`-`",
             Tok::Arrow => "`->`",
+            Tok::AmpAmp => "`&&`",
+            Tok::PipePipe => "`||`",
+            Tok::Bang => "`!`",
+            Tok::SingleQuoted(_) => "single-quoted string",
         };
         f.write_str(s)
     }
@@ -380,6 +397,19 @@ pub fn lex(file: FileId, text: &str) -> Lexed<'_> {
         let span = Span::new(file, range.clone());
         match result {
             Ok(Tok::DocComment(d)) => out.docs.push((span, d)),
+            Ok(tok @ (Tok::AmpAmp | Tok::PipePipe | Tok::Bang | Tok::SingleQuoted(_))) => {
+                let (replacement, msg, help) = match tok {
+                    Tok::AmpAmp => (Tok::And, "`&&` is written `and` in jitp", "write `and`"),
+                    Tok::PipePipe => (Tok::Or, "`||` is written `or` in jitp", "write `or`"),
+                    Tok::Bang => (Tok::Not, "`!` is written `not` in jitp", "write `not`"),
+                    Tok::SingleQuoted(s) => (Tok::Str(s), "strings are written with double quotes", "write `\"...\"`"),
+                    other => (other, "", ""),
+                };
+                out.diagnostics.push(
+                    Diagnostic::error(Code::E0001, span, msg, "not jitp syntax").with_help(help),
+                );
+                out.tokens.push((range.start, replacement, range.end));
+            }
             Ok(Tok::Comment(c)) | Ok(Tok::CommentSlashes(c)) => out.comments.push((span, c)),
             Ok(tok) => out.tokens.push((range.start, tok, range.end)),
             Err(e) => out.diagnostics.push(lex_error(span, lexer.slice(), e)),

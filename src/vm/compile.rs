@@ -506,6 +506,25 @@ impl Lower<'_> {
         }
     }
 
+    /// The slot a scalar expression reads directly, if any: a static path,
+    /// a task field or `now`.
+    fn direct_slot(&self, e: &Expr) -> Option<u32> {
+        let sp = &self.schema.special;
+        match &e.kind {
+            ExprKind::Var(Var::Now) => Some(sp.now),
+            ExprKind::Var(Var::Action) => Some(sp.action),
+            ExprKind::TaskField(f) => Some(match f {
+                TaskField::Name => sp.task_name,
+                TaskField::Id => sp.task_id,
+                TaskField::StartedAt => sp.task_started_at,
+                TaskField::Approvals => sp.task_approvals,
+                TaskField::Approvers => sp.task_approvers,
+            }),
+            _ if matches!(e.ty.unwrap_optional(), Type::Record(_)) => None,
+            _ => self.static_slot(e),
+        }
+    }
+
     fn expr(&mut self, e: &Expr, params: &[u32]) {
         let span = e.span;
         match &e.kind {
@@ -579,16 +598,10 @@ impl Lower<'_> {
                 let i = if is_rec { Instr::FieldRec { off } } else { Instr::Field { off } };
                 self.emit(i, span);
             }
-            ExprKind::TaskField(f) => {
-                let sp = &self.schema.special;
-                let slot = match f {
-                    TaskField::Name => sp.task_name,
-                    TaskField::Id => sp.task_id,
-                    TaskField::StartedAt => sp.task_started_at,
-                    TaskField::Approvals => sp.task_approvals,
-                    TaskField::Approvers => sp.task_approvers,
-                };
-                self.emit(Instr::Slot { slot }, span);
+            ExprKind::TaskField(_) => {
+                if let Some(slot) = self.direct_slot(e) {
+                    self.emit(Instr::Slot { slot }, span);
+                }
             }
             ExprKind::Call(f, args) => {
                 let mut locals = Vec::with_capacity(args.len());
@@ -658,17 +671,15 @@ impl Lower<'_> {
                     c => c,
                 };
                 for (slot_side, lit_side, op) in [(a, b, code), (b, a, mirrored)] {
-                    if let (Some(slot), ExprKind::Lit(_)) = (self.static_slot(slot_side), &lit_side.kind) {
-                        if !matches!(slot_side.ty.unwrap_optional(), Type::Record(_)) {
-                            let before = self.code.len();
-                            self.expr(lit_side, params);
-                            if let Some(Instr::Const { k }) = self.code.get(before).copied() {
-                                self.code.truncate(before);
-                                self.spans.truncate(before);
-                                self.height -= 1;
-                                self.emit(Instr::CmpSlotConst { op, slot, k }, span);
-                                return;
-                            }
+                    if let (Some(slot), ExprKind::Lit(_)) = (self.direct_slot(slot_side), &lit_side.kind) {
+                        let before = self.code.len();
+                        self.expr(lit_side, params);
+                        if let Some(Instr::Const { k }) = self.code.get(before).copied() {
+                            self.code.truncate(before);
+                            self.spans.truncate(before);
+                            self.height -= 1;
+                            self.emit(Instr::CmpSlotConst { op, slot, k }, span);
+                            return;
                         }
                     }
                 }

@@ -76,11 +76,12 @@ impl Bundle {
         ] {
             let _ = writeln!(out, "  @{s:<4} {n}");
         }
-        let record = |out: &mut String, prefix: &str, rec: u32, base: u32| {
+        let mut lines: Vec<(u32, String)> = Vec::new();
+        let record = |lines: &mut Vec<(u32, String)>, prefix: &str, rec: u32, base: u32| {
             let mut stack = vec![(prefix.to_string(), rec, base)];
             while let Some((prefix, rec, base)) = stack.pop() {
                 let Some(r) = self.schema.records.get(rec as usize) else { continue };
-                let _ = writeln!(out, "  @{base:<4} {prefix} (record {})", self.string(r.name));
+                lines.push((base, format!("{prefix} (record {})", self.string(r.name))));
                 for f in r.fields.iter().rev() {
                     let path = format!("{prefix}.{}", self.string(f.name));
                     match f.ty.clone() {
@@ -90,22 +91,24 @@ impl Bundle {
                                 stack.push((format!("{path}?"), i, base + f.slot));
                             }
                         }
-                        ty => {
-                            let _ = writeln!(out, "  @{:<4} {path}: {}", base + f.slot, self.show_type(&ty));
-                        }
+                        ty => lines.push((base + f.slot, format!("{path}: {}", self.show_type(&ty)))),
                     }
                 }
             }
         };
-        record(&mut out, "context", self.schema.context.0, self.schema.context.1);
-        record(&mut out, "evidence", self.schema.evidence.0, self.schema.evidence.1);
+        record(&mut lines, "context", self.schema.context.0, self.schema.context.1);
+        record(&mut lines, "evidence", self.schema.evidence.0, self.schema.evidence.1);
         for e in &self.schema.entities {
             let en = self.string(e.name);
             for (role, fields) in [("principal", &e.as_principal), ("resource", &e.as_resource)] {
                 for f in fields {
-                    let _ = writeln!(out, "  @{:<4} {role}<{en}>.{}: {}", f.slot, self.string(f.name), self.show_type(&f.ty));
+                    lines.push((f.slot, format!("{role}<{en}>.{}: {}", self.string(f.name), self.show_type(&f.ty))));
                 }
             }
+        }
+        lines.sort();
+        for (slot, text) in lines {
+            let _ = writeln!(out, "  @{slot:<4} {text}");
         }
         if !self.consts.is_empty() {
             let _ = writeln!(out, "\nconstants:");
