@@ -73,6 +73,8 @@ codes! {
     E0105 = "invalid rule clause",
     /// A `package` line that is not the first item of its file.
     E0106 = "misplaced package declaration",
+    /// An expression or type nested deeper than the compiler accepts.
+    E0107 = "nesting too deep",
     /// The same name declared twice.
     E0201 = "duplicate declaration",
     /// A name that is not declared.

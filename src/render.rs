@@ -41,24 +41,30 @@ fn write_report(sources: &SourceMap, d: &Diagnostic, color: bool, out: &mut Vec<
     };
     let pfile = file_name(sources, d.primary.span);
     let prange = clamp(sources, d.primary.span);
-    let mut report = Report::build(kind, (pfile.clone(), prange.clone()))
+    let mut report = Report::build(kind, (pfile, prange))
         .with_config(
             Config::default()
                 .with_color(color)
                 .with_index_type(IndexType::Byte),
         )
         .with_code(d.code.as_str())
-        .with_message(&d.message)
-        .with_label(
-            Label::new((pfile, prange))
-                .with_message(&d.primary.message)
-                .with_color(primary_color)
-                .with_order(0),
-        );
+        .with_message(&d.message);
+    // Labels are ordered by position so labels in one file render as one
+    // excerpt under a correct header.
+    let mut order: Vec<(Span, usize)> = d.secondary.iter().enumerate().map(|(i, l)| (l.span, i)).collect();
+    order.push((d.primary.span, usize::MAX));
+    order.sort();
+    let rank = |i: usize| order.iter().position(|(_, j)| *j == i).unwrap_or(0) as i32;
+    report = report.with_label(
+        Label::new((file_name(sources, d.primary.span), clamp(sources, d.primary.span)))
+            .with_message(&d.primary.message)
+            .with_color(primary_color)
+            .with_order(rank(usize::MAX)),
+    );
     for (i, l) in d.secondary.iter().enumerate() {
         let mut label = Label::new((file_name(sources, l.span), clamp(sources, l.span)))
             .with_color(Color::Blue)
-            .with_order(i as i32 + 1);
+            .with_order(rank(i));
         if !l.message.is_empty() {
             label = label.with_message(&l.message);
         }

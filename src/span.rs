@@ -173,3 +173,29 @@ impl SourceMap {
         (line, col)
     }
 }
+
+/// Runs `f` on a thread with a large stack (the front end and the compiler
+/// recurse over expressions, whose nesting the parser bounds), or on the
+/// current thread if no thread can be started.
+pub fn with_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    const STACK: usize = 256 * 1024 * 1024;
+    let job = std::sync::Mutex::new(Some(f));
+    let take = || job.lock().ok().and_then(|mut slot| slot.take());
+    let result = std::thread::scope(|s| {
+        let spawned = std::thread::Builder::new()
+            .name("jitp-compile".into())
+            .stack_size(STACK)
+            .spawn_scoped(s, || take().map(|f| f()));
+        match spawned {
+            Ok(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => None,
+        }
+    });
+    match result {
+        Some(r) => r,
+        None => match take() {
+            Some(f) => f(),
+            None => unreachable!("the job ran on the spawned thread"),
+        },
+    }
+}

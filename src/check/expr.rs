@@ -348,6 +348,11 @@ impl Checker<'_> {
             ));
             return error_expr(span);
         }
+        if ["time", "net", "nhi"].contains(&name) {
+            let d = self.unknown_module(cx.module, name, span);
+            self.error(d);
+            return error_expr(span);
+        }
         let mut candidates: Vec<String> = Vec::new();
         if let CxKind::Rule { in_task, .. } = cx.kind {
             candidates.extend(VAR_NAMES.iter().filter(|v| in_task || **v != "task").map(|s| s.to_string()));
@@ -612,6 +617,29 @@ impl Checker<'_> {
             None => {}
         }
         match &callee.node {
+            ast::Expr::Field { base, name, .. } if matches!(self.path_target(cx, base), Some(PathTarget::Module(_))) => {
+                let Some(PathTarget::Module(m)) = self.path_target(cx, base) else { return error_expr(span) };
+                let mut cands: Vec<&str> = self.modules[m]
+                    .names
+                    .iter()
+                    .filter(|(_, (d, _))| matches!(d, Decl::Fn(_)))
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                cands.sort_unstable();
+                let path = self.modules[m].path.clone();
+                let d = Diagnostic::error(
+                    Code::E0202,
+                    name.span,
+                    format!("module `{path}` has no function `{}`", name.node),
+                    "not declared in the module",
+                )
+                .with_help_opt(did_you_mean(&name.node, cands));
+                self.error(d);
+                for a in args {
+                    self.check_expr(cx, a);
+                }
+                error_expr(span)
+            }
             ast::Expr::Field { base, name, optional } => self.check_method(cx, base, name, *optional, args, span),
             ast::Expr::Name(n) => {
                 // Unknown function: suggest functions in scope.

@@ -75,6 +75,10 @@ struct Checker<'a> {
     fn_module: Vec<usize>,
     /// Index of the `std.time.Window` record, if loaded.
     window: Option<RecordId>,
+    /// Actions by name.
+    action_ids: HashMap<String, ActionId>,
+    /// Tasks by name (first declaration).
+    task_ids: HashMap<String, TaskId>,
 }
 
 /// Parses and checks one policy set made of `files` (already in `sources`),
@@ -82,6 +86,14 @@ struct Checker<'a> {
 /// `sources`). Returns the program if there were no errors, and every
 /// diagnostic (errors and warnings) either way.
 pub fn check(
+    sources: &mut SourceMap,
+    files: &[FileId],
+    loader: &(dyn ModuleLoader + Sync),
+) -> (Option<Program>, Vec<Diagnostic>) {
+    crate::span::with_big_stack(|| check_inner(sources, files, loader))
+}
+
+fn check_inner(
     sources: &mut SourceMap,
     files: &[FileId],
     loader: &dyn ModuleLoader,
@@ -109,6 +121,8 @@ pub fn check(
         const_module: Vec::new(),
         fn_module: Vec::new(),
         window: None,
+        action_ids: HashMap::new(),
+        task_ids: HashMap::new(),
     };
     checker.run();
     let Checker { program, mut diags, .. } = checker;
@@ -126,7 +140,7 @@ fn load_modules(
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Module> {
     let mut modules = vec![user];
-    // Every module implicitly depends on std.nhi for the evidence schema.
+    // The policy set always loads std.nhi: it declares the evidence schema.
     let mut graph: DiGraphMap<usize, ()> = DiGraphMap::new();
     let mut edge_spans: HashMap<(usize, usize), Span> = HashMap::new();
     let mut by_path: HashMap<String, usize> = HashMap::new();
@@ -164,6 +178,7 @@ fn load_modules(
                         queue.push(idx);
                         Some(idx)
                     }
+                    None if alias.is_empty() => None, // no std.nhi: evidence has no fields
                     None => {
                         let known = loader.known();
                         diags.push(
@@ -428,6 +443,16 @@ impl Checker<'_> {
             }
             self.modules[mi].items = items;
         }
+        // Without std.nhi (a custom loader) evidence is an empty record.
+        if !self.modules.iter().any(|m| m.path == "std.nhi") {
+            self.program.evidence = RecordId(self.program.records.len() as u32);
+            self.program.records.push(RecordDef {
+                name: "nhi.Evidence".into(),
+                fields: Vec::new(),
+                span: Span::default(),
+                doc: None,
+            });
+        }
         // The context schema: a record named `context`.
         self.program.context = RecordId(self.program.records.len() as u32);
         self.program.records.push(RecordDef {
@@ -482,6 +507,7 @@ impl Checker<'_> {
         let segs: Vec<&str> = path.0.iter().map(|i| i.node.as_str()).collect();
         let span = path.span();
         let (module, name) = match segs.as_slice() {
+            [] => return None, // replaced after an earlier error
             [name] => {
                 let builtin = match *name {
                     "Bool" => Some(Type::Bool),
@@ -570,12 +596,12 @@ impl Checker<'_> {
         })
     }
 
-    /// Resolves a type expression in module `mi`. Entity types are only
-    /// allowed where `allow_entity` is set.
+    /// Resolves a type expression (of a field, parameter or constant) in
+    /// module `mi`. Entity types are not allowed there.
     fn resolve_type(&mut self, mi: usize, ty: &Node<TypeExpr>) -> Type {
         match &ty.node {
             TypeExpr::Named(path) => match self.lookup_type(mi, path) {
-                Some(Type::Entity(ids)) => {
+                Some(Type::Entity(_)) => {
                     let name = path.text();
                     self.error(
                         Diagnostic::error(
@@ -584,9 +610,8 @@ impl Checker<'_> {
                             format!("entity type `{name}` cannot be the type of a field or parameter"),
                             "entity types only describe principals and resources",
                         )
-                        .with_help(format!("store the entity's id instead: `{}: String`", "..._id")),
+                        .with_help(format!("store the entity's id instead, e.g. `{}_id: String`", name.to_lowercase().replace('.', "_"))),
                     );
-                    let _ = ids;
                     Type::Error
                 }
                 Some(t) => t,
@@ -758,8 +783,8 @@ impl Checker<'_> {
         let items = std::mem::take(&mut self.modules[0].items);
         for item in &items {
             let Item::Task(t) = &item.node else { continue };
-            if let Some(prev) = self.program.tasks.iter().find(|p| p.name == t.name.node) {
-                let first = prev.span;
+            if let Some(prev) = self.task_ids.get(&t.name.node) {
+                let first = self.program.tasks[prev.index()].span;
                 self.error(
                     Diagnostic::error(
                         Code::E0201,
@@ -816,6 +841,9 @@ impl Checker<'_> {
                     ast::TaskItem::Rule(_) | ast::TaskItem::Error => {}
                 }
             }
+            self.task_ids
+                .entry(t.name.node.clone())
+                .or_insert(TaskId(self.program.tasks.len() as u32));
             self.program.tasks.push(TaskDef {
                 name: t.name.node.clone(),
                 kind: t.kind,
@@ -844,8 +872,8 @@ impl Checker<'_> {
                     .with_help(format!("for example `app.{name}`")),
                 );
             }
-            if let Some(prev) = self.program.actions.iter().find(|p| p.name == name) {
-                let first = prev.span;
+            if let Some(prev) = self.action_ids.get(&name) {
+                let first = self.program.actions[prev.index()].span;
                 self.error(
                     Diagnostic::error(Code::E0201, a.name.span, format!("action `{name}` is declared twice"), "redeclared here")
                         .with_label(first, "first declared here"),
@@ -921,7 +949,7 @@ impl Checker<'_> {
                             );
                             continue;
                         }
-                        match self.program.task_by_name(&task.node) {
+                        match self.task_ids.get(&task.node).copied() {
                             Some(t) => grants = Some((t, attr.span)),
                             None => {
                                 let names: Vec<&str> = self.program.tasks.iter().map(|t| t.name.as_str()).collect();
@@ -938,6 +966,7 @@ impl Checker<'_> {
                     }
                 }
             }
+            self.action_ids.insert(name.clone(), ActionId(self.program.actions.len() as u32));
             self.program.actions.push(ActionDef {
                 name,
                 on,
@@ -961,7 +990,7 @@ impl Checker<'_> {
         // Gather the AST of each const and fn.
         let mut const_ast: Vec<Option<ast::ConstDecl>> = vec![None; self.program.consts.len()];
         let mut fn_ast: Vec<Option<ast::FnDecl>> = vec![None; self.program.fns.len()];
-        for (mi, m) in self.modules.iter().enumerate() {
+        for m in &self.modules {
             for item in &m.items {
                 match &item.node {
                     Item::Const(c) => {
@@ -980,7 +1009,6 @@ impl Checker<'_> {
                     }
                     _ => {}
                 }
-                let _ = mi;
             }
         }
         // Reference graph.
@@ -1003,14 +1031,12 @@ impl Checker<'_> {
             graph.add_node(Def::Fn(i as u32));
             if let Some(f) = f {
                 let mi = self.fn_module[i];
-                let params: Vec<&str> = f.params.iter().map(|p| p.name.node.as_str()).collect();
                 for (target, span) in self.references(mi, &f.body) {
                     let t = match target {
                         Decl::Const(id) => Def::Const(id.0),
                         Decl::Fn(id) => Def::Fn(id.0),
                         _ => continue,
                     };
-                    let _ = &params;
                     graph.add_edge(Def::Fn(i as u32), t, span);
                 }
             }

@@ -18,7 +18,7 @@ impl Checker<'_> {
             match &item.node {
                 Item::Rule(r) => self.check_rule(r, item.span, None, &mut ids, &mut counters),
                 Item::Task(t) => {
-                    let Some(tid) = self.program.task_by_name(&t.name.node) else { continue };
+                    let Some(tid) = self.task_ids.get(&t.name.node).copied() else { continue };
                     if self.program.task(tid).span != t.name.span {
                         continue; // a duplicate task, already reported
                     }
@@ -182,7 +182,7 @@ impl Checker<'_> {
                 }
                 ActionPattern::Exact(p) => {
                     let name = p.text();
-                    match self.program.action_by_name(&name) {
+                    match self.action_ids.get(&name).copied() {
                         Some(a) => vec![a],
                         None => {
                             let names: Vec<&str> = self.program.actions.iter().map(|a| a.name.as_str()).collect();

@@ -412,7 +412,25 @@ pub fn lex(file: FileId, text: &str) -> Lexed<'_> {
             }
             Ok(Tok::Comment(c)) | Ok(Tok::CommentSlashes(c)) => out.comments.push((span, c)),
             Ok(tok) => out.tokens.push((range.start, tok, range.end)),
-            Err(e) => out.diagnostics.push(lex_error(span, lexer.slice(), e)),
+            Err(e) => {
+                // A malformed literal still stands for a literal of its kind,
+                // so the parser does not report its absence as well.
+                let placeholder = match &e {
+                    LexError::Unexpected => None,
+                    LexError::UnterminatedString | LexError::BadEscape(_) => Some(Tok::Str("?".to_string())),
+                    LexError::IntOverflow => Some(Tok::Int(0)),
+                    LexError::BadDuration(_) => Some(Tok::Duration(Duration(1_000_000))),
+                    LexError::BadIp(_) if lexer.slice().contains('/') => Some(Tok::Net(Cidr {
+                        addr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                        prefix: 0,
+                    })),
+                    LexError::BadIp(_) => Some(Tok::Ip(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))),
+                };
+                out.diagnostics.push(lex_error(span, lexer.slice(), e));
+                if let Some(tok) = placeholder {
+                    out.tokens.push((range.start, tok, range.end));
+                }
+            }
         }
     }
     out

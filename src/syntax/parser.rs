@@ -32,11 +32,43 @@ pub struct Parsed {
     pub diagnostics: Vec<Diagnostic>,
 }
 
+/// Deepest nesting of expressions and types accepted. Deeper input is
+/// reported (E0107) and dropped, so no later stage recurses without bound.
+pub const MAX_NESTING: usize = 1024;
+
+/// Tokens that start an item or a rule: after a syntax error, the parser's
+/// further complaints up to the next of these are usually echoes of the first.
+fn starts_item(t: &Tok<'_>) -> bool {
+    matches!(
+        t,
+        Tok::Package
+            | Tok::Use
+            | Tok::Entity
+            | Tok::Record
+            | Tok::Enum
+            | Tok::Context
+            | Tok::Action
+            | Tok::Const
+            | Tok::Fn
+            | Tok::Task
+            | Tok::Breakglass
+            | Tok::Permit
+            | Tok::Forbid
+            | Tok::At
+    )
+}
+
 /// Parses the text of `file`.
 pub fn parse(file: FileId, text: &str) -> Parsed {
     let lexed = lex(file, text);
     let mut diagnostics = lexed.diagnostics;
     let mut ctx = Ctx::default();
+    let segment_starts: Vec<usize> = lexed
+        .tokens
+        .iter()
+        .filter(|(_, t, _)| starts_item(t))
+        .map(|(l, _, _)| *l)
+        .collect();
     let tokens = lexed.tokens.into_iter().map(Ok::<_, LexError>);
     let parsed = FileParser::new().parse(file, &mut ctx, tokens);
     let mut tree = match parsed {
@@ -46,9 +78,20 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
             File::default()
         }
     };
+    // One syntax error per item or rule: later ones in the same stretch are
+    // nearly always consequences of the first.
+    let mut reported_segments: Vec<usize> = Vec::new();
     for rec in ctx.errors {
-        diagnostics.push(syntax_error(file, text, rec.error));
+        let d = syntax_error(file, text, rec.error);
+        let at = d.primary.span.start as usize;
+        let segment = segment_starts.partition_point(|s| *s <= at);
+        if reported_segments.contains(&segment) {
+            continue;
+        }
+        reported_segments.push(segment);
+        diagnostics.push(d);
     }
+    limit_nesting(&mut tree, &mut diagnostics);
     for (span, name) in ctx.generic_misuse {
         diagnostics.push(
             Diagnostic::error(
@@ -248,6 +291,139 @@ fn attach_docs(text: &str, docs: &[(Span, &str)], tree: &mut File, diags: &mut V
                 )
                 .with_help("use `//` for a plain comment, or move it right above what it documents"),
             );
+        }
+    }
+}
+
+/// Nesting depth of an expression, computed without recursion.
+fn expr_depth(e: &Node<Expr>) -> usize {
+    let mut max = 0;
+    let mut stack = vec![(e, 1usize)];
+    while let Some((e, d)) = stack.pop() {
+        max = max.max(d);
+        if d > MAX_NESTING {
+            break;
+        }
+        for child in expr_children(&e.node) {
+            stack.push((child, d + 1));
+        }
+    }
+    max
+}
+
+fn expr_children(e: &Expr) -> Vec<&Node<Expr>> {
+    match e {
+        Expr::Set(items) => items.iter().collect(),
+        Expr::Field { base, .. } => vec![base],
+        Expr::Call { callee, args } => std::iter::once(&**callee).chain(args.iter()).collect(),
+        Expr::Unary(_, x) | Expr::Has(x) | Expr::Like(x, _) => vec![x],
+        Expr::Binary(_, a, b) => vec![a, b],
+        _ => Vec::new(),
+    }
+}
+
+/// Drops an expression tree without recursion.
+fn dismantle(e: Node<Expr>) {
+    let mut stack = vec![e];
+    while let Some(mut n) = stack.pop() {
+        let hole = || Node::new(Expr::Error, Span::default());
+        match &mut n.node {
+            Expr::Set(items) => stack.append(items),
+            Expr::Field { base, .. } => stack.push(std::mem::replace(&mut **base, hole())),
+            Expr::Call { callee, args } => {
+                stack.push(std::mem::replace(&mut **callee, hole()));
+                stack.append(args);
+            }
+            Expr::Unary(_, x) | Expr::Has(x) | Expr::Like(x, _) => stack.push(std::mem::replace(&mut **x, hole())),
+            Expr::Binary(_, a, b) => {
+                stack.push(std::mem::replace(&mut **a, hole()));
+                stack.push(std::mem::replace(&mut **b, hole()));
+            }
+            _ => {}
+        }
+    }
+}
+
+fn type_depth(t: &Node<TypeExpr>) -> usize {
+    let mut d = 1;
+    let mut cur = t;
+    while let TypeExpr::Set(inner) | TypeExpr::Optional(inner) = &cur.node {
+        d += 1;
+        cur = inner;
+    }
+    d
+}
+
+/// Drops a type without recursion.
+fn dismantle_type(t: Node<TypeExpr>) {
+    let mut cur = t;
+    loop {
+        let next = match &mut cur.node {
+            TypeExpr::Set(inner) | TypeExpr::Optional(inner) => {
+                std::mem::replace(&mut **inner, Node::new(TypeExpr::Named(Path(Vec::new())), Span::default()))
+            }
+            TypeExpr::Named(_) => return,
+        };
+        drop(cur);
+        cur = next;
+    }
+}
+
+/// Replaces every expression and type nested deeper than [`MAX_NESTING`]
+/// with an error node, reporting each.
+fn limit_nesting(tree: &mut File, diags: &mut Vec<Diagnostic>) {
+    let mut exprs: Vec<&mut Node<Expr>> = Vec::new();
+    let mut types: Vec<&mut Node<TypeExpr>> = Vec::new();
+    fn rule_exprs<'a>(r: &'a mut Rule, out: &mut Vec<&'a mut Node<Expr>>) {
+        for c in &mut r.clauses {
+            match &mut c.node {
+                Clause::When(e) | Clause::Unless(e) | Clause::Require(e, _) => out.push(e),
+                Clause::For(_) => {}
+            }
+        }
+    }
+    for item in &mut tree.items {
+        match &mut item.node {
+            Item::Const(c) => {
+                exprs.push(&mut c.value);
+                if let Some(t) = &mut c.ty {
+                    types.push(t);
+                }
+            }
+            Item::Fn(f) => {
+                exprs.push(&mut f.body);
+                types.push(&mut f.ret);
+                types.extend(f.params.iter_mut().map(|p| &mut p.ty));
+            }
+            Item::Entity(d) | Item::Record(d) => types.extend(d.fields.iter_mut().map(|f| &mut f.ty)),
+            Item::Context(_, fields) => types.extend(fields.iter_mut().map(|f| &mut f.ty)),
+            Item::Rule(r) => rule_exprs(r, &mut exprs),
+            Item::Task(t) => {
+                for ti in &mut t.items {
+                    if let TaskItem::Rule(r) = &mut ti.node {
+                        rule_exprs(r, &mut exprs);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let too_deep = |span: Span, what: &str| {
+        Diagnostic::error(Code::E0107, span, format!("{what} nested more than {MAX_NESTING} levels deep"), "too deeply nested")
+            .with_help("split it with `const` or `fn` declarations, or use a set and `in` instead of long `or` chains")
+    };
+    for e in exprs {
+        if expr_depth(e) > MAX_NESTING {
+            let span = e.span;
+            diags.push(too_deep(span, "expression"));
+            dismantle(std::mem::replace(e, Node::new(Expr::Error, span)));
+        }
+    }
+    for t in types {
+        if type_depth(t) > MAX_NESTING {
+            let span = t.span;
+            diags.push(too_deep(span, "type"));
+            dismantle_type(std::mem::replace(t, Node::new(TypeExpr::Named(Path(Vec::new())), span)));
         }
     }
 }

@@ -7,9 +7,9 @@
 //! `deny` / `invalid_request`.
 
 use super::bundle::{Bundle, FieldLayout, TypeDesc};
+use super::json::J as Json;
 use super::value::{Arena, SetRef, Val};
 use crate::value::{Cidr, Duration, Time};
-use serde_json::{Map, Value as Json};
 use std::collections::{HashMap, HashSet};
 
 /// Largest request text accepted, in bytes.
@@ -54,20 +54,39 @@ fn fail<T>(message: impl Into<String>) -> R<T> {
 }
 
 /// Depth of nesting of a JSON value, stopping early past `limit`.
-fn depth_exceeds(v: &Json, limit: usize) -> bool {
+fn depth_exceeds(v: &Json<'_>, limit: usize) -> bool {
     // Iterative, so hostile nesting cannot overflow our stack.
-    let mut stack: Vec<(&Json, usize)> = vec![(v, 1)];
+    let mut stack: Vec<(&Json<'_>, usize)> = vec![(v, 1)];
     while let Some((v, d)) = stack.pop() {
         if d > limit {
             return true;
         }
         match v {
-            Json::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
-            Json::Object(map) => stack.extend(map.values().map(|i| (i, d + 1))),
+            Json::Arr(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
+            Json::Obj(entries) => stack.extend(entries.iter().map(|(_, i)| (i, d + 1))),
             _ => {}
         }
     }
     false
+}
+
+/// Where a value sits in the request, for error messages. Built on the
+/// stack and only formatted when something is wrong.
+#[derive(Copy, Clone)]
+enum At<'a> {
+    Root(&'a str),
+    Key(&'a At<'a>, &'a str),
+    Index(&'a At<'a>, usize),
+}
+
+impl std::fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            At::Root(s) => f.write_str(s),
+            At::Key(parent, k) => write!(f, "{parent}.{k}"),
+            At::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
 }
 
 struct Binder<'a> {
@@ -82,14 +101,18 @@ impl Bundle {
         if text.len() > MAX_REQUEST_BYTES {
             return fail(format!("the request is larger than {MAX_REQUEST_BYTES} bytes"));
         }
-        let json: Json = serde_json::from_str(text).map_err(|e| RequestError {
+        let json: Json<'_> = serde_json::from_str(text).map_err(|e| RequestError {
             message: format!("the request is not valid JSON: {e}"),
         })?;
-        self.bind(&json)
+        self.bind_tree(&json)
     }
 
     /// Binds a parsed request.
-    pub fn bind(&self, json: &Json) -> Result<BoundRequest, RequestError> {
+    pub fn bind(&self, json: &serde_json::Value) -> Result<BoundRequest, RequestError> {
+        self.bind_tree(&Json::from_value(json))
+    }
+
+    fn bind_tree(&self, json: &Json<'_>) -> Result<BoundRequest, RequestError> {
         if depth_exceeds(json, MAX_REQUEST_DEPTH) {
             return fail(format!("the request is nested deeper than {MAX_REQUEST_DEPTH} levels"));
         }
@@ -138,20 +161,20 @@ impl Binder<'_> {
         id
     }
 
-    fn request(&mut self, json: &Json) -> R<()> {
+    fn request(&mut self, json: &Json<'_>) -> R<()> {
         let obj = json.as_object().ok_or_else(|| RequestError {
             message: "the request must be a JSON object".into(),
         })?;
-        for k in obj.keys() {
-            if !["subject", "action", "resource", "context", "task", "evidence", "now"].contains(&k.as_str()) {
+        for (k, _) in obj {
+            if !["subject", "action", "resource", "context", "task", "evidence", "now"].contains(&k.as_ref()) {
                 return fail(format!("unknown request field `{k}`"));
             }
         }
-        let (ptype, principal_id) = self.entity(obj.get("subject"), "subject", true)?;
-        let action_obj = obj.get("action").and_then(Json::as_object).ok_or_else(|| RequestError {
+        let (ptype, principal_id) = self.entity(json.get("subject"), "subject", true)?;
+        let action_obj = json.get("action").filter(|a| a.as_object().is_some()).ok_or_else(|| RequestError {
             message: "`action` must be an object with a `name`".into(),
         })?;
-        if let Some(k) = action_obj.keys().find(|k| *k != "name") {
+        if let Some((k, _)) = action_obj.as_object().unwrap_or(&[]).iter().find(|(k, _)| k != "name") {
             return fail(format!("unknown field `action.{k}`"));
         }
         let action_name = action_obj.get("name").and_then(Json::as_str).ok_or_else(|| RequestError {
@@ -161,7 +184,7 @@ impl Binder<'_> {
         let action = *bundle.lookup.actions.get(action_name).ok_or_else(|| RequestError {
             message: format!("unknown action `{action_name}`"),
         })?;
-        let (rtype, _) = self.entity(obj.get("resource"), "resource", false)?;
+        let (rtype, _) = self.entity(json.get("resource"), "resource", false)?;
         let meta = bundle.actions.get(action as usize).ok_or_else(|| RequestError {
             message: "the bundle's actions are inconsistent".into(),
         })?;
@@ -175,22 +198,22 @@ impl Binder<'_> {
         let sp = bundle.schema.special.clone();
         self.set(sp.action, Val::Str(meta.name))?;
 
-        let empty = Json::Object(Map::new());
+        let empty = Json::Obj(Vec::new());
         let (ctx_rec, ctx_base) = bundle.schema.context;
-        let ctx = obj.get("context").filter(|c| !c.is_null()).unwrap_or(&empty);
-        self.record(ctx_rec, ctx, ctx_base, "context")?;
+        let ctx = json.get("context").filter(|c| !c.is_null()).unwrap_or(&empty);
+        self.record(ctx_rec, ctx, ctx_base, &At::Root("context"))?;
         let (ev_rec, ev_base) = bundle.schema.evidence;
-        let ev = obj.get("evidence").filter(|c| !c.is_null()).unwrap_or(&empty);
-        self.record(ev_rec, ev, ev_base, "evidence")?;
+        let ev = json.get("evidence").filter(|c| !c.is_null()).unwrap_or(&empty);
+        self.record(ev_rec, ev, ev_base, &At::Root("evidence"))?;
 
-        let now = obj.get("now").and_then(Json::as_str).ok_or_else(|| RequestError {
+        let now = json.get("now").and_then(Json::as_str).ok_or_else(|| RequestError {
             message: "`now` must be an RFC 3339 time string".into(),
         })?;
         let now = Time::parse(now).map_err(|e| RequestError { message: format!("`now`: {e}") })?.0;
         self.req.now = now;
         self.set(sp.now, Val::Time(now))?;
 
-        match obj.get("task") {
+        match json.get("task") {
             None | Some(Json::Null) => {}
             Some(t) => self.task(t, &principal_id)?,
         }
@@ -198,11 +221,11 @@ impl Binder<'_> {
     }
 
     fn task(&mut self, t: &Json, principal_id: &str) -> R<()> {
-        let t = t.as_object().ok_or_else(|| RequestError {
+        let entries = t.as_object().ok_or_else(|| RequestError {
             message: "`task` must be an object".into(),
         })?;
-        for k in t.keys() {
-            if !["name", "id", "started_at", "approvals"].contains(&k.as_str()) {
+        for (k, _) in entries {
+            if !["name", "id", "started_at", "approvals"].contains(&k.as_ref()) {
                 return fail(format!("unknown field `task.{k}`"));
             }
         }
@@ -214,7 +237,7 @@ impl Binder<'_> {
         })?;
         let id = match t.get("id") {
             None | Some(Json::Null) => "",
-            Some(Json::String(s)) => s.as_str(),
+            Some(Json::Str(s)) => s.as_ref(),
             Some(_) => return fail("`task.id` must be a string"),
         };
         let started = t.get("started_at").and_then(Json::as_str).ok_or_else(|| RequestError {
@@ -224,15 +247,18 @@ impl Binder<'_> {
             message: format!("`task.started_at`: {e}"),
         })?;
         let mut approvers: Vec<u32> = Vec::new();
-        let mut seen: HashSet<u32> = HashSet::new();
+        let mut seen: Option<HashSet<u32>> = match t.get("approvals") {
+            Some(Json::Arr(items)) if items.len() > 16 => Some(HashSet::new()),
+            _ => None,
+        };
         match t.get("approvals") {
             None | Some(Json::Null) => {}
-            Some(Json::Array(items)) => {
+            Some(Json::Arr(items)) => {
                 for (i, a) in items.iter().enumerate() {
-                    let a = a.as_object().ok_or_else(|| RequestError {
+                    let entries = a.as_object().ok_or_else(|| RequestError {
                         message: format!("`task.approvals[{i}]` must be an object"),
                     })?;
-                    if let Some(k) = a.keys().find(|k| *k != "by" && *k != "at") {
+                    if let Some((k, _)) = entries.iter().find(|(k, _)| k != "by" && k != "at") {
                         return fail(format!("unknown field `task.approvals[{i}].{k}`"));
                     }
                     let by = a.get("by").and_then(Json::as_str).ok_or_else(|| RequestError {
@@ -249,7 +275,11 @@ impl Binder<'_> {
                     // Self-approval never counts.
                     if by != principal_id {
                         let s = self.intern(by);
-                        if seen.insert(s) {
+                        let fresh = match &mut seen {
+                            Some(set) => set.insert(s),
+                            None => !approvers.contains(&s),
+                        };
+                        if fresh {
                             approvers.push(s);
                         }
                     }
@@ -274,11 +304,11 @@ impl Binder<'_> {
     }
 
     /// Binds `subject` or `resource`; returns the type and the id.
-    fn entity(&mut self, json: Option<&Json>, role: &str, principal: bool) -> R<(u32, String)> {
-        let obj = json.and_then(Json::as_object).ok_or_else(|| RequestError {
+    fn entity(&mut self, json: Option<&Json<'_>>, role: &str, principal: bool) -> R<(u32, String)> {
+        let obj = json.filter(|j| j.as_object().is_some()).ok_or_else(|| RequestError {
             message: format!("`{role}` must be an object with `type` and `id`"),
         })?;
-        if let Some(k) = obj.keys().find(|k| !["type", "id", "properties"].contains(&k.as_str())) {
+        if let Some((k, _)) = obj.as_object().unwrap_or(&[]).iter().find(|(k, _)| !["type", "id", "properties"].contains(&k.as_ref())) {
             return fail(format!("unknown field `{role}.{k}`"));
         }
         let ty = obj.get("type").and_then(Json::as_str).ok_or_else(|| RequestError {
@@ -291,17 +321,17 @@ impl Binder<'_> {
         let id = obj.get("id").and_then(Json::as_str).ok_or_else(|| RequestError {
             message: format!("`{role}.id` must be a string"),
         })?;
-        let empty = Map::new();
+        let empty = Json::Obj(Vec::new());
         let props = match obj.get("properties") {
             None | Some(Json::Null) => &empty,
-            Some(Json::Object(m)) => m,
+            Some(p @ Json::Obj(_)) => p,
             Some(_) => return fail(format!("`{role}.properties` must be an object")),
         };
         let layout = bundle.schema.entities.get(eid as usize).ok_or_else(|| RequestError {
             message: "the bundle's entities are inconsistent".into(),
         })?;
         let fields: &[FieldLayout] = if principal { &layout.as_principal } else { &layout.as_resource };
-        for k in props.keys() {
+        for (k, _) in props.as_object().unwrap_or(&[]) {
             let known = fields.iter().skip(1).any(|f| bundle.string(f.name) == k);
             if !known {
                 return fail(format!("unknown property `{role}.properties.{k}` of `{ty}`"));
@@ -312,22 +342,24 @@ impl Binder<'_> {
             let s = self.intern(id);
             self.set(idf.slot, Val::Str(s))?;
         }
+        let root = At::Root(role);
+        let at = At::Key(&root, "properties");
         for f in fields_iter {
             let name = bundle.string(f.name);
-            self.value(&f.ty, props.get(name), f.slot, &format!("{role}.properties.{name}"))?;
+            self.value(&f.ty, props.get(name), f.slot, &At::Key(&at, name))?;
         }
         Ok((eid, id.to_string()))
     }
 
-    fn record(&mut self, rec: u32, json: &Json, base: u32, path: &str) -> R<()> {
+    fn record(&mut self, rec: u32, json: &Json<'_>, base: u32, path: &At<'_>) -> R<()> {
         let bundle = self.bundle;
         let layout = bundle.schema.records.get(rec as usize).ok_or_else(|| RequestError {
             message: "the bundle's records are inconsistent".into(),
         })?;
-        let obj = json.as_object().ok_or_else(|| RequestError {
+        let entries = json.as_object().ok_or_else(|| RequestError {
             message: format!("`{path}` must be an object"),
         })?;
-        for k in obj.keys() {
+        for (k, _) in entries {
             if !layout.fields.iter().any(|f| bundle.string(f.name) == k) {
                 return fail(format!("unknown field `{path}.{k}`"));
             }
@@ -338,12 +370,12 @@ impl Binder<'_> {
             let slot = base.checked_add(f.slot).ok_or_else(|| RequestError {
                 message: "the bundle's layout is inconsistent".into(),
             })?;
-            self.value(&f.ty, obj.get(name), slot, &format!("{path}.{name}"))?;
+            self.value(&f.ty, json.get(name), slot, &At::Key(path, name))?;
         }
         Ok(())
     }
 
-    fn value(&mut self, ty: &TypeDesc, json: Option<&Json>, slot: u32, path: &str) -> R<()> {
+    fn value(&mut self, ty: &TypeDesc, json: Option<&Json<'_>>, slot: u32, path: &At<'_>) -> R<()> {
         let json = match (json, ty) {
             (None | Some(Json::Null), TypeDesc::Optional(_)) => return Ok(()),
             (None, _) => return fail(format!("missing `{path}`")),
@@ -357,18 +389,22 @@ impl Binder<'_> {
                 let items = json.as_array().ok_or_else(|| RequestError {
                     message: format!("`{path}` must be an array"),
                 })?;
-                let mut elems: Vec<Val> = Vec::with_capacity(items.len());
-                let mut seen: HashSet<Val> = HashSet::new();
+                // Elements go straight into the arena, duplicates dropped
+                // (linear scan for small sets, a hash set for large ones).
+                let start = self.req.sets.len();
+                let mut seen: Option<HashSet<Val>> = (items.len() > 16).then(HashSet::new);
                 for (i, item) in items.iter().enumerate() {
-                    let v = self.scalar(elem, item, &format!("{path}[{i}]"))?;
-                    if seen.insert(v) {
-                        elems.push(v);
+                    let v = self.scalar(elem, item, &At::Index(path, i))?;
+                    let fresh = match &mut seen {
+                        Some(set) => set.insert(v),
+                        None => !self.req.sets.get(start..).is_some_and(|s| s.contains(&v)),
+                    };
+                    if fresh {
+                        self.req.sets.push(v);
                     }
                 }
-                let start = self.req.sets.len() as u32;
-                let len = elems.len() as u32;
-                self.req.sets.extend(elems);
-                self.set(slot, Val::Set(SetRef { arena: Arena::Request, start, len }))
+                let len = (self.req.sets.len() - start) as u32;
+                self.set(slot, Val::Set(SetRef { arena: Arena::Request, start: start as u32, len }))
             }
             _ => {
                 let v = self.scalar(ty, json, path)?;
@@ -377,7 +413,7 @@ impl Binder<'_> {
         }
     }
 
-    fn scalar(&mut self, ty: &TypeDesc, json: &Json, path: &str) -> R<Val> {
+    fn scalar(&mut self, ty: &TypeDesc, json: &Json<'_>, path: &At<'_>) -> R<Val> {
         let want = |what: &str| RequestError {
             message: format!("`{path}` must be {what}"),
         };

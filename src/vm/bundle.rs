@@ -283,13 +283,44 @@ pub struct Bundle {
     pub(crate) lookup: Lookup,
 }
 
+/// A fast, unkeyed hasher (FxHash-style) for the bundle's own lookup
+/// tables. Requests only query these tables, never insert into them, so
+/// hostile keys cannot degrade them; tables that requests fill use the
+/// standard keyed hasher.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(K);
+        }
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A map keyed by names, hashed with [`FastHasher`].
+pub(crate) type NameMap = HashMap<String, u32, std::hash::BuildHasherDefault<FastHasher>>;
+
 /// Name lookups built when a bundle is loaded.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Lookup {
-    pub strings: HashMap<String, u32>,
-    pub entities: HashMap<String, u32>,
-    pub actions: HashMap<String, u32>,
-    pub tasks: HashMap<String, u32>,
+    pub strings: NameMap,
+    pub entities: NameMap,
+    pub actions: NameMap,
+    pub tasks: NameMap,
     /// The bundle's checksum: bound requests remember it, so a request bound
     /// to one bundle is never decided against another.
     pub fingerprint: u64,

@@ -24,6 +24,10 @@ pub const MAX_CODE: usize = 16 * 1024 * 1024;
 /// Compiles a checked program. Errors are compile-time evaluation problems
 /// (a constant that overflows) and limits (an expression too deep).
 pub fn compile(p: &Program, sources: &SourceMap) -> Result<Bundle, Vec<Diagnostic>> {
+    crate::span::with_big_stack(|| compile_inner(p, sources))
+}
+
+fn compile_inner(p: &Program, sources: &SourceMap) -> Result<Bundle, Vec<Diagnostic>> {
     let mut l = Lower {
         p,
         sources,

@@ -23,6 +23,7 @@ pub mod compile;
 mod disasm;
 mod exec;
 mod explain;
+mod json;
 pub mod value;
 
 pub use bind::{BoundRequest, RequestError, MAX_REQUEST_BYTES, MAX_REQUEST_DEPTH};
