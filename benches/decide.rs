@@ -16,7 +16,9 @@ fn policy(n: usize) -> String {
         "package bench\n\nentity Service {\n  team: String\n  env: String\n}\n\nentity Resource {\n  env: String\n  owner: String\n}\n\ncontext {\n  risk: Int\n}\n\n",
     );
     for i in 0..n {
-        s.push_str(&format!("action app.op{i} on Resource sensitivity medium\n"));
+        s.push_str(&format!(
+            "action app.op{i} on Resource sensitivity medium\n"
+        ));
     }
     s.push_str("\ntask deploy {\n  ttl 1h\n");
     for i in 0..n {
@@ -55,7 +57,9 @@ fn benches(c: &mut Criterion) {
         let bundle = compile(&policy(n));
         let bound = bundle.bind_str(&request(n / 2)).expect("request binds");
         assert!(bundle.decide(&bound).is_allow());
-        decide.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| b.iter(|| bundle.decide(black_box(&bound)).is_allow()));
+        decide.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| bundle.decide(black_box(&bound)).is_allow())
+        });
     }
     decide.finish();
 
@@ -73,10 +77,14 @@ fn benches(c: &mut Criterion) {
     json.finish();
 
     let mut build = c.benchmark_group("compile");
-    build.sample_size(10).measurement_time(Duration::from_secs(10));
+    build
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
     for n in SIZES {
         let text = policy(n);
-        build.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| b.iter(|| compile(black_box(&text))));
+        build.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| compile(black_box(&text)))
+        });
     }
     build.finish();
 
@@ -84,7 +92,9 @@ fn benches(c: &mut Criterion) {
     load.sample_size(20);
     for n in SIZES {
         let bytes = compile(&policy(n)).to_bytes();
-        load.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| b.iter(|| Bundle::from_bytes(black_box(&bytes)).is_ok()));
+        load.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| Bundle::from_bytes(black_box(&bytes)).is_ok())
+        });
     }
     load.finish();
 }

@@ -44,9 +44,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let decision = bundle.decide(&bound);
                 match decision.effect {
                     Effect::Allow => {
-                        let until = decision.expires_at().map_or("no expiry".to_string(), |t| format!("until {t}"));
-                        let duties: Vec<String> = decision.obligations().map(|(kind, target)| format!("{kind} {target}")).collect();
-                        format!("allow by `{}` {until}; obligations: [{}]", decision.rule_id().unwrap_or("?"), duties.join(", "))
+                        let until = decision
+                            .expires_at()
+                            .map_or("no expiry".to_string(), |t| format!("until {t}"));
+                        let duties: Vec<String> = decision
+                            .obligations()
+                            .map(|(kind, target)| format!("{kind} {target}"))
+                            .collect();
+                        format!(
+                            "allow by `{}` {until}; obligations: [{}]",
+                            decision.rule_id().unwrap_or("?"),
+                            duties.join(", ")
+                        )
                     }
                     Effect::StepUp => {
                         let needs: Vec<&str> = decision.needs().collect();

@@ -94,11 +94,17 @@ pub fn read_files(sources: &mut SourceMap, files: &[PathBuf]) -> Result<Vec<File
         };
         let meta = std::fs::metadata(path).map_err(|e| err(io_message(&e)))?;
         if meta.len() > MAX_FILE_BYTES {
-            return Err(err(format!("the file is larger than {} MiB", MAX_FILE_BYTES / 1024 / 1024)));
+            return Err(err(format!(
+                "the file is larger than {} MiB",
+                MAX_FILE_BYTES / 1024 / 1024
+            )));
         }
         let bytes = std::fs::read(path).map_err(|e| err(io_message(&e)))?;
         let text = String::from_utf8(bytes).map_err(|e| {
-            err(format!("the file is not valid UTF-8 (at byte {})", e.utf8_error().valid_up_to()))
+            err(format!(
+                "the file is not valid UTF-8 (at byte {})",
+                e.utf8_error().valid_up_to()
+            ))
         })?;
         ids.push(sources.add(path.display().to_string(), text));
     }
@@ -125,7 +131,9 @@ pub fn package_of(text: &str) -> Option<String> {
     let mut want_word = true;
     for (l, t, r) in toks {
         // After `package` and after each dot any word counts, keywords included.
-        let word = text.get(*l..*r).filter(|w| w.chars().all(|c| c.is_alphanumeric() || c == '_'));
+        let word = text
+            .get(*l..*r)
+            .filter(|w| w.chars().all(|c| c.is_alphanumeric() || c == '_'));
         match (t, want_word, word) {
             (_, true, Some(w)) if !w.is_empty() => name.push_str(w),
             (Tok::Dot, false, _) => name.push('.'),

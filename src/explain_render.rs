@@ -24,7 +24,15 @@ pub fn render(sources: &SourceMap, e: &Explanation, color: bool) -> String {
         let _ = write!(out, ", expires at {t}");
     }
     if !d.needs.is_empty() {
-        let _ = write!(out, ", needs {}", d.needs.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "));
+        let _ = write!(
+            out,
+            ", needs {}",
+            d.needs
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
     if let Some(err) = &d.error {
         let _ = write!(out, ": {err}");
@@ -42,12 +50,22 @@ pub fn render(sources: &SourceMap, e: &Explanation, color: bool) -> String {
         let decisive = d.rule.as_deref() == Some(t.rule.as_str());
         let title = format!("`{}`: {}", t.rule, t.outcome);
         if !has_text {
-            let _ = writeln!(out, "{}:{}:{}: {} {title}", t.file, t.span.line, t.span.col, t.kind);
+            let _ = writeln!(
+                out,
+                "{}:{}:{}: {} {title}",
+                t.file, t.span.line, t.span.col, t.kind
+            );
             continue;
         }
         let span = Span::new(file, t.span.start as usize..t.span.end as usize);
-        let label = if decisive { "this decided the request" } else { "evaluated here" };
-        out.push_str(&crate::render::annotation(sources, t.kind, &title, span, label, color));
+        let label = if decisive {
+            "this decided the request"
+        } else {
+            "evaluated here"
+        };
+        out.push_str(&crate::render::annotation(
+            sources, t.kind, &title, span, label, color,
+        ));
     }
     out
 }

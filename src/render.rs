@@ -51,15 +51,23 @@ fn write_report(sources: &SourceMap, d: &Diagnostic, color: bool, out: &mut Vec<
         .with_message(&d.message);
     // Labels are ordered by position so labels in one file render as one
     // excerpt under a correct header.
-    let mut order: Vec<(Span, usize)> = d.secondary.iter().enumerate().map(|(i, l)| (l.span, i)).collect();
+    let mut order: Vec<(Span, usize)> = d
+        .secondary
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.span, i))
+        .collect();
     order.push((d.primary.span, usize::MAX));
     order.sort();
     let rank = |i: usize| order.iter().position(|(_, j)| *j == i).unwrap_or(0) as i32;
     report = report.with_label(
-        Label::new((file_name(sources, d.primary.span), clamp(sources, d.primary.span)))
-            .with_message(&d.primary.message)
-            .with_color(primary_color)
-            .with_order(rank(usize::MAX)),
+        Label::new((
+            file_name(sources, d.primary.span),
+            clamp(sources, d.primary.span),
+        ))
+        .with_message(&d.primary.message)
+        .with_color(primary_color)
+        .with_order(rank(usize::MAX)),
     );
     for (i, l) in d.secondary.iter().enumerate() {
         let mut label = Label::new((file_name(sources, l.span), clamp(sources, l.span)))
@@ -76,7 +84,11 @@ fn write_report(sources: &SourceMap, d: &Diagnostic, color: bool, out: &mut Vec<
     for n in &d.notes {
         report = report.with_note(n);
     }
-    let cache = ariadne::sources(sources.iter().map(|(_, f)| (f.name.clone(), f.text.clone())));
+    let cache = ariadne::sources(
+        sources
+            .iter()
+            .map(|(_, f)| (f.name.clone(), f.text.clone())),
+    );
     if report.finish().write(cache, &mut *out).is_err() {
         out.extend_from_slice(format!("{}: {}\n", d.code.as_str(), d.message).as_bytes());
     }
@@ -85,15 +97,37 @@ fn write_report(sources: &SourceMap, d: &Diagnostic, color: bool, out: &mut Vec<
 /// Renders a plain annotated source excerpt (not a diagnostic): a `kind`
 /// tag such as `rule`, a title, and one labelled span. Used to explain
 /// decisions.
-pub fn annotation(sources: &SourceMap, kind: &str, title: &str, span: Span, label: &str, color: bool) -> String {
+pub fn annotation(
+    sources: &SourceMap,
+    kind: &str,
+    title: &str,
+    span: Span,
+    label: &str,
+    color: bool,
+) -> String {
     let file = file_name(sources, span);
     let range = clamp(sources, span);
     let mut out = Vec::new();
-    let report = Report::build(ReportKind::Custom(kind, Color::Cyan), (file.clone(), range.clone()))
-        .with_config(Config::default().with_color(color).with_index_type(IndexType::Byte))
-        .with_message(title)
-        .with_label(Label::new((file, range)).with_message(label).with_color(Color::Cyan));
-    let cache = ariadne::sources(sources.iter().map(|(_, f)| (f.name.clone(), f.text.clone())));
+    let report = Report::build(
+        ReportKind::Custom(kind, Color::Cyan),
+        (file.clone(), range.clone()),
+    )
+    .with_config(
+        Config::default()
+            .with_color(color)
+            .with_index_type(IndexType::Byte),
+    )
+    .with_message(title)
+    .with_label(
+        Label::new((file, range))
+            .with_message(label)
+            .with_color(Color::Cyan),
+    );
+    let cache = ariadne::sources(
+        sources
+            .iter()
+            .map(|(_, f)| (f.name.clone(), f.text.clone())),
+    );
     if report.finish().write(cache, &mut out).is_err() {
         return format!("{kind}: {title}\n");
     }

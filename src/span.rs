@@ -187,7 +187,9 @@ pub fn with_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
             .stack_size(STACK)
             .spawn_scoped(s, || take().map(|f| f()));
         match spawned {
-            Ok(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             Err(_) => None,
         }
     });

@@ -27,7 +27,9 @@ fn stdout(o: &Output) -> String {
 }
 
 fn code(o: &Output) -> i32 {
-    o.status.code().expect("the process exited normally (not by a signal)")
+    o.status
+        .code()
+        .expect("the process exited normally (not by a signal)")
 }
 
 fn examples_dir() -> PathBuf {
@@ -49,7 +51,8 @@ fn example_dirs() -> Vec<PathBuf> {
 
 /// A fresh, empty directory for one test.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}-{}", std::process::id()));
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir
@@ -77,7 +80,9 @@ fn all_examples_check_clean() {
     assert_eq!(code(&o), 0, "{err}");
     let n = example_dirs().len();
     assert!(
-        err.contains(&format!("checked {n} policy sets ({n} files): 0 errors, 0 warnings")),
+        err.contains(&format!(
+            "checked {n} policy sets ({n} files): 0 errors, 0 warnings"
+        )),
         "{err}"
     );
     assert!(stdout(&o).is_empty(), "human output goes to stderr only");
@@ -90,7 +95,11 @@ fn each_example_dir_checks_clean() {
         let err = stderr(&o);
         assert_eq!(code(&o), 0, "{}: {err}", dir.display());
         assert!(err.contains("0 errors"), "{}: {err}", dir.display());
-        assert!(err.contains("checked 1 policy set (1 file)"), "{}: {err}", dir.display());
+        assert!(
+            err.contains("checked 1 policy set (1 file)"),
+            "{}: {err}",
+            dir.display()
+        );
     }
 }
 
@@ -110,7 +119,8 @@ fn examples_check_clean_through_the_library() {
     for dir in example_dirs() {
         let path = dir.join("policy.jitp");
         let text = std::fs::read_to_string(&path).expect("readable example");
-        let (sources, program, diags) = jitp::driver::check_text(&path.display().to_string(), &text);
+        let (sources, program, diags) =
+            jitp::driver::check_text(&path.display().to_string(), &text);
         assert!(
             diags.is_empty(),
             "{} is not clean:\n{}",
@@ -131,24 +141,48 @@ fn broken_policy_exits_1_with_report_on_stderr() {
     let o = jitp().arg("check").arg(&dir).output().expect("runs");
     let err = stderr(&o);
     assert_eq!(code(&o), 1, "{err}");
-    assert!(stdout(&o).is_empty(), "the report goes to stderr: {}", stdout(&o));
+    assert!(
+        stdout(&o).is_empty(),
+        "the report goes to stderr: {}",
+        stdout(&o)
+    );
     assert!(err.contains("E0204"), "{err}");
-    assert!(err.contains("`ServiceAccount` has no field `taem`"), "{err}");
+    assert!(
+        err.contains("`ServiceAccount` has no field `taem`"),
+        "{err}"
+    );
     assert!(err.contains("did you mean `team`?"), "{err}");
-    assert!(err.contains("policy.jitp:10:20"), "file:line:column of the error: {err}");
-    assert!(err.contains("principal.taem"), "the source line is shown: {err}");
+    assert!(
+        err.contains("policy.jitp:10:20"),
+        "file:line:column of the error: {err}"
+    );
+    assert!(
+        err.contains("principal.taem"),
+        "the source line is shown: {err}"
+    );
     assert!(err.contains("1 error, 0 warnings"), "{err}");
-    assert!(!err.contains('\u{1b}'), "no colour when stderr is not a terminal: {err:?}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "no colour when stderr is not a terminal: {err:?}"
+    );
 }
 
 #[test]
 fn color_always_colours_the_report() {
     let dir = scratch("color");
     std::fs::write(dir.join("policy.jitp"), BROKEN).expect("write");
-    let o = jitp().args(["--color", "always", "check"]).arg(&dir).output().expect("runs");
+    let o = jitp()
+        .args(["--color", "always", "check"])
+        .arg(&dir)
+        .output()
+        .expect("runs");
     assert_eq!(code(&o), 1);
     assert!(stderr(&o).contains('\u{1b}'), "expected ANSI colour codes");
-    let o = jitp().args(["--color", "never", "check"]).arg(&dir).output().expect("runs");
+    let o = jitp()
+        .args(["--color", "never", "check"])
+        .arg(&dir)
+        .output()
+        .expect("runs");
     assert!(!stderr(&o).contains('\u{1b}'));
 }
 
@@ -171,12 +205,16 @@ fn warnings_alone_exit_0() {
 fn clean_and_broken_together_exit_1() {
     let dir = scratch("mixed");
     std::fs::write(dir.join("broken.jitp"), BROKEN).expect("write");
-    let ok = std::fs::read_to_string(examples_dir().join("rotate_secrets/policy.jitp")).expect("read");
+    let ok =
+        std::fs::read_to_string(examples_dir().join("rotate_secrets/policy.jitp")).expect("read");
     std::fs::write(dir.join("ok.jitp"), ok).expect("write");
     let o = jitp().arg("check").arg(&dir).output().expect("runs");
     let err = stderr(&o);
     assert_eq!(code(&o), 1, "{err}");
-    assert!(err.contains("checked 2 policy sets (2 files): 1 error"), "{err}");
+    assert!(
+        err.contains("checked 2 policy sets (2 files): 1 error"),
+        "{err}"
+    );
 }
 
 // ----------------------------------------------------------- input errors
@@ -243,7 +281,8 @@ fn help_mentions_check() {
 // -------------------------------------------------------------------- json
 
 fn json_of(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", stdout(o)))
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", stdout(o)))
 }
 
 #[test]
@@ -254,10 +293,17 @@ fn json_output_for_clean_examples() {
     assert_eq!(v["errors"], 0);
     assert_eq!(v["warnings"], 0);
     assert_eq!(v["diagnostics"].as_array().map(Vec::len), Some(0));
-    let sets = v["policy_sets"].as_array().expect("policy_sets is an array");
+    let sets = v["policy_sets"]
+        .as_array()
+        .expect("policy_sets is an array");
     assert_eq!(sets.len(), example_dirs().len());
     for s in sets {
-        assert!(s["package"].as_str().is_some_and(|p| p.starts_with("acme.")), "{s}");
+        assert!(
+            s["package"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("acme.")),
+            "{s}"
+        );
         assert_eq!(s["files"].as_array().map(Vec::len), Some(1), "{s}");
         assert_eq!(s["errors"], 0);
         assert_eq!(s["warnings"], 0);
@@ -268,7 +314,12 @@ fn json_output_for_clean_examples() {
 fn json_output_for_a_broken_policy() {
     let dir = scratch("json");
     std::fs::write(dir.join("policy.jitp"), BROKEN).expect("write");
-    let o = jitp().arg("check").arg(&dir).args(["--format", "json"]).output().expect("runs");
+    let o = jitp()
+        .arg("check")
+        .arg(&dir)
+        .args(["--format", "json"])
+        .output()
+        .expect("runs");
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let v = json_of(&o);
     assert_eq!(v["errors"], 1);
@@ -285,26 +336,51 @@ fn json_output_for_a_broken_policy() {
     assert_eq!(d["message"], "`ServiceAccount` has no field `taem`");
     assert_eq!(d["help"], "did you mean `team`?");
     let p = &d["primary"];
-    assert!(p["file"].as_str().is_some_and(|f| f.ends_with("policy.jitp")), "{p}");
+    assert!(
+        p["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("policy.jitp")),
+        "{p}"
+    );
     assert_eq!(p["line"], 10);
     assert_eq!(p["column"], 20);
     assert_eq!(p["end_line"], 10);
     assert_eq!(p["end_column"], 24);
-    let (start, end) = (p["start"].as_u64().expect("start"), p["end"].as_u64().expect("end"));
+    let (start, end) = (
+        p["start"].as_u64().expect("start"),
+        p["end"].as_u64().expect("end"),
+    );
     assert_eq!(&BROKEN[start as usize..end as usize], "taem");
     assert!(d["secondary"].is_array());
     assert!(d["notes"].is_array());
     // Nothing human-readable is mixed into stdout.
-    assert!(stderr(&o).is_empty(), "json mode writes nothing to stderr: {}", stderr(&o));
+    assert!(
+        stderr(&o).is_empty(),
+        "json mode writes nothing to stderr: {}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn json_output_groups_files_by_package() {
     let dir = scratch("packages");
-    std::fs::write(dir.join("a.jitp"), "package acme.one\nentity A { x: String }\n").expect("write");
-    std::fs::write(dir.join("b.jitp"), "package acme.two\nentity B { y: Strin }\n").expect("write");
+    std::fs::write(
+        dir.join("a.jitp"),
+        "package acme.one\nentity A { x: String }\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("b.jitp"),
+        "package acme.two\nentity B { y: Strin }\n",
+    )
+    .expect("write");
     std::fs::write(dir.join("c.jitp"), "package acme.one\nentity C { z: A }\n").expect("write");
-    let o = jitp().arg("check").arg(&dir).args(["--format", "json"]).output().expect("runs");
+    let o = jitp()
+        .arg("check")
+        .arg(&dir)
+        .args(["--format", "json"])
+        .output()
+        .expect("runs");
     assert_eq!(code(&o), 1);
     let v = json_of(&o);
     let sets = v["policy_sets"].as_array().expect("policy_sets");
@@ -320,7 +396,10 @@ fn json_output_groups_files_by_package() {
         .filter_map(|d| d["code"].as_str())
         .collect();
     // `C.z: A` uses an entity declared in another file of the same set.
-    assert!(codes.contains(&"E0203") && codes.contains(&"E0306"), "{codes:?}");
+    assert!(
+        codes.contains(&"E0203") && codes.contains(&"E0306"),
+        "{codes:?}"
+    );
 }
 
 /// A policy set split over two files that both start with the same
@@ -342,5 +421,8 @@ fn policy_set_split_over_two_files_checks_clean() {
     let o = jitp().arg("check").arg(&dir).output().expect("runs");
     let err = stderr(&o);
     assert_eq!(code(&o), 0, "{err}");
-    assert!(err.contains("checked 1 policy set (2 files): 0 errors"), "{err}");
+    assert!(
+        err.contains("checked 1 policy set (2 files): 0 errors"),
+        "{err}"
+    );
 }

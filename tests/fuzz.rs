@@ -55,17 +55,114 @@ fn examples() -> &'static [String] {
 /// Fragments worth inserting: tokens of every kind, malformed literals and
 /// characters that stress the lexer and the renderer.
 const FRAGMENTS: &[&str] = &[
-    "package", "use", "std.time", "std.net", "entity", "record", "enum", "context", "action", "on",
-    "const", "fn", "task", "breakglass", "permit", "forbid", "to", "for", "when", "unless",
-    "require", "else", "and", "or", "not", "in", "like", "has", "true", "false", "ttl", "notify",
-    "sensitivity", "grants", "high", "principal", "resource", "now", "evidence", "time", "{", "}",
-    "(", ")", "[", "]", ",", ":", ".", "?.", "??", "?", "*", "@", "=", "==", "!=", "<", "<=", ">",
-    ">=", "+", "-", "->", "@id(\"x\")", "@standing(\"why\")", "@nope(\"x\")", "\"str\"", "\"",
-    "\"\\q\"", "\"\\u{110000}\"", "\\", "42", "-9223372036854775808", "99999999999999999999",
-    "15m", "1h30m", "30m1h", "0s", "10.0.0.0/8", "10.0.0.1/8", "10.0.0.256", "::1", "fe80::/999",
-    "1:2:3:4:5:6:7:8:9", "time(\"2026-11-22T10:00:00Z\")", "time(\"nope\")", "Set<", "Set<Int?>",
-    "Int??", "x.*", "*.*", "//", "///", "/// doc\n", "\n", " ", "\t", "\r\n", "&&", "'", ";", "#",
-    "é", "🚀", "\u{0}", "\u{feff}", "\u{200b}",
+    "package",
+    "use",
+    "std.time",
+    "std.net",
+    "entity",
+    "record",
+    "enum",
+    "context",
+    "action",
+    "on",
+    "const",
+    "fn",
+    "task",
+    "breakglass",
+    "permit",
+    "forbid",
+    "to",
+    "for",
+    "when",
+    "unless",
+    "require",
+    "else",
+    "and",
+    "or",
+    "not",
+    "in",
+    "like",
+    "has",
+    "true",
+    "false",
+    "ttl",
+    "notify",
+    "sensitivity",
+    "grants",
+    "high",
+    "principal",
+    "resource",
+    "now",
+    "evidence",
+    "time",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    ":",
+    ".",
+    "?.",
+    "??",
+    "?",
+    "*",
+    "@",
+    "=",
+    "==",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "+",
+    "-",
+    "->",
+    "@id(\"x\")",
+    "@standing(\"why\")",
+    "@nope(\"x\")",
+    "\"str\"",
+    "\"",
+    "\"\\q\"",
+    "\"\\u{110000}\"",
+    "\\",
+    "42",
+    "-9223372036854775808",
+    "99999999999999999999",
+    "15m",
+    "1h30m",
+    "30m1h",
+    "0s",
+    "10.0.0.0/8",
+    "10.0.0.1/8",
+    "10.0.0.256",
+    "::1",
+    "fe80::/999",
+    "1:2:3:4:5:6:7:8:9",
+    "time(\"2026-11-22T10:00:00Z\")",
+    "time(\"nope\")",
+    "Set<",
+    "Set<Int?>",
+    "Int??",
+    "x.*",
+    "*.*",
+    "//",
+    "///",
+    "/// doc\n",
+    "\n",
+    " ",
+    "\t",
+    "\r\n",
+    "&&",
+    "'",
+    ";",
+    "#",
+    "é",
+    "🚀",
+    "\u{0}",
+    "\u{feff}",
+    "\u{200b}",
 ];
 
 /// One edit of a policy text.
@@ -97,7 +194,8 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         (any::<Index>(), any::<Index>()).prop_map(|(i, f)| Mutation::Insert(i, f)),
         (any::<Index>(), prop::collection::vec(any::<u8>(), 1..8))
             .prop_map(|(i, b)| Mutation::InsertBytes(i, b)),
-        (any::<Index>(), 1..400u16, any::<Index>()).prop_map(|(a, n, b)| Mutation::Duplicate(a, n, b)),
+        (any::<Index>(), 1..400u16, any::<Index>())
+            .prop_map(|(a, n, b)| Mutation::Duplicate(a, n, b)),
         (any::<Index>(), any::<Index>(), 1..32u8).prop_map(|(a, b, n)| Mutation::Swap(a, b, n)),
         any::<Index>().prop_map(Mutation::TokenDelete),
         (any::<Index>(), any::<Index>()).prop_map(|(a, b)| Mutation::TokenDuplicate(a, b)),
@@ -182,7 +280,9 @@ fn apply(text: &str, muts: &[Mutation]) -> String {
                 let s = String::from_utf8_lossy(&bytes).into_owned();
                 let mut toks = tokenize(&s);
                 // Only edit non-whitespace tokens, so edits change meaning.
-                let words: Vec<usize> = (0..toks.len()).filter(|&i| !toks[i].trim().is_empty()).collect();
+                let words: Vec<usize> = (0..toks.len())
+                    .filter(|&i| !toks[i].trim().is_empty())
+                    .collect();
                 if words.is_empty() {
                     continue;
                 }
@@ -218,7 +318,11 @@ fn apply(text: &str, muts: &[Mutation]) -> String {
 fn check_spans(sources: &SourceMap, diags: &[Diagnostic]) -> Result<(), String> {
     let check = |what: &str, d: &Diagnostic, s: Span| -> Result<(), String> {
         let Some(file) = sources.get(s.file) else {
-            return Err(format!("{} {what}: unknown file {:?}", d.code.as_str(), s.file));
+            return Err(format!(
+                "{} {what}: unknown file {:?}",
+                d.code.as_str(),
+                s.file
+            ));
         };
         let (a, b) = (s.start as usize, s.end as usize);
         if a > b || b > file.text.len() {
@@ -260,7 +364,11 @@ fn exercise(text: &str) -> Result<(), TestCaseError> {
         prop_assert_eq!(errors, 0, "a program despite errors");
     }
     for d in &diags {
-        prop_assert!(!d.message.trim().is_empty(), "empty message for {}", d.code.as_str());
+        prop_assert!(
+            !d.message.trim().is_empty(),
+            "empty message for {}",
+            d.code.as_str()
+        );
     }
     if let Err(e) = check_spans(&sources, &diags) {
         return Err(TestCaseError::fail(e));
@@ -339,8 +447,16 @@ proptest! {
 fn unmutated_examples_are_clean() {
     for text in examples() {
         let (sources, program, diags) = check_text("example.jitp", text);
-        assert!(program.is_some(), "{}", render::terminal(&sources, &diags, false));
-        assert!(diags.is_empty(), "{}", render::terminal(&sources, &diags, false));
+        assert!(
+            program.is_some(),
+            "{}",
+            render::terminal(&sources, &diags, false)
+        );
+        assert!(
+            diags.is_empty(),
+            "{}",
+            render::terminal(&sources, &diags, false)
+        );
     }
 }
 
@@ -358,7 +474,10 @@ fn check_deep(text: &str) -> (bool, Vec<String>) {
     let (sources, program, diags) = check_text("deep.jitp", text);
     let _ = render::terminal(&sources, &diags, false);
     let _ = render::json(&sources, &diags);
-    (program.is_some(), diags.iter().map(|d| d.code.as_str().to_string()).collect())
+    (
+        program.is_some(),
+        diags.iter().map(|d| d.code.as_str().to_string()).collect(),
+    )
 }
 
 #[test]
@@ -379,7 +498,9 @@ fn unbalanced_parentheses_5000() {
 #[test]
 fn moderately_long_or_chain() {
     // 100 alternatives (see `or_chain_1000` for a longer, still realistic one).
-    let terms: Vec<String> = (0..100).map(|i| format!("principal.level == {i}")).collect();
+    let terms: Vec<String> = (0..100)
+        .map(|i| format!("principal.level == {i}"))
+        .collect();
     let text = format!("{HEAD}{}\n", terms.join(" or "));
     let (ok, codes) = check_deep(&text);
     assert!(ok, "{codes:?}");
@@ -397,7 +518,9 @@ fn deep_not_100000() {
 
 #[test]
 fn or_chain_1000() {
-    let terms: Vec<String> = (0..1000).map(|i| format!("principal.level == {i}")).collect();
+    let terms: Vec<String> = (0..1000)
+        .map(|i| format!("principal.level == {i}"))
+        .collect();
     let text = format!("{HEAD}{}\n", terms.join(" or "));
     let (ok, codes) = check_deep(&text);
     assert!(ok, "{codes:?}");
@@ -405,7 +528,9 @@ fn or_chain_1000() {
 
 #[test]
 fn long_or_chain_5000() {
-    let terms: Vec<String> = (0..5000).map(|i| format!("principal.level == {i}")).collect();
+    let terms: Vec<String> = (0..5000)
+        .map(|i| format!("principal.level == {i}"))
+        .collect();
     let text = format!("{HEAD}{}\n", terms.join(" or "));
     let (ok, codes) = check_deep(&text);
     assert!(!ok && codes.contains(&"E0107".to_string()), "{codes:?}");
@@ -420,7 +545,11 @@ fn deep_negation_5000() {
 
 #[test]
 fn deep_set_literals_5000() {
-    let text = format!("{HEAD}principal.level in {}1{}\n", "[".repeat(5000), "]".repeat(5000));
+    let text = format!(
+        "{HEAD}principal.level in {}1{}\n",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
     let (ok, _codes) = check_deep(&text);
     assert!(!ok, "sets of sets are not allowed");
 }
@@ -440,7 +569,8 @@ fn deep_set_type_5000() {
 /// default stack, and it must exit normally (0 or 1), not abort.
 #[test]
 fn cli_survives_deep_not() {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fuzz-deep-{}", std::process::id()));
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fuzz-deep-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     let path = dir.join("deep.jitp");
     std::fs::write(&path, format!("{HEAD}{}true\n", "not ".repeat(100_000))).expect("write");

@@ -29,7 +29,10 @@ enum CxKind {
 
 impl Cx {
     pub fn constant(module: usize) -> Cx {
-        Cx { module, kind: CxKind::Const }
+        Cx {
+            module,
+            kind: CxKind::Const,
+        }
     }
     pub fn function(module: usize, params: Vec<(String, Type)>) -> Cx {
         Cx {
@@ -53,7 +56,15 @@ fn mk(kind: ExprKind, ty: Type, span: Span) -> Expr {
     Expr { kind, ty, span }
 }
 
-const VAR_NAMES: [&str; 7] = ["principal", "resource", "action", "context", "now", "task", "evidence"];
+const VAR_NAMES: [&str; 7] = [
+    "principal",
+    "resource",
+    "action",
+    "context",
+    "now",
+    "task",
+    "evidence",
+];
 
 /// What a dotted path names when it is not a value.
 enum PathTarget {
@@ -130,8 +141,15 @@ impl Checker<'_> {
                     .get(&n.node)
                     .map(|(m, _)| PathTarget::Module(*m))
             }
-            ast::Expr::Field { base, name, optional: false } => match self.path_target(cx, base)? {
-                PathTarget::Module(m) => self.modules[m].names.get(&name.node).map(|(d, _)| PathTarget::Decl(*d)),
+            ast::Expr::Field {
+                base,
+                name,
+                optional: false,
+            } => match self.path_target(cx, base)? {
+                PathTarget::Module(m) => self.modules[m]
+                    .names
+                    .get(&name.node)
+                    .map(|(d, _)| PathTarget::Decl(*d)),
                 PathTarget::Decl(_) => None,
             },
             _ => None,
@@ -160,7 +178,11 @@ impl Checker<'_> {
             E::Error => error_expr(span),
             E::Set(items) => self.check_set(cx, items, span),
             E::Name(n) => self.check_name(cx, n, span),
-            E::Field { base, name, optional } => self.check_field(cx, base, name, *optional, span),
+            E::Field {
+                base,
+                name,
+                optional,
+            } => self.check_field(cx, base, name, *optional, span),
             E::Call { callee, args } => self.check_call(cx, callee, args, span),
             E::Unary(UnOp::Not, x) => {
                 let x = self.check_condition(cx, x);
@@ -204,7 +226,11 @@ impl Checker<'_> {
                         ));
                     }
                 }
-                mk(ExprKind::Like(Box::new(x), Pattern::parse(&pat.node)), Type::Bool, span)
+                mk(
+                    ExprKind::Like(Box::new(x), Pattern::parse(&pat.node)),
+                    Type::Bool,
+                    span,
+                )
             }
         }
     }
@@ -220,8 +246,13 @@ impl Checker<'_> {
                 (Type::Optional(_), _) => {
                     let got = self.program.type_name(&x.ty);
                     self.error(
-                        Diagnostic::error(Code::E0302, x.span, "set elements cannot be absent", format!("this is `{got}`"))
-                            .with_help("give a default with `??`"),
+                        Diagnostic::error(
+                            Code::E0302,
+                            x.span,
+                            "set elements cannot be absent",
+                            format!("this is `{got}`"),
+                        )
+                        .with_help("give a default with `??`"),
                     );
                 }
                 (Type::Set(_) | Type::Record(_) | Type::Entity(_) | Type::Task, _) => {
@@ -311,7 +342,13 @@ impl Checker<'_> {
                 ),
             };
             self.error(
-                Diagnostic::error(Code::E0210, span, format!("`{name}` is not in scope here"), what).with_help(help),
+                Diagnostic::error(
+                    Code::E0210,
+                    span,
+                    format!("`{name}` is not in scope here"),
+                    what,
+                )
+                .with_help(help),
             );
             return error_expr(span);
         }
@@ -355,7 +392,12 @@ impl Checker<'_> {
         }
         let mut candidates: Vec<String> = Vec::new();
         if let CxKind::Rule { in_task, .. } = cx.kind {
-            candidates.extend(VAR_NAMES.iter().filter(|v| in_task || **v != "task").map(|s| s.to_string()));
+            candidates.extend(
+                VAR_NAMES
+                    .iter()
+                    .filter(|v| in_task || **v != "task")
+                    .map(|s| s.to_string()),
+            );
         }
         if let CxKind::Function(params) = &cx.kind {
             candidates.extend(params.iter().map(|(p, _)| p.clone()));
@@ -366,8 +408,13 @@ impl Checker<'_> {
             }
         }
         candidates.sort();
-        let d = Diagnostic::error(Code::E0202, span, format!("unknown name `{name}`"), "not declared")
-            .with_help_opt(did_you_mean(name, candidates.iter().map(String::as_str)));
+        let d = Diagnostic::error(
+            Code::E0202,
+            span,
+            format!("unknown name `{name}`"),
+            "not declared",
+        )
+        .with_help_opt(did_you_mean(name, candidates.iter().map(String::as_str)));
         self.error(d);
         error_expr(span)
     }
@@ -384,7 +431,11 @@ impl Checker<'_> {
             Some(PathTarget::Decl(Decl::Enum(id))) => {
                 let def = &self.program.enums[id.index()];
                 if let Some(v) = def.variants.iter().position(|v| *v == name.node) {
-                    return mk(ExprKind::Lit(Literal::Enum(id, v as u32)), Type::Enum(id), span);
+                    return mk(
+                        ExprKind::Lit(Literal::Enum(id, v as u32)),
+                        Type::Enum(id),
+                        span,
+                    );
                 }
                 let d = Diagnostic::error(
                     Code::E0205,
@@ -393,7 +444,10 @@ impl Checker<'_> {
                     "unknown variant",
                 )
                 .with_label(def.span, format!("`{}` is declared here", def.name))
-                .with_help_opt(did_you_mean(&name.node, def.variants.iter().map(String::as_str)))
+                .with_help_opt(did_you_mean(
+                    &name.node,
+                    def.variants.iter().map(String::as_str),
+                ))
                 .with_note(format!("variants: {}", def.variants.join(", ")));
                 self.error(d);
                 return error_expr(span);
@@ -485,7 +539,11 @@ impl Checker<'_> {
                 .unwrap_or(TaskField::Name);
             return mk(ExprKind::TaskField(field), field_ty, span);
         }
-        let ty = if absent || optional && b.ty.is_optional() { field_ty.optional() } else { field_ty };
+        let ty = if absent || optional && b.ty.is_optional() {
+            field_ty.optional()
+        } else {
+            field_ty
+        };
         mk(
             ExprKind::Field {
                 base: Box::new(b),
@@ -505,7 +563,10 @@ impl Checker<'_> {
             Type::Record(r) => {
                 let def = &self.program.records[r.index()];
                 (
-                    def.fields.iter().map(|f| (f.name.clone(), f.ty.clone())).collect(),
+                    def.fields
+                        .iter()
+                        .map(|f| (f.name.clone(), f.ty.clone()))
+                        .collect(),
                     def.name.clone(),
                     Some(def.span),
                 )
@@ -530,7 +591,12 @@ impl Checker<'_> {
                 } else {
                     let present: Vec<&str> = ids
                         .iter()
-                        .filter(|i| self.program.entities[i.index()].fields.iter().any(|f| f.name == n))
+                        .filter(|i| {
+                            self.program.entities[i.index()]
+                                .fields
+                                .iter()
+                                .any(|f| f.name == n)
+                        })
                         .map(|i| self.program.entities[i.index()].name.as_str())
                         .collect();
                     if !common.iter().any(|(f, _)| f == n) && !present.is_empty() {
@@ -551,7 +617,10 @@ impl Checker<'_> {
                 }
             }
             Type::Task => (
-                TaskField::ALL.iter().map(|(f, n)| (n.to_string(), f.ty())).collect(),
+                TaskField::ALL
+                    .iter()
+                    .map(|(f, n)| (n.to_string(), f.ty()))
+                    .collect(),
                 "task".into(),
                 None,
             ),
@@ -587,7 +656,13 @@ impl Checker<'_> {
         None
     }
 
-    fn check_call(&mut self, cx: &mut Cx, callee: &Node<ast::Expr>, args: &[Node<ast::Expr>], span: Span) -> Expr {
+    fn check_call(
+        &mut self,
+        cx: &mut Cx,
+        callee: &Node<ast::Expr>,
+        args: &[Node<ast::Expr>],
+        span: Span,
+    ) -> Expr {
         // time("...") literal, unless a function named `time` exists.
         if let ast::Expr::Name(n) = &callee.node {
             if n.node == "time" && !self.modules[cx.module].names.contains_key("time") {
@@ -595,12 +670,18 @@ impl Checker<'_> {
             }
         }
         match self.path_target(cx, callee) {
-            Some(PathTarget::Decl(Decl::Fn(f))) => return self.check_fn_call(cx, f, callee, args, span),
+            Some(PathTarget::Decl(Decl::Fn(f))) => {
+                return self.check_fn_call(cx, f, callee, args, span)
+            }
             Some(PathTarget::Decl(d)) => {
                 self.error(Diagnostic::error(
                     Code::E0202,
                     callee.span,
-                    format!("`{}` is {}, not a function", self.sources.snippet(callee.span), d.describe()),
+                    format!(
+                        "`{}` is {}, not a function",
+                        self.sources.snippet(callee.span),
+                        d.describe()
+                    ),
                     "cannot be called",
                 ));
                 return error_expr(span);
@@ -617,8 +698,12 @@ impl Checker<'_> {
             None => {}
         }
         match &callee.node {
-            ast::Expr::Field { base, name, .. } if matches!(self.path_target(cx, base), Some(PathTarget::Module(_))) => {
-                let Some(PathTarget::Module(m)) = self.path_target(cx, base) else { return error_expr(span) };
+            ast::Expr::Field { base, name, .. }
+                if matches!(self.path_target(cx, base), Some(PathTarget::Module(_))) =>
+            {
+                let Some(PathTarget::Module(m)) = self.path_target(cx, base) else {
+                    return error_expr(span);
+                };
                 let mut cands: Vec<&str> = self.modules[m]
                     .names
                     .iter()
@@ -640,7 +725,11 @@ impl Checker<'_> {
                 }
                 error_expr(span)
             }
-            ast::Expr::Field { base, name, optional } => self.check_method(cx, base, name, *optional, args, span),
+            ast::Expr::Field {
+                base,
+                name,
+                optional,
+            } => self.check_method(cx, base, name, *optional, args, span),
             ast::Expr::Name(n) => {
                 // Unknown function: suggest functions in scope.
                 let mut cands: Vec<&str> = self.modules[cx.module]
@@ -650,8 +739,13 @@ impl Checker<'_> {
                     .map(|(n, _)| n.as_str())
                     .collect();
                 cands.sort_unstable();
-                let d = Diagnostic::error(Code::E0202, n.span, format!("unknown function `{}`", n.node), "not declared")
-                    .with_help_opt(did_you_mean(&n.node, cands));
+                let d = Diagnostic::error(
+                    Code::E0202,
+                    n.span,
+                    format!("unknown function `{}`", n.node),
+                    "not declared",
+                )
+                .with_help_opt(did_you_mean(&n.node, cands));
                 self.error(d);
                 for a in args {
                     self.check_expr(cx, a);
@@ -672,7 +766,10 @@ impl Checker<'_> {
 
     fn check_time_literal(&mut self, args: &[Node<ast::Expr>], span: Span) -> Expr {
         match args {
-            [Node { node: ast::Expr::Str(s), span: sspan }] => match Time::parse(s) {
+            [Node {
+                node: ast::Expr::Str(s),
+                span: sspan,
+            }] => match Time::parse(s) {
                 Ok(t) => mk(ExprKind::Lit(Literal::Time(t)), Type::Time, span),
                 Err(msg) => {
                     self.error(
@@ -697,7 +794,14 @@ impl Checker<'_> {
         }
     }
 
-    fn check_fn_call(&mut self, cx: &mut Cx, f: FnId, callee: &Node<ast::Expr>, args: &[Node<ast::Expr>], span: Span) -> Expr {
+    fn check_fn_call(
+        &mut self,
+        cx: &mut Cx,
+        f: FnId,
+        callee: &Node<ast::Expr>,
+        args: &[Node<ast::Expr>],
+        span: Span,
+    ) -> Expr {
         let def = &self.program.fns[f.index()];
         let params = def.params.clone();
         let ret = def.ret.clone();
@@ -720,7 +824,10 @@ impl Checker<'_> {
                     ),
                     "wrong number of arguments",
                 )
-                .with_label(fspan, format!("`{fname}({})` is declared here", sig.join(", "))),
+                .with_label(
+                    fspan,
+                    format!("`{fname}({})` is declared here", sig.join(", ")),
+                ),
             );
             for a in args {
                 self.check_expr(cx, a);
@@ -730,7 +837,11 @@ impl Checker<'_> {
         let mut out = Vec::new();
         for (a, (pname, pty)) in args.iter().zip(&params) {
             let x = self.check_expr(cx, a);
-            self.expect_type(&x, pty, &format!("the type of parameter `{pname}` of `{fname}`"));
+            self.expect_type(
+                &x,
+                pty,
+                &format!("the type of parameter `{pname}` of `{fname}`"),
+            );
             out.push(x);
         }
         mk(ExprKind::Call(f, out), ret, span)
@@ -772,15 +883,25 @@ impl Checker<'_> {
             (Type::String, "ends_with") => (Method::EndsWith, vec![Type::String], Type::Bool),
             (Type::String, "contains") => (Method::StrContains, vec![Type::String], Type::Bool),
             (Type::Set(t), "contains") => (Method::Contains, vec![(**t).clone()], Type::Bool),
-            (Type::Set(t), "contains_any") => (Method::ContainsAny, vec![Type::Set(t.clone())], Type::Bool),
-            (Type::Set(t), "contains_all") => (Method::ContainsAll, vec![Type::Set(t.clone())], Type::Bool),
+            (Type::Set(t), "contains_any") => {
+                (Method::ContainsAny, vec![Type::Set(t.clone())], Type::Bool)
+            }
+            (Type::Set(t), "contains_all") => {
+                (Method::ContainsAll, vec![Type::Set(t.clone())], Type::Bool)
+            }
             (Type::Set(_), "is_empty") => (Method::IsEmpty, vec![], Type::Bool),
             (Type::Set(_), "len") => (Method::Len, vec![], Type::Int),
             (t, m) => {
                 let got = self.program.type_name(t);
                 let methods: &[&str] = match t {
                     Type::String => &["starts_with", "ends_with", "contains"],
-                    Type::Set(_) => &["contains", "contains_any", "contains_all", "is_empty", "len"],
+                    Type::Set(_) => &[
+                        "contains",
+                        "contains_any",
+                        "contains_all",
+                        "is_empty",
+                        "len",
+                    ],
                     _ => &[],
                 };
                 let mut d = Diagnostic::error(
@@ -803,18 +924,40 @@ impl Checker<'_> {
             self.error(Diagnostic::error(
                 Code::E0305,
                 name.span.to(span),
-                format!("`{}` takes {} argument{}, {} given", method.as_str(), params.len(), if params.len() == 1 { "" } else { "s" }, checked.len()),
+                format!(
+                    "`{}` takes {} argument{}, {} given",
+                    method.as_str(),
+                    params.len(),
+                    if params.len() == 1 { "" } else { "s" },
+                    checked.len()
+                ),
                 "wrong number of arguments",
             ));
             return error_expr(span);
         }
         for (a, want) in checked.iter().zip(&params) {
             // Predicates accept absent arguments (they are then false).
-            let ty = if method.is_predicate() { a.ty.unwrap_optional().clone() } else { a.ty.clone() };
-            let probe = Expr { kind: ExprKind::Error, ty, span: a.span };
-            self.expect_type(&probe, want, &format!("the argument type of `{}`", method.as_str()));
+            let ty = if method.is_predicate() {
+                a.ty.unwrap_optional().clone()
+            } else {
+                a.ty.clone()
+            };
+            let probe = Expr {
+                kind: ExprKind::Error,
+                ty,
+                span: a.span,
+            };
+            self.expect_type(
+                &probe,
+                want,
+                &format!("the argument type of `{}`", method.as_str()),
+            );
         }
-        let ty = if absent && !method.is_predicate() { ret.optional() } else { ret };
+        let ty = if absent && !method.is_predicate() {
+            ret.optional()
+        } else {
+            ret
+        };
         mk(
             ExprKind::Method {
                 method,
@@ -845,15 +988,27 @@ impl Checker<'_> {
             }
             _ => {
                 self.error(
-                    Diagnostic::error(Code::E0309, inner.span, "`has` tests a field", "not a field access")
-                        .with_help("write `has value.field`"),
+                    Diagnostic::error(
+                        Code::E0309,
+                        inner.span,
+                        "`has` tests a field",
+                        "not a field access",
+                    )
+                    .with_help("write `has value.field`"),
                 );
             }
         }
         mk(ExprKind::Has(Box::new(inner)), Type::Bool, span)
     }
 
-    fn check_binary(&mut self, cx: &mut Cx, op: BinOp, a: &Node<ast::Expr>, b: &Node<ast::Expr>, span: Span) -> Expr {
+    fn check_binary(
+        &mut self,
+        cx: &mut Cx,
+        op: BinOp,
+        a: &Node<ast::Expr>,
+        b: &Node<ast::Expr>,
+        span: Span,
+    ) -> Expr {
         match op {
             BinOp::And | BinOp::Or => {
                 let l = self.check_condition(cx, a);
@@ -930,7 +1085,11 @@ impl Checker<'_> {
                     };
                     self.error(d);
                 }
-                mk(ExprKind::Cmp(cmp, Box::new(l), Box::new(r)), Type::Bool, span)
+                mk(
+                    ExprKind::Cmp(cmp, Box::new(l), Box::new(r)),
+                    Type::Bool,
+                    span,
+                )
             }
             BinOp::In => {
                 let l = self.check_expr(cx, a);
@@ -977,7 +1136,11 @@ impl Checker<'_> {
                         )
                         .with_help("remove `?? ...`: the value is always present"),
                     );
-                    return mk(ExprKind::Default(Box::new(l), Box::new(r)), Type::Error, span);
+                    return mk(
+                        ExprKind::Default(Box::new(l), Box::new(r)),
+                        Type::Error,
+                        span,
+                    );
                 }
                 let inner = l.ty.unwrap_optional().clone();
                 if !r.ty.unwrap_optional().fits(&inner) {
@@ -986,13 +1149,22 @@ impl Checker<'_> {
                         Diagnostic::error(
                             Code::E0301,
                             r.span,
-                            format!("the default must be `{}`, found `{rn}`", self.program.type_name(&inner)),
+                            format!(
+                                "the default must be `{}`, found `{rn}`",
+                                self.program.type_name(&inner)
+                            ),
                             format!("this is `{rn}`"),
                         )
                         .with_label(l.span, format!("this is `{ln}`")),
                     );
                 }
-                let ty = if r.ty.is_optional() { inner.optional() } else if inner == Type::Never { r.ty.clone() } else { inner };
+                let ty = if r.ty.is_optional() {
+                    inner.optional()
+                } else if inner == Type::Never {
+                    r.ty.clone()
+                } else {
+                    inner
+                };
                 mk(ExprKind::Default(Box::new(l), Box::new(r)), ty, span)
             }
             BinOp::Add | BinOp::Sub => {
@@ -1032,7 +1204,11 @@ impl Checker<'_> {
                         Type::Error
                     }
                 };
-                let aop = if op == BinOp::Add { ArithOp::Add } else { ArithOp::Sub };
+                let aop = if op == BinOp::Add {
+                    ArithOp::Add
+                } else {
+                    ArithOp::Sub
+                };
                 mk(ExprKind::Arith(aop, Box::new(l), Box::new(r)), ty, span)
             }
         }

@@ -357,13 +357,23 @@ impl Program {
             Type::Net => "Net".into(),
             Type::Set(t) => format!("Set<{}>", self.type_name(t)),
             Type::Optional(t) => format!("{}?", self.type_name(t)),
-            Type::Record(r) => self.records.get(r.index()).map_or("?".into(), |r| r.name.clone()),
-            Type::Enum(e) => self.enums.get(e.index()).map_or("?".into(), |e| e.name.clone()),
+            Type::Record(r) => self
+                .records
+                .get(r.index())
+                .map_or("?".into(), |r| r.name.clone()),
+            Type::Enum(e) => self
+                .enums
+                .get(e.index())
+                .map_or("?".into(), |e| e.name.clone()),
             Type::Entity(ids) if ids.is_empty() => "entity".into(),
             Type::Task => "task".into(),
             Type::Entity(ids) => ids
                 .iter()
-                .map(|i| self.entities.get(i.index()).map_or("?", |e| e.name.as_str()))
+                .map(|i| {
+                    self.entities
+                        .get(i.index())
+                        .map_or("?", |e| e.name.as_str())
+                })
                 .collect::<Vec<_>>()
                 .join(" | "),
             Type::Never => "empty set element".into(),

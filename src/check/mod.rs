@@ -61,7 +61,14 @@ const BUILTIN_TYPES: [&str; 7] = ["Bool", "Int", "String", "Time", "Duration", "
 
 /// Names the language gives meaning to inside rules; they cannot be declared.
 const RESERVED_VALUES: [&str; 8] = [
-    "principal", "resource", "action", "context", "now", "task", "evidence", "time",
+    "principal",
+    "resource",
+    "action",
+    "context",
+    "now",
+    "task",
+    "evidence",
+    "time",
 ];
 
 /// The checker's state.
@@ -101,7 +108,10 @@ fn check_inner(
     let mut diags = Vec::new();
     let mut items = Vec::new();
     for &file in files {
-        let text = sources.get(file).map(|f| f.text.clone()).unwrap_or_default();
+        let text = sources
+            .get(file)
+            .map(|f| f.text.clone())
+            .unwrap_or_default();
         let parsed = crate::syntax::parse(file, &text);
         diags.extend(parsed.diagnostics);
         items.extend(parsed.file.items);
@@ -125,7 +135,9 @@ fn check_inner(
         task_ids: HashMap::new(),
     };
     checker.run();
-    let Checker { program, mut diags, .. } = checker;
+    let Checker {
+        program, mut diags, ..
+    } = checker;
     crate::diagnostic::sort(&mut diags);
     let ok = !diags.iter().any(Diagnostic::is_error);
     (ok.then_some(program), diags)
@@ -151,7 +163,12 @@ fn load_modules(
         let mut uses: Vec<(String, Span, String)> = Vec::new();
         for item in &modules[m].items {
             if let Item::Use(path) = &item.node {
-                let alias = path.node.0.last().map(|i| i.node.clone()).unwrap_or_default();
+                let alias = path
+                    .node
+                    .0
+                    .last()
+                    .map(|i| i.node.clone())
+                    .unwrap_or_default();
                 uses.push((path.node.text(), path.span, alias));
             }
         }
@@ -261,7 +278,10 @@ fn load_modules(
         let mut d = Diagnostic::error(
             Code::E0208,
             primary,
-            format!("import cycle between {}", chain.first().cloned().unwrap_or_default()),
+            format!(
+                "import cycle between {}",
+                chain.first().cloned().unwrap_or_default()
+            ),
             "this import starts the cycle",
         )
         .with_note(format!("cycle: {}", chain.join(" -> ")))
@@ -333,7 +353,9 @@ impl Checker<'_> {
                         }
                     }
                     Item::Error => {}
-                    Item::Context(..) | Item::Action(_) | Item::Task(_) | Item::Rule(_) if mi != 0 => {
+                    Item::Context(..) | Item::Action(_) | Item::Task(_) | Item::Rule(_)
+                        if mi != 0 =>
+                    {
                         found.push(Diagnostic::error(
                             Code::E0306,
                             item.span,
@@ -499,7 +521,9 @@ impl Checker<'_> {
             );
             return;
         }
-        self.modules[mi].names.insert(n.to_string(), (decl, name.span));
+        self.modules[mi]
+            .names
+            .insert(n.to_string(), (decl, name.span));
     }
 
     /// Looks up a type name as written in module `mi`.
@@ -556,7 +580,8 @@ impl Checker<'_> {
                 None
             }
             None => {
-                let mut candidates: Vec<String> = BUILTIN_TYPES.iter().map(|s| s.to_string()).collect();
+                let mut candidates: Vec<String> =
+                    BUILTIN_TYPES.iter().map(|s| s.to_string()).collect();
                 candidates.push("Set".into());
                 for (n, (d, _)) in &self.modules[module].names {
                     if matches!(d, Decl::Entity(_) | Decl::Record(_) | Decl::Enum(_)) {
@@ -581,7 +606,11 @@ impl Checker<'_> {
     }
 
     fn unknown_module(&self, mi: usize, alias: &str, span: Span) -> Diagnostic {
-        let aliases: Vec<&str> = self.modules[mi].aliases.keys().map(String::as_str).collect();
+        let aliases: Vec<&str> = self.modules[mi]
+            .aliases
+            .keys()
+            .map(String::as_str)
+            .collect();
         let std_hint = ["time", "net", "nhi"].contains(&alias);
         Diagnostic::error(
             Code::E0207,
@@ -600,10 +629,11 @@ impl Checker<'_> {
     /// module `mi`. Entity types are not allowed there.
     fn resolve_type(&mut self, mi: usize, ty: &Node<TypeExpr>) -> Type {
         match &ty.node {
-            TypeExpr::Named(path) => match self.lookup_type(mi, path) {
-                Some(Type::Entity(_)) => {
-                    let name = path.text();
-                    self.error(
+            TypeExpr::Named(path) => {
+                match self.lookup_type(mi, path) {
+                    Some(Type::Entity(_)) => {
+                        let name = path.text();
+                        self.error(
                         Diagnostic::error(
                             Code::E0306,
                             ty.span,
@@ -612,21 +642,25 @@ impl Checker<'_> {
                         )
                         .with_help(format!("store the entity's id instead, e.g. `{}_id: String`", name.to_lowercase().replace('.', "_"))),
                     );
-                    Type::Error
+                        Type::Error
+                    }
+                    Some(t) => t,
+                    None => Type::Error,
                 }
-                Some(t) => t,
-                None => Type::Error,
-            },
+            }
             TypeExpr::Set(inner) => {
                 let t = self.resolve_type(mi, inner);
                 match t {
                     Type::Optional(_) => {
-                        self.error(Diagnostic::error(
-                            Code::E0306,
-                            inner.span,
-                            "set elements cannot be optional",
-                            "optional element type",
-                        ).with_help("absent elements are simply left out of the set"));
+                        self.error(
+                            Diagnostic::error(
+                                Code::E0306,
+                                inner.span,
+                                "set elements cannot be optional",
+                                "optional element type",
+                            )
+                            .with_help("absent elements are simply left out of the set"),
+                        );
                         Type::Error
                     }
                     Type::Set(_) | Type::Record(_) => {
@@ -643,12 +677,15 @@ impl Checker<'_> {
             }
             TypeExpr::Optional(inner) => match self.resolve_type(mi, inner) {
                 Type::Optional(_) => {
-                    self.error(Diagnostic::error(
-                        Code::E0306,
-                        ty.span,
-                        "a type can be optional only once",
-                        "optional twice",
-                    ).with_help("remove the second `?`"));
+                    self.error(
+                        Diagnostic::error(
+                            Code::E0306,
+                            ty.span,
+                            "a type can be optional only once",
+                            "optional twice",
+                        )
+                        .with_help("remove the second `?`"),
+                    );
                     Type::Error
                 }
                 t => t.optional(),
@@ -656,7 +693,12 @@ impl Checker<'_> {
         }
     }
 
-    fn resolve_fields(&mut self, mi: usize, fields: &[ast::Field], implicit_id: bool) -> Vec<FieldDef> {
+    fn resolve_fields(
+        &mut self,
+        mi: usize,
+        fields: &[ast::Field],
+        implicit_id: bool,
+    ) -> Vec<FieldDef> {
         let mut out: Vec<FieldDef> = Vec::new();
         if implicit_id {
             out.push(FieldDef {
@@ -700,7 +742,9 @@ impl Checker<'_> {
             for item in &items {
                 match &item.node {
                     Item::Entity(d) => {
-                        if let Some((Decl::Entity(id), _)) = self.modules[mi].names.get(&d.name.node).copied() {
+                        if let Some((Decl::Entity(id), _)) =
+                            self.modules[mi].names.get(&d.name.node).copied()
+                        {
                             if self.program.entities[id.index()].span == d.name.span {
                                 let fields = self.resolve_fields(mi, &d.fields, true);
                                 self.program.entities[id.index()].fields = fields;
@@ -708,7 +752,9 @@ impl Checker<'_> {
                         }
                     }
                     Item::Record(d) => {
-                        if let Some((Decl::Record(id), _)) = self.modules[mi].names.get(&d.name.node).copied() {
+                        if let Some((Decl::Record(id), _)) =
+                            self.modules[mi].names.get(&d.name.node).copied()
+                        {
                             if self.program.records[id.index()].span == d.name.span {
                                 let fields = self.resolve_fields(mi, &d.fields, false);
                                 self.program.records[id.index()].fields = fields;
@@ -716,7 +762,10 @@ impl Checker<'_> {
                         }
                     }
                     Item::Context(doc, fields) if mi == 0 => {
-                        let span = Span::new(item.span.file, item.span.start as usize..item.span.start as usize + 7);
+                        let span = Span::new(
+                            item.span.file,
+                            item.span.start as usize..item.span.start as usize + 7,
+                        );
                         if let Some(first) = context_seen {
                             self.error(
                                 Diagnostic::error(
@@ -769,7 +818,10 @@ impl Checker<'_> {
                     Diagnostic::error(
                         Code::E0209,
                         span,
-                        format!("record `{}` contains itself", self.program.records[first as usize].name),
+                        format!(
+                            "record `{}` contains itself",
+                            self.program.records[first as usize].name
+                        ),
                         "recursive record",
                     )
                     .with_note(format!("records in the cycle: {}", names.join(", ")))
@@ -802,8 +854,13 @@ impl Checker<'_> {
                     ast::TaskItem::Ttl(d) => {
                         if let Some(first) = &ttl {
                             self.error(
-                                Diagnostic::error(Code::E0403, ti.span, "`ttl` is given twice", "second ttl")
-                                    .with_label(first.span, "first ttl"),
+                                Diagnostic::error(
+                                    Code::E0403,
+                                    ti.span,
+                                    "`ttl` is given twice",
+                                    "second ttl",
+                                )
+                                .with_label(first.span, "first ttl"),
                             );
                         } else if d.node.0 <= 0 {
                             self.error(Diagnostic::error(
@@ -859,7 +916,9 @@ impl Checker<'_> {
     fn declare_actions(&mut self) {
         let items = std::mem::take(&mut self.modules[0].items);
         for item in &items {
-            let Item::Action(a) = &item.node else { continue };
+            let Item::Action(a) = &item.node else {
+                continue;
+            };
             let name = a.name.node.text();
             if a.name.node.0.len() < 2 {
                 self.error(
@@ -875,8 +934,13 @@ impl Checker<'_> {
             if let Some(prev) = self.action_ids.get(&name) {
                 let first = self.program.actions[prev.index()].span;
                 self.error(
-                    Diagnostic::error(Code::E0201, a.name.span, format!("action `{name}` is declared twice"), "redeclared here")
-                        .with_label(first, "first declared here"),
+                    Diagnostic::error(
+                        Code::E0201,
+                        a.name.span,
+                        format!("action `{name}` is declared twice"),
+                        "redeclared here",
+                    )
+                    .with_label(first, "first declared here"),
                 );
                 continue;
             }
@@ -926,8 +990,13 @@ impl Checker<'_> {
                         };
                         match (parsed, sensitivity) {
                             (_, Some((_, first))) => self.error(
-                                Diagnostic::error(Code::E0201, attr.span, "sensitivity is given twice", "second sensitivity")
-                                    .with_label(first, "first given here"),
+                                Diagnostic::error(
+                                    Code::E0201,
+                                    attr.span,
+                                    "sensitivity is given twice",
+                                    "second sensitivity",
+                                )
+                                .with_label(first, "first given here"),
                             ),
                             (Some(s), None) => sensitivity = Some((s, attr.span)),
                             (None, None) => self.error(
@@ -937,22 +1006,31 @@ impl Checker<'_> {
                                     format!("unknown sensitivity `{}`", level.node),
                                     "expected `low`, `medium`, `high` or `critical`",
                                 )
-                                .with_help_opt(did_you_mean(&level.node, ["low", "medium", "high", "critical"])),
+                                .with_help_opt(did_you_mean(
+                                    &level.node,
+                                    ["low", "medium", "high", "critical"],
+                                )),
                             ),
                         }
                     }
                     ast::ActionAttr::Grants(task) => {
                         if let Some((_, first)) = grants {
                             self.error(
-                                Diagnostic::error(Code::E0201, attr.span, "`grants` is given twice", "second grants")
-                                    .with_label(first, "first given here"),
+                                Diagnostic::error(
+                                    Code::E0201,
+                                    attr.span,
+                                    "`grants` is given twice",
+                                    "second grants",
+                                )
+                                .with_label(first, "first given here"),
                             );
                             continue;
                         }
                         match self.task_ids.get(&task.node).copied() {
                             Some(t) => grants = Some((t, attr.span)),
                             None => {
-                                let names: Vec<&str> = self.program.tasks.iter().map(|t| t.name.as_str()).collect();
+                                let names: Vec<&str> =
+                                    self.program.tasks.iter().map(|t| t.name.as_str()).collect();
                                 let d = Diagnostic::error(
                                     Code::E0212,
                                     task.span,
@@ -966,7 +1044,8 @@ impl Checker<'_> {
                     }
                 }
             }
-            self.action_ids.insert(name.clone(), ActionId(self.program.actions.len() as u32));
+            self.action_ids
+                .insert(name.clone(), ActionId(self.program.actions.len() as u32));
             self.program.actions.push(ActionDef {
                 name,
                 on,
@@ -1077,7 +1156,11 @@ impl Checker<'_> {
                 Def::Const(i) => self.program.consts[i as usize].span,
                 Def::Fn(i) => self.program.fns[i as usize].span,
             };
-            let kind = if matches!(first, Def::Fn(_)) { "function" } else { "constant" };
+            let kind = if matches!(first, Def::Fn(_)) {
+                "function"
+            } else {
+                "constant"
+            };
             let mut d = Diagnostic::error(
                 Code::E0209,
                 decl_span,
@@ -1088,7 +1171,14 @@ impl Checker<'_> {
             .with_help("functions are inlined and constants evaluated at compile time, so neither may recurse");
             for w in path.windows(2) {
                 if let Some(s) = graph.edge_weight(w[0], w[1]) {
-                    d = d.with_label(*s, format!("{} uses {}", name(w[0], &self.program), name(w[1], &self.program)));
+                    d = d.with_label(
+                        *s,
+                        format!(
+                            "{} uses {}",
+                            name(w[0], &self.program),
+                            name(w[1], &self.program)
+                        ),
+                    );
                 }
             }
             self.error(d);
@@ -1121,7 +1211,9 @@ impl Checker<'_> {
                 }
                 match *def {
                     Def::Const(i) => {
-                        let Some(c) = &const_ast[i as usize] else { continue };
+                        let Some(c) = &const_ast[i as usize] else {
+                            continue;
+                        };
                         let mi = self.const_module[i as usize];
                         let declared = c.ty.as_ref().map(|t| self.resolve_type(mi, t));
                         let mut cx = expr::Cx::constant(mi);
@@ -1138,10 +1230,15 @@ impl Checker<'_> {
                         self.program.consts[i as usize].value = value;
                         // Constants are evaluated when the policy compiles.
                         if self.diags.iter().filter(|d| d.is_error()).count() == errors_before {
-                            if let Err(e) = crate::reference::eval_const(&self.program, ConstId(i)) {
+                            if let Err(e) = crate::reference::eval_const(&self.program, ConstId(i))
+                            {
                                 let why = match e {
-                                    crate::reference::EvalError::Overflow => "its value overflows".to_string(),
-                                    crate::reference::EvalError::Internal(w) => format!("it cannot be evaluated ({w})"),
+                                    crate::reference::EvalError::Overflow => {
+                                        "its value overflows".to_string()
+                                    }
+                                    crate::reference::EvalError::Internal(w) => {
+                                        format!("it cannot be evaluated ({w})")
+                                    }
                                 };
                                 let name = self.program.consts[i as usize].name.clone();
                                 self.error(
@@ -1152,7 +1249,9 @@ impl Checker<'_> {
                         }
                     }
                     Def::Fn(i) => {
-                        let Some(f) = &fn_ast[i as usize] else { continue };
+                        let Some(f) = &fn_ast[i as usize] else {
+                            continue;
+                        };
                         let mi = self.fn_module[i as usize];
                         let params = self.program.fns[i as usize].params.clone();
                         let mut cx = expr::Cx::function(mi, params);
@@ -1199,11 +1298,23 @@ impl Checker<'_> {
     /// declaration.
     fn path_decl(&self, mi: usize, e: &Node<ast::Expr>) -> Option<(Decl, Span)> {
         match &e.node {
-            ast::Expr::Name(n) => self.modules[mi].names.get(&n.node).map(|(d, _)| (*d, e.span)),
-            ast::Expr::Field { base, name, optional: false } => {
-                let ast::Expr::Name(alias) = &base.node else { return None };
+            ast::Expr::Name(n) => self.modules[mi]
+                .names
+                .get(&n.node)
+                .map(|(d, _)| (*d, e.span)),
+            ast::Expr::Field {
+                base,
+                name,
+                optional: false,
+            } => {
+                let ast::Expr::Name(alias) = &base.node else {
+                    return None;
+                };
                 let (m, _) = self.modules[mi].aliases.get(&alias.node)?;
-                self.modules[*m].names.get(&name.node).map(|(d, _)| (*d, e.span))
+                self.modules[*m]
+                    .names
+                    .get(&name.node)
+                    .map(|(d, _)| (*d, e.span))
             }
             _ => None,
         }

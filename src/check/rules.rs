@@ -18,7 +18,9 @@ impl Checker<'_> {
             match &item.node {
                 Item::Rule(r) => self.check_rule(r, item.span, None, &mut ids, &mut counters),
                 Item::Task(t) => {
-                    let Some(tid) = self.task_ids.get(&t.name.node).copied() else { continue };
+                    let Some(tid) = self.task_ids.get(&t.name.node).copied() else {
+                        continue;
+                    };
                     if self.program.task(tid).span != t.name.span {
                         continue; // a duplicate task, already reported
                     }
@@ -69,8 +71,13 @@ impl Checker<'_> {
             let name = a.name.node.as_str();
             if let Some(first) = seen.get(name) {
                 self.error(
-                    Diagnostic::error(Code::E0104, a.name.span, format!("`@{name}` is given twice"), "second annotation")
-                        .with_label(*first, "first given here"),
+                    Diagnostic::error(
+                        Code::E0104,
+                        a.name.span,
+                        format!("`@{name}` is given twice"),
+                        "second annotation",
+                    )
+                    .with_label(*first, "first given here"),
                 );
                 continue;
             }
@@ -80,13 +87,23 @@ impl Checker<'_> {
                     let text = a.arg.node.trim();
                     if text.is_empty() || text.chars().any(char::is_whitespace) {
                         self.error(
-                            Diagnostic::error(Code::E0307, a.arg.span, "a rule id must be non-empty and contain no spaces", "invalid id")
-                                .with_help("use a short slug such as `rotate-prod-secrets`"),
+                            Diagnostic::error(
+                                Code::E0307,
+                                a.arg.span,
+                                "a rule id must be non-empty and contain no spaces",
+                                "invalid id",
+                            )
+                            .with_help("use a short slug such as `rotate-prod-secrets`"),
                         );
                     } else if let Some(first) = ids.get(text) {
                         self.error(
-                            Diagnostic::error(Code::E0201, a.arg.span, format!("rule id `{text}` is used twice"), "duplicate id")
-                                .with_label(*first, "first used here"),
+                            Diagnostic::error(
+                                Code::E0201,
+                                a.arg.span,
+                                format!("rule id `{text}` is used twice"),
+                                "duplicate id",
+                            )
+                            .with_label(*first, "first used here"),
                         );
                     } else {
                         ids.insert(text.to_string(), a.arg.span);
@@ -100,7 +117,11 @@ impl Checker<'_> {
                                 Code::E0104,
                                 a.name.span,
                                 "`@standing` marks a permit outside any task",
-                                if task.is_some() { "this rule belongs to a task" } else { "this rule is a guard" },
+                                if task.is_some() {
+                                    "this rule belongs to a task"
+                                } else {
+                                    "this rule is a guard"
+                                },
                             )
                             .with_help("remove the annotation"),
                         );
@@ -115,9 +136,14 @@ impl Checker<'_> {
                 }
                 other => {
                     self.error(
-                        Diagnostic::error(Code::E0103, a.name.span, format!("unknown annotation `@{other}`"), "not an annotation jitp knows")
-                            .with_help_opt(did_you_mean(other, ["id", "standing"]))
-                            .with_note("annotations on rules: `@id(\"...\")`, `@standing(\"reason\")`"),
+                        Diagnostic::error(
+                            Code::E0103,
+                            a.name.span,
+                            format!("unknown annotation `@{other}`"),
+                            "not an annotation jitp knows",
+                        )
+                        .with_help_opt(did_you_mean(other, ["id", "standing"]))
+                        .with_note("annotations on rules: `@id(\"...\")`, `@standing(\"reason\")`"),
                     );
                 }
             }
@@ -125,20 +151,42 @@ impl Checker<'_> {
         let n = counters.entry((task, effect)).or_insert(0);
         *n += 1;
         let scope = task.map_or("global", |t| self.program.tasks[t.index()].name.as_str());
-        let effect_name = if effect == Effect::Permit { "permit" } else { "forbid" };
+        let effect_name = if effect == Effect::Permit {
+            "permit"
+        } else {
+            "forbid"
+        };
         let id = id.unwrap_or_else(|| format!("{scope}.{effect_name}{n}"));
 
         // Principal.
         let principal = match &r.principal {
-            None | Some(Node { node: TypePattern::Any, .. }) => None,
-            Some(Node { node: TypePattern::Named(p), span }) => self.entity_pattern(p, *span, "principal"),
+            None
+            | Some(Node {
+                node: TypePattern::Any,
+                ..
+            }) => None,
+            Some(Node {
+                node: TypePattern::Named(p),
+                span,
+            }) => self.entity_pattern(p, *span, "principal"),
         };
         // Resource pattern.
         let named_resource = match &r.resource {
-            Some(Node { node: TypePattern::Named(p), span }) => self.entity_pattern(p, *span, "resource").map(|v| (v, *span)),
+            Some(Node {
+                node: TypePattern::Named(p),
+                span,
+            }) => self
+                .entity_pattern(p, *span, "resource")
+                .map(|v| (v, *span)),
             _ => None,
         };
-        let resource_given = matches!(&r.resource, Some(Node { node: TypePattern::Named(_), .. }));
+        let resource_given = matches!(
+            &r.resource,
+            Some(Node {
+                node: TypePattern::Named(_),
+                ..
+            })
+        );
         // Actions.
         let mut actions: Vec<ActionId> = Vec::new();
         let mut wildcard = false;
@@ -147,7 +195,9 @@ impl Checker<'_> {
             let matched: Vec<ActionId> = match &pat.node {
                 ActionPattern::Any => {
                     wildcard = true;
-                    (0..self.program.actions.len() as u32).map(ActionId).collect()
+                    (0..self.program.actions.len() as u32)
+                        .map(ActionId)
+                        .collect()
                 }
                 ActionPattern::Namespace(ns) => {
                     wildcard = true;
@@ -174,7 +224,10 @@ impl Checker<'_> {
                                 format!("no declared action matches `{}.*`", ns.text()),
                                 "matches nothing",
                             )
-                            .with_help_opt(did_you_mean(&ns.text(), namespaces.iter().map(String::as_str))),
+                            .with_help_opt(did_you_mean(
+                                &ns.text(),
+                                namespaces.iter().map(String::as_str),
+                            )),
                         );
                         head_ok = false;
                     }
@@ -185,10 +238,20 @@ impl Checker<'_> {
                     match self.action_ids.get(&name).copied() {
                         Some(a) => vec![a],
                         None => {
-                            let names: Vec<&str> = self.program.actions.iter().map(|a| a.name.as_str()).collect();
-                            let d = Diagnostic::error(Code::E0206, pat.span, format!("unknown action `{name}`"), "not declared")
-                                .with_help_opt(did_you_mean(&name, names))
-                                .with_note("declare it with `action ns.verb on Type`");
+                            let names: Vec<&str> = self
+                                .program
+                                .actions
+                                .iter()
+                                .map(|a| a.name.as_str())
+                                .collect();
+                            let d = Diagnostic::error(
+                                Code::E0206,
+                                pat.span,
+                                format!("unknown action `{name}`"),
+                                "not declared",
+                            )
+                            .with_help_opt(did_you_mean(&name, names))
+                            .with_note("declare it with `action ns.verb on Type`");
                             self.error(d);
                             head_ok = false;
                             vec![]
@@ -204,7 +267,11 @@ impl Checker<'_> {
                     let applies = res.iter().all(|r| def.on.contains(r));
                     if !applies {
                         if matches!(pat.node, ActionPattern::Exact(_)) {
-                            let on: Vec<&str> = def.on.iter().map(|e| self.program.entities[e.index()].name.as_str()).collect();
+                            let on: Vec<&str> = def
+                                .on
+                                .iter()
+                                .map(|e| self.program.entities[e.index()].name.as_str())
+                                .collect();
                             let rname = self.program.type_name(&Type::Entity(res.clone()));
                             let d = Diagnostic::error(
                                 Code::E0401,
@@ -225,8 +292,15 @@ impl Checker<'_> {
                     kept.push(a);
                 }
             }
-            if kept.is_empty() && !matches!(pat.node, ActionPattern::Exact(_)) && named_resource.is_some() && head_ok {
-                let rname = named_resource.as_ref().map(|(r, _)| self.program.type_name(&Type::Entity(r.clone()))).unwrap_or_default();
+            if kept.is_empty()
+                && !matches!(pat.node, ActionPattern::Exact(_))
+                && named_resource.is_some()
+                && head_ok
+            {
+                let rname = named_resource
+                    .as_ref()
+                    .map(|(r, _)| self.program.type_name(&Type::Entity(r.clone())))
+                    .unwrap_or_default();
                 self.error(Diagnostic::error(
                     Code::E0401,
                     pat.span,
@@ -255,10 +329,20 @@ impl Checker<'_> {
         };
         let principal_types: Vec<EntityId> = match &principal {
             Some(p) => p.clone(),
-            None => (0..self.program.entities.len() as u32).map(EntityId).collect(),
+            None => (0..self.program.entities.len() as u32)
+                .map(EntityId)
+                .collect(),
         };
-        let principal_ty = if head_ok || principal.is_some() { Type::Entity(principal_types) } else { Type::Error };
-        let resource_ty = if head_ok { Type::Entity(resource_types) } else { Type::Error };
+        let principal_ty = if head_ok || principal.is_some() {
+            Type::Entity(principal_types)
+        } else {
+            Type::Error
+        };
+        let resource_ty = if head_ok {
+            Type::Entity(resource_types)
+        } else {
+            Type::Error
+        };
         let mut cx = Cx::rule(principal_ty, resource_ty, task.is_some());
 
         // Clauses.
@@ -276,9 +360,17 @@ impl Checker<'_> {
                         let kw = if is_when { "when" } else { "unless" };
                         let first = *first;
                         self.error(
-                            Diagnostic::error(Code::E0105, c.span, format!("`{kw}` is given twice"), "second clause")
-                                .with_label(first, "first clause")
-                                .with_help(format!("combine the conditions with `{}`", if is_when { "and" } else { "or" })),
+                            Diagnostic::error(
+                                Code::E0105,
+                                c.span,
+                                format!("`{kw}` is given twice"),
+                                "second clause",
+                            )
+                            .with_label(first, "first clause")
+                            .with_help(format!(
+                                "combine the conditions with `{}`",
+                                if is_when { "and" } else { "or" }
+                            )),
                         );
                     } else {
                         *slot = Some((x, c.span));
@@ -286,10 +378,21 @@ impl Checker<'_> {
                 }
                 Clause::For(d) => {
                     if effect == Effect::Forbid {
-                        self.error(Diagnostic::error(Code::E0105, c.span, "a `forbid` takes no `for` clause", "not allowed on a guard"));
+                        self.error(Diagnostic::error(
+                            Code::E0105,
+                            c.span,
+                            "a `forbid` takes no `for` clause",
+                            "not allowed on a guard",
+                        ));
                     } else if let Some((_, first)) = for_ttl {
                         self.error(
-                            Diagnostic::error(Code::E0105, c.span, "`for` is given twice", "second clause").with_label(first, "first clause"),
+                            Diagnostic::error(
+                                Code::E0105,
+                                c.span,
+                                "`for` is given twice",
+                                "second clause",
+                            )
+                            .with_label(first, "first clause"),
                         );
                     } else {
                         for_ttl = Some((d.node, c.span));
@@ -299,20 +402,41 @@ impl Checker<'_> {
                     let x = self.check_condition(&mut cx, e);
                     if effect == Effect::Forbid {
                         self.error(
-                            Diagnostic::error(Code::E0105, c.span, "a `forbid` takes no `require` clause", "not allowed on a guard")
-                                .with_help("a guard denies when its `when` holds; put the condition there"),
+                            Diagnostic::error(
+                                Code::E0105,
+                                c.span,
+                                "a `forbid` takes no `require` clause",
+                                "not allowed on a guard",
+                            )
+                            .with_help(
+                                "a guard denies when its `when` holds; put the condition there",
+                            ),
                         );
                         continue;
                     }
                     let label = match label {
                         Some(l) if l.node.trim().is_empty() => {
-                            self.error(Diagnostic::error(Code::E0307, l.span, "a `require` label must not be empty", "empty label"));
+                            self.error(Diagnostic::error(
+                                Code::E0307,
+                                l.span,
+                                "a `require` label must not be empty",
+                                "empty label",
+                            ));
                             String::new()
                         }
                         Some(l) => l.node.clone(),
-                        None => self.sources.snippet(e.span).split_whitespace().collect::<Vec<_>>().join(" "),
+                        None => self
+                            .sources
+                            .snippet(e.span)
+                            .split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" "),
                     };
-                    requires.push(Require { cond: x, label, span: c.span });
+                    requires.push(Require {
+                        cond: x,
+                        label,
+                        span: c.span,
+                    });
                 }
             }
         }
@@ -321,12 +445,22 @@ impl Checker<'_> {
         if let Some((d, fspan)) = for_ttl {
             match task {
                 None => self.error(
-                    Diagnostic::error(Code::E0402, fspan, "`for` limits a task's grant, and this rule is not in a task", "no task to shorten")
-                        .with_help("move the rule into a `task` block with a `ttl`"),
+                    Diagnostic::error(
+                        Code::E0402,
+                        fspan,
+                        "`for` limits a task's grant, and this rule is not in a task",
+                        "no task to shorten",
+                    )
+                    .with_help("move the rule into a `task` block with a `ttl`"),
                 ),
                 Some(t) => {
                     if d.0 <= 0 {
-                        self.error(Diagnostic::error(Code::E0402, fspan, "`for` must be longer than zero", "zero duration"));
+                        self.error(Diagnostic::error(
+                            Code::E0402,
+                            fspan,
+                            "`for` must be longer than zero",
+                            "zero duration",
+                        ));
                     } else if let Some(ttl) = task_ttl.filter(|ttl| d > *ttl) {
                         let tname = self.program.tasks[t.index()].name.clone();
                         let tspan = self.program.tasks[t.index()].span;

@@ -402,7 +402,11 @@ pub fn lex(file: FileId, text: &str) -> Lexed<'_> {
                     Tok::AmpAmp => (Tok::And, "`&&` is written `and` in jitp", "write `and`"),
                     Tok::PipePipe => (Tok::Or, "`||` is written `or` in jitp", "write `or`"),
                     Tok::Bang => (Tok::Not, "`!` is written `not` in jitp", "write `not`"),
-                    Tok::SingleQuoted(s) => (Tok::Str(s), "strings are written with double quotes", "write `\"...\"`"),
+                    Tok::SingleQuoted(s) => (
+                        Tok::Str(s),
+                        "strings are written with double quotes",
+                        "write `\"...\"`",
+                    ),
                     other => (other, "", ""),
                 };
                 out.diagnostics.push(
@@ -417,14 +421,18 @@ pub fn lex(file: FileId, text: &str) -> Lexed<'_> {
                 // so the parser does not report its absence as well.
                 let placeholder = match &e {
                     LexError::Unexpected => None,
-                    LexError::UnterminatedString | LexError::BadEscape(_) => Some(Tok::Str("?".to_string())),
+                    LexError::UnterminatedString | LexError::BadEscape(_) => {
+                        Some(Tok::Str("?".to_string()))
+                    }
                     LexError::IntOverflow => Some(Tok::Int(0)),
                     LexError::BadDuration(_) => Some(Tok::Duration(Duration(1_000_000))),
                     LexError::BadIp(_) if lexer.slice().contains('/') => Some(Tok::Net(Cidr {
                         addr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
                         prefix: 0,
                     })),
-                    LexError::BadIp(_) => Some(Tok::Ip(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))),
+                    LexError::BadIp(_) => {
+                        Some(Tok::Ip(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)))
+                    }
                 };
                 out.diagnostics.push(lex_error(span, lexer.slice(), e));
                 if let Some(tok) = placeholder {

@@ -110,7 +110,10 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
             format!("unknown action attribute `{}`", key.node),
             "expected `sensitivity` or `grants`",
         )
-        .with_help_opt(crate::diagnostic::did_you_mean(&key.node, ["sensitivity", "grants"]));
+        .with_help_opt(crate::diagnostic::did_you_mean(
+            &key.node,
+            ["sensitivity", "grants"],
+        ));
         diagnostics.push(d);
     }
     attach_docs(text, &lexed.docs, &mut tree, &mut diagnostics);
@@ -157,9 +160,9 @@ fn syntax_error(file: FileId, text: &str, e: ParseError<usize, Tok<'_>, LexError
                 Tok::Ident(s) if ["rule", "allow", "deny", "grant"].contains(&s) => {
                     d.with_help("rules start with `permit` or `forbid`")
                 }
-                Tok::Assign if expected.iter().any(|e| e == "\"==\"") => {
-                    d.with_help("compare with `==`; `=` only introduces a constant's or function's value")
-                }
+                Tok::Assign if expected.iter().any(|e| e == "\"==\"") => d.with_help(
+                    "compare with `==`; `=` only introduces a constant's or function's value",
+                ),
                 _ => d,
             }
         }
@@ -289,7 +292,9 @@ fn attach_docs(text: &str, docs: &[(Span, &str)], tree: &mut File, diags: &mut V
                     "doc comment documents nothing",
                     "no declaration or rule follows this comment",
                 )
-                .with_help("use `//` for a plain comment, or move it right above what it documents"),
+                .with_help(
+                    "use `//` for a plain comment, or move it right above what it documents",
+                ),
             );
         }
     }
@@ -334,7 +339,9 @@ fn dismantle(e: Node<Expr>) {
                 stack.push(std::mem::replace(&mut **callee, hole()));
                 stack.append(args);
             }
-            Expr::Unary(_, x) | Expr::Has(x) | Expr::Like(x, _) => stack.push(std::mem::replace(&mut **x, hole())),
+            Expr::Unary(_, x) | Expr::Has(x) | Expr::Like(x, _) => {
+                stack.push(std::mem::replace(&mut **x, hole()))
+            }
             Expr::Binary(_, a, b) => {
                 stack.push(std::mem::replace(&mut **a, hole()));
                 stack.push(std::mem::replace(&mut **b, hole()));
@@ -359,9 +366,10 @@ fn dismantle_type(t: Node<TypeExpr>) {
     let mut cur = t;
     loop {
         let next = match &mut cur.node {
-            TypeExpr::Set(inner) | TypeExpr::Optional(inner) => {
-                std::mem::replace(&mut **inner, Node::new(TypeExpr::Named(Path(Vec::new())), Span::default()))
-            }
+            TypeExpr::Set(inner) | TypeExpr::Optional(inner) => std::mem::replace(
+                &mut **inner,
+                Node::new(TypeExpr::Named(Path(Vec::new())), Span::default()),
+            ),
             TypeExpr::Named(_) => return,
         };
         drop(cur);
@@ -395,7 +403,9 @@ fn limit_nesting(tree: &mut File, diags: &mut Vec<Diagnostic>) {
                 types.push(&mut f.ret);
                 types.extend(f.params.iter_mut().map(|p| &mut p.ty));
             }
-            Item::Entity(d) | Item::Record(d) => types.extend(d.fields.iter_mut().map(|f| &mut f.ty)),
+            Item::Entity(d) | Item::Record(d) => {
+                types.extend(d.fields.iter_mut().map(|f| &mut f.ty))
+            }
             Item::Context(_, fields) => types.extend(fields.iter_mut().map(|f| &mut f.ty)),
             Item::Rule(r) => rule_exprs(r, &mut exprs),
             Item::Task(t) => {
@@ -423,7 +433,10 @@ fn limit_nesting(tree: &mut File, diags: &mut Vec<Diagnostic>) {
         if type_depth(t) > MAX_NESTING {
             let span = t.span;
             diags.push(too_deep(span, "type"));
-            dismantle_type(std::mem::replace(t, Node::new(TypeExpr::Named(Path(Vec::new())), span)));
+            dismantle_type(std::mem::replace(
+                t,
+                Node::new(TypeExpr::Named(Path(Vec::new())), span),
+            ));
         }
     }
 }

@@ -188,13 +188,22 @@ impl Instr {
     /// this is the fall-through effect; the taken branch pops nothing.
     pub fn stack_effect(&self) -> (u32, u32) {
         match *self {
-            Instr::Const { .. } | Instr::Slot { .. } | Instr::Rec { .. } | Instr::Local { .. } => (0, 1),
+            Instr::Const { .. } | Instr::Slot { .. } | Instr::Rec { .. } | Instr::Local { .. } => {
+                (0, 1)
+            }
             Instr::CmpSlotConst { .. } => (0, 1),
-            Instr::Field { .. } | Instr::FieldRec { .. } | Instr::Not {} | Instr::Neg {} | Instr::Like { .. } | Instr::Has {} => (1, 1),
+            Instr::Field { .. }
+            | Instr::FieldRec { .. }
+            | Instr::Not {}
+            | Instr::Neg {}
+            | Instr::Like { .. }
+            | Instr::Has {} => (1, 1),
             Instr::SetLocal { .. } => (1, 0),
             Instr::Add {} | Instr::Sub {} | Instr::Cmp { .. } | Instr::In {} => (2, 1),
             Instr::Method { m } => (1 + method::ARGS.get(m as usize).copied().unwrap_or(0), 1),
-            Instr::JumpIfFalseOrPop { .. } | Instr::JumpIfTrueOrPop { .. } | Instr::JumpIfPresentOrPop { .. } => (1, 0),
+            Instr::JumpIfFalseOrPop { .. }
+            | Instr::JumpIfTrueOrPop { .. }
+            | Instr::JumpIfPresentOrPop { .. } => (1, 0),
             Instr::Ret {} => (1, 0),
         }
     }
@@ -202,7 +211,9 @@ impl Instr {
     /// The forward jump distance, for jump instructions.
     pub fn jump(&self) -> Option<u32> {
         match *self {
-            Instr::JumpIfFalseOrPop { off } | Instr::JumpIfTrueOrPop { off } | Instr::JumpIfPresentOrPop { off } => Some(off),
+            Instr::JumpIfFalseOrPop { off }
+            | Instr::JumpIfTrueOrPop { off }
+            | Instr::JumpIfPresentOrPop { off } => Some(off),
             _ => None,
         }
     }
@@ -255,14 +266,24 @@ mod tests {
     fn round_trip() {
         let code = vec![
             Instr::Slot { slot: 7 },
-            Instr::CmpSlotConst { op: cmp::GE, slot: 3, k: 9 },
+            Instr::CmpSlotConst {
+                op: cmp::GE,
+                slot: 3,
+                k: 9,
+            },
             Instr::JumpIfFalseOrPop { off: 2 },
             Instr::Method { m: method::LEN },
             Instr::Ret {},
         ];
         let bytes = encode_all(&code);
         assert_eq!(decode_all(&bytes).unwrap(), code);
-        assert_eq!(decode_all(&bytes[..bytes.len() - 2]).unwrap_err().1, DecodeError::Truncated);
-        assert_eq!(decode_all(&[0xee]).unwrap_err().1, DecodeError::UnknownOpcode(0xee));
+        assert_eq!(
+            decode_all(&bytes[..bytes.len() - 2]).unwrap_err().1,
+            DecodeError::Truncated
+        );
+        assert_eq!(
+            decode_all(&[0xee]).unwrap_err().1,
+            DecodeError::UnknownOpcode(0xee)
+        );
     }
 }

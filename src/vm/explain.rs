@@ -52,30 +52,62 @@ impl Bundle {
         let mut m = Machine::new(self);
         let mut rules = Vec::new();
         let file = |s: &SrcSpan| self.files.get(s.file as usize).cloned().unwrap_or_default();
-        let mut trace = |rule: &super::bundle::RuleMeta, kind: &'static str, outcome: String, span: SrcSpan| {
-            rules.push(RuleTrace {
-                rule: self.string(rule.id).to_string(),
-                kind,
-                outcome,
-                span,
-                file: file(&span),
-            });
-        };
+        let mut trace =
+            |rule: &super::bundle::RuleMeta, kind: &'static str, outcome: String, span: SrcSpan| {
+                rules.push(RuleTrace {
+                    rule: self.string(rule.id).to_string(),
+                    kind,
+                    outcome,
+                    span,
+                    file: file(&span),
+                });
+            };
         let mut guards = Vec::new();
         self.for_each_candidate(req, true, |_, r| {
             guards.push(r.clone());
             false
         });
         for r in &guards {
-            if r.resource.as_ref().is_some_and(|t| !t.contains(&req.resource_type)) {
-                trace(r, "guard", "does not apply to this resource type".into(), r.span);
+            if r.resource
+                .as_ref()
+                .is_some_and(|t| !t.contains(&req.resource_type))
+            {
+                trace(
+                    r,
+                    "guard",
+                    "does not apply to this resource type".into(),
+                    r.span,
+                );
                 continue;
             }
             match self.applies(req, &mut m, r) {
-                Applies::Yes => trace(r, "guard", "holds: the request is forbidden".into(), r.when.map_or(r.span, |b| b.span)),
-                Applies::WhenFalse => trace(r, "guard", "`when` is false".into(), r.when.map_or(r.span, |b| b.span)),
-                Applies::UnlessTrue => trace(r, "guard", "`unless` holds".into(), r.unless.map_or(r.span, |b| b.span)),
-                Applies::Error(e, b) => trace(r, "guard", format!("failed to evaluate ({}): the request is forbidden", e.as_str()), b.map_or(r.span, |b| b.span)),
+                Applies::Yes => trace(
+                    r,
+                    "guard",
+                    "holds: the request is forbidden".into(),
+                    r.when.map_or(r.span, |b| b.span),
+                ),
+                Applies::WhenFalse => trace(
+                    r,
+                    "guard",
+                    "`when` is false".into(),
+                    r.when.map_or(r.span, |b| b.span),
+                ),
+                Applies::UnlessTrue => trace(
+                    r,
+                    "guard",
+                    "`unless` holds".into(),
+                    r.unless.map_or(r.span, |b| b.span),
+                ),
+                Applies::Error(e, b) => trace(
+                    r,
+                    "guard",
+                    format!(
+                        "failed to evaluate ({}): the request is forbidden",
+                        e.as_str()
+                    ),
+                    b.map_or(r.span, |b| b.span),
+                ),
             }
         }
         let mut permits = Vec::new();
@@ -85,27 +117,55 @@ impl Bundle {
         });
         for r in &permits {
             if !self.types_match(req, r) {
-                trace(r, "permit", "principal or resource type does not match".into(), r.span);
+                trace(
+                    r,
+                    "permit",
+                    "principal or resource type does not match".into(),
+                    r.span,
+                );
                 continue;
             }
             let (expires_at, early, over) = self.timing(req, r);
             match self.applies(req, &mut m, r) {
                 Applies::WhenFalse => {
-                    trace(r, "permit", "`when` is false".into(), r.when.map_or(r.span, |b| b.span));
+                    trace(
+                        r,
+                        "permit",
+                        "`when` is false".into(),
+                        r.when.map_or(r.span, |b| b.span),
+                    );
                     continue;
                 }
                 Applies::UnlessTrue => {
-                    trace(r, "permit", "`unless` holds".into(), r.unless.map_or(r.span, |b| b.span));
+                    trace(
+                        r,
+                        "permit",
+                        "`unless` holds".into(),
+                        r.unless.map_or(r.span, |b| b.span),
+                    );
                     continue;
                 }
                 Applies::Error(e, b) => {
-                    trace(r, "permit", format!("failed to evaluate ({}): does not apply", e.as_str()), b.map_or(r.span, |b| b.span));
+                    trace(
+                        r,
+                        "permit",
+                        format!("failed to evaluate ({}): does not apply", e.as_str()),
+                        b.map_or(r.span, |b| b.span),
+                    );
                     continue;
                 }
                 Applies::Yes => {}
             }
             if early {
-                trace(r, "permit", format!("the task starts at {}: not yet active", Time(req.started_at)), r.span);
+                trace(
+                    r,
+                    "permit",
+                    format!(
+                        "the task starts at {}: not yet active",
+                        Time(req.started_at)
+                    ),
+                    r.span,
+                );
                 continue;
             }
             if over {
@@ -130,12 +190,33 @@ impl Bundle {
                 }
             }
             if let Some((e, span)) = error {
-                trace(r, "permit", format!("a requirement failed to evaluate ({}): does not apply", e.as_str()), span);
+                trace(
+                    r,
+                    "permit",
+                    format!(
+                        "a requirement failed to evaluate ({}): does not apply",
+                        e.as_str()
+                    ),
+                    span,
+                );
             } else if failed.is_empty() {
-                let until = expires_at.map_or_else(|| " (no expiry)".to_string(), |e| format!(" until {}", Time(e)));
-                trace(r, "permit", format!("applies and every requirement holds: grants{until}"), r.when.map_or(r.span, |b| b.span));
+                let until = expires_at.map_or_else(
+                    || " (no expiry)".to_string(),
+                    |e| format!(" until {}", Time(e)),
+                );
+                trace(
+                    r,
+                    "permit",
+                    format!("applies and every requirement holds: grants{until}"),
+                    r.when.map_or(r.span, |b| b.span),
+                );
             } else {
-                trace(r, "permit", format!("applies but requires {}", failed.join(", ")), first_span.unwrap_or(r.span));
+                trace(
+                    r,
+                    "permit",
+                    format!("applies but requires {}", failed.join(", ")),
+                    first_span.unwrap_or(r.span),
+                );
             }
         }
         Explanation { decision, rules }

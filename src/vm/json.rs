@@ -57,7 +57,11 @@ impl<'a> J<'a> {
     }
     /// The value of `key` in an object (the last one if repeated).
     pub fn get(&self, key: &str) -> Option<&J<'a>> {
-        self.as_object()?.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.as_object()?
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
     }
 
     /// Converts a `serde_json::Value`, borrowing its strings.
@@ -68,7 +72,11 @@ impl<'a> J<'a> {
             serde_json::Value::Number(n) => n.as_i64().map_or(J::OtherNumber, J::Int),
             serde_json::Value::String(s) => J::Str(Cow::Borrowed(s)),
             serde_json::Value::Array(items) => J::Arr(items.iter().map(J::from_value).collect()),
-            serde_json::Value::Object(m) => J::Obj(m.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), J::from_value(v))).collect()),
+            serde_json::Value::Object(m) => J::Obj(
+                m.iter()
+                    .map(|(k, v)| (Cow::Borrowed(k.as_str()), J::from_value(v)))
+                    .collect(),
+            ),
         }
     }
 }

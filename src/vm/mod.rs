@@ -72,7 +72,9 @@ impl<'a> Decision<'a> {
     /// The id of the deciding rule.
     pub fn rule_id(&self) -> Option<&'a str> {
         let b = self.bundle;
-        self.rule.and_then(|r| b.rules.get(r as usize)).map(|r| b.string(r.id))
+        self.rule
+            .and_then(|r| b.rules.get(r as usize))
+            .map(|r| b.string(r.id))
     }
 
     /// The task of the deciding rule.
@@ -94,7 +96,10 @@ impl<'a> Decision<'a> {
     pub fn needs(&self) -> impl Iterator<Item = &'a str> + 'a {
         let b = self.bundle;
         let missing = self.missing;
-        let reqs: &'a [(bundle::Block, u32)] = self.rule.and_then(|r| b.rules.get(r as usize)).map_or(&[], |r| r.requires.as_slice());
+        let reqs: &'a [(bundle::Block, u32)] = self
+            .rule
+            .and_then(|r| b.rules.get(r as usize))
+            .map_or(&[], |r| r.requires.as_slice());
         reqs.iter()
             .enumerate()
             .filter(move |(i, _)| *i < 64 && missing & (1u64 << i) != 0)
@@ -112,8 +117,12 @@ impl<'a> Decision<'a> {
         } else {
             None
         };
-        let notify = task.into_iter().flat_map(move |t| t.notify.iter().map(move |n| ("notify", b.string(*n))));
-        let audit = task.filter(|t| t.breakglass).map(|_| ("audit", "breakglass"));
+        let notify = task
+            .into_iter()
+            .flat_map(move |t| t.notify.iter().map(move |n| ("notify", b.string(*n))));
+        let audit = task
+            .filter(|t| t.breakglass)
+            .map(|_| ("audit", "breakglass"));
         notify.chain(audit)
     }
 
@@ -133,7 +142,9 @@ impl<'a> Decision<'a> {
                     target: t.to_string(),
                 })
                 .collect(),
-            error: self.error.map(|e| format!("the guard failed to evaluate: {}", e.as_str())),
+            error: self
+                .error
+                .map(|e| format!("the guard failed to evaluate: {}", e.as_str())),
         }
     }
 
