@@ -117,6 +117,8 @@ codes! {
     E0308 = "invalid constant",
     /// `has` applied to something that is not an optional field.
     E0309 = "invalid presence test",
+    /// A schema whose request layout exceeds what a bundle may hold.
+    E0310 = "schema too large",
     /// An action used on a resource type it is not declared on.
     E0401 = "action not declared on resource type",
     /// A `for` duration that is not shorter than the task's ttl, or on a standing rule.
@@ -238,7 +240,10 @@ pub fn sort(diags: &mut [Diagnostic]) {
 
 /// The closest candidate to `name` by edit distance, if close enough to be a
 /// plausible typo; used for "did you mean" help.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {
         let score = strsim::jaro_winkler(name, c);

@@ -5,17 +5,18 @@
 //! their rendering ([`diagnostic`], [`render`]) and the driver that ties
 //! files to policy sets ([`driver`]). See `ARCHITECTURE.md` for the map.
 #![forbid(unsafe_code)]
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+// No panics on paths user input reaches (tests may unwrap: see clippy.toml).
+#![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod check;
+pub mod decision;
 pub mod diagnostic;
+pub mod driver;
+pub mod explain_render;
+pub mod reference;
+pub mod render;
 pub mod span;
+pub mod stdlib;
 pub mod syntax;
 pub mod value;
-pub mod check;
-pub mod stdlib;
-pub mod driver;
-pub mod render;
-pub mod decision;
-pub mod reference;
 pub mod vm;
-pub mod explain_render;

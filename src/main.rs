@@ -1,6 +1,7 @@
 //! The `jitp` command: check, build and evaluate just-in-time authorisation
 //! policies.
 #![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used, clippy::expect_used)]
 
 use clap::{Parser, Subcommand, ValueEnum};
 use jitp::diagnostic::{Diagnostic, Severity};
@@ -89,7 +90,12 @@ enum Command {
     /// successful evaluation (exit 0).
     Eval {
         /// A compiled bundle.
-        #[arg(long, value_name = "FILE.jitb", conflicts_with = "policy", required_unless_present = "policy")]
+        #[arg(
+            long,
+            value_name = "FILE.jitb",
+            conflicts_with = "policy",
+            required_unless_present = "policy"
+        )]
         bundle: Option<PathBuf>,
         /// Policy files or directories, compiled on the fly.
         #[arg(long, value_name = "PATH", num_args = 1..)]
@@ -120,11 +126,17 @@ fn main() -> ExitCode {
     let color = match cli.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        ColorChoice::Auto => {
+            std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
     };
     match cli.command {
         Command::Check { paths, format } => check(&paths, format, color),
-        Command::Build { paths, output, package } => build(&paths, &output, package.as_deref(), color),
+        Command::Build {
+            paths,
+            output,
+            package,
+        } => build(&paths, &output, package.as_deref(), color),
         Command::Eval {
             bundle,
             policy,
@@ -132,7 +144,15 @@ fn main() -> ExitCode {
             request,
             explain,
             format,
-        } => eval(bundle.as_deref(), &policy, package.as_deref(), &request, explain, format, color),
+        } => eval(
+            bundle.as_deref(),
+            &policy,
+            package.as_deref(),
+            &request,
+            explain,
+            format,
+            color,
+        ),
         Command::Disasm { bundle } => disasm(&bundle),
     }
 }
@@ -159,8 +179,18 @@ fn check(paths: &[PathBuf], format: Format, color: bool) -> ExitCode {
     let mut all: Vec<Diagnostic> = Vec::new();
     let mut summaries = Vec::new();
     for set in &sets {
-        let (_, diags) = driver::check_set(&mut sources, set);
-        let errors = diags.iter().filter(|d| d.severity == Severity::Error).count();
+        let (program, mut diags) = driver::check_set(&mut sources, set);
+        // The compiler's own limits (layout size, condition size) are
+        // reported here too, so a set that checks clean also builds.
+        if let Some(program) = program {
+            if let Err(more) = jitp::vm::compile(&program, &sources) {
+                diags.extend(more);
+            }
+        }
+        let errors = diags
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count();
         summaries.push(serde_json::json!({
             "package": set.package,
             "files": set.files.iter().filter_map(|f| sources.get(*f).map(|s| s.name.clone())).collect::<Vec<_>>(),
@@ -170,7 +200,10 @@ fn check(paths: &[PathBuf], format: Format, color: bool) -> ExitCode {
         all.extend(diags);
     }
     let errors = all.iter().filter(|d| d.severity == Severity::Error).count();
-    let warnings = all.iter().filter(|d| d.severity == Severity::Warning).count();
+    let warnings = all
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .count();
     match format {
         Format::Human => {
             let text = jitp::render::terminal(&sources, &all, color);
@@ -217,7 +250,11 @@ fn plural(n: usize) -> &'static str {
 
 /// Checks and compiles the one policy set selected from `paths`; on
 /// failure, the exit code to return.
-fn compile_paths(paths: &[PathBuf], package: Option<&str>, color: bool) -> Result<(SourceMap, Bundle), ExitCode> {
+fn compile_paths(
+    paths: &[PathBuf],
+    package: Option<&str>,
+    color: bool,
+) -> Result<(SourceMap, Bundle), ExitCode> {
     let (mut sources, sets) = load(paths).map_err(|e| input_error(&e))?;
     let chosen: Vec<&driver::PolicySet> = sets
         .iter()
@@ -226,7 +263,10 @@ fn compile_paths(paths: &[PathBuf], package: Option<&str>, color: bool) -> Resul
     let set = match chosen.as_slice() {
         [one] => (*one).clone(),
         [] => {
-            let names: Vec<String> = sets.iter().map(|s| format!("`{}`", s.package.as_deref().unwrap_or("(no package)"))).collect();
+            let names: Vec<String> = sets
+                .iter()
+                .map(|s| format!("`{}`", s.package.as_deref().unwrap_or("(no package)")))
+                .collect();
             return Err(input_error(&format!(
                 "no policy set named `{}`; the paths hold {}",
                 package.unwrap_or(""),
@@ -234,7 +274,10 @@ fn compile_paths(paths: &[PathBuf], package: Option<&str>, color: bool) -> Resul
             )));
         }
         many => {
-            let names: Vec<String> = many.iter().map(|s| format!("`{}`", s.package.as_deref().unwrap_or("(no package)"))).collect();
+            let names: Vec<String> = many
+                .iter()
+                .map(|s| format!("`{}`", s.package.as_deref().unwrap_or("(no package)")))
+                .collect();
             return Err(input_error(&format!(
                 "the paths hold {} policy sets ({}); choose one with `--package`",
                 many.len(),
@@ -258,14 +301,23 @@ fn compile_paths(paths: &[PathBuf], package: Option<&str>, color: bool) -> Resul
     }
 }
 
-fn build(paths: &[PathBuf], output: &std::path::Path, package: Option<&str>, color: bool) -> ExitCode {
+fn build(
+    paths: &[PathBuf],
+    output: &std::path::Path,
+    package: Option<&str>,
+    color: bool,
+) -> ExitCode {
     let (_, bundle) = match compile_paths(paths, package, color) {
         Ok(x) => x,
         Err(code) => return code,
     };
     let bytes = bundle.to_bytes();
     if let Err(e) = std::fs::write(output, &bytes) {
-        return input_error(&format!("cannot write `{}`: {}", output.display(), e.to_string().to_lowercase()));
+        return input_error(&format!(
+            "cannot write `{}`: {}",
+            output.display(),
+            e.to_string().to_lowercase()
+        ));
     }
     eprintln!(
         "wrote {} ({} rule{}, {} action{}, {} bytes)",
@@ -287,18 +339,25 @@ fn read_request(path: &std::path::Path) -> Result<String, String> {
             .read_to_string(&mut text)
             .map_err(|e| format!("cannot read the request from standard input: {e}"))?;
     } else {
-        let meta = std::fs::metadata(path).map_err(|e| format!("`{}`: {}", path.display(), e.to_string().to_lowercase()))?;
+        let meta = std::fs::metadata(path)
+            .map_err(|e| format!("`{}`: {}", path.display(), e.to_string().to_lowercase()))?;
         if meta.len() > jitp::vm::MAX_REQUEST_BYTES as u64 {
-            return Err(format!("`{}`: the request is larger than {} bytes", path.display(), jitp::vm::MAX_REQUEST_BYTES));
+            return Err(format!(
+                "`{}`: the request is larger than {} bytes",
+                path.display(),
+                jitp::vm::MAX_REQUEST_BYTES
+            ));
         }
-        text = std::fs::read_to_string(path).map_err(|e| format!("`{}`: {}", path.display(), e.to_string().to_lowercase()))?;
+        text = std::fs::read_to_string(path)
+            .map_err(|e| format!("`{}`: {}", path.display(), e.to_string().to_lowercase()))?;
     }
     Ok(text)
 }
 
 /// Adds `now` (the current time) to a request object that lacks it.
 fn default_now(text: &str) -> String {
-    let Ok(serde_json::Value::Object(mut obj)) = serde_json::from_str::<serde_json::Value>(text) else {
+    let Ok(serde_json::Value::Object(mut obj)) = serde_json::from_str::<serde_json::Value>(text)
+    else {
         return text.to_string();
     };
     if obj.contains_key("now") {
@@ -340,13 +399,19 @@ fn eval(
         Ok(b) => b,
         Err(e) => {
             let d = jitp::decision::DecisionRecord::invalid(e.message);
-            println!("{}", serde_json::to_string_pretty(&d.to_json()).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&d.to_json()).unwrap_or_default()
+            );
             return ExitCode::SUCCESS;
         }
     };
     if !explain {
         let d = bundle.decide(&bound);
-        println!("{}", serde_json::to_string_pretty(&d.to_json()).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&d.to_json()).unwrap_or_default()
+        );
         return ExitCode::SUCCESS;
     }
     let explanation = bundle.explain(&bound);
@@ -354,13 +419,23 @@ fn eval(
         Format::Json => {
             let mut doc = explanation.decision.to_json();
             if let serde_json::Value::Object(o) = &mut doc {
-                o.insert("explanation".into(), serde_json::to_value(&explanation.rules).unwrap_or_default());
+                o.insert(
+                    "explanation".into(),
+                    serde_json::to_value(&explanation.rules).unwrap_or_default(),
+                );
             }
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         Format::Human => {
             let sources = sources.unwrap_or_else(|| sources_from_disk(&bundle));
-            print!("{}", jitp::explain_render::render(&sources, &explanation, color && std::io::stdout().is_terminal()));
+            print!(
+                "{}",
+                jitp::explain_render::render(
+                    &sources,
+                    &explanation,
+                    color && std::io::stdout().is_terminal()
+                )
+            );
         }
     }
     ExitCode::SUCCESS
@@ -382,7 +457,12 @@ fn disasm(path: &std::path::Path) -> ExitCode {
         Err(e) => return input_error(&e),
     };
     let sources = sources_from_disk(&bundle);
-    let lookup = |file: u32| sources.get(jitp::span::FileId(file)).map(|f| f.text.clone()).filter(|t| !t.is_empty());
+    let lookup = |file: u32| {
+        sources
+            .get(jitp::span::FileId(file))
+            .map(|f| f.text.clone())
+            .filter(|t| !t.is_empty())
+    };
     print!("{}", bundle.disassemble(Some(&lookup)));
     ExitCode::SUCCESS
 }

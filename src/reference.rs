@@ -96,21 +96,39 @@ pub struct TaskInfo {
 
 /// Validates a request JSON document against `p`'s schema.
 pub fn parse_request(p: &Program, json: &Json) -> Result<Request, String> {
-    let obj = json.as_object().ok_or("the request must be a JSON object")?;
+    let limit = crate::vm::MAX_REQUEST_DEPTH;
+    if deeper_than(json, limit) {
+        return Err(format!("the request is nested deeper than {limit} levels"));
+    }
+    let obj = json
+        .as_object()
+        .ok_or("the request must be a JSON object")?;
     for k in obj.keys() {
-        if !["subject", "action", "resource", "context", "task", "evidence", "now"].contains(&k.as_str()) {
+        if ![
+            "subject", "action", "resource", "context", "task", "evidence", "now",
+        ]
+        .contains(&k.as_str())
+        {
             return Err(format!("unknown request field `{k}`"));
         }
     }
     let (principal_type, principal) = entity(p, obj.get("subject"), "subject")?;
-    let action_obj = obj.get("action").and_then(Json::as_object).ok_or("`action` must be an object with a `name`")?;
+    let action_obj = obj
+        .get("action")
+        .and_then(Json::as_object)
+        .ok_or("`action` must be an object with a `name`")?;
     for k in action_obj.keys() {
         if k != "name" {
             return Err(format!("unknown field `action.{k}`"));
         }
     }
-    let action_name = action_obj.get("name").and_then(Json::as_str).ok_or("`action.name` must be a string")?;
-    let action = p.action_by_name(action_name).ok_or_else(|| format!("unknown action `{action_name}`"))?;
+    let action_name = action_obj
+        .get("name")
+        .and_then(Json::as_str)
+        .ok_or("`action.name` must be a string")?;
+    let action = p
+        .action_by_name(action_name)
+        .ok_or_else(|| format!("unknown action `{action_name}`"))?;
     let (resource_type, resource) = entity(p, obj.get("resource"), "resource")?;
     if !p.action(action).on.contains(&resource_type) {
         return Err(format!(
@@ -119,9 +137,26 @@ pub fn parse_request(p: &Program, json: &Json) -> Result<Request, String> {
         ));
     }
     let empty = Json::Object(Default::default());
-    let context = record(p, p.context, obj.get("context").filter(|c| !c.is_null()).unwrap_or(&empty), "context", 0)?;
-    let evidence = record(p, p.evidence, obj.get("evidence").filter(|c| !c.is_null()).unwrap_or(&empty), "evidence", 0)?;
-    let now = obj.get("now").and_then(Json::as_str).ok_or("`now` must be an RFC 3339 time string")?;
+    let context = record(
+        p,
+        p.context,
+        obj.get("context")
+            .filter(|c| !c.is_null())
+            .unwrap_or(&empty),
+        "context",
+    )?;
+    let evidence = record(
+        p,
+        p.evidence,
+        obj.get("evidence")
+            .filter(|c| !c.is_null())
+            .unwrap_or(&empty),
+        "evidence",
+    )?;
+    let now = obj
+        .get("now")
+        .and_then(Json::as_str)
+        .ok_or("`now` must be an RFC 3339 time string")?;
     let now = Time::parse(now).map_err(|e| format!("`now`: {e}"))?.0;
     let principal_id = match &principal {
         Value::Record(f) => match f.get("id") {
@@ -139,30 +174,48 @@ pub fn parse_request(p: &Program, json: &Json) -> Result<Request, String> {
                     return Err(format!("unknown field `task.{k}`"));
                 }
             }
-            let name = t.get("name").and_then(Json::as_str).ok_or("`task.name` must be a string")?;
-            let task = p.task_by_name(name).ok_or_else(|| format!("unknown task `{name}`"))?;
+            let name = t
+                .get("name")
+                .and_then(Json::as_str)
+                .ok_or("`task.name` must be a string")?;
+            let task = p
+                .task_by_name(name)
+                .ok_or_else(|| format!("unknown task `{name}`"))?;
             let id = match t.get("id") {
                 None | Some(Json::Null) => String::new(),
                 Some(Json::String(s)) => s.clone(),
                 Some(_) => return Err("`task.id` must be a string".into()),
             };
-            let started = t.get("started_at").and_then(Json::as_str).ok_or("`task.started_at` must be an RFC 3339 time string")?;
-            let started_at = Time::parse(started).map_err(|e| format!("`task.started_at`: {e}"))?.0;
+            let started = t
+                .get("started_at")
+                .and_then(Json::as_str)
+                .ok_or("`task.started_at` must be an RFC 3339 time string")?;
+            let started_at = Time::parse(started)
+                .map_err(|e| format!("`task.started_at`: {e}"))?
+                .0;
             let mut approvers = BTreeSet::new();
             match t.get("approvals") {
                 None | Some(Json::Null) => {}
                 Some(Json::Array(items)) => {
                     for (i, a) in items.iter().enumerate() {
-                        let a = a.as_object().ok_or_else(|| format!("`task.approvals[{i}]` must be an object"))?;
+                        let a = a
+                            .as_object()
+                            .ok_or_else(|| format!("`task.approvals[{i}]` must be an object"))?;
                         for k in a.keys() {
                             if k != "by" && k != "at" {
                                 return Err(format!("unknown field `task.approvals[{i}].{k}`"));
                             }
                         }
-                        let by = a.get("by").and_then(Json::as_str).ok_or_else(|| format!("`task.approvals[{i}].by` must be a string"))?;
+                        let by = a
+                            .get("by")
+                            .and_then(Json::as_str)
+                            .ok_or_else(|| format!("`task.approvals[{i}].by` must be a string"))?;
                         if let Some(at) = a.get("at") {
-                            let at = at.as_str().ok_or_else(|| format!("`task.approvals[{i}].at` must be a time string"))?;
-                            Time::parse(at).map_err(|e| format!("`task.approvals[{i}].at`: {e}"))?;
+                            let at = at.as_str().ok_or_else(|| {
+                                format!("`task.approvals[{i}].at` must be a time string")
+                            })?;
+                            Time::parse(at)
+                                .map_err(|e| format!("`task.approvals[{i}].at`: {e}"))?;
                         }
                         if by != principal_id {
                             approvers.insert(by.to_string());
@@ -193,15 +246,25 @@ pub fn parse_request(p: &Program, json: &Json) -> Result<Request, String> {
 }
 
 fn entity(p: &Program, json: Option<&Json>, role: &str) -> Result<(EntityId, Value), String> {
-    let obj = json.and_then(Json::as_object).ok_or_else(|| format!("`{role}` must be an object with `type` and `id`"))?;
+    let obj = json
+        .and_then(Json::as_object)
+        .ok_or_else(|| format!("`{role}` must be an object with `type` and `id`"))?;
     for k in obj.keys() {
         if !["type", "id", "properties"].contains(&k.as_str()) {
             return Err(format!("unknown field `{role}.{k}`"));
         }
     }
-    let ty = obj.get("type").and_then(Json::as_str).ok_or_else(|| format!("`{role}.type` must be a string"))?;
-    let eid = p.entity_by_name(ty).ok_or_else(|| format!("unknown entity type `{ty}` in `{role}.type`"))?;
-    let id = obj.get("id").and_then(Json::as_str).ok_or_else(|| format!("`{role}.id` must be a string"))?;
+    let ty = obj
+        .get("type")
+        .and_then(Json::as_str)
+        .ok_or_else(|| format!("`{role}.type` must be a string"))?;
+    let eid = p
+        .entity_by_name(ty)
+        .ok_or_else(|| format!("unknown entity type `{ty}` in `{role}.type`"))?;
+    let id = obj
+        .get("id")
+        .and_then(Json::as_str)
+        .ok_or_else(|| format!("`{role}.id` must be a string"))?;
     let empty = serde_json::Map::new();
     let props = match obj.get("properties") {
         None | Some(Json::Null) => &empty,
@@ -213,24 +276,45 @@ fn entity(p: &Program, json: Option<&Json>, role: &str) -> Result<(EntityId, Val
     fields.insert("id".to_string(), Value::Str(id.to_string()));
     for k in props.keys() {
         if k == "id" || !def.fields.iter().any(|f| f.name == *k) {
-            return Err(format!("unknown property `{role}.properties.{k}` of `{}`", def.name));
+            return Err(format!(
+                "unknown property `{role}.properties.{k}` of `{}`",
+                def.name
+            ));
         }
     }
     for f in def.fields.iter().skip(1) {
-        let v = value(p, &f.ty, props.get(&f.name), &format!("{role}.properties.{}", f.name), 1)?;
+        let v = value(
+            p,
+            &f.ty,
+            props.get(&f.name),
+            &format!("{role}.properties.{}", f.name),
+        )?;
         fields.insert(f.name.clone(), v);
     }
     Ok((eid, Value::Record(fields)))
 }
 
-/// Deepest nesting of records and sets a request may have.
-pub const MAX_DEPTH: usize = 32;
-
-fn record(p: &Program, r: RecordId, json: &Json, path: &str, depth: usize) -> Result<Value, String> {
-    if depth > MAX_DEPTH {
-        return Err(format!("`{path}` is nested too deeply"));
+/// Whether a JSON document nests deeper than `limit` levels (the document
+/// itself is level 1), as the request contract limits it.
+fn deeper_than(json: &Json, limit: usize) -> bool {
+    let mut stack = vec![(json, 1usize)];
+    while let Some((v, d)) = stack.pop() {
+        if d > limit {
+            return true;
+        }
+        match v {
+            Json::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
+            Json::Object(m) => stack.extend(m.values().map(|i| (i, d + 1))),
+            _ => {}
+        }
     }
-    let obj = json.as_object().ok_or_else(|| format!("`{path}` must be an object"))?;
+    false
+}
+
+fn record(p: &Program, r: RecordId, json: &Json, path: &str) -> Result<Value, String> {
+    let obj = json
+        .as_object()
+        .ok_or_else(|| format!("`{path}` must be an object"))?;
     let def = p.record(r);
     for k in obj.keys() {
         if !def.fields.iter().any(|f| f.name == *k) {
@@ -239,16 +323,13 @@ fn record(p: &Program, r: RecordId, json: &Json, path: &str, depth: usize) -> Re
     }
     let mut fields = BTreeMap::new();
     for f in &def.fields {
-        let v = value(p, &f.ty, obj.get(&f.name), &format!("{path}.{}", f.name), depth + 1)?;
+        let v = value(p, &f.ty, obj.get(&f.name), &format!("{path}.{}", f.name))?;
         fields.insert(f.name.clone(), v);
     }
     Ok(Value::Record(fields))
 }
 
-fn value(p: &Program, ty: &Type, json: Option<&Json>, path: &str, depth: usize) -> Result<Value, String> {
-    if depth > MAX_DEPTH {
-        return Err(format!("`{path}` is nested too deeply"));
-    }
+fn value(p: &Program, ty: &Type, json: Option<&Json>, path: &str) -> Result<Value, String> {
     let json = match (json, ty) {
         (None | Some(Json::Null), Type::Optional(_)) => return Ok(Value::Absent),
         (None, _) => return Err(format!("missing `{path}`")),
@@ -257,46 +338,61 @@ fn value(p: &Program, ty: &Type, json: Option<&Json>, path: &str, depth: usize) 
     };
     let want = |what: &str| format!("`{path}` must be {what}");
     Ok(match ty {
-        Type::Optional(inner) => value(p, inner, Some(json), path, depth)?,
+        Type::Optional(inner) => value(p, inner, Some(json), path)?,
         Type::Bool => Value::Bool(json.as_bool().ok_or_else(|| want("a boolean"))?),
         Type::Int => Value::Int(json.as_i64().ok_or_else(|| want("a 64-bit integer"))?),
         Type::String => Value::Str(json.as_str().ok_or_else(|| want("a string"))?.to_string()),
         Type::Time => {
-            let s = json.as_str().ok_or_else(|| want("an RFC 3339 time string"))?;
+            let s = json
+                .as_str()
+                .ok_or_else(|| want("an RFC 3339 time string"))?;
             Value::Time(Time::parse(s).map_err(|e| format!("`{path}`: {e}"))?.0)
         }
         Type::Duration => {
-            let s = json.as_str().ok_or_else(|| want("a duration string such as \"15m\""))?;
+            let s = json
+                .as_str()
+                .ok_or_else(|| want("a duration string such as \"15m\""))?;
             Value::Dur(Duration::parse(s).map_err(|e| format!("`{path}`: {e}"))?.0)
         }
         Type::Ip => {
             let s = json.as_str().ok_or_else(|| want("an ip address string"))?;
-            Value::Ip(s.parse().map_err(|_| format!("`{path}`: `{s}` is not a valid ip address"))?)
+            Value::Ip(
+                s.parse()
+                    .map_err(|_| format!("`{path}`: `{s}` is not a valid ip address"))?,
+            )
         }
         Type::Net => {
-            let s = json.as_str().ok_or_else(|| want("a network string such as \"10.0.0.0/8\""))?;
+            let s = json
+                .as_str()
+                .ok_or_else(|| want("a network string such as \"10.0.0.0/8\""))?;
             Value::Net(Cidr::parse(s).map_err(|e| format!("`{path}`: {e}"))?)
         }
         Type::Enum(e) => {
             let def = p.enum_def(*e);
-            let s = json.as_str().ok_or_else(|| want(&format!("one of the `{}` variants", def.name)))?;
-            let v = def
-                .variants
-                .iter()
-                .position(|v| v == s)
-                .ok_or_else(|| format!("`{path}`: `{s}` is not a variant of `{}` ({})", def.name, def.variants.join(", ")))?;
+            let s = json
+                .as_str()
+                .ok_or_else(|| want(&format!("one of the `{}` variants", def.name)))?;
+            let v = def.variants.iter().position(|v| v == s).ok_or_else(|| {
+                format!(
+                    "`{path}`: `{s}` is not a variant of `{}` ({})",
+                    def.name,
+                    def.variants.join(", ")
+                )
+            })?;
             Value::Enum(v as u32)
         }
         Type::Set(elem) => {
             let items = json.as_array().ok_or_else(|| want("an array"))?;
             let mut set = BTreeSet::new();
             for (i, item) in items.iter().enumerate() {
-                set.insert(value(p, elem, Some(item), &format!("{path}[{i}]"), depth + 1)?);
+                set.insert(value(p, elem, Some(item), &format!("{path}[{i}]"))?);
             }
             Value::Set(set)
         }
-        Type::Record(r) => record(p, *r, json, path, depth)?,
-        Type::Entity(_) | Type::Task | Type::Never | Type::Error => return Err(format!("`{path}` has an unsupported type")),
+        Type::Record(r) => record(p, *r, json, path)?,
+        Type::Entity(_) | Type::Task | Type::Never | Type::Error => {
+            return Err(format!("`{path}` has an unsupported type"))
+        }
     })
 }
 
@@ -310,13 +406,23 @@ struct Env<'a> {
 
 /// Evaluates a constant.
 pub fn eval_const(p: &Program, c: ConstId) -> R<Value> {
-    let env = Env { req: None, params: Vec::new() };
+    let env = Env {
+        req: None,
+        params: Vec::new(),
+    };
     eval(p, &env, &p.consts[c.index()].value)
 }
 
 /// Evaluates an expression that reads no request names (a constant subexpression).
 pub fn eval_closed(p: &Program, e: &Expr) -> R<Value> {
-    eval(p, &Env { req: None, params: Vec::new() }, e)
+    eval(
+        p,
+        &Env {
+            req: None,
+            params: Vec::new(),
+        },
+        e,
+    )
 }
 
 fn eval(p: &Program, env: &Env<'_>, e: &Expr) -> R<Value> {
@@ -331,12 +437,20 @@ fn eval(p: &Program, env: &Env<'_>, e: &Expr) -> R<Value> {
             Literal::Net(n) => Value::Net(*n),
             Literal::Enum(_, v) => Value::Enum(*v),
         },
-        ExprKind::Set(items) => Value::Set(items.iter().map(|i| eval(p, env, i)).collect::<R<_>>()?),
+        ExprKind::Set(items) => {
+            Value::Set(items.iter().map(|i| eval(p, env, i)).collect::<R<_>>()?)
+        }
         ExprKind::Var(v) => {
             if let Var::Param(i) = v {
-                return env.params.get(*i as usize).cloned().map_or_else(|| internal("parameter"), Ok);
+                return env
+                    .params
+                    .get(*i as usize)
+                    .cloned()
+                    .map_or_else(|| internal("parameter"), Ok);
             }
-            let Some(req) = env.req else { return internal("request name in a constant") };
+            let Some(req) = env.req else {
+                return internal("request name in a constant");
+            };
             match v {
                 Var::Principal => req.principal.clone(),
                 Var::Resource => req.resource.clone(),
@@ -354,33 +468,60 @@ fn eval(p: &Program, env: &Env<'_>, e: &Expr) -> R<Value> {
             _ => return internal("field of a non-record"),
         },
         ExprKind::TaskField(f) => {
-            let Some(t) = env.req.and_then(|r| r.task.as_ref()) else { return internal("task field without a task") };
+            let Some(t) = env.req.and_then(|r| r.task.as_ref()) else {
+                return internal("task field without a task");
+            };
             match f {
                 TaskField::Name => Value::Str(p.task(t.task).name.clone()),
                 TaskField::Id => Value::Str(t.id.clone()),
                 TaskField::StartedAt => Value::Time(t.started_at),
                 TaskField::Approvals => Value::Int(t.approvers.len() as i64),
-                TaskField::Approvers => Value::Set(t.approvers.iter().map(|a| Value::Str(a.clone())).collect()),
+                TaskField::Approvers => {
+                    Value::Set(t.approvers.iter().map(|a| Value::Str(a.clone())).collect())
+                }
             }
         }
         ExprKind::Call(f, args) => {
-            let params = args.iter().map(|a| eval(p, env, a)).collect::<R<Vec<_>>>()?;
-            let inner = Env { req: env.req, params };
+            let params = args
+                .iter()
+                .map(|a| eval(p, env, a))
+                .collect::<R<Vec<_>>>()?;
+            let inner = Env {
+                req: env.req,
+                params,
+            };
             eval(p, &inner, &p.fns[f.index()].body)?
         }
         ExprKind::Method { method, recv, args } => {
             let r = eval(p, env, recv)?;
-            let a = args.iter().map(|a| eval(p, env, a)).collect::<R<Vec<_>>>()?;
+            let a = args
+                .iter()
+                .map(|a| eval(p, env, a))
+                .collect::<R<Vec<_>>>()?;
             if r == Value::Absent || a.contains(&Value::Absent) {
-                return Ok(if method.is_predicate() { Value::Bool(false) } else { Value::Absent });
+                return Ok(if method.is_predicate() {
+                    Value::Bool(false)
+                } else {
+                    Value::Absent
+                });
             }
             match (method, &r, a.first()) {
-                (Method::StartsWith, Value::Str(s), Some(Value::Str(x))) => Value::Bool(s.starts_with(x.as_str())),
-                (Method::EndsWith, Value::Str(s), Some(Value::Str(x))) => Value::Bool(s.ends_with(x.as_str())),
-                (Method::StrContains, Value::Str(s), Some(Value::Str(x))) => Value::Bool(s.contains(x.as_str())),
+                (Method::StartsWith, Value::Str(s), Some(Value::Str(x))) => {
+                    Value::Bool(s.starts_with(x.as_str()))
+                }
+                (Method::EndsWith, Value::Str(s), Some(Value::Str(x))) => {
+                    Value::Bool(s.ends_with(x.as_str()))
+                }
+                (Method::StrContains, Value::Str(s), Some(Value::Str(x))) => {
+                    Value::Bool(s.contains(x.as_str()))
+                }
                 (Method::Contains, Value::Set(s), Some(x)) => Value::Bool(s.contains(x)),
-                (Method::ContainsAny, Value::Set(s), Some(Value::Set(x))) => Value::Bool(x.iter().any(|v| s.contains(v))),
-                (Method::ContainsAll, Value::Set(s), Some(Value::Set(x))) => Value::Bool(x.iter().all(|v| s.contains(v))),
+                (Method::ContainsAny, Value::Set(s), Some(Value::Set(x))) => {
+                    Value::Bool(x.iter().any(|v| s.contains(v)))
+                }
+                (Method::ContainsAll, Value::Set(s), Some(Value::Set(x))) => {
+                    Value::Bool(x.iter().all(|v| s.contains(v)))
+                }
                 (Method::IsEmpty, Value::Set(s), None) => Value::Bool(s.is_empty()),
                 (Method::Len, Value::Set(s), None) => Value::Int(s.len() as i64),
                 _ => return internal("method operands"),
@@ -415,7 +556,9 @@ fn eval(p: &Program, env: &Env<'_>, e: &Expr) -> R<Value> {
                 CmpOp::Ne => x != y,
                 _ => {
                     let ord = match (&x, &y) {
-                        (Value::Int(a), Value::Int(b)) | (Value::Time(a), Value::Time(b)) | (Value::Dur(a), Value::Dur(b)) => a.cmp(b),
+                        (Value::Int(a), Value::Int(b))
+                        | (Value::Time(a), Value::Time(b))
+                        | (Value::Dur(a), Value::Dur(b)) => a.cmp(b),
                         _ => return internal("ordering"),
                     };
                     match op {
@@ -430,23 +573,54 @@ fn eval(p: &Program, env: &Env<'_>, e: &Expr) -> R<Value> {
         ExprKind::Arith(op, a, b) => {
             let (x, y) = (eval(p, env, a)?, eval(p, env, b)?);
             let add = *op == ArithOp::Add;
-            let f = |a: i64, b: i64| if add { a.checked_add(b) } else { a.checked_sub(b) };
+            let f = |a: i64, b: i64| {
+                if add {
+                    a.checked_add(b)
+                } else {
+                    a.checked_sub(b)
+                }
+            };
             match (x, y) {
                 (Value::Int(a), Value::Int(b)) => Value::Int(f(a, b).ok_or(EvalError::Overflow)?),
                 (Value::Time(a), Value::Dur(b)) => Value::Time(f(a, b).ok_or(EvalError::Overflow)?),
-                (Value::Dur(a), Value::Time(b)) if add => Value::Time(a.checked_add(b).ok_or(EvalError::Overflow)?),
-                (Value::Time(a), Value::Time(b)) if !add => Value::Dur(a.checked_sub(b).ok_or(EvalError::Overflow)?),
+                (Value::Dur(a), Value::Time(b)) if add => {
+                    Value::Time(a.checked_add(b).ok_or(EvalError::Overflow)?)
+                }
+                (Value::Time(a), Value::Time(b)) if !add => {
+                    Value::Dur(a.checked_sub(b).ok_or(EvalError::Overflow)?)
+                }
                 (Value::Dur(a), Value::Dur(b)) => Value::Dur(f(a, b).ok_or(EvalError::Overflow)?),
                 _ => return internal("arithmetic"),
             }
         }
         ExprKind::In(a, b) => {
-            let (x, y) = (eval(p, env, a)?, eval(p, env, b)?);
+            let x = eval(p, env, a)?;
+            if let ExprKind::Set(items) = &b.kind {
+                // A set literal is tried item by item, left to right, up to
+                // the first match (like `or`); nothing when `x` is absent.
+                if x == Value::Absent {
+                    return Ok(Value::Bool(false));
+                }
+                for item in items {
+                    let found = match (&x, eval(p, env, item)?) {
+                        (Value::Ip(ip), Value::Net(n)) => n.contains(*ip),
+                        (x, y) => *x == y,
+                    };
+                    if found {
+                        return Ok(Value::Bool(true));
+                    }
+                }
+                return Ok(Value::Bool(false));
+            }
+            let y = eval(p, env, b)?;
             Value::Bool(match (&x, &y) {
                 (Value::Absent, _) | (_, Value::Absent) => false,
                 (Value::Ip(ip), Value::Net(n)) => n.contains(*ip),
-                (Value::Ip(ip), Value::Set(s)) if s.iter().all(|v| matches!(v, Value::Net(_))) && !s.is_empty() => {
-                    s.iter().any(|v| matches!(v, Value::Net(n) if n.contains(*ip)))
+                (Value::Ip(ip), Value::Set(s))
+                    if s.iter().all(|v| matches!(v, Value::Net(_))) && !s.is_empty() =>
+                {
+                    s.iter()
+                        .any(|v| matches!(v, Value::Net(n) if n.contains(*ip)))
                 }
                 (Value::Time(t), Value::Record(w)) => match (w.get("start"), w.get("end")) {
                     (Some(Value::Time(s)), Some(Value::Time(e))) => s <= t && t < e,
@@ -471,7 +645,14 @@ fn eval(p: &Program, env: &Env<'_>, e: &Expr) -> R<Value> {
 }
 
 fn holds(p: &Program, req: &Request, e: &Expr) -> R<bool> {
-    match eval(p, &Env { req: Some(req), params: Vec::new() }, e)? {
+    match eval(
+        p,
+        &Env {
+            req: Some(req),
+            params: Vec::new(),
+        },
+        e,
+    )? {
         Value::Bool(b) => Ok(b),
         _ => internal("condition is not a Bool"),
     }
@@ -522,7 +703,9 @@ pub fn decide(p: &Program, req: &Request) -> DecisionRecord {
     for r in &p.rules {
         let matches = r.effect == RuleEffect::Forbid
             && r.actions.contains(&req.action)
-            && r.resource.as_ref().is_none_or(|t| t.contains(&req.resource_type))
+            && r.resource
+                .as_ref()
+                .is_none_or(|t| t.contains(&req.resource_type))
             && in_scope(r);
         if !matches {
             continue;
@@ -545,15 +728,19 @@ pub fn decide(p: &Program, req: &Request) -> DecisionRecord {
     for r in &p.rules {
         let matches = r.effect == RuleEffect::Permit
             && r.actions.contains(&req.action)
-            && r.principal.as_ref().is_none_or(|t| t.contains(&req.principal_type))
-            && r.resource.as_ref().is_none_or(|t| t.contains(&req.resource_type))
+            && r.principal
+                .as_ref()
+                .is_none_or(|t| t.contains(&req.principal_type))
+            && r.resource
+                .as_ref()
+                .is_none_or(|t| t.contains(&req.resource_type))
             && in_scope(r);
         if !matches {
             continue;
         }
         let started = req.task.as_ref().map(|t| t.started_at);
         let expires_at = match (r.task, started, r.ttl) {
-            (Some(_), Some(s), Some(ttl)) => s.checked_add(ttl.0),
+            (Some(_), Some(s), Some(ttl)) => Some(Time(s).grant_expiry(ttl).0),
             _ => None,
         };
         let not_yet = r.task.is_some() && started.is_some_and(|s| req.now < s);
@@ -593,7 +780,10 @@ pub fn decide(p: &Program, req: &Request) -> DecisionRecord {
             if better {
                 allowed = Some((r, expires_at));
             }
-        } else if stepped.as_ref().is_none_or(|(_, m)| missing.len() < m.len()) {
+        } else if stepped
+            .as_ref()
+            .is_none_or(|(_, m)| missing.len() < m.len())
+        {
             stepped = Some((r, missing));
         }
     }

@@ -31,18 +31,24 @@ impl Duration {
             return Err("empty duration".into());
         }
         while !rest.is_empty() {
-            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
             if digits == 0 {
                 return Err(format!("invalid duration `{text}`"));
             }
             let (num, tail) = rest.split_at(digits);
-            let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+            let unit_len = tail
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(tail.len());
             let (unit, tail) = tail.split_at(unit_len);
             let Some(rank) = UNITS.iter().position(|(u, _)| *u == unit) else {
                 return Err(format!("invalid duration unit `{unit}` in `{text}`"));
             };
             if last_rank.is_some_and(|r| r >= rank) {
-                return Err(format!("units of duration `{text}` must go from largest to smallest, each once"));
+                return Err(format!(
+                    "units of duration `{text}` must go from largest to smallest, each once"
+                ));
             }
             last_rank = Some(rank);
             let n: i64 = num
@@ -109,9 +115,19 @@ impl Time {
             .map_err(|_| format!("`{text}` is out of range"))
     }
 
+    /// The last instant RFC 3339 can write: `9999-12-31T23:59:59.999999Z`.
+    pub const LATEST: Time = Time(253_402_300_799_999_999);
+
     /// Adds a duration, `None` on overflow.
     pub fn checked_add(self, d: Duration) -> Option<Time> {
         self.0.checked_add(d.0).map(Time)
+    }
+
+    /// When a grant of `ttl` started at `self` expires: `self + ttl`, capped
+    /// at [`Time::LATEST`] so that a huge `ttl` still gives a finite,
+    /// writable expiry (never an unlimited grant).
+    pub fn grant_expiry(self, ttl: Duration) -> Time {
+        Time(self.0.saturating_add(ttl.0).min(Self::LATEST.0))
     }
 }
 
@@ -120,8 +136,10 @@ impl fmt::Display for Time {
         let nanos = i128::from(self.0) * 1_000;
         match time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
             .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        {
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            }) {
             Some(s) => f.write_str(&s),
             None => write!(f, "@{}us", self.0),
         }

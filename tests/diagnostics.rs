@@ -1326,7 +1326,10 @@ fn import_cycle() {
             ("lib.a".to_string(), lib_a.to_string()),
             ("lib.b".to_string(), lib_b.to_string()),
             // `std.nhi` is loaded implicitly for the evidence schema.
-            ("std.nhi".to_string(), "record Evidence { mfa_at: Time? }\n".to_string()),
+            (
+                "std.nhi".to_string(),
+                "record Evidence { mfa_at: Time? }\n".to_string(),
+            ),
         ],
     };
     let mut sources = SourceMap::new();
@@ -1340,7 +1343,9 @@ fn import_cycle() {
     assert_eq!(codes(&diags), vec!["E0208"]);
     let d = &diags[0];
     assert!(
-        d.notes.iter().any(|n| n.contains("`lib.a`") && n.contains("`lib.b`")),
+        d.notes
+            .iter()
+            .any(|n| n.contains("`lib.a`") && n.contains("`lib.b`")),
         "the cycle note should name both modules: {:?}",
         d.notes
     );
@@ -1389,7 +1394,10 @@ forbid * when resource.revokd
     let (text, diags) = run(source);
     insta::assert_snapshot!("every_error_in_one_run", text);
     let cs = codes(&diags);
-    assert!(diags.iter().all(|d| d.severity == Severity::Error), "{cs:?}");
+    assert!(
+        diags.iter().all(|d| d.severity == Severity::Error),
+        "{cs:?}"
+    );
     // exactly the five mistakes, no follow-on errors
     assert_eq!(cs, ["E0001", "E0101", "E0301", "E0101", "E0204"]);
     for want in ["E0001", "E0101", "E0301", "E0204"] {
@@ -1400,15 +1408,52 @@ forbid * when resource.revokd
     assert!(syntax.len() >= 2, "expected two syntax errors: {cs:?}");
     let src = source.strip_prefix('\n').unwrap_or(source);
     let line_of = |d: &Diagnostic| src[..d.primary.span.start as usize].lines().count();
-    let database_line = src.lines().position(|l| l.contains("env String")).map(|i| i + 1);
-    let rule_line = src.lines().position(|l| l.contains("to on Secret")).map(|i| i + 1);
-    assert!(syntax.iter().any(|d| Some(line_of(d)) == database_line), "{cs:?}");
-    assert!(syntax.iter().any(|d| Some(line_of(d)) == rule_line), "{cs:?}");
+    let database_line = src
+        .lines()
+        .position(|l| l.contains("env String"))
+        .map(|i| i + 1);
+    let rule_line = src
+        .lines()
+        .position(|l| l.contains("to on Secret"))
+        .map(|i| i + 1);
+    assert!(
+        syntax.iter().any(|d| Some(line_of(d)) == database_line),
+        "{cs:?}"
+    );
+    assert!(
+        syntax.iter().any(|d| Some(line_of(d)) == rule_line),
+        "{cs:?}"
+    );
     // diagnostics are sorted top to bottom
     let starts: Vec<u32> = diags.iter().map(|d| d.primary.span.start).collect();
     let mut sorted = starts.clone();
     sorted.sort_unstable();
     assert_eq!(starts, sorted);
+}
+
+// ---------------------------------------------------------- compiler limits
+
+/// A schema whose records nest records many times over needs more request
+/// slots than a bundle may have: the compiler reports it (and so does
+/// `jitp check`, which runs the compiler's layout too).
+#[test]
+fn e0310_schema_too_large() {
+    let mut source = String::from("entity P { k: Int }\nentity R { k: Int }\naction r.go on R\n");
+    for i in 0..17 {
+        source.push_str(&format!("record R{i} {{ a: R{n}  b: R{n} }}\n", n = i + 1));
+    }
+    source.push_str(
+        "record R17 { v: Int }\ncontext { r: R0 }\n@standing(\"test\")\npermit P to r.go on R\n",
+    );
+    let (sources, program, diags) = check_text("policy.jitp", &source);
+    assert!(diags.is_empty(), "{diags:?}");
+    let program = program.expect("checks clean");
+    let diags = jitp::vm::compile(&program, &sources).expect_err("too large to compile");
+    assert_eq!(codes(&diags), ["E0310"]);
+    insta::assert_snapshot!(
+        "e0310_schema_too_large",
+        snapshot_text(&sources, &source, &diags)
+    );
 }
 
 // ---------------------------------------------------------- code registry
@@ -1424,8 +1469,15 @@ fn every_code_has_a_title_and_is_unique() {
         assert!(s[1..].chars().all(|c| c.is_ascii_digit()), "code {s}");
         let title = code.title();
         assert!(!title.trim().is_empty(), "code {s} has no title");
-        assert_eq!(title, title.to_lowercase(), "title of {s} should be lowercase");
-        assert!(!title.ends_with('.'), "title of {s} should not end with a period");
+        assert_eq!(
+            title,
+            title.to_lowercase(),
+            "title of {s} should be lowercase"
+        );
+        assert!(
+            !title.ends_with('.'),
+            "title of {s} should not end with a period"
+        );
     }
     let titles: HashSet<&str> = Code::ALL.iter().map(|c| c.title()).collect();
     assert_eq!(titles.len(), Code::ALL.len(), "two codes share a title");

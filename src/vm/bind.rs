@@ -6,7 +6,7 @@
 //! request is an error naming the offending field; deciding it gives
 //! `deny` / `invalid_request`.
 
-use super::bundle::{Bundle, FieldLayout, TypeDesc};
+use super::bundle::{Bundle, FieldLayout, TypeDesc, MAX_SLOTS};
 use super::json::J as Json;
 use super::value::{Arena, SetRef, Val};
 use crate::value::{Cidr, Duration, Time};
@@ -50,7 +50,9 @@ impl std::error::Error for RequestError {}
 type R<T> = Result<T, RequestError>;
 
 fn fail<T>(message: impl Into<String>) -> R<T> {
-    Err(RequestError { message: message.into() })
+    Err(RequestError {
+        message: message.into(),
+    })
 }
 
 /// Depth of nesting of a JSON value, stopping early past `limit`.
@@ -99,7 +101,9 @@ impl Bundle {
     /// Parses and binds a request given as JSON text.
     pub fn bind_str(&self, text: &str) -> Result<BoundRequest, RequestError> {
         if text.len() > MAX_REQUEST_BYTES {
-            return fail(format!("the request is larger than {MAX_REQUEST_BYTES} bytes"));
+            return fail(format!(
+                "the request is larger than {MAX_REQUEST_BYTES} bytes"
+            ));
         }
         let json: Json<'_> = serde_json::from_str(text).map_err(|e| RequestError {
             message: format!("the request is not valid JSON: {e}"),
@@ -114,13 +118,15 @@ impl Bundle {
 
     fn bind_tree(&self, json: &Json<'_>) -> Result<BoundRequest, RequestError> {
         if depth_exceeds(json, MAX_REQUEST_DEPTH) {
-            return fail(format!("the request is nested deeper than {MAX_REQUEST_DEPTH} levels"));
+            return fail(format!(
+                "the request is nested deeper than {MAX_REQUEST_DEPTH} levels"
+            ));
         }
         let mut b = Binder {
             bundle: self,
             req: BoundRequest {
                 fingerprint: self.lookup.fingerprint,
-                slots: vec![Val::Absent; self.schema.slot_count as usize],
+                slots: vec![Val::Absent; self.schema.slot_count.min(MAX_SLOTS) as usize],
                 strings: Vec::new(),
                 sets: Vec::new(),
                 principal_type: 0,
@@ -166,31 +172,59 @@ impl Binder<'_> {
             message: "the request must be a JSON object".into(),
         })?;
         for (k, _) in obj {
-            if !["subject", "action", "resource", "context", "task", "evidence", "now"].contains(&k.as_ref()) {
+            if ![
+                "subject", "action", "resource", "context", "task", "evidence", "now",
+            ]
+            .contains(&k.as_ref())
+            {
                 return fail(format!("unknown request field `{k}`"));
             }
         }
         let (ptype, principal_id) = self.entity(json.get("subject"), "subject", true)?;
-        let action_obj = json.get("action").filter(|a| a.as_object().is_some()).ok_or_else(|| RequestError {
-            message: "`action` must be an object with a `name`".into(),
-        })?;
-        if let Some((k, _)) = action_obj.as_object().unwrap_or(&[]).iter().find(|(k, _)| k != "name") {
+        let action_obj = json
+            .get("action")
+            .filter(|a| a.as_object().is_some())
+            .ok_or_else(|| RequestError {
+                message: "`action` must be an object with a `name`".into(),
+            })?;
+        if let Some((k, _)) = action_obj
+            .as_object()
+            .unwrap_or(&[])
+            .iter()
+            .find(|(k, _)| k != "name")
+        {
             return fail(format!("unknown field `action.{k}`"));
         }
-        let action_name = action_obj.get("name").and_then(Json::as_str).ok_or_else(|| RequestError {
-            message: "`action.name` must be a string".into(),
-        })?;
+        let action_name = action_obj
+            .get("name")
+            .and_then(Json::as_str)
+            .ok_or_else(|| RequestError {
+                message: "`action.name` must be a string".into(),
+            })?;
         let bundle = self.bundle;
-        let action = *bundle.lookup.actions.get(action_name).ok_or_else(|| RequestError {
-            message: format!("unknown action `{action_name}`"),
-        })?;
+        let action = *bundle
+            .lookup
+            .actions
+            .get(action_name)
+            .ok_or_else(|| RequestError {
+                message: format!("unknown action `{action_name}`"),
+            })?;
         let (rtype, _) = self.entity(json.get("resource"), "resource", false)?;
-        let meta = bundle.actions.get(action as usize).ok_or_else(|| RequestError {
-            message: "the bundle's actions are inconsistent".into(),
-        })?;
+        let meta = bundle
+            .actions
+            .get(action as usize)
+            .ok_or_else(|| RequestError {
+                message: "the bundle's actions are inconsistent".into(),
+            })?;
         if !meta.on.contains(&rtype) {
-            let rname = bundle.schema.entities.get(rtype as usize).map_or("", |e| bundle.string(e.name));
-            return fail(format!("action `{action_name}` does not apply to resource type `{rname}`"));
+            let rname = bundle
+                .schema
+                .entities
+                .get(rtype as usize)
+                .map_or("", |e| bundle.string(e.name));
+            return fail(format!(
+                "action `{action_name}` does not apply to resource type `{rname}`"
+            ));
         }
         self.req.principal_type = ptype;
         self.req.resource_type = rtype;
@@ -200,16 +234,29 @@ impl Binder<'_> {
 
         let empty = Json::Obj(Vec::new());
         let (ctx_rec, ctx_base) = bundle.schema.context;
-        let ctx = json.get("context").filter(|c| !c.is_null()).unwrap_or(&empty);
+        let ctx = json
+            .get("context")
+            .filter(|c| !c.is_null())
+            .unwrap_or(&empty);
         self.record(ctx_rec, ctx, ctx_base, &At::Root("context"))?;
         let (ev_rec, ev_base) = bundle.schema.evidence;
-        let ev = json.get("evidence").filter(|c| !c.is_null()).unwrap_or(&empty);
+        let ev = json
+            .get("evidence")
+            .filter(|c| !c.is_null())
+            .unwrap_or(&empty);
         self.record(ev_rec, ev, ev_base, &At::Root("evidence"))?;
 
-        let now = json.get("now").and_then(Json::as_str).ok_or_else(|| RequestError {
-            message: "`now` must be an RFC 3339 time string".into(),
-        })?;
-        let now = Time::parse(now).map_err(|e| RequestError { message: format!("`now`: {e}") })?.0;
+        let now = json
+            .get("now")
+            .and_then(Json::as_str)
+            .ok_or_else(|| RequestError {
+                message: "`now` must be an RFC 3339 time string".into(),
+            })?;
+        let now = Time::parse(now)
+            .map_err(|e| RequestError {
+                message: format!("`now`: {e}"),
+            })?
+            .0;
         self.req.now = now;
         self.set(sp.now, Val::Time(now))?;
 
@@ -229,20 +276,31 @@ impl Binder<'_> {
                 return fail(format!("unknown field `task.{k}`"));
             }
         }
-        let name = t.get("name").and_then(Json::as_str).ok_or_else(|| RequestError {
-            message: "`task.name` must be a string".into(),
-        })?;
-        let task = *self.bundle.lookup.tasks.get(name).ok_or_else(|| RequestError {
-            message: format!("unknown task `{name}`"),
-        })?;
+        let name = t
+            .get("name")
+            .and_then(Json::as_str)
+            .ok_or_else(|| RequestError {
+                message: "`task.name` must be a string".into(),
+            })?;
+        let task = *self
+            .bundle
+            .lookup
+            .tasks
+            .get(name)
+            .ok_or_else(|| RequestError {
+                message: format!("unknown task `{name}`"),
+            })?;
         let id = match t.get("id") {
             None | Some(Json::Null) => "",
             Some(Json::Str(s)) => s.as_ref(),
             Some(_) => return fail("`task.id` must be a string"),
         };
-        let started = t.get("started_at").and_then(Json::as_str).ok_or_else(|| RequestError {
-            message: "`task.started_at` must be an RFC 3339 time string".into(),
-        })?;
+        let started = t
+            .get("started_at")
+            .and_then(Json::as_str)
+            .ok_or_else(|| RequestError {
+                message: "`task.started_at` must be an RFC 3339 time string".into(),
+            })?;
         let started_at = Time::parse(started).map_err(|e| RequestError {
             message: format!("`task.started_at`: {e}"),
         })?;
@@ -261,9 +319,12 @@ impl Binder<'_> {
                     if let Some((k, _)) = entries.iter().find(|(k, _)| k != "by" && k != "at") {
                         return fail(format!("unknown field `task.approvals[{i}].{k}`"));
                     }
-                    let by = a.get("by").and_then(Json::as_str).ok_or_else(|| RequestError {
-                        message: format!("`task.approvals[{i}].by` must be a string"),
-                    })?;
+                    let by = a
+                        .get("by")
+                        .and_then(Json::as_str)
+                        .ok_or_else(|| RequestError {
+                            message: format!("`task.approvals[{i}].by` must be a string"),
+                        })?;
                     if let Some(at) = a.get("at") {
                         let at = at.as_str().ok_or_else(|| RequestError {
                             message: format!("`task.approvals[{i}].at` must be a time string"),
@@ -297,7 +358,14 @@ impl Binder<'_> {
         let start = self.req.sets.len() as u32;
         let len = approvers.len() as u32;
         self.req.sets.extend(approvers.into_iter().map(Val::Str));
-        self.set(sp.task_approvers, Val::Set(SetRef { arena: Arena::Request, start, len }))?;
+        self.set(
+            sp.task_approvers,
+            Val::Set(SetRef {
+                arena: Arena::Request,
+                start,
+                len,
+            }),
+        )?;
         self.req.task = Some(task);
         self.req.started_at = started_at.0;
         Ok(())
@@ -305,36 +373,59 @@ impl Binder<'_> {
 
     /// Binds `subject` or `resource`; returns the type and the id.
     fn entity(&mut self, json: Option<&Json<'_>>, role: &str, principal: bool) -> R<(u32, String)> {
-        let obj = json.filter(|j| j.as_object().is_some()).ok_or_else(|| RequestError {
-            message: format!("`{role}` must be an object with `type` and `id`"),
-        })?;
-        if let Some((k, _)) = obj.as_object().unwrap_or(&[]).iter().find(|(k, _)| !["type", "id", "properties"].contains(&k.as_ref())) {
+        let obj = json
+            .filter(|j| j.as_object().is_some())
+            .ok_or_else(|| RequestError {
+                message: format!("`{role}` must be an object with `type` and `id`"),
+            })?;
+        if let Some((k, _)) = obj
+            .as_object()
+            .unwrap_or(&[])
+            .iter()
+            .find(|(k, _)| !["type", "id", "properties"].contains(&k.as_ref()))
+        {
             return fail(format!("unknown field `{role}.{k}`"));
         }
-        let ty = obj.get("type").and_then(Json::as_str).ok_or_else(|| RequestError {
-            message: format!("`{role}.type` must be a string"),
-        })?;
+        let ty = obj
+            .get("type")
+            .and_then(Json::as_str)
+            .ok_or_else(|| RequestError {
+                message: format!("`{role}.type` must be a string"),
+            })?;
         let bundle = self.bundle;
         let eid = *bundle.lookup.entities.get(ty).ok_or_else(|| RequestError {
             message: format!("unknown entity type `{ty}` in `{role}.type`"),
         })?;
-        let id = obj.get("id").and_then(Json::as_str).ok_or_else(|| RequestError {
-            message: format!("`{role}.id` must be a string"),
-        })?;
+        let id = obj
+            .get("id")
+            .and_then(Json::as_str)
+            .ok_or_else(|| RequestError {
+                message: format!("`{role}.id` must be a string"),
+            })?;
         let empty = Json::Obj(Vec::new());
         let props = match obj.get("properties") {
             None | Some(Json::Null) => &empty,
             Some(p @ Json::Obj(_)) => p,
             Some(_) => return fail(format!("`{role}.properties` must be an object")),
         };
-        let layout = bundle.schema.entities.get(eid as usize).ok_or_else(|| RequestError {
-            message: "the bundle's entities are inconsistent".into(),
-        })?;
-        let fields: &[FieldLayout] = if principal { &layout.as_principal } else { &layout.as_resource };
+        let layout = bundle
+            .schema
+            .entities
+            .get(eid as usize)
+            .ok_or_else(|| RequestError {
+                message: "the bundle's entities are inconsistent".into(),
+            })?;
+        let fields: &[FieldLayout] = if principal {
+            &layout.as_principal
+        } else {
+            &layout.as_resource
+        };
         for (k, _) in props.as_object().unwrap_or(&[]) {
             let known = fields.iter().skip(1).any(|f| bundle.string(f.name) == k);
             if !known {
-                return fail(format!("unknown property `{role}.properties.{k}` of `{ty}`"));
+                return fail(format!(
+                    "unknown property `{role}.properties.{k}` of `{ty}`"
+                ));
             }
         }
         let mut fields_iter = fields.iter();
@@ -353,9 +444,13 @@ impl Binder<'_> {
 
     fn record(&mut self, rec: u32, json: &Json<'_>, base: u32, path: &At<'_>) -> R<()> {
         let bundle = self.bundle;
-        let layout = bundle.schema.records.get(rec as usize).ok_or_else(|| RequestError {
-            message: "the bundle's records are inconsistent".into(),
-        })?;
+        let layout = bundle
+            .schema
+            .records
+            .get(rec as usize)
+            .ok_or_else(|| RequestError {
+                message: "the bundle's records are inconsistent".into(),
+            })?;
         let entries = json.as_object().ok_or_else(|| RequestError {
             message: format!("`{path}` must be an object"),
         })?;
@@ -404,7 +499,14 @@ impl Binder<'_> {
                     }
                 }
                 let len = (self.req.sets.len() - start) as u32;
-                self.set(slot, Val::Set(SetRef { arena: Arena::Request, start: start as u32, len }))
+                self.set(
+                    slot,
+                    Val::Set(SetRef {
+                        arena: Arena::Request,
+                        start: start as u32,
+                        len,
+                    }),
+                )
             }
             _ => {
                 let v = self.scalar(ty, json, path)?;
@@ -425,12 +527,28 @@ impl Binder<'_> {
                 Val::Str(self.intern(s))
             }
             TypeDesc::Time => {
-                let s = json.as_str().ok_or_else(|| want("an RFC 3339 time string"))?;
-                Val::Time(Time::parse(s).map_err(|e| RequestError { message: format!("`{path}`: {e}") })?.0)
+                let s = json
+                    .as_str()
+                    .ok_or_else(|| want("an RFC 3339 time string"))?;
+                Val::Time(
+                    Time::parse(s)
+                        .map_err(|e| RequestError {
+                            message: format!("`{path}`: {e}"),
+                        })?
+                        .0,
+                )
             }
             TypeDesc::Duration => {
-                let s = json.as_str().ok_or_else(|| want("a duration string such as \"15m\""))?;
-                Val::Dur(Duration::parse(s).map_err(|e| RequestError { message: format!("`{path}`: {e}") })?.0)
+                let s = json
+                    .as_str()
+                    .ok_or_else(|| want("a duration string such as \"15m\""))?;
+                Val::Dur(
+                    Duration::parse(s)
+                        .map_err(|e| RequestError {
+                            message: format!("`{path}`: {e}"),
+                        })?
+                        .0,
+                )
             }
             TypeDesc::Ip => {
                 let s = json.as_str().ok_or_else(|| want("an ip address string"))?;
@@ -439,24 +557,44 @@ impl Binder<'_> {
                 })?)
             }
             TypeDesc::Net => {
-                let s = json.as_str().ok_or_else(|| want("a network string such as \"10.0.0.0/8\""))?;
-                Val::Net(Cidr::parse(s).map_err(|e| RequestError { message: format!("`{path}`: {e}") })?)
+                let s = json
+                    .as_str()
+                    .ok_or_else(|| want("a network string such as \"10.0.0.0/8\""))?;
+                Val::Net(Cidr::parse(s).map_err(|e| RequestError {
+                    message: format!("`{path}`: {e}"),
+                })?)
             }
             TypeDesc::Enum(e) => {
                 let bundle = self.bundle;
-                let (name, variants) = bundle.schema.enums.get(*e as usize).ok_or_else(|| RequestError {
-                    message: "the bundle's enums are inconsistent".into(),
+                let (name, variants) =
+                    bundle
+                        .schema
+                        .enums
+                        .get(*e as usize)
+                        .ok_or_else(|| RequestError {
+                            message: "the bundle's enums are inconsistent".into(),
+                        })?;
+                let s = json.as_str().ok_or_else(|| {
+                    want(&format!("one of the `{}` variants", bundle.string(*name)))
                 })?;
-                let s = json.as_str().ok_or_else(|| want(&format!("one of the `{}` variants", bundle.string(*name))))?;
-                let v = variants.iter().position(|v| bundle.string(*v) == s).ok_or_else(|| {
-                    let all: Vec<&str> = variants.iter().map(|v| bundle.string(*v)).collect();
-                    RequestError {
-                        message: format!("`{path}`: `{s}` is not a variant of `{}` ({})", bundle.string(*name), all.join(", ")),
-                    }
-                })?;
+                let v = variants
+                    .iter()
+                    .position(|v| bundle.string(*v) == s)
+                    .ok_or_else(|| {
+                        let all: Vec<&str> = variants.iter().map(|v| bundle.string(*v)).collect();
+                        RequestError {
+                            message: format!(
+                                "`{path}`: `{s}` is not a variant of `{}` ({})",
+                                bundle.string(*name),
+                                all.join(", ")
+                            ),
+                        }
+                    })?;
                 Val::Enum(v as u32)
             }
-            TypeDesc::Set(_) | TypeDesc::Optional(_) | TypeDesc::Record(_) => return fail(format!("`{path}` has an unsupported type")),
+            TypeDesc::Set(_) | TypeDesc::Optional(_) | TypeDesc::Record(_) => {
+                return fail(format!("`{path}` has an unsupported type"))
+            }
         })
     }
 }

@@ -30,6 +30,9 @@ pub const MAX_STACK: u32 = 256;
 pub const MAX_LOCALS: u32 = 256;
 /// Most `require` clauses per rule (missing labels are a bit mask).
 pub const MAX_REQUIRES: usize = 64;
+/// Most request slots a bundle's schema may lay out (a bound request holds
+/// one value per slot).
+pub const MAX_SLOTS: u32 = 1 << 16;
 /// Nesting limit of type descriptors.
 const MAX_TYPE_DEPTH: u32 = 16;
 
@@ -49,7 +52,9 @@ impl fmt::Display for BundleError {
 impl std::error::Error for BundleError {}
 
 fn err<T>(message: impl Into<String>) -> Result<T, BundleError> {
-    Err(BundleError { message: message.into() })
+    Err(BundleError {
+        message: message.into(),
+    })
 }
 
 /// A type as the request binder sees it.
@@ -354,7 +359,10 @@ impl Bundle {
     /// Sets the fingerprint from the serialised form.
     pub(crate) fn set_fingerprint(&mut self) {
         let bytes = self.to_bytes();
-        let sum = bytes.get(12..20).and_then(|s| <[u8; 8]>::try_from(s).ok()).map_or(0, u64::from_le_bytes);
+        let sum = bytes
+            .get(12..20)
+            .and_then(|s| <[u8; 8]>::try_from(s).ok())
+            .map_or(0, u64::from_le_bytes);
         self.lookup.fingerprint = sum;
     }
 
@@ -461,7 +469,14 @@ impl Bundle {
         }
         w.u32(self.index.len() as u32);
         for e in &self.index {
-            for v in [e.scope, e.action, e.guards.0, e.guards.1, e.permits.0, e.permits.1] {
+            for v in [
+                e.scope,
+                e.action,
+                e.guards.0,
+                e.guards.1,
+                e.permits.0,
+                e.permits.1,
+            ] {
                 w.u32(v);
             }
         }
@@ -508,10 +523,16 @@ impl Bundle {
         if u64::from_le_bytes(*sum) != fnv1a(body) {
             return err("checksum mismatch: the bundle is corrupt or truncated");
         }
-        let mut r = Reader { bytes: body, pos: 0 };
+        let mut r = Reader {
+            bytes: body,
+            pos: 0,
+        };
         let mut b = r.bundle()?;
         if r.pos != body.len() {
-            return err(format!("{} unexpected bytes after the bundle", body.len() - r.pos));
+            return err(format!(
+                "{} unexpected bytes after the bundle",
+                body.len() - r.pos
+            ));
         }
         b.verify()?;
         b.lookup.fingerprint = u64::from_le_bytes(*sum);
@@ -523,7 +544,11 @@ impl Bundle {
     pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Bundle, BundleError> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| BundleError {
-            message: format!("cannot read `{}`: {}", path.display(), e.to_string().to_lowercase()),
+            message: format!(
+                "cannot read `{}`: {}",
+                path.display(),
+                e.to_string().to_lowercase()
+            ),
         })?;
         Bundle::from_bytes(&bytes)
     }
@@ -555,39 +580,79 @@ impl Bundle {
                 str_ok(*v, "enum variant")?;
             }
         }
-        let type_ok = |t: &TypeDesc, below_record: u32| -> Result<u32, BundleError> { type_size(t, &s.records, &s.enums, below_record, 0) };
+        let type_ok = |t: &TypeDesc, below_record: u32| -> Result<u32, BundleError> {
+            type_size(t, &s.records, &s.enums, below_record, 0)
+        };
+        if s.slot_count > MAX_SLOTS {
+            return err(format!(
+                "{} request slots, more than the {MAX_SLOTS} a bundle may have",
+                s.slot_count
+            ));
+        }
+        // Records are laid out as a presence marker followed by their
+        // fields, back to back; each fits in the request's slots.
         for (i, r) in s.records.iter().enumerate() {
             str_ok(r.name, "record name")?;
+            let mut next = 1u32;
             for f in &r.fields {
                 str_ok(f.name, "field name")?;
                 let size = type_ok(&f.ty, i as u32)?;
-                if f.slot == 0 || f.slot.checked_add(size).is_none_or(|end| end > r.size) {
+                if f.slot != next {
                     return err(format!("record {i}: field offset {} out of range", f.slot));
                 }
+                next = next.saturating_add(size);
+            }
+            if r.size != next || r.size > s.slot_count {
+                return err(format!(
+                    "record {i}: size {} does not match its fields",
+                    r.size
+                ));
             }
         }
+        // Every slot belongs to something: the built-ins, the context, the
+        // evidence or an entity field.
+        let mut used = 0u32;
         let nrec = s.records.len() as u32;
         for (i, e) in s.entities.iter().enumerate() {
             str_ok(e.name, "entity name")?;
             for f in e.as_principal.iter().chain(&e.as_resource) {
                 str_ok(f.name, "field name")?;
                 let size = type_ok(&f.ty, nrec)?;
-                if f.slot.checked_add(size).is_none_or(|end| end > s.slot_count) {
+                let end = f.slot.checked_add(size);
+                if end.is_none_or(|end| end > s.slot_count) {
                     return err(format!("entity {i}: field slot {} out of range", f.slot));
                 }
+                used = used.max(end.unwrap_or(0));
             }
         }
         for (rec, base) in [s.context, s.evidence] {
             let Some(r) = s.records.get(rec as usize) else {
                 return err("context or evidence record out of range");
             };
-            if base.checked_add(r.size).is_none_or(|end| end > s.slot_count) {
+            let end = base.checked_add(r.size);
+            if end.is_none_or(|end| end > s.slot_count) {
                 return err("context or evidence slots out of range");
             }
+            used = used.max(end.unwrap_or(0));
         }
         let sp = &s.special;
-        for slot in [sp.now, sp.action, sp.task_name, sp.task_id, sp.task_started_at, sp.task_approvals, sp.task_approvers] {
+        for slot in [
+            sp.now,
+            sp.action,
+            sp.task_name,
+            sp.task_id,
+            sp.task_started_at,
+            sp.task_approvals,
+            sp.task_approvers,
+        ] {
             slot_ok(slot, "built-in slot")?;
+            used = used.max(slot + 1);
+        }
+        if used != s.slot_count {
+            return err(format!(
+                "{} request slots declared but {used} laid out",
+                s.slot_count
+            ));
         }
         for v in self.consts.iter() {
             self.verify_val(v, true)?;
@@ -651,7 +716,12 @@ impl Bundle {
             if r.forbid && !r.requires.is_empty() {
                 return err(format!("rule {ri}: a guard with requires"));
             }
-            for b in r.when.iter().chain(r.unless.iter()).chain(r.requires.iter().map(|(b, _)| b)) {
+            for b in r
+                .when
+                .iter()
+                .chain(r.unless.iter())
+                .chain(r.requires.iter().map(|(b, _)| b))
+            {
                 self.verify_block(b).map_err(|e| BundleError {
                     message: format!("rule {ri}: {}", e.message),
                 })?;
@@ -694,7 +764,10 @@ impl Bundle {
                     let Some(r) = self.rules.get(ri as usize).filter(|_| ri < nrules) else {
                         return err("index refers to a missing rule");
                     };
-                    if r.forbid != forbid || r.task.map_or(0, |t| t + 1) != e.scope || !r.actions.contains(&e.action) {
+                    if r.forbid != forbid
+                        || r.task.map_or(0, |t| t + 1) != e.scope
+                        || !r.actions.contains(&e.action)
+                    {
                         return err("index entry disagrees with its rule");
                     }
                 }
@@ -705,7 +778,9 @@ impl Bundle {
 
     fn verify_val(&self, v: &Val, allow_sets: bool) -> Result<(), BundleError> {
         match *v {
-            Val::Str(id) if id as usize >= self.strings.len() => err("constant string out of range"),
+            Val::Str(id) if id as usize >= self.strings.len() => {
+                err("constant string out of range")
+            }
             Val::Set(SetRef { arena, start, len }) => {
                 if !allow_sets || arena != Arena::Const {
                     return err("nested or non-constant set in the constant pool");
@@ -724,8 +799,12 @@ impl Bundle {
     /// heights consistent, within limits, and exactly one value at `Ret`.
     fn verify_block(&self, b: &Block) -> Result<(), BundleError> {
         let start = b.start as usize;
-        let end = start.checked_add(b.len as usize).filter(|e| *e <= self.code.len());
-        let Some(end) = end else { return err("block out of range") };
+        let end = start
+            .checked_add(b.len as usize)
+            .filter(|e| *e <= self.code.len());
+        let Some(end) = end else {
+            return err("block out of range");
+        };
         if b.len == 0 || !matches!(self.code.get(end - 1), Some(Instr::Ret {})) {
             return err("block does not end in `Ret`");
         }
@@ -758,7 +837,10 @@ impl Bundle {
             })?;
             if let Instr::Ret {} = instr {
                 if h != 1 {
-                    return err(format!("`Ret` with {h} values on the stack at {}", start + pc));
+                    return err(format!(
+                        "`Ret` with {h} values on the stack at {}",
+                        start + pc
+                    ));
                 }
                 if pc + 1 != code.len() {
                     // an early return would leave later code unreachable
@@ -795,7 +877,13 @@ impl Bundle {
 }
 
 /// Slots a type occupies, checking its references.
-fn type_size(t: &TypeDesc, records: &[RecordLayout], enums: &[(u32, Vec<u32>)], below: u32, depth: u32) -> Result<u32, BundleError> {
+fn type_size(
+    t: &TypeDesc,
+    records: &[RecordLayout],
+    enums: &[(u32, Vec<u32>)],
+    below: u32,
+    depth: u32,
+) -> Result<u32, BundleError> {
     if depth > MAX_TYPE_DEPTH {
         return err("type nested too deeply");
     }
@@ -805,13 +893,18 @@ fn type_size(t: &TypeDesc, records: &[RecordLayout], enums: &[(u32, Vec<u32>)], 
             if *r >= below {
                 return err("record layout refers to itself or a later record");
             }
-            records.get(*r as usize).map(|r| r.size).ok_or_else(|| BundleError {
-                message: "record out of range".into(),
-            })
+            records
+                .get(*r as usize)
+                .map(|r| r.size)
+                .ok_or_else(|| BundleError {
+                    message: "record out of range".into(),
+                })
         }
         TypeDesc::Optional(inner) => type_size(inner, records, enums, below, depth + 1),
         TypeDesc::Set(inner) => match **inner {
-            TypeDesc::Set(_) | TypeDesc::Optional(_) | TypeDesc::Record(_) => err("unsupported set element type"),
+            TypeDesc::Set(_) | TypeDesc::Optional(_) | TypeDesc::Record(_) => {
+                err("unsupported set element type")
+            }
             _ => type_size(inner, records, enums, below, depth + 1).map(|_| 1),
         },
         _ => Ok(1),
@@ -1033,7 +1126,10 @@ impl Reader<'_> {
         let n = self.u32()? as usize;
         let left = self.bytes.len() - self.pos;
         if n.saturating_mul(min.max(1)) > left {
-            return err(format!("length {n} at byte {} exceeds the bundle", self.pos - 4));
+            return err(format!(
+                "length {n} at byte {} exceeds the bundle",
+                self.pos - 4
+            ));
         }
         Ok(n)
     }
@@ -1056,10 +1152,18 @@ impl Reader<'_> {
         }
     }
     fn opt_u32s(&mut self) -> Result<Option<Vec<u32>>, BundleError> {
-        Ok(if self.flag()? { Some(self.u32s()?) } else { None })
+        Ok(if self.flag()? {
+            Some(self.u32s()?)
+        } else {
+            None
+        })
     }
     fn opt_i64(&mut self) -> Result<Option<i64>, BundleError> {
-        Ok(if self.flag()? { Some(self.i64()?) } else { None })
+        Ok(if self.flag()? {
+            Some(self.i64()?)
+        } else {
+            None
+        })
     }
     fn ty(&mut self, depth: u32) -> Result<TypeDesc, BundleError> {
         if depth > MAX_TYPE_DEPTH {
@@ -1113,11 +1217,17 @@ impl Reader<'_> {
                 let addr = self.ip()?;
                 let prefix = self.u8()?;
                 let text = format!("{addr}/{prefix}");
-                Val::Net(Cidr::parse(&text).map_err(|e| BundleError { message: format!("invalid network constant: {e}") })?)
+                Val::Net(Cidr::parse(&text).map_err(|e| BundleError {
+                    message: format!("invalid network constant: {e}"),
+                })?)
             }
             9 => Val::Enum(self.u32()?),
             10 => {
-                let arena = if self.flag()? { Arena::Request } else { Arena::Const };
+                let arena = if self.flag()? {
+                    Arena::Request
+                } else {
+                    Arena::Const
+                };
                 Val::Set(SetRef {
                     arena,
                     start: self.u32()?,
@@ -1145,7 +1255,11 @@ impl Reader<'_> {
         })
     }
     fn opt_block(&mut self) -> Result<Option<Block>, BundleError> {
-        Ok(if self.flag()? { Some(self.block()?) } else { None })
+        Ok(if self.flag()? {
+            Some(self.block()?)
+        } else {
+            None
+        })
     }
 
     fn bundle(&mut self) -> Result<Bundle, BundleError> {
@@ -1153,7 +1267,9 @@ impl Reader<'_> {
         let n = self.count(4)?;
         let strings = (0..n).map(|_| self.str()).collect::<Result<Vec<_>, _>>()?;
         let n = self.count(8)?;
-        let enums = (0..n).map(|_| Ok((self.u32()?, self.u32s()?))).collect::<Result<Vec<_>, BundleError>>()?;
+        let enums = (0..n)
+            .map(|_| Ok((self.u32()?, self.u32s()?)))
+            .collect::<Result<Vec<_>, BundleError>>()?;
         let n = self.count(12)?;
         let records = (0..n)
             .map(|_| {
@@ -1273,7 +1389,9 @@ impl Reader<'_> {
         let code_bytes = self.take(n)?;
         let code = decode_all(code_bytes).map_err(|(at, e)| BundleError {
             message: match e {
-                DecodeError::UnknownOpcode(op) => format!("unknown opcode {op:#04x} at code byte {at}"),
+                DecodeError::UnknownOpcode(op) => {
+                    format!("unknown opcode {op:#04x} at code byte {at}")
+                }
                 DecodeError::Truncated => format!("truncated instruction at code byte {at}"),
             },
         })?;

@@ -141,7 +141,10 @@ fn compile_inner(p: &Program, sources: &SourceMap) -> Result<Bundle, Vec<Diagnos
         return Err(vec![Diagnostic::error(
             Code::E0308,
             span,
-            format!("internal compiler error: the generated bundle is invalid ({})", e.message),
+            format!(
+                "internal compiler error: the generated bundle is invalid ({})",
+                e.message
+            ),
             "while compiling this policy set",
         )]);
     }
@@ -259,10 +262,15 @@ impl Lower<'_> {
                     slot: off,
                 });
                 offsets.insert(f.name.clone(), off);
-                off += size;
+                // saturates; `layout` reports a layout beyond `MAX_SLOTS`
+                off = off.saturating_add(size);
             }
             let name = self.intern(&def.name);
-            self.records.push(RecordLayout { name, size: off, fields });
+            self.records.push(RecordLayout {
+                name,
+                size: off,
+                fields,
+            });
             self.record_sizes[r] = off;
             self.offsets[r] = offsets;
         }
@@ -273,12 +281,17 @@ impl Lower<'_> {
             .map(|e| (0, e.variants.clone(), e.name.clone()))
             .collect::<Vec<_>>()
             .into_iter()
-            .map(|(_, vars, name)| (self.intern(&name), vars.iter().map(|v| self.intern(v)).collect()))
+            .map(|(_, vars, name)| {
+                (
+                    self.intern(&name),
+                    vars.iter().map(|v| self.intern(v)).collect(),
+                )
+            })
             .collect();
         let mut next = 0u32;
         let mut take = |n: u32| {
             let s = next;
-            next += n;
+            next = next.saturating_add(n);
             s
         };
         let sp = SpecialSlots {
@@ -304,7 +317,9 @@ impl Lower<'_> {
                 let desc = self.desc(&f.ty);
                 let size = self.size_of(&f.ty);
                 let key = (f.name.clone(), desc.clone());
-                let ps = *principal_slots.entry(key.clone()).or_insert_with(|| take(size));
+                let ps = *principal_slots
+                    .entry(key.clone())
+                    .or_insert_with(|| take(size));
                 let rs = *resource_slots.entry(key).or_insert_with(|| take(size));
                 as_p.push((f.name.clone(), desc.clone(), ps));
                 as_r.push((f.name.clone(), desc, rs));
@@ -312,6 +327,29 @@ impl Lower<'_> {
             entities.push((e.name.clone(), as_p, as_r));
         }
         let slot_count = next;
+        if slot_count > MAX_SLOTS {
+            // the largest record, preferring a declared one to the context
+            let largest = (0..self.p.records.len())
+                .max_by_key(|&r| (r != ctx && r != ev, self.record_sizes[r]));
+            let span = largest
+                .and_then(|r| self.p.records.get(r))
+                .map(|r| r.span)
+                .unwrap_or_default();
+            self.diags.push(
+                Diagnostic::error(
+                    Code::E0310,
+                    span,
+                    format!(
+                        "the request layout of this policy set needs more than {MAX_SLOTS} slots"
+                    ),
+                    "the largest record",
+                )
+                .with_help(
+                    "a record is copied into every field that holds it; \
+                     flatten records that nest other records many times",
+                ),
+            );
+        }
         let entities = entities
             .into_iter()
             .map(|(name, ps, rs)| {
@@ -380,7 +418,10 @@ impl Lower<'_> {
             id: self.intern(&r.id),
             forbid: r.effect == Effect::Forbid,
             task: r.task.map(|t| t.0),
-            principal: r.principal.as_ref().map(|v| v.iter().map(|e| e.0).collect()),
+            principal: r
+                .principal
+                .as_ref()
+                .map(|v| v.iter().map(|e| e.0).collect()),
             resource: r.resource.as_ref().map(|v| v.iter().map(|e| e.0).collect()),
             actions: r.actions.iter().map(|a| a.0).collect(),
             ttl: r.ttl.map(|d| d.0),
@@ -398,13 +439,17 @@ impl Lower<'_> {
         self.expr(e, &[]);
         self.emit(Instr::Ret {}, e.span);
         let len = self.code.len() as u32 - start;
-        if self.max_height > MAX_STACK || self.max_locals > MAX_LOCALS || self.code.len() > MAX_CODE {
-            self.diags.push(Diagnostic::error(
-                Code::E0308,
-                e.span,
-                "this condition is too large to compile",
-                "too deeply nested or too many inlined calls",
-            ).with_help("split it into smaller functions or simplify the nesting"));
+        if self.max_height > MAX_STACK || self.max_locals > MAX_LOCALS || self.code.len() > MAX_CODE
+        {
+            self.diags.push(
+                Diagnostic::error(
+                    Code::E0308,
+                    e.span,
+                    "this condition is too large to compile",
+                    "too deeply nested or too many inlined calls",
+                )
+                .with_help("split it into smaller functions or simplify the nesting"),
+            );
             self.max_height = self.max_height.min(MAX_STACK);
             self.max_locals = self.max_locals.min(MAX_LOCALS);
         }
@@ -429,7 +474,9 @@ impl Lower<'_> {
     fn patch(&mut self, at: usize) {
         let off = (self.code.len() - at - 1) as u32;
         match self.code.get_mut(at) {
-            Some(Instr::JumpIfFalseOrPop { off: o }) | Some(Instr::JumpIfTrueOrPop { off: o }) | Some(Instr::JumpIfPresentOrPop { off: o }) => *o = off,
+            Some(Instr::JumpIfFalseOrPop { off: o })
+            | Some(Instr::JumpIfTrueOrPop { off: o })
+            | Some(Instr::JumpIfPresentOrPop { off: o }) => *o = off,
             _ => {}
         }
     }
@@ -466,7 +513,12 @@ impl Lower<'_> {
                 })
             }
             Value::Record(_) => {
-                self.diags.push(Diagnostic::error(Code::E0308, span, "a record cannot be a constant", "record value"));
+                self.diags.push(Diagnostic::error(
+                    Code::E0308,
+                    span,
+                    "a record cannot be a constant",
+                    "record value",
+                ));
                 return None;
             }
         })
@@ -485,8 +537,13 @@ impl Lower<'_> {
                     reference::EvalError::Internal(w) => format!("it cannot be evaluated ({w})"),
                 };
                 self.diags.push(
-                    Diagnostic::error(Code::E0308, def.span, format!("constant `{}` is invalid: {why}", def.name), "evaluated when the policy compiles")
-                        .with_label(span, "used here"),
+                    Diagnostic::error(
+                        Code::E0308,
+                        def.span,
+                        format!("constant `{}` is invalid: {why}", def.name),
+                        "evaluated when the policy compiles",
+                    )
+                    .with_label(span, "used here"),
                 );
                 None
             }
@@ -497,14 +554,28 @@ impl Lower<'_> {
 
     /// The slot of a statically known path, if `e` is one.
     fn static_slot(&self, e: &Expr) -> Option<u32> {
-        let ExprKind::Field { base, name, .. } = &e.kind else { return None };
+        let ExprKind::Field { base, name, .. } = &e.kind else {
+            return None;
+        };
         match &base.kind {
-            ExprKind::Var(Var::Principal) => self.principal_slots.get(&(name.clone(), self.desc(&e.ty))).copied(),
-            ExprKind::Var(Var::Resource) => self.resource_slots.get(&(name.clone(), self.desc(&e.ty))).copied(),
-            ExprKind::Var(Var::Context) => Some(self.schema.context.1 + self.offsets[self.p.context.index()].get(name)?),
-            ExprKind::Var(Var::Evidence) => Some(self.schema.evidence.1 + self.offsets.get(self.p.evidence.index())?.get(name)?),
+            ExprKind::Var(Var::Principal) => self
+                .principal_slots
+                .get(&(name.clone(), self.desc(&e.ty)))
+                .copied(),
+            ExprKind::Var(Var::Resource) => self
+                .resource_slots
+                .get(&(name.clone(), self.desc(&e.ty)))
+                .copied(),
+            ExprKind::Var(Var::Context) => {
+                Some(self.schema.context.1 + self.offsets[self.p.context.index()].get(name)?)
+            }
+            ExprKind::Var(Var::Evidence) => Some(
+                self.schema.evidence.1 + self.offsets.get(self.p.evidence.index())?.get(name)?,
+            ),
             _ => {
-                let Type::Record(r) = base.ty.unwrap_optional() else { return None };
+                let Type::Record(r) = base.ty.unwrap_optional() else {
+                    return None;
+                };
                 Some(self.static_slot(base)? + self.offsets[r.index()].get(name)?)
             }
         }
@@ -561,7 +632,12 @@ impl Lower<'_> {
                             self.emit(Instr::Const { k }, span);
                         }
                     }
-                    Err(_) => self.diags.push(Diagnostic::error(Code::E0308, span, "this set literal cannot be evaluated", "overflows")),
+                    Err(_) => self.diags.push(Diagnostic::error(
+                        Code::E0308,
+                        span,
+                        "this set literal cannot be evaluated",
+                        "overflows",
+                    )),
                 }
             }
             ExprKind::Var(v) => {
@@ -569,13 +645,22 @@ impl Lower<'_> {
                 let instr = match v {
                     Var::Now => Instr::Slot { slot: sp.now },
                     Var::Action => Instr::Slot { slot: sp.action },
-                    Var::Context => Instr::Rec { slot: self.schema.context.1 },
-                    Var::Evidence => Instr::Rec { slot: self.schema.evidence.1 },
+                    Var::Context => Instr::Rec {
+                        slot: self.schema.context.1,
+                    },
+                    Var::Evidence => Instr::Rec {
+                        slot: self.schema.evidence.1,
+                    },
                     Var::Param(i) => Instr::Local {
                         i: params.get(*i as usize).copied().unwrap_or(0),
                     },
                     Var::Principal | Var::Resource | Var::Task => {
-                        self.diags.push(Diagnostic::error(Code::E0308, span, "an entity or task cannot be used as a value", "not a value"));
+                        self.diags.push(Diagnostic::error(
+                            Code::E0308,
+                            span,
+                            "an entity or task cannot be used as a value",
+                            "not a value",
+                        ));
                         return;
                     }
                 };
@@ -589,17 +674,30 @@ impl Lower<'_> {
             ExprKind::Field { base, name, .. } => {
                 let is_rec = matches!(e.ty.unwrap_optional(), Type::Record(_));
                 if let Some(slot) = self.static_slot(e) {
-                    let i = if is_rec { Instr::Rec { slot } } else { Instr::Slot { slot } };
+                    let i = if is_rec {
+                        Instr::Rec { slot }
+                    } else {
+                        Instr::Slot { slot }
+                    };
                     self.emit(i, span);
                     return;
                 }
                 let Type::Record(r) = base.ty.unwrap_optional() else {
-                    self.diags.push(Diagnostic::error(Code::E0308, span, "cannot compile this field access", "unsupported"));
+                    self.diags.push(Diagnostic::error(
+                        Code::E0308,
+                        span,
+                        "cannot compile this field access",
+                        "unsupported",
+                    ));
                     return;
                 };
                 let off = self.offsets[r.index()].get(name).copied().unwrap_or(1);
                 self.expr(base, params);
-                let i = if is_rec { Instr::FieldRec { off } } else { Instr::Field { off } };
+                let i = if is_rec {
+                    Instr::FieldRec { off }
+                } else {
+                    Instr::Field { off }
+                };
                 self.emit(i, span);
             }
             ExprKind::TaskField(_) => {
@@ -621,7 +719,11 @@ impl Lower<'_> {
                 }
                 self.expr(body, &locals);
             }
-            ExprKind::Method { method: m, recv, args } => {
+            ExprKind::Method {
+                method: m,
+                recv,
+                args,
+            } => {
                 self.expr(recv, params);
                 for a in args {
                     self.expr(a, params);
@@ -675,7 +777,9 @@ impl Lower<'_> {
                     c => c,
                 };
                 for (slot_side, lit_side, op) in [(a, b, code), (b, a, mirrored)] {
-                    if let (Some(slot), ExprKind::Lit(_)) = (self.direct_slot(slot_side), &lit_side.kind) {
+                    if let (Some(slot), ExprKind::Lit(_)) =
+                        (self.direct_slot(slot_side), &lit_side.kind)
+                    {
                         let before = self.code.len();
                         self.expr(lit_side, params);
                         if let Some(Instr::Const { k }) = self.code.get(before).copied() {
@@ -694,28 +798,42 @@ impl Lower<'_> {
             ExprKind::Arith(op, a, b) => {
                 self.expr(a, params);
                 self.expr(b, params);
-                let i = if *op == ArithOp::Add { Instr::Add {} } else { Instr::Sub {} };
+                let i = if *op == ArithOp::Add {
+                    Instr::Add {}
+                } else {
+                    Instr::Sub {}
+                };
                 self.emit(i, span);
             }
             ExprKind::In(a, b) => {
                 if let ExprKind::Set(items) = &b.kind {
                     if !is_closed(b) {
-                        // `x in [a, b]` with request values: x == a or x == b.
+                        // `x in [a, b]` with request values is `x == a or
+                        // x == b` (`x in a or x in b` for networks): items
+                        // are tried left to right up to the first match, and
+                        // none is evaluated when `x` is absent.
                         self.expr(a, params);
                         let t = self.new_local();
                         self.emit(Instr::SetLocal { i: t }, a.span);
                         let mut jumps = Vec::new();
+                        // (`[]` is closed, so there is at least one item)
+                        if a.ty.is_optional() {
+                            self.emit(Instr::Local { i: t }, a.span);
+                            self.emit(Instr::Has {}, a.span);
+                            jumps.push(self.emit(Instr::JumpIfFalseOrPop { off: 0 }, span));
+                        }
                         for (n, item) in items.iter().enumerate() {
                             self.emit(Instr::Local { i: t }, a.span);
                             self.expr(item, params);
-                            self.emit(Instr::Cmp { op: cmp::EQ }, item.span);
+                            let test = if *item.ty.unwrap_optional() == Type::Net {
+                                Instr::In {}
+                            } else {
+                                Instr::Cmp { op: cmp::EQ }
+                            };
+                            self.emit(test, item.span);
                             if n + 1 < items.len() {
                                 jumps.push(self.emit(Instr::JumpIfTrueOrPop { off: 0 }, span));
                             }
-                        }
-                        if items.is_empty() {
-                            let k = self.constant(Val::Bool(false));
-                            self.emit(Instr::Const { k }, span);
                         }
                         for j in jumps {
                             self.patch(j);
@@ -750,7 +868,12 @@ impl Lower<'_> {
                 self.emit(Instr::Has {}, span);
             }
             ExprKind::Error => {
-                self.diags.push(Diagnostic::error(Code::E0308, span, "cannot compile an expression with errors", "error"));
+                self.diags.push(Diagnostic::error(
+                    Code::E0308,
+                    span,
+                    "cannot compile an expression with errors",
+                    "error",
+                ));
             }
         }
     }
@@ -764,9 +887,14 @@ fn is_closed(e: &Expr) -> bool {
         ExprKind::Set(items) | ExprKind::Call(_, items) => items.iter().all(is_closed),
         ExprKind::Field { base, .. } => is_closed(base),
         ExprKind::Method { recv, args, .. } => is_closed(recv) && args.iter().all(is_closed),
-        ExprKind::Not(x) | ExprKind::Neg(x) | ExprKind::Has(x) | ExprKind::Like(x, _) => is_closed(x),
-        ExprKind::And(a, b) | ExprKind::Or(a, b) | ExprKind::Cmp(_, a, b) | ExprKind::Arith(_, a, b) | ExprKind::In(a, b) | ExprKind::Default(a, b) => {
-            is_closed(a) && is_closed(b)
+        ExprKind::Not(x) | ExprKind::Neg(x) | ExprKind::Has(x) | ExprKind::Like(x, _) => {
+            is_closed(x)
         }
+        ExprKind::And(a, b)
+        | ExprKind::Or(a, b)
+        | ExprKind::Cmp(_, a, b)
+        | ExprKind::Arith(_, a, b)
+        | ExprKind::In(a, b)
+        | ExprKind::Default(a, b) => is_closed(a) && is_closed(b),
     }
 }

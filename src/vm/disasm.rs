@@ -1,7 +1,7 @@
 //! Human-readable disassembly of a bundle: schema slots, constants, rules
 //! and their code with the source span of each instruction.
 
-use super::bundle::{Bundle, SrcSpan, TypeDesc};
+use super::bundle::{Bundle, SrcSpan, TypeDesc, MAX_SLOTS};
 use super::bytecode::{cmp, method, Instr};
 use super::value::{Arena, Val};
 use std::fmt::Write as _;
@@ -23,7 +23,7 @@ impl Bundle {
                 let items: Vec<String> = match s.arena {
                     Arena::Const => self
                         .const_sets
-                        .get(s.start as usize..(s.start + s.len) as usize)
+                        .get(s.start as usize..s.start.saturating_add(s.len) as usize)
                         .unwrap_or(&[])
                         .iter()
                         .map(|v| self.show_val(v))
@@ -45,10 +45,18 @@ impl Bundle {
             TypeDesc::Duration => "Duration".into(),
             TypeDesc::Ip => "Ip".into(),
             TypeDesc::Net => "Net".into(),
-            TypeDesc::Enum(e) => self.schema.enums.get(*e as usize).map_or("?".into(), |(n, _)| self.string(*n).to_string()),
+            TypeDesc::Enum(e) => self
+                .schema
+                .enums
+                .get(*e as usize)
+                .map_or("?".into(), |(n, _)| self.string(*n).to_string()),
             TypeDesc::Set(i) => format!("Set<{}>", self.show_type(i)),
             TypeDesc::Optional(i) => format!("{}?", self.show_type(i)),
-            TypeDesc::Record(r) => self.schema.records.get(*r as usize).map_or("?".into(), |r| self.string(r.name).to_string()),
+            TypeDesc::Record(r) => self
+                .schema
+                .records
+                .get(*r as usize)
+                .map_or("?".into(), |r| self.string(r.name).to_string()),
         }
     }
 
@@ -61,8 +69,20 @@ impl Bundle {
     /// its span covers (looked up by file index).
     pub fn disassemble(&self, source: Option<&dyn Fn(u32) -> Option<String>>) -> String {
         let mut out = String::new();
-        let name = if self.name.is_empty() { "(unnamed)" } else { &self.name };
-        let _ = writeln!(out, "bundle {name}: {} rules, {} actions, {} tasks, {} slots, {} instructions", self.rules.len(), self.actions.len(), self.tasks.len(), self.schema.slot_count, self.code.len());
+        let name = if self.name.is_empty() {
+            "(unnamed)"
+        } else {
+            &self.name
+        };
+        let _ = writeln!(
+            out,
+            "bundle {name}: {} rules, {} actions, {} tasks, {} slots, {} instructions",
+            self.rules.len(),
+            self.actions.len(),
+            self.tasks.len(),
+            self.schema.slot_count,
+            self.code.len()
+        );
         let _ = writeln!(out, "\nslots:");
         let sp = &self.schema.special;
         for (n, s) in [
@@ -78,31 +98,57 @@ impl Bundle {
         }
         let mut lines: Vec<(u32, String)> = Vec::new();
         let record = |lines: &mut Vec<(u32, String)>, prefix: &str, rec: u32, base: u32| {
+            // bounded: an unverified bundle may nest a record in itself
             let mut stack = vec![(prefix.to_string(), rec, base)];
+            let mut budget = MAX_SLOTS;
             while let Some((prefix, rec, base)) = stack.pop() {
-                let Some(r) = self.schema.records.get(rec as usize) else { continue };
+                let Some(r) = self.schema.records.get(rec as usize) else {
+                    continue;
+                };
+                budget = budget.saturating_sub(1 + r.fields.len() as u32);
+                if budget == 0 {
+                    break;
+                }
                 lines.push((base, format!("{prefix} (record {})", self.string(r.name))));
                 for f in r.fields.iter().rev() {
                     let path = format!("{prefix}.{}", self.string(f.name));
+                    let at = base.saturating_add(f.slot);
                     match f.ty.clone() {
-                        TypeDesc::Record(inner) => stack.push((path, inner, base + f.slot)),
+                        TypeDesc::Record(inner) => stack.push((path, inner, at)),
                         TypeDesc::Optional(inner) if matches!(*inner, TypeDesc::Record(_)) => {
                             if let TypeDesc::Record(i) = *inner {
-                                stack.push((format!("{path}?"), i, base + f.slot));
+                                stack.push((format!("{path}?"), i, at));
                             }
                         }
-                        ty => lines.push((base + f.slot, format!("{path}: {}", self.show_type(&ty)))),
+                        ty => lines.push((at, format!("{path}: {}", self.show_type(&ty)))),
                     }
                 }
             }
         };
-        record(&mut lines, "context", self.schema.context.0, self.schema.context.1);
-        record(&mut lines, "evidence", self.schema.evidence.0, self.schema.evidence.1);
+        record(
+            &mut lines,
+            "context",
+            self.schema.context.0,
+            self.schema.context.1,
+        );
+        record(
+            &mut lines,
+            "evidence",
+            self.schema.evidence.0,
+            self.schema.evidence.1,
+        );
         for e in &self.schema.entities {
             let en = self.string(e.name);
             for (role, fields) in [("principal", &e.as_principal), ("resource", &e.as_resource)] {
                 for f in fields {
-                    lines.push((f.slot, format!("{role}<{en}>.{}: {}", self.string(f.name), self.show_type(&f.ty))));
+                    lines.push((
+                        f.slot,
+                        format!(
+                            "{role}<{en}>.{}: {}",
+                            self.string(f.name),
+                            self.show_type(&f.ty)
+                        ),
+                    ));
                 }
             }
         }
@@ -118,16 +164,48 @@ impl Bundle {
         }
         let _ = writeln!(out, "\nindex:");
         for e in &self.index {
-            let scope = if e.scope == 0 { "global".to_string() } else { self.tasks.get(e.scope as usize - 1).map_or("?".into(), |t| self.string(t.name).to_string()) };
-            let action = self.actions.get(e.action as usize).map_or("?", |a| self.string(a.name));
-            let ids = |r: (u32, u32)| self.index_slice(r).iter().map(|i| format!("#{i}")).collect::<Vec<_>>().join(" ");
-            let _ = writeln!(out, "  ({scope}, {action}) guards [{}] permits [{}]", ids(e.guards), ids(e.permits));
+            let scope = if e.scope == 0 {
+                "global".to_string()
+            } else {
+                self.tasks
+                    .get(e.scope as usize - 1)
+                    .map_or("?".into(), |t| self.string(t.name).to_string())
+            };
+            let action = self
+                .actions
+                .get(e.action as usize)
+                .map_or("?", |a| self.string(a.name));
+            let ids = |r: (u32, u32)| {
+                self.index_slice(r)
+                    .iter()
+                    .map(|i| format!("#{i}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let _ = writeln!(
+                out,
+                "  ({scope}, {action}) guards [{}] permits [{}]",
+                ids(e.guards),
+                ids(e.permits)
+            );
         }
         for (ri, r) in self.rules.iter().enumerate() {
             let kind = if r.forbid { "forbid" } else { "permit" };
-            let task = r.task.and_then(|t| self.tasks.get(t as usize)).map_or("standing".to_string(), |t| format!("task {}", self.string(t.name)));
-            let ttl = r.ttl.map_or(String::new(), |t| format!(", ttl {}", crate::value::Duration(t)));
-            let _ = writeln!(out, "\nrule #{ri} {} ({kind}, {task}{ttl}) at {}", self.string(r.id), self.show_span(&r.span));
+            let task = r
+                .task
+                .and_then(|t| self.tasks.get(t as usize))
+                .map_or("standing".to_string(), |t| {
+                    format!("task {}", self.string(t.name))
+                });
+            let ttl = r.ttl.map_or(String::new(), |t| {
+                format!(", ttl {}", crate::value::Duration(t))
+            });
+            let _ = writeln!(
+                out,
+                "\nrule #{ri} {} ({kind}, {task}{ttl}) at {}",
+                self.string(r.id),
+                self.show_span(&r.span)
+            );
             let mut blocks: Vec<(String, super::bundle::Block)> = Vec::new();
             if let Some(b) = r.when {
                 blocks.push(("when".into(), b));
@@ -140,16 +218,34 @@ impl Bundle {
             }
             for (title, b) in blocks {
                 let _ = writeln!(out, "  {title}:");
-                for pc in b.start..b.start + b.len {
-                    let Some(instr) = self.code.get(pc as usize) else { continue };
+                let end = b.start.saturating_add(b.len).min(self.code.len() as u32);
+                for pc in b.start..end {
+                    let Some(instr) = self.code.get(pc as usize) else {
+                        continue;
+                    };
                     let text = instr.disassemble(&|i, name, v| self.describe(i, name, v));
                     let span = self.spans.get(pc as usize).copied().unwrap_or_default();
                     let src = source
                         .and_then(|f| f(span.file))
-                        .and_then(|t| t.get(span.start as usize..span.end as usize).map(|s| s.split_whitespace().collect::<Vec<_>>().join(" ")))
-                        .map(|s| if s.chars().count() > 40 { format!("{}…", s.chars().take(39).collect::<String>()) } else { s })
+                        .and_then(|t| {
+                            t.get(span.start as usize..span.end as usize)
+                                .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+                        })
+                        .map(|s| {
+                            if s.chars().count() > 40 {
+                                format!("{}…", s.chars().take(39).collect::<String>())
+                            } else {
+                                s
+                            }
+                        })
                         .map_or(String::new(), |s| format!("  `{s}`"));
-                    let _ = writeln!(out, "    {:>4}  {text:<56} ; {}:{}{src}", pc - b.start, span.line, span.col);
+                    let _ = writeln!(
+                        out,
+                        "    {:>4}  {text:<56} ; {}:{}{src}",
+                        pc - b.start,
+                        span.line,
+                        span.col
+                    );
                 }
             }
         }
@@ -159,9 +255,20 @@ impl Bundle {
     fn describe(&self, instr: &Instr, name: &str, v: u32) -> Option<String> {
         match (instr, name) {
             (_, "k") => self.consts.get(v as usize).map(|c| self.show_val(c)),
-            (Instr::Cmp { .. } | Instr::CmpSlotConst { .. }, "op") => cmp::SYMBOLS.get(v as usize).map(|s| s.to_string()),
+            (Instr::Cmp { .. } | Instr::CmpSlotConst { .. }, "op") => {
+                cmp::SYMBOLS.get(v as usize).map(|s| s.to_string())
+            }
             (Instr::Method { .. }, "m") => method::NAMES.get(v as usize).map(|s| s.to_string()),
-            (Instr::Like { .. }, "p") => self.patterns.get(v as usize).map(|p| p.iter().map(|s| self.string(*s)).collect::<Vec<_>>().join("*")).map(|s| format!("{s:?}")),
+            (Instr::Like { .. }, "p") => self
+                .patterns
+                .get(v as usize)
+                .map(|p| {
+                    p.iter()
+                        .map(|s| self.string(*s))
+                        .collect::<Vec<_>>()
+                        .join("*")
+                })
+                .map(|s| format!("{s:?}")),
             (_, "off") if instr.jump().is_some() => None,
             _ => None,
         }

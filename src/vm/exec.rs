@@ -1,11 +1,12 @@
 //! The evaluator loop and the decision procedure.
 
 use super::bind::BoundRequest;
-use super::bundle::{Block, Bundle, RuleMeta};
+use super::bundle::{Block, Bundle, RuleMeta, MAX_LOCALS, MAX_STACK};
 use super::bytecode::{cmp, method, Instr};
 use super::value::{Arena, EvalError, SetRef, Val};
 use super::Decision;
 use crate::decision::{Effect, Reason};
+use crate::value::{Duration, Time};
 
 /// Operand stack and locals live in fixed arrays of this size; larger
 /// conditions (rare) fall back to the heap.
@@ -21,12 +22,22 @@ pub(super) struct Machine {
 
 impl Machine {
     pub(super) fn new(b: &Bundle) -> Machine {
-        let big = b.max_stack as usize > INLINE || b.max_locals as usize > INLINE;
+        // capped: an unverified (in-memory edited) bundle may claim more
+        let (max_stack, max_locals) = (b.max_stack.min(MAX_STACK), b.max_locals.min(MAX_LOCALS));
+        let big = max_stack as usize > INLINE || max_locals as usize > INLINE;
         Machine {
             stack: [Val::Absent; INLINE],
             locals: [Val::Absent; INLINE],
-            big_stack: if big { vec![Val::Absent; b.max_stack as usize + 1] } else { Vec::new() },
-            big_locals: if big { vec![Val::Absent; b.max_locals as usize + 1] } else { Vec::new() },
+            big_stack: if big {
+                vec![Val::Absent; max_stack as usize + 1]
+            } else {
+                Vec::new()
+            },
+            big_locals: if big {
+                vec![Val::Absent; max_locals as usize + 1]
+            } else {
+                Vec::new()
+            },
         }
     }
 }
@@ -52,7 +63,10 @@ impl Bundle {
         if id < n {
             Ok(self.string(id))
         } else {
-            req.strings.get((id - n) as usize).map(String::as_str).ok_or(EvalError::Index)
+            req.strings
+                .get((id - n) as usize)
+                .map(String::as_str)
+                .ok_or(EvalError::Index)
         }
     }
 
@@ -82,7 +96,10 @@ impl Bundle {
     /// Runs one block; the result is its `Bool`.
     pub(super) fn run(&self, req: &BoundRequest, m: &mut Machine, block: &Block) -> R<bool> {
         let start = block.start as usize;
-        let code = self.code.get(start..start + block.len as usize).ok_or(EvalError::Index)?;
+        let code = self
+            .code
+            .get(start..start + block.len as usize)
+            .ok_or(EvalError::Index)?;
         let big = !m.big_stack.is_empty();
         let (stack, locals): (&mut [Val], &mut [Val]) = if big {
             (&mut m.big_stack, &mut m.big_locals)
@@ -114,7 +131,9 @@ impl Bundle {
             let instr = *code.get(pc).ok_or(EvalError::Index)?;
             pc += 1;
             match instr {
-                Instr::Const { k } => push!(*self.consts.get(k as usize).ok_or(EvalError::Index)?),
+                Instr::Const { k } => {
+                    push!(*self.consts.get(k as usize).ok_or(EvalError::Index)?)
+                }
                 Instr::Slot { slot } => push!(slot!(slot)),
                 Instr::Rec { slot } => push!(match slot!(slot) {
                     Val::Present => Val::Rec(slot),
@@ -160,12 +179,24 @@ impl Bundle {
                     let b = pop!();
                     let a = pop!();
                     let add = matches!(instr, Instr::Add {});
-                    let f = |x: i64, y: i64| if add { x.checked_add(y) } else { x.checked_sub(y) };
+                    let f = |x: i64, y: i64| {
+                        if add {
+                            x.checked_add(y)
+                        } else {
+                            x.checked_sub(y)
+                        }
+                    };
                     let v = match (a, b) {
                         (Val::Int(x), Val::Int(y)) => Val::Int(f(x, y).ok_or(EvalError::Overflow)?),
-                        (Val::Time(x), Val::Dur(y)) => Val::Time(f(x, y).ok_or(EvalError::Overflow)?),
-                        (Val::Dur(x), Val::Time(y)) if add => Val::Time(x.checked_add(y).ok_or(EvalError::Overflow)?),
-                        (Val::Time(x), Val::Time(y)) if !add => Val::Dur(x.checked_sub(y).ok_or(EvalError::Overflow)?),
+                        (Val::Time(x), Val::Dur(y)) => {
+                            Val::Time(f(x, y).ok_or(EvalError::Overflow)?)
+                        }
+                        (Val::Dur(x), Val::Time(y)) if add => {
+                            Val::Time(x.checked_add(y).ok_or(EvalError::Overflow)?)
+                        }
+                        (Val::Time(x), Val::Time(y)) if !add => {
+                            Val::Dur(x.checked_sub(y).ok_or(EvalError::Overflow)?)
+                        }
                         (Val::Dur(x), Val::Dur(y)) => Val::Dur(f(x, y).ok_or(EvalError::Overflow)?),
                         _ => return Err(EvalError::Type),
                     };
@@ -187,14 +218,19 @@ impl Bundle {
                     let r = match (a, b) {
                         (Val::Absent, _) | (_, Val::Absent) => false,
                         (Val::Ip(ip), Val::Net(n)) => n.contains(ip),
-                        (Val::Time(t), Val::Rec(w)) => match (slot!(w.checked_add(1).ok_or(EvalError::Index)?), slot!(w.checked_add(2).ok_or(EvalError::Index)?)) {
+                        (Val::Time(t), Val::Rec(w)) => match (
+                            slot!(w.checked_add(1).ok_or(EvalError::Index)?),
+                            slot!(w.checked_add(2).ok_or(EvalError::Index)?),
+                        ) {
                             (Val::Time(s), Val::Time(e)) => s <= t && t < e,
                             _ => return Err(EvalError::Type),
                         },
                         (Val::Ip(ip), Val::Set(s)) => {
                             let items = self.set_items(req, s)?;
                             if items.first().is_some_and(|v| matches!(v, Val::Net(_))) {
-                                items.iter().any(|v| matches!(v, Val::Net(n) if n.contains(ip)))
+                                items
+                                    .iter()
+                                    .any(|v| matches!(v, Val::Net(n) if n.contains(ip)))
                             } else {
                                 items.contains(&a)
                             }
@@ -228,10 +264,18 @@ impl Bundle {
                         }
                     } else {
                         match (code, recv, arg) {
-                            (method::STARTS_WITH, Val::Str(s), Val::Str(x)) => Val::Bool(self.text(req, s)?.starts_with(self.text(req, x)?)),
-                            (method::ENDS_WITH, Val::Str(s), Val::Str(x)) => Val::Bool(self.text(req, s)?.ends_with(self.text(req, x)?)),
-                            (method::STR_CONTAINS, Val::Str(s), Val::Str(x)) => Val::Bool(self.text(req, s)?.contains(self.text(req, x)?)),
-                            (method::CONTAINS, Val::Set(s), x) => Val::Bool(self.member(req, x, s)?),
+                            (method::STARTS_WITH, Val::Str(s), Val::Str(x)) => {
+                                Val::Bool(self.text(req, s)?.starts_with(self.text(req, x)?))
+                            }
+                            (method::ENDS_WITH, Val::Str(s), Val::Str(x)) => {
+                                Val::Bool(self.text(req, s)?.ends_with(self.text(req, x)?))
+                            }
+                            (method::STR_CONTAINS, Val::Str(s), Val::Str(x)) => {
+                                Val::Bool(self.text(req, s)?.contains(self.text(req, x)?))
+                            }
+                            (method::CONTAINS, Val::Set(s), x) => {
+                                Val::Bool(self.member(req, x, s)?)
+                            }
                             (method::CONTAINS_ANY, Val::Set(s), Val::Set(x)) => {
                                 let items = self.set_items(req, x)?;
                                 let mut any = false;
@@ -266,8 +310,12 @@ impl Bundle {
                     push!(Val::Bool(!v.is_absent()))
                 }
                 Instr::JumpIfFalseOrPop { off } | Instr::JumpIfTrueOrPop { off } => {
-                    let top = *stack.get(sp.checked_sub(1).ok_or(EvalError::Index)?).ok_or(EvalError::Index)?;
-                    let Val::Bool(b) = top else { return Err(EvalError::Type) };
+                    let top = *stack
+                        .get(sp.checked_sub(1).ok_or(EvalError::Index)?)
+                        .ok_or(EvalError::Index)?;
+                    let Val::Bool(b) = top else {
+                        return Err(EvalError::Type);
+                    };
                     let jump_on = matches!(instr, Instr::JumpIfTrueOrPop { .. });
                     if b == jump_on {
                         pc += off as usize;
@@ -276,7 +324,9 @@ impl Bundle {
                     }
                 }
                 Instr::JumpIfPresentOrPop { off } => {
-                    let top = *stack.get(sp.checked_sub(1).ok_or(EvalError::Index)?).ok_or(EvalError::Index)?;
+                    let top = *stack
+                        .get(sp.checked_sub(1).ok_or(EvalError::Index)?)
+                        .ok_or(EvalError::Index)?;
                     if top.is_absent() {
                         sp -= 1;
                     } else {
@@ -302,7 +352,9 @@ impl Bundle {
             cmp::NE => Ok(!self.eq(req, a, b)?),
             _ => {
                 let ord = match (a, b) {
-                    (Val::Int(x), Val::Int(y)) | (Val::Time(x), Val::Time(y)) | (Val::Dur(x), Val::Dur(y)) => x.cmp(&y),
+                    (Val::Int(x), Val::Int(y))
+                    | (Val::Time(x), Val::Time(y))
+                    | (Val::Dur(x), Val::Dur(y)) => x.cmp(&y),
                     _ => return Err(EvalError::Type),
                 };
                 Ok(match op {
@@ -337,7 +389,12 @@ impl Bundle {
 
     /// The rules for this request's (scope, action): global then task lists
     /// merged in source order, through `f`. Stops when `f` returns true.
-    pub(super) fn for_each_candidate(&self, req: &BoundRequest, guards: bool, mut f: impl FnMut(u32, &RuleMeta) -> bool) {
+    pub(super) fn for_each_candidate(
+        &self,
+        req: &BoundRequest,
+        guards: bool,
+        mut f: impl FnMut(u32, &RuleMeta) -> bool,
+    ) {
         let pick = |scope: u32| {
             self.index_entry(scope, req.action)
                 .map(|e| self.index_slice(if guards { e.guards } else { e.permits }))
@@ -379,7 +436,12 @@ impl Bundle {
 
     /// Whether a permit's principal and resource types match the request.
     pub(super) fn types_match(&self, req: &BoundRequest, r: &RuleMeta) -> bool {
-        r.principal.as_ref().is_none_or(|t| t.contains(&req.principal_type)) && r.resource.as_ref().is_none_or(|t| t.contains(&req.resource_type))
+        r.principal
+            .as_ref()
+            .is_none_or(|t| t.contains(&req.principal_type))
+            && r.resource
+                .as_ref()
+                .is_none_or(|t| t.contains(&req.resource_type))
     }
 
     /// Task timing of a permit: (expires_at, not yet active, expired).
@@ -387,7 +449,9 @@ impl Bundle {
         if r.task.is_none() {
             return (None, false, false);
         }
-        let expires_at = r.ttl.and_then(|ttl| req.started_at.checked_add(ttl));
+        let expires_at = r
+            .ttl
+            .map(|ttl| Time(req.started_at).grant_expiry(Duration(ttl)).0);
         let early = req.now < req.started_at;
         let over = expires_at.is_some_and(|e| req.now >= e);
         (expires_at, early, over)
@@ -402,12 +466,20 @@ impl Bundle {
         // Guards.
         let mut denied: Option<Decision<'_>> = None;
         self.for_each_candidate(req, true, |i, r| {
-            if r.resource.as_ref().is_some_and(|t| !t.contains(&req.resource_type)) {
+            if r.resource
+                .as_ref()
+                .is_some_and(|t| !t.contains(&req.resource_type))
+            {
                 return false;
             }
             match self.applies(req, &mut m, r) {
                 Applies::Yes => {
-                    denied = Some(Decision::new(self, Effect::Deny, Reason::Forbidden, Some(i)));
+                    denied = Some(Decision::new(
+                        self,
+                        Effect::Deny,
+                        Reason::Forbidden,
+                        Some(i),
+                    ));
                     true
                 }
                 Applies::Error(e, _) => {
