@@ -106,6 +106,8 @@ pub struct SourceFile {
     pub name: String,
     /// The full text.
     pub text: String,
+    /// Byte offset of the start of every line, for `line_col`.
+    line_starts: Vec<usize>,
 }
 
 /// All source files of a compilation, indexed by [`FileId`].
@@ -123,9 +125,14 @@ impl SourceMap {
     /// Adds a file and returns its id.
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
         let id = FileId(u32::try_from(self.files.len()).unwrap_or(u32::MAX));
+        let text = text.into();
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         self.files.push(SourceFile {
             name: name.into(),
-            text: text.into(),
+            text,
+            line_starts,
         });
         id
     }
@@ -166,10 +173,17 @@ impl SourceMap {
             return (1, 1);
         };
         let offset = (offset as usize).min(f.text.len());
-        let before = f.text.get(..offset).unwrap_or("");
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let col = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+        // the last line starting at or before `offset` (line 0 starts at 0)
+        let line = f
+            .line_starts
+            .partition_point(|&start| start <= offset)
+            .max(1);
+        let line_start = f.line_starts.get(line - 1).copied().unwrap_or(0);
+        let col = f
+            .text
+            .get(line_start..offset)
+            .map_or(0, |s| s.chars().count())
+            + 1;
         (line, col)
     }
 }
@@ -199,5 +213,26 @@ pub fn with_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
             Some(f) => f(),
             None => unreachable!("the job ran on the spawned thread"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_lines_and_characters() {
+        let mut m = SourceMap::new();
+        let f = m.add("a.jitp", "ab\n\ncé d\nlast");
+        let at = |o: u32| m.line_col(f, o);
+        assert_eq!(at(0), (1, 1));
+        assert_eq!(at(2), (1, 3)); // the newline itself
+        assert_eq!(at(3), (2, 1)); // an empty line
+        assert_eq!(at(4), (3, 1));
+        assert_eq!(at(7), (3, 3)); // after the two-byte `é`
+        assert_eq!(at(10), (4, 1));
+        assert_eq!(at(14), (4, 5)); // end of text
+        assert_eq!(at(999), (4, 5)); // clamped
+        assert_eq!(m.line_col(FileId(7), 0), (1, 1)); // unknown file
     }
 }

@@ -4,7 +4,7 @@
 //! structural verification.
 
 use jitp::vm::bundle::{
-    fnv1a, Block, SrcSpan, TypeDesc, FORMAT_VERSION, MAGIC, MAX_REQUIRES, MAX_STACK,
+    checksum, Block, SrcSpan, TypeDesc, FORMAT_VERSION, MAGIC, MAX_REQUIRES, MAX_STACK,
 };
 use jitp::vm::bytecode::Instr;
 use jitp::vm::value::{Arena, SetRef, Val};
@@ -102,7 +102,7 @@ fn load(bytes: &[u8]) -> Result<Bundle, BundleError> {
 /// Rewrites the checksum so that only structural verification stands
 /// between `bytes` and the VM.
 fn fix_checksum(bytes: &mut [u8]) {
-    let sum = fnv1a(&bytes[20..]);
+    let sum = checksum(&bytes[20..]);
     bytes[12..20].copy_from_slice(&sum.to_le_bytes());
 }
 
@@ -112,7 +112,7 @@ fn header_layout() {
     let bytes = b.to_bytes();
     assert_eq!(&bytes[..8], MAGIC);
     assert_eq!(&bytes[8..12], &FORMAT_VERSION.to_le_bytes());
-    assert_eq!(&bytes[12..20], &fnv1a(&bytes[20..]).to_le_bytes());
+    assert_eq!(&bytes[12..20], &checksum(&bytes[20..]).to_le_bytes());
     let again = load(&bytes).expect("loads");
     assert_eq!(again.to_bytes(), bytes);
     assert_eq!(again, Bundle::from_bytes(&bytes).expect("loads twice"));

@@ -202,13 +202,9 @@ impl Binder<'_> {
                 message: "`action.name` must be a string".into(),
             })?;
         let bundle = self.bundle;
-        let action = *bundle
-            .lookup
-            .actions
-            .get(action_name)
-            .ok_or_else(|| RequestError {
-                message: format!("unknown action `{action_name}`"),
-            })?;
+        let action = bundle.named(1, action_name).ok_or_else(|| RequestError {
+            message: format!("unknown action `{action_name}`"),
+        })?;
         let (rtype, _) = self.entity(json.get("resource"), "resource", false)?;
         let meta = bundle
             .actions
@@ -282,14 +278,9 @@ impl Binder<'_> {
             .ok_or_else(|| RequestError {
                 message: "`task.name` must be a string".into(),
             })?;
-        let task = *self
-            .bundle
-            .lookup
-            .tasks
-            .get(name)
-            .ok_or_else(|| RequestError {
-                message: format!("unknown task `{name}`"),
-            })?;
+        let task = self.bundle.named(2, name).ok_or_else(|| RequestError {
+            message: format!("unknown task `{name}`"),
+        })?;
         let id = match t.get("id") {
             None | Some(Json::Null) => "",
             Some(Json::Str(s)) => s.as_ref(),
@@ -393,7 +384,7 @@ impl Binder<'_> {
                 message: format!("`{role}.type` must be a string"),
             })?;
         let bundle = self.bundle;
-        let eid = *bundle.lookup.entities.get(ty).ok_or_else(|| RequestError {
+        let eid = bundle.named(0, ty).ok_or_else(|| RequestError {
             message: format!("unknown entity type `{ty}` in `{role}.type`"),
         })?;
         let id = obj

@@ -1,7 +1,7 @@
 //! The bundle: a compiled policy set as self-contained, verified bytes.
 //!
 //! Layout (all integers little-endian): the magic `JITPBNDL`, a `u32`
-//! format version, a `u64` FNV-1a checksum of everything after it, then the
+//! format version, a `u64` [`checksum`] of everything after it, then the
 //! body: string table, schema layout, constant pool, patterns, actions,
 //! tasks, rule metadata, rule index, bytecode and its source map.
 //!
@@ -23,7 +23,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// The first bytes of every bundle.
 pub const MAGIC: &[u8; 8] = b"JITPBNDL";
 /// The format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Deepest operand stack a block may need.
 pub const MAX_STACK: u32 = 256;
 /// Most locals a block may use.
@@ -220,7 +220,7 @@ pub struct RuleMeta {
     pub principal: Option<Vec<u32>>,
     /// Resource entity types; `None` is any.
     pub resource: Option<Vec<u32>>,
-    /// Actions covered.
+    /// Actions covered, ascending.
     pub actions: Vec<u32>,
     /// Lifetime after `task.started_at`, in microseconds.
     pub ttl: Option<i64>,
@@ -323,9 +323,9 @@ pub(crate) type NameMap = HashMap<String, u32, std::hash::BuildHasherDefault<Fas
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Lookup {
     pub strings: NameMap,
-    pub entities: NameMap,
-    pub actions: NameMap,
-    pub tasks: NameMap,
+    /// Per string id: the entity, action and task with that name
+    /// (`u32::MAX` where there is none), so names are hashed only once.
+    pub named: Vec<[u32; 3]>,
     /// The bundle's checksum: bound requests remember it, so a request bound
     /// to one bundle is never decided against another.
     pub fingerprint: u64,
@@ -339,18 +339,33 @@ impl Bundle {
 
     /// Builds the name lookups; called after decoding or compiling.
     pub(crate) fn build_lookup(&mut self) {
-        let mut l = Lookup::default();
+        let mut l = Lookup {
+            strings: NameMap::with_capacity_and_hasher(self.strings.len(), Default::default()),
+            named: vec![[u32::MAX; 3]; self.strings.len()],
+            fingerprint: 0,
+        };
         for (i, s) in self.strings.iter().enumerate() {
             l.strings.entry(s.clone()).or_insert(i as u32);
         }
-        for (i, e) in self.schema.entities.iter().enumerate() {
-            l.entities.insert(self.string(e.name).to_string(), i as u32);
-        }
-        for (i, a) in self.actions.iter().enumerate() {
-            l.actions.insert(self.string(a.name).to_string(), i as u32);
-        }
-        for (i, t) in self.tasks.iter().enumerate() {
-            l.tasks.insert(self.string(t.name).to_string(), i as u32);
+        let names = [
+            self.schema
+                .entities
+                .iter()
+                .map(|e| e.name)
+                .collect::<Vec<_>>(),
+            self.actions.iter().map(|a| a.name).collect(),
+            self.tasks.iter().map(|t| t.name).collect(),
+        ];
+        for (kind, names) in names.iter().enumerate() {
+            for (i, name) in names.iter().enumerate() {
+                if let Some(slot) = l
+                    .named
+                    .get_mut(*name as usize)
+                    .and_then(|n| n.get_mut(kind))
+                {
+                    *slot = i as u32;
+                }
+            }
         }
         l.fingerprint = self.lookup.fingerprint;
         self.lookup = l;
@@ -364,6 +379,13 @@ impl Bundle {
             .and_then(|s| <[u8; 8]>::try_from(s).ok())
             .map_or(0, u64::from_le_bytes);
         self.lookup.fingerprint = sum;
+    }
+
+    /// The entity (kind 0), action (1) or task (2) called `name`.
+    pub(crate) fn named(&self, kind: usize, name: &str) -> Option<u32> {
+        let id = *self.lookup.strings.get(name)?;
+        let found = *self.lookup.named.get(id as usize)?.get(kind)?;
+        (found != u32::MAX).then_some(found)
     }
 
     /// The index entry for (scope, action).
@@ -498,7 +520,7 @@ impl Bundle {
         let mut out = Vec::with_capacity(w.bytes.len() + 20);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&fnv1a(&w.bytes).to_le_bytes());
+        out.extend_from_slice(&checksum(&w.bytes).to_le_bytes());
         out.extend_from_slice(&w.bytes);
         out
     }
@@ -520,7 +542,7 @@ impl Bundle {
         let Some((sum, body)) = rest.split_first_chunk::<8>() else {
             return err("truncated header");
         };
-        if u64::from_le_bytes(*sum) != fnv1a(body) {
+        if u64::from_le_bytes(*sum) != checksum(body) {
             return err("checksum mismatch: the bundle is corrupt or truncated");
         }
         let mut r = Reader {
@@ -697,6 +719,7 @@ impl Bundle {
         }
         let nact = self.actions.len() as u32;
         let ntask = self.tasks.len() as u32;
+        let mut pairs = 0usize;
         for (ri, r) in self.rules.iter().enumerate() {
             str_ok(r.id, "rule id")?;
             if r.task.is_some_and(|t| t >= ntask) {
@@ -709,6 +732,9 @@ impl Bundle {
             }
             if r.actions.iter().any(|a| *a >= nact) {
                 return err(format!("rule {ri}: action out of range"));
+            }
+            if r.actions.windows(2).any(|w| w[0] >= w[1]) {
+                return err(format!("rule {ri}: actions not ascending"));
             }
             if r.requires.len() > MAX_REQUIRES {
                 return err(format!("rule {ri}: too many requires"));
@@ -729,18 +755,12 @@ impl Bundle {
             for (_, label) in &r.requires {
                 str_ok(*label, "require label")?;
             }
-            // Every (scope, action) of the rule must list it.
-            let scope = r.task.map_or(0, |t| t + 1);
-            for a in &r.actions {
-                let Some(e) = self.index_entry(scope, *a) else {
-                    return err(format!("rule {ri}: missing from the rule index"));
-                };
-                let list = if r.forbid { e.guards } else { e.permits };
-                if !self.index_slice(list).contains(&(ri as u32)) {
-                    return err(format!("rule {ri}: missing from the rule index"));
-                }
-            }
+            pairs += r.actions.len();
         }
+        // Every listing in the index is checked below to be a distinct
+        // (rule, action) pair of a rule with that scope and kind; as many
+        // listings as pairs then means every pair is listed.
+        let mut listings = 0usize;
         let nrules = self.rules.len() as u32;
         let mut prev: Option<(u32, u32)> = None;
         for e in &self.index {
@@ -760,18 +780,22 @@ impl Bundle {
                 if slice.windows(2).any(|w| w[0] >= w[1]) {
                     return err("index range not ascending");
                 }
+                listings += slice.len();
                 for &ri in slice {
                     let Some(r) = self.rules.get(ri as usize).filter(|_| ri < nrules) else {
                         return err("index refers to a missing rule");
                     };
                     if r.forbid != forbid
                         || r.task.map_or(0, |t| t + 1) != e.scope
-                        || !r.actions.contains(&e.action)
+                        || r.actions.binary_search(&e.action).is_err()
                     {
                         return err("index entry disagrees with its rule");
                     }
                 }
             }
+        }
+        if listings != pairs {
+            return err("a rule is missing from the rule index");
         }
         Ok(())
     }
@@ -911,14 +935,41 @@ fn type_size(
     }
 }
 
-/// FNV-1a, 64 bit. Any single changed byte changes the result.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+/// The bundle checksum: four 64-bit lanes over little-endian 8-byte words
+/// (so the lanes run in parallel, several bytes per cycle), folded together
+/// with the length. Each step is a bijection of both the lane and the word,
+/// so any single changed byte changes the result; so does, barring a 2^-64
+/// accident, any other change. It detects corruption; it is not a MAC.
+pub fn checksum(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    fn step(lane: u64, word: &[u8]) -> u64 {
+        let w = <[u8; 8]>::try_from(word).map_or(0, u64::from_le_bytes);
+        (lane ^ w).wrapping_mul(K).rotate_left(29)
     }
-    h
+    let mut lanes: [u64; 4] = [
+        0x243f_6a88_85a3_08d3,
+        0x1319_8a2e_0370_7344,
+        0xa409_3822_299f_31d0,
+        0x082e_fa98_ec4e_6c89,
+    ];
+    let mut blocks = bytes.chunks_exact(32);
+    for block in &mut blocks {
+        for (lane, word) in lanes.iter_mut().zip(block.chunks_exact(8)) {
+            *lane = step(*lane, word);
+        }
+    }
+    let mut tail = [0u8; 32];
+    for (t, b) in tail.iter_mut().zip(blocks.remainder()) {
+        *t = *b;
+    }
+    for (lane, word) in lanes.iter_mut().zip(tail.chunks_exact(8)) {
+        *lane = step(*lane, word);
+    }
+    let mut h = bytes.len() as u64;
+    for lane in lanes {
+        h = (h ^ lane).wrapping_mul(K).rotate_left(31);
+    }
+    h ^ (h >> 32)
 }
 
 #[derive(Default)]

@@ -423,7 +423,13 @@ impl Lower<'_> {
                 .as_ref()
                 .map(|v| v.iter().map(|e| e.0).collect()),
             resource: r.resource.as_ref().map(|v| v.iter().map(|e| e.0).collect()),
-            actions: r.actions.iter().map(|a| a.0).collect(),
+            actions: {
+                // ascending, as the loader requires (it binary-searches them)
+                let mut ids: Vec<u32> = r.actions.iter().map(|a| a.0).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids
+            },
             ttl: r.ttl.map(|d| d.0),
             when,
             unless,
