@@ -6,11 +6,11 @@
 //! request is an error naming the offending field; deciding it gives
 //! `deny` / `invalid_request`.
 
-use super::bundle::{Bundle, FieldLayout, TypeDesc, MAX_SLOTS};
+use super::bundle::{Bundle, FieldLayout, NameMap, TypeDesc, MAX_SLOTS};
 use super::json::J as Json;
 use super::value::{Arena, SetRef, Val};
 use crate::value::{Cidr, Duration, Time};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// Largest request text accepted, in bytes.
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
@@ -94,7 +94,7 @@ impl std::fmt::Display for At<'_> {
 struct Binder<'a> {
     bundle: &'a Bundle,
     req: BoundRequest,
-    local_strings: HashMap<String, u32>,
+    local_strings: NameMap,
 }
 
 impl Bundle {
@@ -136,7 +136,7 @@ impl Bundle {
                 started_at: 0,
                 now: 0,
             },
-            local_strings: HashMap::new(),
+            local_strings: NameMap::default(),
         };
         b.request(json)?;
         Ok(b.req)
