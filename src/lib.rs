@@ -13,6 +13,7 @@ pub mod decision;
 pub mod diagnostic;
 pub mod driver;
 pub mod explain_render;
+pub mod fmt;
 pub mod reference;
 pub mod render;
 pub mod span;

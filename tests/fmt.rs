@@ -1,0 +1,545 @@
+//! Tests of the formatter (`jitp fmt`): layout snapshots, idempotency and
+//! tree preservation on every example, a property test over generated and
+//! mutated policies, and the command line.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use jitp::fmt::{comments, format_source, same_tree, unified_diff, FmtError};
+use jitp::span::FileId;
+use jitp::syntax::parser::parse;
+use proptest::prelude::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Formats `src`, checking the formatter's promises on the way.
+fn fmt(src: &str) -> String {
+    let out = match format_source(FileId(0), src) {
+        Ok(out) => out,
+        Err(FmtError::Syntax(d)) => panic!("syntax errors: {d:#?}\n{src}"),
+        Err(FmtError::Internal(m)) => panic!("internal error: {m}\n{src}"),
+    };
+    assert_eq!(
+        format_source(FileId(0), &out).unwrap(),
+        out,
+        "not idempotent; first output:\n{out}"
+    );
+    assert!(same_tree(
+        &parse(FileId(0), src).file,
+        &parse(FileId(0), &out).file
+    ));
+    assert_eq!(comments(src), comments(&out));
+    out
+}
+
+/// A snapshot of an input and its formatted output.
+fn pair(src: &str) -> String {
+    format!("----- input\n{src}\n----- output\n{}", fmt(src))
+}
+
+#[test]
+fn declarations() {
+    insta::assert_snapshot!(
+        "fmt_declarations",
+        pair(
+            r#"package   acme.demo
+use std.time
+use std.net
+entity User { team: String, groups: Set<String>   age: Int? }
+entity Empty { }
+record Window{start:Time,end:Time,}
+enum Tier { dev, staging ,production }
+enum Long { alpha_variant, beta_variant, gamma_variant, delta_variant, epsilon_variant }
+context { risk: Int  ticket: Window? nets: Set<Net>? }
+action docs.read on Doc sensitivity low
+action docs.write   on Doc, Folder sensitivity high grants edit
+action docs.admin on Doc
+const LIMIT = 10
+const NETS: Set<Net> = [10.0.0.0/8, 192.168.0.0/16]
+const NAMES = ["a very long name", "another very long name", "and a third long name here"]
+fn in_window(w: Window, t: Time) -> Bool = t >= w.start and t < w.end
+fn long_one(first_parameter: String, second_parameter: Int) -> Bool = first_parameter == "x" or second_parameter > 100
+"#
+        )
+    );
+}
+
+#[test]
+fn tasks_and_rules() {
+    insta::assert_snapshot!(
+        "fmt_tasks_and_rules",
+        pair(
+            r#"task edit { ttl 15m notify "docs-team"
+@id("edit") permit User to docs.write, docs.read on Doc for 5m when principal.team == resource.team unless resource.locked require task.approvals >= 1 else "approval" require has evidence.ticket
+forbid docs.admin }
+breakglass emergency {
+  ttl 1h
+
+
+  permit * to * on *
+}
+task empty { }
+@id("a") @standing("reads are harmless") permit User to docs.* on Doc
+forbid * when context.risk > 90
+forbid docs.write on Doc unless principal.team == "editors"
+forbid * when context.risk > 90 and principal.team != "security" and not principal.groups.contains("sre")
+permit User to docs.read on Doc require task.approvals >= 2 and has evidence.ticket_reference else "two approvals and a ticket"
+"#
+        )
+    );
+}
+
+#[test]
+fn expressions() {
+    insta::assert_snapshot!(
+        "fmt_expressions",
+        pair(
+            r#"forbid * when ((a)) or (b and c) or ((d or e) and f)
+forbid * when not (a == b) and not (not c)
+forbid * when not a in [1, 2] and not (x ?? false)
+forbid * when (x ?? 0) > 5 and x ?? y ?? false and (x ?? y) ?? z
+forbid * when a + (b - c) - (d + e) == -(-f) + -g
+forbid * when has (context.ticket).id and (has a.b) == true
+forbid * when (a.b).c(d)?.e == f(g)(h) and "x" like "y*" and (p ?? "") like "z*"
+forbid * when context.ip in 10.0.0.0/8 and context.at > time("2026-01-01T00:00:00Z") - 1h30m
+forbid * when [] == [[1], [2, 3],] and f() and action == context.action and task.approvals >= 0
+"#
+        )
+    );
+}
+
+#[test]
+fn long_conditions() {
+    insta::assert_snapshot!(
+        "fmt_long_conditions",
+        pair(
+            r#"permit Runner to deploy.apply on Environment
+  when principal.repo == RELEASE_REPO and principal.labels.contains_any(["release", "protected"]) and context.git_ref.starts_with("refs/tags/")
+  unless context.release?.frozen ?? true or context.release?.tag == "" and principal.labels.contains("untrusted") and context.risk > 50
+  require task.approvals >= 1 or resource.tier != EnvTier.production else "release manager sign-off"
+forbid * when context.session_identifier_for_this_request == "a long constant value" or principal.a.b.c.d
+forbid * when principal.scopes.contains_any(["a:read", "b:read", "c:read", "d:read", "e:read", "f:read"])
+forbid * when not (context.source_ip in (context.expected_net ?? CORP_NET)) or (context.some_flag_value and context.other_flag_value and context.third_flag_value)
+"#
+        )
+    );
+}
+
+#[test]
+fn comments_everywhere() {
+    insta::assert_snapshot!(
+        "fmt_comments",
+        pair(
+            r#"// File header.
+// Second line of it.
+
+
+/// The package.
+package acme.c // trailing on package
+
+// Before an entity.
+entity User { // after the brace
+  /// The team.
+  team: String, // trailing on a field
+
+  // Before a field after a blank line.
+  groups: Set<String>
+  // At the end of the entity.
+}
+enum E { a, // after a
+  b }
+context {
+}
+action a.b on User // trailing on an action
+/// Documents the constant.
+const S = [1, // one
+  // before two
+  2, 3 // three
+]
+task t {
+  // First in the task.
+  ttl 5m // five minutes
+
+  /// A task rule.
+  @id("x") // after the id
+  // Between annotations.
+  @standing("y")
+  permit User to a.b on User
+    // Before a clause.
+    when principal.team == "x" // why
+     and principal.groups.contains("y") // and this
+    // Between clauses.
+    require task.approvals >= 1 // before else
+      else "approval"
+  // Last in the task.
+}
+forbid * when a and // after and
+  b or
+  // own line inside
+  c
+forbid * when f(a, // arg
+  b)
+/// Not attached: a blank line follows.
+
+const Z = 1
+// End of file.
+"#
+        )
+    );
+}
+
+#[test]
+fn blank_lines_and_alignment() {
+    insta::assert_snapshot!(
+        "fmt_blank_lines_and_alignment",
+        pair(
+            "\n\n\nentity A { }\n\n\n\nentity B { }\nentity C { }\naction x.read on A sensitivity low\naction x.write_all on A, B sensitivity high\naction x.admin on C\n\naction y.go on A sensitivity low\naction y.stop on A grants t\n\n\n",
+        )
+    );
+}
+
+#[test]
+fn empty_and_comment_only_files() {
+    assert_eq!(fmt(""), "");
+    assert_eq!(fmt("\n\n  \n"), "");
+    assert_eq!(
+        fmt("// only\n\n\n// comments   \n"),
+        "// only\n\n// comments\n"
+    );
+}
+
+#[test]
+fn syntax_errors_are_not_formatted() {
+    match format_source(FileId(0), "entity { }") {
+        Err(FmtError::Syntax(d)) => assert!(!d.is_empty()),
+        other => panic!("expected syntax errors, got {other:?}"),
+    }
+}
+
+#[test]
+fn diff_is_unified() {
+    let d = unified_diff("p.jitp", "a\nb\nc\n", "a\nB\nc\nd\n");
+    assert_eq!(
+        d,
+        "--- p.jitp\n+++ p.jitp (formatted)\n@@ -1,3 +1,4 @@\n a\n-b\n+B\n c\n+d\n"
+    );
+    assert_eq!(unified_diff("p", "same\n", "same\n"), "");
+}
+
+fn example_policies() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("policy.jitp"))
+        .filter(|p| p.is_file())
+        .collect();
+    out.sort();
+    assert!(!out.is_empty());
+    out
+}
+
+#[test]
+fn examples_are_fmt_clean() {
+    for path in example_policies() {
+        let src = std::fs::read_to_string(&path).unwrap();
+        let out = fmt(&src);
+        assert_eq!(out, src, "{} is not fmt-clean", path.display());
+    }
+}
+
+// ------------------------------------------------------------------ properties
+
+/// A fully parenthesised random expression.
+fn expr() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        Just("a".to_string()),
+        Just("context.risk".to_string()),
+        Just("principal.groups".to_string()),
+        Just("task".to_string()),
+        (0i64..1000).prop_map(|n| n.to_string()),
+        Just("\"s\\\"q\"".to_string()),
+        Just("15m".to_string()),
+        Just("true".to_string()),
+        Just("10.0.0.1".to_string()),
+        Just("::1".to_string()),
+        Just("10.0.0.0/8".to_string()),
+        Just("[]".to_string()),
+    ];
+    leaf.prop_recursive(5, 48, 3, |inner| {
+        let ops = prop_oneof![
+            Just("or"),
+            Just("and"),
+            Just("=="),
+            Just("!="),
+            Just("<"),
+            Just("<="),
+            Just(">"),
+            Just(">="),
+            Just("in"),
+            Just("??"),
+            Just("+"),
+            Just("-"),
+        ];
+        prop_oneof![
+            (inner.clone(), ops, inner.clone()).prop_map(|(l, o, r)| format!("({l} {o} {r})")),
+            inner.clone().prop_map(|x| format!("(not {x})")),
+            inner.clone().prop_map(|x| format!("(-{x})")),
+            inner.clone().prop_map(|x| format!("(has ({x}).f)")),
+            inner.clone().prop_map(|x| format!("({x} like \"p*\")")),
+            inner.clone().prop_map(|x| format!("({x})?.g")),
+            (inner.clone(), inner.clone()).prop_map(|(x, y)| format!("({x}).m({y})")),
+            (inner.clone(), inner.clone()).prop_map(|(x, y)| format!("f({x}, {y},)")),
+            prop::collection::vec(inner, 0..4).prop_map(|v| format!("[{}]", v.join(", "))),
+        ]
+    })
+}
+
+/// A policy: a random example (or none) followed by rules and constants
+/// over random expressions.
+fn policy() -> impl Strategy<Value = String> {
+    let examples: Vec<String> = example_policies()
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    let n = examples.len();
+    (
+        0..=n,
+        prop::collection::vec((0u8..4, expr(), expr()), 1..4),
+    )
+        .prop_map(move |(i, rules)| {
+            let mut s = examples.get(i).cloned().unwrap_or_default();
+            for (k, (kind, a, b)) in rules.into_iter().enumerate() {
+                s.push_str(&match kind {
+                    0 => format!("\nforbid * when {a}\n"),
+                    1 => format!("\nconst C{k} = {a}\n"),
+                    2 => format!("\nfn f{k}(x: Int, y: Set<Int>?) -> Bool = {a}\n"),
+                    _ => format!(
+                        "\ntask t{k} {{ ttl 5m\n permit A to b.c, d.* on E for 1m when {a} unless {b} require {b} else \"why\" }}\n"
+                    ),
+                });
+            }
+            s
+        })
+}
+
+/// What to insert before a token.
+#[derive(Clone, Debug)]
+enum Insert {
+    Trailing,
+    OwnLine,
+    BlankLine,
+    Spaces,
+    NoNewlines,
+}
+
+/// Applies `edits` (token index, insertion) to the token boundaries of
+/// `src`: comments, blank lines and changes of spacing. Newlines between
+/// tokens are turned into spaces by `NoNewlines`, which only joins lines
+/// without comments in between.
+fn mutate(src: &str, edits: &[(usize, Insert)]) -> String {
+    let lexed = jitp::syntax::lexer::lex(FileId(0), src);
+    let starts: Vec<(usize, usize)> = lexed.tokens.iter().map(|(l, _, r)| (*l, *r)).collect();
+    let mut out = String::new();
+    let mut last = 0;
+    let mut n = 0;
+    for (i, &(start, end)) in starts.iter().enumerate() {
+        let gap = &src[last..start];
+        let here: Vec<&Insert> = edits
+            .iter()
+            .filter(|(k, _)| k % starts.len().max(1) == i)
+            .map(|(_, e)| e)
+            .collect();
+        let join = here.iter().any(|e| matches!(e, Insert::NoNewlines));
+        if join && !gap.contains("//") && !gap.is_empty() {
+            out.push(' ');
+        } else {
+            out.push_str(gap);
+        }
+        for e in here {
+            n += 1;
+            match e {
+                Insert::Trailing => out.push_str(&format!(" // t{n}\n")),
+                Insert::OwnLine => out.push_str(&format!("\n// o{n}\n")),
+                Insert::BlankLine => out.push_str("\n\n"),
+                Insert::Spaces => out.push_str("   "),
+                Insert::NoNewlines => {}
+            }
+        }
+        out.push_str(&src[start..end]);
+        last = end;
+    }
+    out.push_str(&src[last..]);
+    out
+}
+
+fn insert() -> impl Strategy<Value = Insert> {
+    prop_oneof![
+        Just(Insert::Trailing),
+        Just(Insert::OwnLine),
+        Just(Insert::BlankLine),
+        Just(Insert::Spaces),
+        Just(Insert::NoNewlines),
+    ]
+}
+
+fn cases() -> u32 {
+    std::env::var("JITP_FMT_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(96)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    /// Formatting keeps the tree and the comments, and is idempotent.
+    #[test]
+    fn formats_generated_policies(
+        src in policy(),
+        edits in prop::collection::vec((0usize..10_000, insert()), 0..24),
+    ) {
+        let src = mutate(&src, &edits);
+        let out = match format_source(FileId(0), &src) {
+            Ok(out) => out,
+            Err(e) => {
+                if let Some(p) = std::env::var_os("JITP_FMT_DUMP") {
+                    std::fs::write(p, &src).unwrap();
+                }
+                return Err(TestCaseError::fail(format!("{e}\n{src}")));
+            }
+        };
+        prop_assert!(same_tree(&parse(FileId(0), &src).file, &parse(FileId(0), &out).file));
+        prop_assert_eq!(comments(&src), comments(&out));
+        let again = format_source(FileId(0), &out).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&again, &out, "not idempotent for\n{}", src);
+    }
+}
+
+// ------------------------------------------------------------------ command line
+
+fn jitp() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jitp"));
+    cmd.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
+    cmd
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fmt-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+const MESSY: &str = "entity User {team:String}\nforbid * when (context.risk > 90)\n";
+const TIDY: &str = "entity User {\n  team: String\n}\nforbid * when context.risk > 90\n";
+
+#[test]
+fn cli_formats_in_place() {
+    let dir = scratch("in-place");
+    let file = dir.join("a.jitp");
+    std::fs::write(&file, MESSY).unwrap();
+    std::fs::write(dir.join("b.jitp"), TIDY).unwrap();
+    let o = jitp().arg("fmt").arg(&dir).output().unwrap();
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), TIDY);
+    assert!(text(&o.stderr).contains("1 of 2 files reformatted"));
+}
+
+#[test]
+fn cli_check_lists_files_and_changes_nothing() {
+    let dir = scratch("check");
+    let messy = dir.join("messy.jitp");
+    let tidy = dir.join("tidy.jitp");
+    std::fs::write(&messy, MESSY).unwrap();
+    std::fs::write(&tidy, TIDY).unwrap();
+    let o = jitp().args(["fmt", "--check"]).arg(&dir).output().unwrap();
+    assert_eq!(code(&o), 1);
+    let out = text(&o.stdout);
+    assert!(out.contains("messy.jitp"), "{out}");
+    assert!(!out.contains("tidy.jitp"), "{out}");
+    assert_eq!(std::fs::read_to_string(&messy).unwrap(), MESSY);
+    let o = jitp().args(["fmt", "--check"]).arg(&tidy).output().unwrap();
+    assert_eq!(code(&o), 0);
+    assert_eq!(text(&o.stdout), "");
+}
+
+#[test]
+fn cli_diff_shows_changes() {
+    let dir = scratch("diff");
+    let file = dir.join("a.jitp");
+    std::fs::write(&file, MESSY).unwrap();
+    let o = jitp().args(["fmt", "--diff"]).arg(&file).output().unwrap();
+    assert_eq!(code(&o), 0);
+    let out = text(&o.stdout);
+    assert!(out.contains("-forbid * when (context.risk > 90)"), "{out}");
+    assert!(out.contains("+forbid * when context.risk > 90"), "{out}");
+    assert!(out.contains("@@ -1,2 +1,4 @@"), "{out}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), MESSY);
+    let o = jitp()
+        .args(["fmt", "--diff", "--check"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1);
+}
+
+#[test]
+fn cli_stdin() {
+    use std::io::Write;
+    let mut child = jitp()
+        .args(["fmt", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(MESSY.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), TIDY);
+}
+
+#[test]
+fn cli_syntax_error_leaves_file_untouched() {
+    let dir = scratch("syntax");
+    let file = dir.join("bad.jitp");
+    let bad = "entity User {team:String\nforbid * when\n";
+    std::fs::write(&file, bad).unwrap();
+    let o = jitp()
+        .args(["fmt", "--color", "never"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1);
+    let err = text(&o.stderr);
+    assert!(err.contains("E01"), "{err}");
+    assert!(
+        err.contains("has syntax errors and was not formatted"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), bad);
+}
+
+#[test]
+fn cli_missing_file() {
+    let o = jitp()
+        .args(["fmt", "does/not/exist.jitp"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2);
+    assert!(text(&o.stderr).contains("`does/not/exist.jitp`: no such file or directory"));
+}
