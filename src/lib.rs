@@ -19,5 +19,6 @@ pub mod render;
 pub mod span;
 pub mod stdlib;
 pub mod syntax;
+pub mod testing;
 pub mod value;
 pub mod vm;

@@ -113,6 +113,40 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Run policy test suites and report rule coverage.
+    ///
+    /// Each PATH is a policy file or directory (searched as `check` does)
+    /// or a suite file. A policy's suites are the `*.test.json` files in
+    /// the `tests/` directory beside it: JSON with fixtures, a pinned
+    /// `now` and cases, each an AuthZEN-shaped request and the decision it
+    /// must get (see docs/testing.md). A request that does not fit the
+    /// policy's schema is an error in the suite, unless the case expects
+    /// `deny` with reason `invalid_request`.
+    ///
+    /// A rule is exercised when it is the deciding rule of some case.
+    /// `--coverage` lists the rules no case exercised and, per task, the
+    /// outcomes (allow, step_up, forbidden, expired, not_yet_active,
+    /// no_matching_rule) no case produced.
+    ///
+    /// Exit status 0 when every case passes (and coverage meets
+    /// `--min-coverage`), 1 when a case fails or coverage is too low, 2
+    /// when the tests cannot run: a malformed suite or case, policy errors,
+    /// or an unreadable path.
+    Test {
+        /// Policy files, directories or suite files (`*.test.json`).
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Output format; `json` and `junit` go to standard output.
+        #[arg(long, value_enum, default_value_t = TestFormat::Human)]
+        format: TestFormat,
+        /// Print rule and task-outcome coverage.
+        #[arg(long)]
+        coverage: bool,
+        /// Fail (exit 1) when fewer than N percent of the rules are
+        /// exercised.
+        #[arg(long, value_name = "N", value_parser = parse_percent)]
+        min_coverage: Option<f64>,
+    },
     /// Print a bundle's bytecode, schema layout and rule index.
     Disasm {
         /// The bundle.
@@ -183,6 +217,12 @@ fn main() -> ExitCode {
         ),
         Command::Disasm { bundle } => disasm(&bundle),
         Command::Fmt { paths, check, diff } => fmt(&paths, check, diff, color),
+        Command::Test {
+            paths,
+            format,
+            coverage,
+            min_coverage,
+        } => test(&paths, format, coverage, min_coverage, color),
     }
 }
 
@@ -628,4 +668,64 @@ fn disasm(path: &std::path::Path) -> ExitCode {
     };
     print!("{}", bundle.disassemble(Some(&lookup)));
     ExitCode::SUCCESS
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+enum TestFormat {
+    /// A readable report: one line per case, failures with their
+    /// explanation, a summary line.
+    Human,
+    /// One JSON document (schema in docs/testing.md).
+    Json,
+    /// JUnit XML, for CI systems.
+    Junit,
+}
+
+/// Parses a coverage percentage between 0 and 100.
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let n: f64 = s
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    if (0.0..=100.0).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("`{s}` is not between 0 and 100"))
+    }
+}
+
+fn test(
+    paths: &[PathBuf],
+    format: TestFormat,
+    coverage: bool,
+    min_coverage: Option<f64>,
+    color: bool,
+) -> ExitCode {
+    let report = match jitp::testing::run(paths) {
+        Ok(r) => r,
+        Err(jitp::testing::RunError::Policy {
+            sources,
+            diagnostics,
+        }) => {
+            eprint!("{}", jitp::render::terminal(&sources, &diagnostics, color));
+            return input_error(&"the policies have errors; fix them before testing");
+        }
+        Err(e) => return input_error(&e),
+    };
+    match format {
+        TestFormat::Human => {
+            let color = color && std::io::stdout().is_terminal();
+            print!(
+                "{}",
+                report.human(color, coverage || min_coverage.is_some(), min_coverage)
+            );
+        }
+        TestFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report.json(min_coverage)).unwrap_or_default()
+        ),
+        TestFormat::Junit => print!("{}", report.junit()),
+    }
+    let code = report.status(min_coverage).code();
+    ExitCode::from(u8::try_from(code).unwrap_or(2))
 }
