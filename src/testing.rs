@@ -1477,49 +1477,39 @@ pub fn run(paths: &[PathBuf]) -> Result<Report, RunError> {
                 continue;
             }
         };
-        let root: Value = match serde_json::from_str(&text) {
-            Ok(v) => v,
-            Err(e) => {
+        let parsed = match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(o)) => Ok(o),
+            Ok(_) => Err((
+                1,
+                1,
+                "a suite must be a JSON object with `cases`".to_string(),
+            )),
+            // serde_json counts the position after a final newline as
+            // column 0; columns here are 1-based.
+            Err(e) => Err((
+                e.line().max(1),
+                e.column().max(1),
+                format!("the suite is not valid JSON: {}", strip_position(&e)),
+            )),
+        };
+        let root = match parsed {
+            Ok(o) => o,
+            Err((line, column, message)) => {
                 let idx = sets_in(&compiled, &sf.policy_dir).first().copied();
                 let err = SuiteError {
                     file: file.clone(),
                     path: String::new(),
-                    // serde_json counts the position after a final newline
-                    // as column 0; columns here are 1-based.
-                    line: Some(e.line().max(1)),
-                    column: Some(e.column().max(1)),
-                    message: format!("the suite is not valid JSON: {}", strip_position(&e)),
+                    line: Some(line),
+                    column: Some(column),
+                    message,
                     help: None,
                 };
-                push_suite(
-                    &mut reports,
-                    idx,
-                    &file,
-                    suite_name(&sf.path, None),
-                    vec![err],
-                );
+                let name = suite_name(&sf.path, None);
+                push_suite(&mut reports, idx, &file, name, vec![err]);
                 continue;
             }
         };
-        let Value::Object(root) = &root else {
-            let idx = sets_in(&compiled, &sf.policy_dir).first().copied();
-            let err = SuiteError {
-                file: file.clone(),
-                path: String::new(),
-                line: Some(1),
-                column: Some(1),
-                message: "a suite must be a JSON object with `cases`".into(),
-                help: None,
-            };
-            push_suite(
-                &mut reports,
-                idx,
-                &file,
-                suite_name(&sf.path, None),
-                vec![err],
-            );
-            continue;
-        };
+        let root = &root;
         let name = suite_name(&sf.path, root.get("name").and_then(Value::as_str));
         let mut suite = Suite {
             file: file.clone(),
