@@ -131,6 +131,42 @@ codes! {
     E0405 = "action pattern matches nothing",
     /// A package that is not the only one where one is needed.
     E0501 = "ambiguous policy set",
+    /// A `jitp.toml` that is not valid TOML or has an unknown or ill-typed setting.
+    E0601 = "invalid lint configuration",
+    /// A permit outside any task, or a task without a ttl (lint).
+    JIT001 = "standing-grant",
+    /// A task or break-glass ttl above the configured maximum (lint).
+    JIT002 = "ttl-exceeds-max",
+    /// A permit whose conditions read no live signal (lint).
+    JIT003 = "identity-only-condition",
+    /// A `when` that always holds or a `require` that cannot fail (lint).
+    JIT004 = "vacuous-condition",
+    /// A rule that can never apply (lint).
+    JIT005 = "unsatisfiable-rule",
+    /// A permit implied by another permit of the same task (lint).
+    JIT006 = "shadowed-permit",
+    /// A permit that a forbid always overrides (lint).
+    JIT007 = "overridden-permit",
+    /// A permit to `*` or `ns.*` actions (lint).
+    JIT008 = "wildcard-action",
+    /// A permit to `*` principals (lint).
+    JIT009 = "wildcard-principal",
+    /// A high or critical action granted with no `require` (lint).
+    JIT010 = "sensitive-without-step-up",
+    /// Break-glass without a required approval or `notify` (lint).
+    JIT011 = "breakglass-unguarded",
+    /// A chain of `grants` reaching high or critical actions (lint).
+    JIT012 = "escalation-path",
+    /// A principal type that can grant a task whose permits apply to itself (lint).
+    JIT013 = "self-approval-loop",
+    /// Sensitive actions with no guard covering them (lint).
+    JIT014 = "missing-guard",
+    /// A declaration nothing uses (lint).
+    JIT015 = "unused-declaration",
+    /// A suppression comment without a reason or naming an unknown finding (lint).
+    JIT016 = "invalid-suppression",
+    /// A suppression comment that suppresses nothing (lint).
+    JIT017 = "unused-suppression",
     /// A documentation comment that documents nothing.
     W0001 = "dangling doc comment",
 }

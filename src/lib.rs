@@ -14,6 +14,7 @@ pub mod diagnostic;
 pub mod driver;
 pub mod explain_render;
 pub mod fmt;
+pub mod lint;
 pub mod reference;
 pub mod render;
 pub mod span;

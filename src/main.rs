@@ -147,6 +147,42 @@ enum Command {
         #[arg(long, value_name = "N", value_parser = parse_percent)]
         min_coverage: Option<f64>,
     },
+    /// Find standing privilege: the analyser CI runs on every policy change.
+    ///
+    /// Each PATH is a policy file or a directory searched recursively for
+    /// `.jitp` files. Every policy set is checked, then analysed for the
+    /// findings JIT001-JIT017 (see `--rules`, `--explain CODE` and
+    /// docs/lint.md). Settings come from `jitp.toml` beside the policies
+    /// (`max_ttl`, `max_breakglass_ttl`, per-finding `[levels]`); a
+    /// `// jitp-allow(JIT008): reason` comment on the line before a rule
+    /// suppresses a finding there.
+    ///
+    /// Exit status 0 when no finding reaches `--fail-level`, 1 when one
+    /// does, 2 when the policies do not compile or the command is misused.
+    Lint {
+        /// Policy files or directories.
+        #[arg(value_name = "PATH", required_unless_present_any = ["explain", "rules"])]
+        paths: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = LintFormat::Human)]
+        format: LintFormat,
+        /// The lowest level that fails the run (exit 1).
+        #[arg(long, value_enum, default_value_t = FailLevel::Error)]
+        fail_level: FailLevel,
+        /// Configuration file (default: `jitp.toml` beside the policies).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Older policies (files or a directory): report only the findings
+        /// the change adds.
+        #[arg(long, value_name = "PATH")]
+        baseline: Vec<PathBuf>,
+        /// Print the documentation of a finding (code or name) and exit.
+        #[arg(long, value_name = "CODE", conflicts_with = "rules")]
+        explain: Option<String>,
+        /// List every finding with its code, name and default level.
+        #[arg(long)]
+        rules: bool,
+    },
     /// Print a bundle's bytecode, schema layout and rule index.
     Disasm {
         /// The bundle.
@@ -216,6 +252,24 @@ fn main() -> ExitCode {
             color,
         ),
         Command::Disasm { bundle } => disasm(&bundle),
+        Command::Lint {
+            paths,
+            format,
+            fail_level,
+            config,
+            baseline,
+            explain,
+            rules,
+        } => lint(LintArgs {
+            paths,
+            format,
+            fail_level,
+            config,
+            baseline,
+            explain,
+            rules,
+            color,
+        }),
         Command::Fmt { paths, check, diff } => fmt(&paths, check, diff, color),
         Command::Test {
             paths,
@@ -728,4 +782,157 @@ fn test(
     }
     let code = report.status(min_coverage).code();
     ExitCode::from(u8::try_from(code).unwrap_or(2))
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+enum LintFormat {
+    /// Reports with source excerpts, one per finding.
+    Human,
+    /// One JSON document (schema in docs/lint.md).
+    Json,
+    /// SARIF 2.1.0, for GitHub code scanning and other tools.
+    Sarif,
+    /// GitHub Actions workflow commands (annotations).
+    Github,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+enum FailLevel {
+    /// Any finding fails the run.
+    Note,
+    /// Warnings and errors fail the run.
+    Warning,
+    /// Only errors fail the run.
+    Error,
+}
+
+struct LintArgs {
+    paths: Vec<PathBuf>,
+    format: LintFormat,
+    fail_level: FailLevel,
+    config: Option<PathBuf>,
+    baseline: Vec<PathBuf>,
+    explain: Option<String>,
+    rules: bool,
+    color: bool,
+}
+
+fn lint(a: LintArgs) -> ExitCode {
+    use jitp::lint::run::{run, Options, RunError};
+    if a.rules {
+        for l in jitp::lint::registry() {
+            let i = l.info();
+            println!(
+                "{}  {:<27} {:<8} {}",
+                i.code.as_str(),
+                i.name,
+                i.level.as_str(),
+                i.summary
+            );
+        }
+        return ExitCode::SUCCESS;
+    }
+    if let Some(code) = &a.explain {
+        return match jitp::lint::lookup(code) {
+            Some(info) => {
+                print!("{}", info.doc);
+                ExitCode::SUCCESS
+            }
+            None => {
+                let names = jitp::lint::registry()
+                    .iter()
+                    .flat_map(|l| [l.info().code.as_str(), l.info().name]);
+                let hint = jitp::diagnostic::did_you_mean(code, names)
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                input_error(&format!(
+                    "no finding `{code}`{hint}; `jitp lint --rules` lists them"
+                ))
+            }
+        };
+    }
+    let options = Options {
+        config: a.config,
+        baseline: (!a.baseline.is_empty()).then_some(a.baseline),
+    };
+    let report = match run(&a.paths, &options) {
+        Ok(r) => r,
+        Err(RunError::Input(m)) => return input_error(&m),
+        Err(RunError::Diagnostics {
+            sources,
+            diagnostics,
+            what,
+        }) => {
+            eprint!(
+                "{}",
+                jitp::render::terminal(&sources, &diagnostics, a.color)
+            );
+            return input_error(&what);
+        }
+    };
+    let cwd = std::env::current_dir().ok();
+    let findings = &report.findings;
+    match a.format {
+        LintFormat::Human => {
+            let diags: Vec<Diagnostic> = findings.iter().map(|f| f.diagnostic.clone()).collect();
+            let mut out = std::io::stdout().lock();
+            let _ =
+                out.write_all(jitp::render::terminal(&report.sources, &diags, a.color).as_bytes());
+            let count = |s: Severity| {
+                findings
+                    .iter()
+                    .filter(|f| f.diagnostic.severity == s)
+                    .count()
+            };
+            let (e, w, n) = (
+                count(Severity::Error),
+                count(Severity::Warning),
+                count(Severity::Note),
+            );
+            let base = if report.in_baseline > 0 {
+                format!(" ({} more already in the baseline)", report.in_baseline)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "linted {} policy set{} ({} file{}): {e} error{}, {w} warning{}, {n} note{}{base}",
+                report.sets,
+                plural(report.sets),
+                report.files,
+                plural(report.files),
+                plural(e),
+                plural(w),
+                plural(n),
+            );
+        }
+        LintFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&jitp::lint::output::json(&report.sources, findings))
+                .unwrap_or_default()
+        ),
+        LintFormat::Sarif => println!(
+            "{}",
+            serde_json::to_string_pretty(&jitp::lint::output::sarif(
+                &report.sources,
+                findings,
+                cwd.as_deref()
+            ))
+            .unwrap_or_default()
+        ),
+        LintFormat::Github => print!(
+            "{}",
+            jitp::lint::output::github(&report.sources, findings, cwd.as_deref())
+        ),
+    }
+    let threshold = match a.fail_level {
+        FailLevel::Note => Severity::Note,
+        FailLevel::Warning => Severity::Warning,
+        FailLevel::Error => Severity::Error,
+    };
+    if findings.iter().any(|f| f.diagnostic.severity >= threshold) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -1,0 +1,155 @@
+//! The privilege graph: principal types → permits → actions → granted
+//! tasks → their permits → … (petgraph). An action declared
+//! `grants task_x` activates that task for whoever performs it, so a path
+//! through the graph is a way to obtain further rights.
+
+use crate::check::hir::{EntityId, Program, Rule};
+use crate::span::Span;
+use crate::syntax::ast::Effect;
+use petgraph::graphmap::DiGraphMap;
+
+/// A node of the privilege graph.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Node {
+    /// A principal type.
+    Principal(u32),
+    /// A permit (rule index).
+    Permit(u32),
+    /// An action.
+    Action(u32),
+    /// A task.
+    Task(u32),
+}
+
+/// One step of a grant chain: the action performed (declared `grants`),
+/// the task it activates, and the permit of that task the holder gets.
+pub type Step = (u32, u32, u32);
+
+/// One hop of a path, for reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hop {
+    /// Where the hop is declared.
+    pub span: Span,
+    /// What the hop does.
+    pub label: String,
+}
+
+/// The graph of one program.
+pub struct PrivilegeGraph<'p> {
+    program: &'p Program,
+    /// The graph itself.
+    pub graph: DiGraphMap<Node, ()>,
+}
+
+/// Whether a permit applies to principal type `t`.
+fn applies_to(rule: &Rule, t: EntityId) -> bool {
+    rule.principal.as_ref().is_none_or(|ps| ps.contains(&t))
+}
+
+impl<'p> PrivilegeGraph<'p> {
+    /// Builds the graph of `program`.
+    pub fn new(program: &'p Program) -> PrivilegeGraph<'p> {
+        let mut graph = DiGraphMap::new();
+        for (i, r) in program.rules.iter().enumerate() {
+            if r.effect != Effect::Permit {
+                continue;
+            }
+            let p = Node::Permit(i as u32);
+            for t in 0..program.entities.len() as u32 {
+                if applies_to(r, EntityId(t)) {
+                    graph.add_edge(Node::Principal(t), p, ());
+                }
+            }
+            for a in super::rules::actions_of(program, r) {
+                graph.add_edge(p, Node::Action(a.0), ());
+            }
+            if let Some(t) = r.task {
+                graph.add_edge(Node::Task(t.0), p, ());
+            }
+        }
+        for (i, a) in program.actions.iter().enumerate() {
+            if let Some(t) = a.grants {
+                graph.add_edge(Node::Action(i as u32), Node::Task(t.0), ());
+            }
+        }
+        PrivilegeGraph { program, graph }
+    }
+
+    /// For a permit held by principal type `who`, every chain of grants
+    /// the holder can follow: permit → action (`grants T`) → task `T` →
+    /// a permit of `T` that also applies to `who` → … Each chain is the
+    /// list of permits along it (starting with `start`), without
+    /// revisiting a task. At most `limit` chains.
+    pub fn chains(&self, start: u32, who: EntityId, limit: usize) -> Vec<Vec<Step>> {
+        let mut out = Vec::new();
+        let mut stack: Vec<(u32, Vec<Step>)> = vec![(start, Vec::new())];
+        while let Some((permit, path)) = stack.pop() {
+            if out.len() >= limit {
+                break;
+            }
+            for action in self.graph.neighbors(Node::Permit(permit)) {
+                let Node::Action(a) = action else { continue };
+                for task in self.graph.neighbors(action) {
+                    let Node::Task(t) = task else { continue };
+                    if path.iter().any(|(_, seen, _)| *seen == t) {
+                        continue;
+                    }
+                    for next in self.graph.neighbors(task) {
+                        let Node::Permit(q) = next else { continue };
+                        let applies = self
+                            .program
+                            .rules
+                            .get(q as usize)
+                            .is_some_and(|r| applies_to(r, who));
+                        if !applies {
+                            continue;
+                        }
+                        let mut p = path.clone();
+                        p.push((a, t, q));
+                        out.push(p.clone());
+                        if p.len() < 8 {
+                            stack.push((q, p));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The hops of a chain starting at permit `start`, as labelled spans.
+    pub fn hops(&self, start: u32, who: EntityId, chain: &[Step]) -> Vec<Hop> {
+        let p = self.program;
+        let who_name = p.entities.get(who.index()).map_or("?", |e| e.name.as_str());
+        let mut hops = Vec::new();
+        if let Some(r) = p.rules.get(start as usize) {
+            hops.push(Hop {
+                span: r.head,
+                label: format!("1. `{who_name}` holds `{}`", r.id),
+            });
+        }
+        for (k, (a, t, q)) in chain.iter().enumerate() {
+            let (Some(ad), Some(td), Some(qd)) = (
+                p.actions.get(*a as usize),
+                p.tasks.get(*t as usize),
+                p.rules.get(*q as usize),
+            ) else {
+                continue;
+            };
+            let n = 2 + 3 * k;
+            hops.push(Hop {
+                span: ad.span,
+                label: format!("{n}. `{}` grants task `{}`", ad.name, td.name),
+            });
+            hops.push(Hop {
+                span: td.span,
+                label: format!("{}. task `{}` is activated", n + 1, td.name),
+            });
+            hops.push(Hop {
+                span: qd.head,
+                label: format!("{}. its `{}` applies to `{who_name}`", n + 2, qd.id),
+            });
+        }
+        hops
+    }
+}

@@ -1,0 +1,137 @@
+use super::{actions_of, is_permit, most_sensitive};
+use crate::check::hir::{Rule, TaskDef};
+use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::syntax::ast::Sensitivity;
+
+finding!(
+    StandingGrant,
+    JIT001,
+    "standing-grant",
+    Error,
+    "a permit outside any task, or in a task without a ttl",
+    r#"# JIT001 standing-grant (error)
+
+## What it catches
+A `permit` outside any `task` block, and a `task` without a `ttl`. Both
+grant a right that never lapses. A permit outside a task is accepted when
+it carries `@standing("why")` and every action it grants is `low`
+sensitivity.
+
+## Why it matters
+A right that is valid forever is standing privilege: a stolen credential
+or a confused agent can use it at any time, long after the work it was
+for has ended.
+
+## Example
+```jitp
+permit ServiceAccount to secrets.rotate on Secret
+  when principal.team == "platform"
+```
+
+## How to fix
+Move the permit into a task with a `ttl`, so it exists only while that
+task runs:
+
+```jitp
+task rotate_secrets {
+  ttl 15m
+  permit ServiceAccount to secrets.rotate on Secret
+    when principal.team == "platform"
+}
+```
+
+If the grant is a harmless read that must stay available, declare its
+actions `sensitivity low` and say why with `@standing("public catalogue
+reads")`.
+"#
+);
+
+impl Lint for StandingGrant {
+    fn info(&self) -> &'static LintInfo {
+        &Self::INFO
+    }
+
+    fn check_task(&self, cx: &Context<'_>, _: usize, t: &TaskDef, out: &mut Vec<Draft>) {
+        if t.ttl.is_some() {
+            return;
+        }
+        let permits = cx
+            .program
+            .rules
+            .iter()
+            .filter(|r| {
+                is_permit(r)
+                    && r.task.is_some_and(|i| {
+                        cx.program
+                            .tasks
+                            .get(i.index())
+                            .is_some_and(|d| d.name == t.name)
+                    })
+            })
+            .count();
+        if permits == 0 {
+            return;
+        }
+        out.push(Draft {
+            diagnostic: draft(
+                &Self::INFO,
+                t.span,
+                format!(
+                    "task `{}` has no ttl, so its {permits} permit{} never lapse",
+                    t.name,
+                    if permits == 1 { "" } else { "s" }
+                ),
+                "no `ttl`",
+            )
+            .with_help("give the task a lifetime, e.g. `ttl 1h`"),
+            subject: t.span,
+            anchor: t.name.clone(),
+        });
+    }
+
+    fn check_rule(&self, cx: &Context<'_>, _: usize, r: &Rule, out: &mut Vec<Draft>) {
+        if !is_permit(r) || r.task.is_some() {
+            return;
+        }
+        let actions = actions_of(cx.program, r);
+        let top = most_sensitive(cx.program, &actions);
+        let diagnostic = match &r.standing_reason {
+            Some(_) => {
+                let what = match top {
+                    _ if r.wildcard_action => "it grants every action".to_string(),
+                    Some((Sensitivity::Low, _)) => return,
+                    Some((s, name)) => format!("`{name}` is {} sensitivity", sensitivity(s)),
+                    None => return,
+                };
+                draft(
+                    &Self::INFO,
+                    r.head,
+                    format!("{} is a standing grant of more than low-sensitivity actions", cx.rule_name(r)),
+                    format!("`@standing` only covers low-sensitivity actions; {what}"),
+                )
+                .with_help("move the permit into a task with a `ttl`")
+            }
+            None => draft(
+                &Self::INFO,
+                r.head,
+                format!("{} is granted outside any task", cx.rule_name(r)),
+                "never lapses",
+            )
+            .with_help("move it into a `task` block with a `ttl`; a harmless low-sensitivity read may instead say why with `@standing(\"...\")`"),
+        };
+        out.push(Draft {
+            diagnostic,
+            subject: r.span,
+            anchor: r.id.clone(),
+        });
+    }
+}
+
+fn sensitivity(s: Sensitivity) -> &'static str {
+    match s {
+        Sensitivity::Low => "low",
+        Sensitivity::Medium => "medium",
+        Sensitivity::High => "high",
+        Sensitivity::Critical => "critical",
+    }
+}

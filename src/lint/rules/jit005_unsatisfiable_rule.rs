@@ -1,0 +1,88 @@
+use super::is_permit;
+use crate::check::hir::Rule;
+use crate::lint::solver::{classify, Formula, Verdict};
+use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+
+finding!(
+    UnsatisfiableRule,
+    JIT005,
+    "unsatisfiable-rule",
+    Warning,
+    "a rule that can never apply, or a permit that can never allow",
+    r#"# JIT005 unsatisfiable-rule (warning)
+
+## What it catches
+A rule whose `when` and `unless` together can hold for no request, and a
+permit with a `require` that can never hold (it can only ever ask for
+step-up). Decided over the analyser's condition fragment; anything it
+cannot decide is not reported.
+
+## Why it matters
+Dead policy misleads reviewers: a rule that reads as a grant or a guard
+does nothing. It is usually a typo (`<` for `>`) or two conditions that
+contradict each other, and the rule the author meant is missing.
+
+## Example
+```jitp
+forbid * when context.risk > 80 and context.risk < 20
+```
+
+## How to fix
+Correct the condition (`context.risk > 80 or context.risk < 20`), or
+delete the rule.
+"#
+);
+
+impl Lint for UnsatisfiableRule {
+    fn info(&self) -> &'static LintInfo {
+        &Self::INFO
+    }
+
+    fn check_rule(&self, cx: &Context<'_>, i: usize, r: &Rule, out: &mut Vec<Draft>) {
+        let Some(guard) = cx.guards.get(i) else {
+            return;
+        };
+        // A failing guard condition denies, so "never holds" only means
+        // "never applies" for a guard when its condition cannot fail.
+        if (is_permit(r) || guard.is_total()) && classify(guard) == Verdict::Never {
+            let span = r.when.as_ref().map_or(r.head, |w| w.span);
+            out.push(Draft {
+                diagnostic: draft(
+                    &Self::INFO,
+                    span,
+                    format!(
+                        "{} can never apply: its conditions hold for no request",
+                        cx.rule_name(r)
+                    ),
+                    "never true",
+                )
+                .with_help("the conditions contradict each other; correct them or delete the rule"),
+                subject: r.span,
+                anchor: r.id.clone(),
+            });
+            return;
+        }
+        if !is_permit(r) {
+            return;
+        }
+        for q in &r.requires {
+            if classify(&Formula::of(cx.program, &q.cond, r.task.is_some())) == Verdict::Never {
+                out.push(Draft {
+                    diagnostic: draft(
+                        &Self::INFO,
+                        q.cond.span,
+                        format!(
+                            "{} can never allow: `require ... else \"{}\"` holds for no request",
+                            cx.rule_name(r),
+                            q.label
+                        ),
+                        "never true",
+                    )
+                    .with_help("the rule can only ever ask for step-up; correct the requirement"),
+                    subject: r.span,
+                    anchor: format!("{}#require:{}", r.id, q.label),
+                });
+            }
+        }
+    }
+}

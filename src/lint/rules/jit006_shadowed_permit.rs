@@ -1,0 +1,117 @@
+use super::{covers, is_permit, ttl_at_least};
+use crate::check::hir::ActionId;
+use crate::lint::solver::{canon, implies, Answer};
+use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use std::collections::HashMap;
+
+finding!(
+    ShadowedPermit,
+    JIT006,
+    "shadowed-permit",
+    Warning,
+    "a permit implied by another permit of the same task",
+    r#"# JIT006 shadowed-permit (warning)
+
+## What it catches
+A `permit` that another permit of the same task (or of the standing
+rules) makes redundant: the other one covers the same principals, actions
+and resources or more, holds whenever this one holds, asks for no more
+(`require`) and lasts at least as long. Decided over the analyser's
+condition fragment; anything it cannot decide is not reported.
+
+## Why it matters
+Redundant grants hide what a task really allows. Tightening the narrow
+rule later changes nothing, because the broad one still grants, and
+reviewers are misled into thinking it did.
+
+## Example
+```jitp
+task deploy {
+  ttl 1h
+  permit Service to app.deploy on App when context.risk < 50
+  permit Service to app.deploy on App when context.risk < 20
+}
+```
+
+## How to fix
+Delete the narrower permit, or narrow the broader one if it grants more
+than intended.
+"#
+);
+
+impl Lint for ShadowedPermit {
+    fn info(&self) -> &'static LintInfo {
+        &Self::INFO
+    }
+
+    fn check_program(&self, cx: &Context<'_>, out: &mut Vec<Draft>) {
+        let rules = &cx.program.rules;
+        // Permits by (task, action); wildcard permits by task.
+        let mut by_action: HashMap<(Option<u32>, ActionId), Vec<usize>> = HashMap::new();
+        let mut wild: HashMap<Option<u32>, Vec<usize>> = HashMap::new();
+        for (i, r) in rules.iter().enumerate().filter(|(_, r)| is_permit(r)) {
+            let scope = r.task.map(|t| t.0);
+            if r.wildcard_action {
+                wild.entry(scope).or_default().push(i);
+            } else {
+                for a in &r.actions {
+                    by_action.entry((scope, *a)).or_default().push(i);
+                }
+            }
+        }
+        for (i, p1) in rules.iter().enumerate() {
+            if !is_permit(p1) || !cx.is_user(p1.span) {
+                continue;
+            }
+            let scope = p1.task.map(|t| t.0);
+            let mut candidates: Vec<usize> = wild.get(&scope).cloned().unwrap_or_default();
+            if let Some(first) = p1.actions.first().filter(|_| !p1.wildcard_action) {
+                candidates.extend(by_action.get(&(scope, *first)).into_iter().flatten());
+            }
+            candidates.sort_unstable();
+            candidates.dedup();
+            let shadowing = candidates
+                .into_iter()
+                .find(|&j| j != i && shadows(cx, j, i) && (j < i || !shadows(cx, i, j)));
+            let Some(j) = shadowing else { continue };
+            let Some(p2) = rules.get(j) else { continue };
+            out.push(Draft {
+                diagnostic: draft(
+                    &Self::INFO,
+                    p1.head,
+                    format!(
+                        "{} is redundant: {} grants everything it does",
+                        cx.rule_name(p1),
+                        cx.rule_name(p2)
+                    ),
+                    "never makes a difference",
+                )
+                .with_label(
+                    p2.head,
+                    "this permit holds whenever the other does, and asks no more",
+                )
+                .with_help("delete the redundant permit, or narrow the broader one"),
+                subject: p1.span,
+                anchor: format!("{}<{}", p1.id, p2.id),
+            });
+        }
+    }
+}
+
+/// Whether permit `j` makes permit `i` redundant.
+fn shadows(cx: &Context<'_>, j: usize, i: usize) -> bool {
+    let (Some(p2), Some(p1)) = (cx.program.rules.get(j), cx.program.rules.get(i)) else {
+        return false;
+    };
+    if !covers(p2, p1) || !ttl_at_least(p2.ttl, p1.ttl) {
+        return false;
+    }
+    let asked: Vec<String> = p1.requires.iter().map(|q| canon(&q.cond)).collect();
+    if !p2.requires.iter().all(|q| asked.contains(&canon(&q.cond))) {
+        return false;
+    }
+    match (cx.guards.get(i), cx.guards.get(j)) {
+        (Some(g1), Some(g2)) => implies(g1, g2) == Answer::Yes,
+        _ => false,
+    }
+}

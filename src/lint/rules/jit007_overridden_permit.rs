@@ -1,0 +1,107 @@
+use super::{covers, is_permit};
+use crate::check::hir::ActionId;
+use crate::lint::solver::{classify, implies_or_fails, Verdict};
+use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use std::collections::HashMap;
+
+finding!(
+    OverriddenPermit,
+    JIT007,
+    "overridden-permit",
+    Warning,
+    "a permit that a forbid always overrides",
+    r#"# JIT007 overridden-permit (warning)
+
+## What it catches
+A `permit` that a `forbid` denies every time it could allow: the forbid
+applies to the same requests (globally, or in the permit's task), covers
+its principals, actions and resources, and its condition holds whenever
+the permit's does. Decided over the analyser's condition fragment;
+anything it cannot decide is not reported.
+
+## Why it matters
+The grant is dead: it can never be used. Either the guard is broader than
+intended and blocks legitimate work, or the permit should go.
+
+## Example
+```jitp
+task maintenance {
+  ttl 1h
+  permit Operator to hosts.ssh on Host when context.risk >= 90
+}
+forbid * when context.risk >= 80
+```
+
+## How to fix
+Narrow the guard, correct the permit's condition, or delete the permit.
+"#
+);
+
+impl Lint for OverriddenPermit {
+    fn info(&self) -> &'static LintInfo {
+        &Self::INFO
+    }
+
+    fn check_program(&self, cx: &Context<'_>, out: &mut Vec<Draft>) {
+        let rules = &cx.program.rules;
+        let mut by_action: HashMap<ActionId, Vec<usize>> = HashMap::new();
+        let mut wild: Vec<usize> = Vec::new();
+        for (i, r) in rules.iter().enumerate().filter(|(_, r)| !is_permit(r)) {
+            if r.wildcard_action {
+                wild.push(i);
+            } else {
+                for a in &r.actions {
+                    by_action.entry(*a).or_default().push(i);
+                }
+            }
+        }
+        for (i, p) in rules.iter().enumerate() {
+            if !is_permit(p) || !cx.is_user(p.span) {
+                continue;
+            }
+            // A permit that never applies is JIT005's.
+            if cx
+                .guards
+                .get(i)
+                .is_none_or(|g| classify(g) == Verdict::Never)
+            {
+                continue;
+            }
+            let mut candidates = wild.clone();
+            if let Some(first) = p.actions.first().filter(|_| !p.wildcard_action) {
+                candidates.extend(by_action.get(first).into_iter().flatten());
+            }
+            candidates.sort_unstable();
+            let found = candidates.into_iter().find(|&j| {
+                let Some(f) = rules.get(j) else { return false };
+                // A task's guard only sees requests of that task; a
+                // standing permit is also used outside every task.
+                let same_scope = f.task.is_none() || f.task == p.task;
+                same_scope
+                    && covers(f, p)
+                    && matches!((cx.guards.get(i), cx.guards.get(j)), (Some(gp), Some(gf)) if implies_or_fails(gp, gf))
+            });
+            let Some(f) = found.and_then(|j| rules.get(j)) else {
+                continue;
+            };
+            out.push(Draft {
+                diagnostic: draft(
+                    &Self::INFO,
+                    p.head,
+                    format!(
+                        "{} can never allow: {} denies whenever it would apply",
+                        cx.rule_name(p),
+                        cx.rule_name(f)
+                    ),
+                    "always overridden",
+                )
+                .with_label(f.head, "this guard holds whenever the permit does")
+                .with_help(
+                    "narrow the guard, correct the permit's condition, or delete the permit",
+                ),
+                subject: p.span,
+                anchor: format!("{}!{}", p.id, f.id),
+            });
+        }
+    }
+}

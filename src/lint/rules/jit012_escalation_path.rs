@@ -1,0 +1,144 @@
+use super::{actions_of, is_sensitive, most_sensitive};
+use crate::check::hir::{EntityId, Program};
+use crate::lint::graph::PrivilegeGraph;
+use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+
+finding!(
+    EscalationPath,
+    JIT012,
+    "escalation-path",
+    Error,
+    "a chain of `grants` by which a holder obtains high or critical actions",
+    r#"# JIT012 escalation-path (error)
+
+## What it catches
+A path in the privilege graph: a principal type holds a permit to an
+action declared `grants task_x`; performing it activates `task_x`, whose
+permits apply to the same principal type; and somewhere along the chain
+(which may pass through several tasks) a permit reaches a `high` or
+`critical` action. Every hop is shown. A loop that reaches no sensitive
+action is reported as JIT013.
+
+## Why it matters
+Whoever holds the first grant can give themselves the later ones: the
+task boundary that was meant to need someone else's decision is
+self-service, and the end of the chain is sensitive.
+
+## Example
+```jitp
+action tasks.approve on TaskRequest sensitivity medium grants rotate_keys
+task triage {
+  ttl 1h
+  permit Agent to tasks.approve on TaskRequest when context.risk < 50
+}
+task rotate_keys {
+  ttl 15m
+  permit Agent to keys.rotate on Key when context.risk < 50
+}
+```
+
+## How to fix
+Let a different principal type approve the task (a human approver), or
+remove the `grants` declaration; require an approval by someone other
+than the holder (`require task.approvals >= 1`) in the granted task.
+"#
+);
+
+impl Lint for EscalationPath {
+    fn info(&self) -> &'static LintInfo {
+        &Self::INFO
+    }
+
+    fn check_program(&self, cx: &Context<'_>, out: &mut Vec<Draft>) {
+        report(cx, out, true);
+    }
+}
+
+/// Reports grant chains: those reaching a sensitive action (`sensitive`,
+/// JIT012) or the others (JIT013).
+pub(crate) fn report(cx: &Context<'_>, out: &mut Vec<Draft>, sensitive: bool) {
+    let p = cx.program;
+    if !p.actions.iter().any(|a| a.grants.is_some()) {
+        return;
+    }
+    let graph = PrivilegeGraph::new(p);
+    for (i, r) in p.rules.iter().enumerate() {
+        if !super::is_permit(r) || !cx.is_user(r.span) {
+            continue;
+        }
+        if !actions_of(p, r)
+            .iter()
+            .any(|a| p.actions.get(a.index()).is_some_and(|d| d.grants.is_some()))
+        {
+            continue;
+        }
+        for who in 0..p.entities.len() as u32 {
+            let who = EntityId(who);
+            if !r.principal.as_ref().is_none_or(|ps| ps.contains(&who)) {
+                continue;
+            }
+            let chains = graph.chains(i as u32, who, 64);
+            let reaching = chains
+                .iter()
+                .find(|c| c.last().is_some_and(|(_, _, q)| reaches_sensitive(p, *q)));
+            let chain = match (sensitive, reaching) {
+                (true, Some(c)) => c,
+                (false, None) => match chains.iter().min_by_key(|c| c.len()) {
+                    Some(c) => c,
+                    None => continue,
+                },
+                _ => continue,
+            };
+            let hops = graph.hops(i as u32, who, chain);
+            let who_name = p.entities.get(who.index()).map_or("?", |e| e.name.as_str());
+            let Some((first, rest)) = hops.split_first() else {
+                continue;
+            };
+            let end = chain
+                .last()
+                .and_then(|(_, t, q)| Some((p.tasks.get(*t as usize)?, p.rules.get(*q as usize)?)));
+            let Some((task, last)) = end else { continue };
+            let info = if sensitive {
+                &EscalationPath::INFO
+            } else {
+                &super::jit013_self_approval_loop::SelfApprovalLoop::INFO
+            };
+            let message = if sensitive {
+                let top = most_sensitive(p, &actions_of(p, last)).map_or("?", |(_, n)| n);
+                format!("`{who_name}` can obtain `{top}` through {}: the grant of {} leads to task `{}`", plural_hops(chain.len()), cx.rule_name(r), task.name)
+            } else {
+                format!(
+                    "`{who_name}` can activate task `{}` for itself through {}",
+                    task.name,
+                    cx.rule_name(r)
+                )
+            };
+            let mut d = draft(info, first.span, message, first.label.clone()).with_help(
+                "let a different principal type approve the task, or drop the `grants` declaration",
+            );
+            for h in rest {
+                d = d.with_label(h.span, h.label.clone());
+            }
+            out.push(Draft {
+                diagnostic: d,
+                subject: r.span,
+                anchor: format!("{}>{}@{who_name}", r.id, task.name),
+            });
+        }
+    }
+}
+
+fn plural_hops(n: usize) -> String {
+    if n == 1 {
+        "one task".into()
+    } else {
+        format!("{n} tasks")
+    }
+}
+
+fn reaches_sensitive(p: &Program, rule: u32) -> bool {
+    p.rules
+        .get(rule as usize)
+        .and_then(|r| most_sensitive(p, &actions_of(p, r)))
+        .is_some_and(|(s, _)| is_sensitive(s))
+}

@@ -1,0 +1,153 @@
+//! Paths to findings: reads the policies, finds `jitp.toml`, checks each
+//! policy set, lints it, and with a baseline keeps only new findings.
+
+use super::{config, lint, Config, Finding};
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::driver;
+use crate::span::SourceMap;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// What a lint run needs besides the paths.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// An explicit configuration file; by default `jitp.toml` beside the
+    /// first path that has one.
+    pub config: Option<PathBuf>,
+    /// Older policies: only findings they do not have are reported.
+    pub baseline: Option<Vec<PathBuf>>,
+}
+
+/// The result of a lint run.
+pub struct Report {
+    /// The sources findings point into.
+    pub sources: SourceMap,
+    /// Findings, sorted by file and position.
+    pub findings: Vec<Finding>,
+    /// Policy sets linted.
+    pub sets: usize,
+    /// Policy files linted.
+    pub files: usize,
+    /// Findings left out because the baseline has them too.
+    pub in_baseline: usize,
+    /// The configuration file used, if any.
+    pub config_file: Option<PathBuf>,
+}
+
+/// Why a lint run could not produce findings.
+pub enum RunError {
+    /// Missing or unreadable paths, or a misuse.
+    Input(String),
+    /// The configuration or the policies (current or baseline) have errors.
+    Diagnostics {
+        /// Sources of the diagnostics.
+        sources: SourceMap,
+        /// The errors.
+        diagnostics: Vec<Diagnostic>,
+        /// What failed, for the summary line.
+        what: String,
+    },
+}
+
+/// The configuration file for `paths`: `jitp.toml` in the first directory
+/// given, or beside the first file given, that has one.
+pub fn find_config(paths: &[PathBuf]) -> Option<PathBuf> {
+    paths.iter().find_map(|p| {
+        let dir = if p.is_dir() {
+            p.clone()
+        } else {
+            p.parent().map(Path::to_path_buf).unwrap_or_default()
+        };
+        let candidate = dir.join(config::FILE_NAME);
+        candidate.is_file().then_some(candidate)
+    })
+}
+
+/// Loads the configuration (`Config::default()` without a file).
+fn load_config(path: Option<&Path>) -> Result<Config, RunError> {
+    let Some(path) = path else {
+        return Ok(Config::default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        RunError::Input(format!(
+            "cannot read `{}`: {}",
+            path.display(),
+            e.to_string().to_lowercase()
+        ))
+    })?;
+    let mut sources = SourceMap::new();
+    let file = sources.add(path.display().to_string(), text.clone());
+    Config::parse(file, &text).map_err(|diagnostics| RunError::Diagnostics {
+        sources,
+        diagnostics,
+        what: format!("`{}` is invalid", path.display()),
+    })
+}
+
+/// Checks and lints every policy set under `paths`.
+fn lint_paths(paths: &[PathBuf], config: &Config, what: &str) -> Result<Report, RunError> {
+    let files = driver::collect_files(paths).map_err(|e| RunError::Input(e.to_string()))?;
+    let mut sources = SourceMap::new();
+    let ids =
+        driver::read_files(&mut sources, &files).map_err(|e| RunError::Input(e.to_string()))?;
+    let sets = driver::group(&sources, &ids);
+    let mut errors = Vec::new();
+    let mut findings = Vec::new();
+    for set in &sets {
+        let (program, diags) = driver::check_set(&mut sources, set);
+        let failed: Vec<Diagnostic> = diags
+            .into_iter()
+            .filter(|d| d.severity == Severity::Error)
+            .collect();
+        match program {
+            Some(p) if failed.is_empty() => findings.extend(lint(&p, &sources, &set.files, config)),
+            _ => errors.extend(failed),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(RunError::Diagnostics {
+            sources,
+            diagnostics: errors,
+            what: format!("the {what}have errors; fix them before linting"),
+        });
+    }
+    Ok(Report {
+        sources,
+        findings,
+        sets: sets.len(),
+        files: ids.len(),
+        in_baseline: 0,
+        config_file: None,
+    })
+}
+
+/// Lints the policies under `paths`.
+pub fn run(paths: &[PathBuf], options: &Options) -> Result<Report, RunError> {
+    let config_file = options.config.clone().or_else(|| find_config(paths));
+    let config = load_config(config_file.as_deref())?;
+    let mut report = lint_paths(paths, &config, "policies ")?;
+    report.config_file = config_file;
+    if let Some(old) = &options.baseline {
+        if let Some(bundle) = old
+            .iter()
+            .find(|p| p.extension().is_some_and(|e| e == "jitb"))
+        {
+            return Err(RunError::Input(format!(
+                "`{}` is a bundle: a baseline must be the older policy files or directory, because bundles keep no policy source to analyse",
+                bundle.display()
+            )));
+        }
+        let before = lint_paths(old, &config, "baseline policies ")?;
+        let known: HashSet<&str> = before
+            .findings
+            .iter()
+            .map(|f| f.fingerprint.as_str())
+            .collect();
+        let total = report.findings.len();
+        report
+            .findings
+            .retain(|f| !known.contains(f.fingerprint.as_str()));
+        report.in_baseline = total - report.findings.len();
+    }
+    Ok(report)
+}
