@@ -246,10 +246,18 @@ fn deep_and_wide_conditions_are_answered_without_overflow() {
     for _ in 0..1001 {
         nested = format!("not ({nested})");
     }
-    let ors: Vec<String> = (0..1000).map(|i| format!("(context.risk == {i} and context.flag)")).collect();
-    let ands: Vec<String> = (0..1000).map(|i| format!("(context.risk == {i} or context.flag)")).collect();
+    let ors: Vec<String> = (0..1000)
+        .map(|i| format!("(context.risk == {i} and context.flag)"))
+        .collect();
+    let ands: Vec<String> = (0..1000)
+        .map(|i| format!("(context.risk == {i} or context.flag)"))
+        .collect();
     let dir = scratch("deep");
-    for (name, when) in [("nested", nested), ("ors", ors.join(" or ")), ("ands", ands.join(" and "))] {
+    for (name, when) in [
+        ("nested", nested),
+        ("ors", ors.join(" or ")),
+        ("ands", ands.join(" and ")),
+    ] {
         let text = format!("{pre}task t {{\n  ttl 1h\n  permit S to r.read on R\n    when {when}\n    require task.approvals >= 1 else \"a\"\n}}\n");
         let path = dir.join(format!("{name}.jitp"));
         std::fs::write(&path, text).unwrap();
@@ -420,4 +428,30 @@ fn cli_formats() {
     );
     let out = jitp(&["lint", trig]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("[JIT008]"));
+}
+
+#[test]
+fn config_errors_are_located() {
+    let text = "max_ttl = \"8 hours\"\nmax_breakglass_ttl = 60\nmaxttl = \"1h\"\n\n[levels]\nJIT404 = \"error\"\nwildcard-action = \"loud\"\n";
+    let mut sources = SourceMap::new();
+    let file = sources.add("jitp.toml", text);
+    let errors = jitp::lint::Config::parse(file, text).unwrap_err();
+    insta::assert_snapshot!(
+        "lint_config_errors",
+        format!(
+            "{text}\n---\n{}",
+            jitp::render::terminal(&sources, &errors, false)
+        )
+    );
+    let ok = jitp::lint::Config::parse(file, "max_ttl = \"2h\"\n[levels]\nJIT008 = \"error\"\n")
+        .unwrap();
+    assert_eq!(ok.max_ttl, jitp::value::Duration(2 * 3600 * 1_000_000));
+    assert_eq!(
+        ok.level(jitp::diagnostic::Code::JIT008),
+        jitp::lint::Level::Error
+    );
+    assert_eq!(
+        ok.level(jitp::diagnostic::Code::JIT009),
+        jitp::lint::Level::Warning
+    );
 }

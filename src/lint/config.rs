@@ -104,7 +104,10 @@ impl Config {
                             format!("`{key}` must be a duration string"),
                             "not a string",
                         )
-                        .with_help(format!("write `{key} = \"8h\"`")),
+                        .with_help(format!(
+                            "write `{key} = \"{}\"`",
+                            if key == "max_ttl" { "8h" } else { "1h" }
+                        )),
                     ),
                 },
                 "levels" => {
@@ -170,6 +173,7 @@ impl Config {
         if errors.is_empty() {
             Ok(config)
         } else {
+            crate::diagnostic::sort(&mut errors);
             Err(errors)
         }
     }
