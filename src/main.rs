@@ -159,30 +159,7 @@ enum Command {
     ///
     /// Exit status 0 when no finding reaches `--fail-level`, 1 when one
     /// does, 2 when the policies do not compile or the command is misused.
-    Lint {
-        /// Policy files or directories.
-        #[arg(value_name = "PATH", required_unless_present_any = ["explain", "rules"])]
-        paths: Vec<PathBuf>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = LintFormat::Human)]
-        format: LintFormat,
-        /// The lowest level that fails the run (exit 1).
-        #[arg(long, value_enum, default_value_t = FailLevel::Error)]
-        fail_level: FailLevel,
-        /// Configuration file (default: `jitp.toml` beside the policies).
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// Older policies (files or a directory): report only the findings
-        /// the change adds.
-        #[arg(long, value_name = "PATH")]
-        baseline: Vec<PathBuf>,
-        /// Print the documentation of a finding (code or name) and exit.
-        #[arg(long, value_name = "CODE", conflicts_with = "rules")]
-        explain: Option<String>,
-        /// List every finding with its code, name and default level.
-        #[arg(long)]
-        rules: bool,
-    },
+    Lint(LintArgs),
     /// Print a bundle's bytecode, schema layout and rule index.
     Disasm {
         /// The bundle.
@@ -252,24 +229,7 @@ fn main() -> ExitCode {
             color,
         ),
         Command::Disasm { bundle } => disasm(&bundle),
-        Command::Lint {
-            paths,
-            format,
-            fail_level,
-            config,
-            baseline,
-            explain,
-            rules,
-        } => lint(LintArgs {
-            paths,
-            format,
-            fail_level,
-            config,
-            baseline,
-            explain,
-            rules,
-            color,
-        }),
+        Command::Lint(args) => lint(args, color),
         Command::Fmt { paths, check, diff } => fmt(&paths, check, diff, color),
         Command::Test {
             paths,
@@ -806,18 +766,34 @@ enum FailLevel {
     Error,
 }
 
+/// The arguments of `jitp lint`.
+#[derive(clap::Args, Debug)]
 struct LintArgs {
+    /// Policy files or directories.
+    #[arg(value_name = "PATH", required_unless_present_any = ["explain", "rules"])]
     paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = LintFormat::Human)]
     format: LintFormat,
+    /// The lowest level that fails the run (exit 1).
+    #[arg(long, value_enum, default_value_t = FailLevel::Error)]
     fail_level: FailLevel,
+    /// Configuration file (default: `jitp.toml` beside the policies).
+    #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Older policies (files or a directory): report only the findings
+    /// the change adds.
+    #[arg(long, value_name = "PATH")]
     baseline: Vec<PathBuf>,
+    /// Print the documentation of a finding (code or name) and exit.
+    #[arg(long, value_name = "CODE", conflicts_with = "rules")]
     explain: Option<String>,
+    /// List every finding with its code, name and default level.
+    #[arg(long)]
     rules: bool,
-    color: bool,
 }
 
-fn lint(a: LintArgs) -> ExitCode {
+fn lint(a: LintArgs, color: bool) -> ExitCode {
     use jitp::lint::run::{run, Options, RunError};
     if a.rules {
         for l in jitp::lint::registry() {
@@ -863,10 +839,7 @@ fn lint(a: LintArgs) -> ExitCode {
             diagnostics,
             what,
         }) => {
-            eprint!(
-                "{}",
-                jitp::render::terminal(&sources, &diagnostics, a.color)
-            );
+            eprint!("{}", jitp::render::terminal(&sources, &diagnostics, color));
             return input_error(&what);
         }
     };
@@ -877,7 +850,7 @@ fn lint(a: LintArgs) -> ExitCode {
             let diags: Vec<Diagnostic> = findings.iter().map(|f| f.diagnostic.clone()).collect();
             let mut out = std::io::stdout().lock();
             let _ =
-                out.write_all(jitp::render::terminal(&report.sources, &diags, a.color).as_bytes());
+                out.write_all(jitp::render::terminal(&report.sources, &diags, color).as_bytes());
             let count = |s: Severity| {
                 findings
                     .iter()

@@ -440,7 +440,7 @@ impl TaskField {
 }
 
 /// Comparison operators.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum CmpOp {
     /// `==`
     Eq,

@@ -104,7 +104,7 @@ enum IntKind {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Atom {
     /// `path op value`.
-    Cmp(String, CmpOp2, Val),
+    Cmp(String, CmpOp, Val),
     /// `path in {values}`.
     In(String, Vec<Val>),
     /// A boolean path is true.
@@ -113,47 +113,26 @@ enum Atom {
     Opaque(String),
 }
 
-/// [`CmpOp`] with an order, for atoms.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum CmpOp2 {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
+/// The comparison that holds exactly when `op` does not.
+fn negate_op(op: CmpOp) -> CmpOp {
+    match op {
+        CmpOp::Eq => CmpOp::Ne,
+        CmpOp::Ne => CmpOp::Eq,
+        CmpOp::Lt => CmpOp::Ge,
+        CmpOp::Le => CmpOp::Gt,
+        CmpOp::Gt => CmpOp::Le,
+        CmpOp::Ge => CmpOp::Lt,
+    }
 }
 
-impl CmpOp2 {
-    fn of(op: CmpOp) -> CmpOp2 {
-        match op {
-            CmpOp::Eq => CmpOp2::Eq,
-            CmpOp::Ne => CmpOp2::Ne,
-            CmpOp::Lt => CmpOp2::Lt,
-            CmpOp::Le => CmpOp2::Le,
-            CmpOp::Gt => CmpOp2::Gt,
-            CmpOp::Ge => CmpOp2::Ge,
-        }
-    }
-    fn negate(self) -> CmpOp2 {
-        match self {
-            CmpOp2::Eq => CmpOp2::Ne,
-            CmpOp2::Ne => CmpOp2::Eq,
-            CmpOp2::Lt => CmpOp2::Ge,
-            CmpOp2::Le => CmpOp2::Gt,
-            CmpOp2::Gt => CmpOp2::Le,
-            CmpOp2::Ge => CmpOp2::Lt,
-        }
-    }
-    /// `c op x` as `x op' c`.
-    fn flip(self) -> CmpOp2 {
-        match self {
-            CmpOp2::Lt => CmpOp2::Gt,
-            CmpOp2::Le => CmpOp2::Ge,
-            CmpOp2::Gt => CmpOp2::Lt,
-            CmpOp2::Ge => CmpOp2::Le,
-            o => o,
-        }
+/// `c op x` as `x op' c`.
+fn flip_op(op: CmpOp) -> CmpOp {
+    match op {
+        CmpOp::Lt => CmpOp::Gt,
+        CmpOp::Le => CmpOp::Ge,
+        CmpOp::Gt => CmpOp::Lt,
+        CmpOp::Ge => CmpOp::Le,
+        o => o,
     }
 }
 
@@ -316,14 +295,14 @@ impl<'p> Tr<'p> {
                 }
             }
             ExprKind::Cmp(op, l, r) => {
-                let op = CmpOp2::of(*op);
+                let op = *op;
                 if let (Some(p), Some(v)) = (self.path(l), self.value(r)) {
                     if let Some(a) = self.cmp_atom(p, op, v) {
                         return self.lit(a, pos);
                     }
                 }
                 if let (Some(v), Some(p)) = (self.value(l), self.path(r)) {
-                    if let Some(a) = self.cmp_atom(p, op.flip(), v) {
+                    if let Some(a) = self.cmp_atom(p, flip_op(op), v) {
                         return self.lit(a, pos);
                     }
                 }
@@ -362,7 +341,7 @@ impl<'p> Tr<'p> {
     fn cmp_atom(
         &mut self,
         p: (String, Domain, IntKind),
-        op: CmpOp2,
+        op: CmpOp,
         v: (Val, Domain, IntKind),
     ) -> Option<Atom> {
         let (path, dom, kind) = p;
@@ -370,7 +349,7 @@ impl<'p> Tr<'p> {
             return None;
         }
         // Only integers, times and durations are ordered.
-        if dom != Domain::Int && !matches!(op, CmpOp2::Eq | CmpOp2::Ne) {
+        if dom != Domain::Int && !matches!(op, CmpOp::Eq | CmpOp::Ne) {
             return None;
         }
         self.atoms.domains.insert(path.clone(), (dom, kind));
@@ -651,22 +630,22 @@ fn sat_conj(c: &Conj, atoms: &Atoms) -> Option<Witness> {
             }
             Atom::Cmp(p, op, v) => {
                 let st = paths.entry(p).or_insert_with(|| fresh(p));
-                let op = if pos { *op } else { op.negate() };
+                let op = if pos { *op } else { negate_op(*op) };
                 match (op, v) {
-                    (CmpOp2::Eq, v) => {
+                    (CmpOp::Eq, v) => {
                         let one: BTreeSet<Val> = [v.clone()].into();
                         st.allowed = Some(match st.allowed.take() {
                             Some(a) => a.intersection(&one).cloned().collect(),
                             None => one,
                         });
                     }
-                    (CmpOp2::Ne, v) => {
+                    (CmpOp::Ne, v) => {
                         st.excluded.insert(v.clone());
                     }
-                    (CmpOp2::Lt, Val::Int(n)) => st.hi = st.hi.min(*n as i128 - 1),
-                    (CmpOp2::Le, Val::Int(n)) => st.hi = st.hi.min(*n as i128),
-                    (CmpOp2::Gt, Val::Int(n)) => st.lo = st.lo.max(*n as i128 + 1),
-                    (CmpOp2::Ge, Val::Int(n)) => st.lo = st.lo.max(*n as i128),
+                    (CmpOp::Lt, Val::Int(n)) => st.hi = st.hi.min(*n as i128 - 1),
+                    (CmpOp::Le, Val::Int(n)) => st.hi = st.hi.min(*n as i128),
+                    (CmpOp::Gt, Val::Int(n)) => st.lo = st.lo.max(*n as i128 + 1),
+                    (CmpOp::Ge, Val::Int(n)) => st.lo = st.lo.max(*n as i128),
                     _ => return None,
                 }
             }
