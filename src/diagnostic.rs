@@ -263,6 +263,12 @@ impl Diagnostic {
         self
     }
 
+    /// Adds a note, if there is one.
+    pub fn with_note_opt(mut self, note: Option<String>) -> Diagnostic {
+        self.notes.extend(note);
+        self
+    }
+
     /// Whether this diagnostic is an error.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error

@@ -54,7 +54,7 @@ impl fmt::Display for Witness {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            write!(f, "{path} = {value}")?;
+            write!(f, "`{path} = {value}`")?;
         }
         Ok(())
     }
@@ -773,6 +773,12 @@ pub fn classify(f: &Formula) -> Verdict {
         Some(None) | None => Verdict::Unknown,
         Some(Some(_)) => Verdict::Sometimes(witness),
     }
+}
+
+/// A request (as far as the formula's paths go) that satisfies `f`, if
+/// the solver can find one.
+pub fn example(f: &Formula) -> Option<Witness> {
+    satisfiable(&f.f, &f.atoms).flatten()
 }
 
 /// Whether every request satisfying `premise` satisfies `conclusion`.

@@ -47,34 +47,49 @@ impl Lint for VacuousCondition {
         }
         let in_task = r.task.is_some();
         if let Some(when) = &r.when {
-            if classify(&Formula::of(cx.program, when, in_task)) == Verdict::Always {
+            let f = Formula::of(cx.program, when, in_task);
+            if classify(&f) == Verdict::Always {
                 out.push(Draft {
-                    diagnostic: draft(
+                    diagnostic: whatever(&f, draft(
                         &Self::INFO,
                         when.span,
                         format!("the `when` of {} holds for every request", cx.rule_name(r)),
                         "always true",
                     )
-                    .with_help("a condition that always holds guards nothing; write the condition you meant"),
+                    .with_help("a condition that always holds guards nothing; write the condition you meant")),
                     subject: r.span,
                     anchor: format!("{}#when", r.id),
                 });
             }
         }
         for q in &r.requires {
-            if classify(&Formula::of(cx.program, &q.cond, in_task)) == Verdict::Always {
+            let f = Formula::of(cx.program, &q.cond, in_task);
+            if classify(&f) == Verdict::Always {
                 out.push(Draft {
-                    diagnostic: draft(
+                    diagnostic: whatever(&f, draft(
                         &Self::INFO,
                         q.cond.span,
                         format!("`require ... else \"{}\"` of {} can never fail", q.label, cx.rule_name(r)),
                         "always true",
                     )
-                    .with_help("a requirement that always holds never asks for step-up; require something that must be presented, e.g. `task.approvals >= 1`"),
+                    .with_help("a requirement that always holds never asks for step-up; require something that must be presented, e.g. `task.approvals >= 1`")),
                     subject: r.span,
                     anchor: format!("{}#require:{}", r.id, q.label),
                 });
             }
         }
     }
+}
+
+/// Adds which request fields the condition holds for, whatever they are.
+fn whatever(f: &Formula, d: crate::diagnostic::Diagnostic) -> crate::diagnostic::Diagnostic {
+    let paths: Vec<String> = f.paths().iter().map(|p| format!("`{p}`")).collect();
+    if paths.is_empty() {
+        return d;
+    }
+    d.with_note(format!(
+        "it holds whatever {} {}",
+        paths.join(", "),
+        if paths.len() == 1 { "is" } else { "are" }
+    ))
 }

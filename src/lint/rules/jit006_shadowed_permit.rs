@@ -1,6 +1,6 @@
 use super::{covers, is_permit, ttl_at_least};
 use crate::check::hir::ActionId;
-use crate::lint::solver::{canon, implies, Answer};
+use crate::lint::solver::{canon, example, implies, Answer};
 use crate::lint::{draft, Context, Draft, Lint, LintInfo};
 use std::collections::HashMap;
 
@@ -90,7 +90,13 @@ impl Lint for ShadowedPermit {
                     p2.head,
                     "this permit holds whenever the other does, and asks no more",
                 )
-                .with_help("delete the redundant permit, or narrow the broader one"),
+                .with_help("delete the redundant permit, or narrow the broader one")
+                .with_note_opt(
+                    cx.guards
+                        .get(i)
+                        .and_then(example)
+                        .map(|w| format!("e.g. a request with {w} is allowed by both")),
+                ),
                 subject: p1.span,
                 anchor: format!("{}<{}", p1.id, p2.id),
             });

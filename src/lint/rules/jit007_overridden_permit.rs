@@ -1,6 +1,6 @@
 use super::{covers, is_permit};
 use crate::check::hir::ActionId;
-use crate::lint::solver::{classify, implies_or_fails, Verdict};
+use crate::lint::solver::{classify, example, implies_or_fails, Verdict};
 use crate::lint::{draft, Context, Draft, Lint, LintInfo};
 use std::collections::HashMap;
 
@@ -96,9 +96,10 @@ impl Lint for OverriddenPermit {
                     "always overridden",
                 )
                 .with_label(f.head, "this guard holds whenever the permit does")
-                .with_help(
-                    "narrow the guard, correct the permit's condition, or delete the permit",
-                ),
+                .with_help("narrow the guard, correct the permit's condition, or delete the permit")
+                .with_note_opt(cx.guards.get(i).and_then(example).map(|w| {
+                    format!("e.g. a request with {w} meets the permit, and the guard denies it")
+                })),
                 subject: p.span,
                 anchor: format!("{}!{}", p.id, f.id),
             });
