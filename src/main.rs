@@ -795,6 +795,7 @@ struct LintArgs {
 
 fn lint(a: LintArgs, color: bool) -> ExitCode {
     use jitp::lint::run::{run, Options, RunError};
+    use jitp::lint::Finding;
     if a.rules {
         for l in jitp::lint::registry() {
             let i = l.info();
@@ -847,7 +848,7 @@ fn lint(a: LintArgs, color: bool) -> ExitCode {
     let findings = &report.findings;
     match a.format {
         LintFormat::Human => {
-            let diags: Vec<Diagnostic> = findings.iter().map(|f| f.diagnostic.clone()).collect();
+            let diags: Vec<Diagnostic> = findings.iter().map(Finding::for_terminal).collect();
             let mut out = std::io::stdout().lock();
             let _ =
                 out.write_all(jitp::render::terminal(&report.sources, &diags, color).as_bytes());

@@ -47,7 +47,7 @@ fn codes(findings: &[Finding]) -> Vec<&'static str> {
 }
 
 fn human(sources: &SourceMap, findings: &[Finding]) -> String {
-    let diags: Vec<Diagnostic> = findings.iter().map(|f| f.diagnostic.clone()).collect();
+    let diags: Vec<Diagnostic> = findings.iter().map(Finding::for_terminal).collect();
     jitp::render::terminal(sources, &diags, false)
 }
 

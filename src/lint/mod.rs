@@ -139,6 +139,16 @@ impl Finding {
     pub fn level(&self) -> Level {
         Level::of(self.diagnostic.severity)
     }
+
+    /// The diagnostic as terminal reports show it: with a closing note that
+    /// names the finding and where to read more.
+    pub fn for_terminal(&self) -> Diagnostic {
+        let code = self.diagnostic.code.as_str();
+        self.diagnostic.clone().with_note(format!(
+            "{code} {} · `jitp lint --explain {code}` says more",
+            self.name
+        ))
+    }
 }
 
 /// What every finding may consult.
@@ -254,12 +264,6 @@ fn lint_inner(
                 Some(l) => l.severity()?,
                 None => diagnostic.severity,
             };
-            diagnostic.notes.push(format!(
-                "{} {} · `jitp lint --explain {}` says more",
-                info.code.as_str(),
-                info.name,
-                info.code.as_str()
-            ));
             let fingerprint =
                 fingerprint(&[info.code.as_str(), &package, &d.anchor, &diagnostic.message]);
             Some(Finding {

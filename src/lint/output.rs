@@ -49,6 +49,7 @@ pub fn json(sources: &SourceMap, findings: &[Finding]) -> Value {
                            "end_line": r.end_line, "end_column": r.end_column, "message": l.message})
                 }).collect::<Vec<_>>(),
                 "help": d.help,
+                "notes": d.notes,
                 "fingerprint": f.fingerprint,
             })
         })
@@ -148,6 +149,9 @@ pub fn sarif(sources: &SourceMap, findings: &[Finding], cwd: Option<&std::path::
                 })
                 .collect();
             let mut text = format!("{}: {}", d.message, d.primary.message);
+            for n in &d.notes {
+                text.push_str(&format!("\nnote: {n}"));
+            }
             if let Some(h) = &d.help {
                 text.push_str(&format!("\nhelp: {h}"));
             }
