@@ -510,7 +510,7 @@ fn eval(
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         Format::Human => {
-            let sources = sources.unwrap_or_else(|| sources_from_disk(&bundle));
+            let sources = sources.unwrap_or_else(|| bundle.source_map());
             print!(
                 "{}",
                 jitp::explain_render::render(
@@ -522,16 +522,6 @@ fn eval(
         }
     }
     ExitCode::SUCCESS
-}
-
-/// The bundle's source files, read from disk where they still exist.
-fn sources_from_disk(bundle: &Bundle) -> SourceMap {
-    let mut sources = SourceMap::new();
-    for f in &bundle.files {
-        let text = std::fs::read_to_string(f).unwrap_or_default();
-        sources.add(f.clone(), text);
-    }
-    sources
 }
 
 /// `jitp fmt`: formats files in place, or only reports with `--check`
@@ -673,7 +663,7 @@ fn disasm(path: &std::path::Path) -> ExitCode {
         Ok(b) => b,
         Err(e) => return input_error(&e),
     };
-    let sources = sources_from_disk(&bundle);
+    let sources = bundle.source_map();
     let lookup = |file: u32| {
         sources
             .get(jitp::span::FileId(file))

@@ -1,6 +1,9 @@
 //! The standard library: `.jitp` modules under `stdlib/`, embedded in the
 //! binary so a compiled `jitp` needs no files beside it.
 
+/// How the source map names the embedded library's files (`<stdlib>/time.jitp`).
+pub const FILE_PREFIX: &str = "<stdlib>/";
+
 /// Finds library modules by their dotted path (`std.time`).
 pub trait ModuleLoader {
     /// The module's display name (used in diagnostics) and text, if it exists.
@@ -23,7 +26,7 @@ impl ModuleLoader for Stdlib {
     fn load(&self, path: &str) -> Option<(String, String)> {
         MODULES.iter().find(|(p, _)| *p == path).map(|(p, text)| {
             let file = p.trim_start_matches("std.");
-            (format!("<stdlib>/{file}.jitp"), (*text).to_string())
+            (format!("{FILE_PREFIX}{file}.jitp"), (*text).to_string())
         })
     }
 

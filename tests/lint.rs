@@ -408,10 +408,50 @@ fn cli_baseline_reports_only_new_findings() {
         .map(|f| f["code"].as_str().unwrap())
         .collect();
     assert!(found.contains(&"JIT009"), "{found:?}");
-    // Bundles keep no source to analyse: a clear usage error.
-    let out = jitp(&["lint", "--baseline", "old.jitb", trig]);
+    // A bundle carries its sources, so it serves as a baseline too.
+    let dir = scratch("baseline");
+    let (old, new) = (dir.join("old.jitb"), dir.join("new.jitb"));
+    assert_eq!(
+        code(&jitp(&["build", near, "-o", old.to_str().unwrap()])),
+        0
+    );
+    assert_eq!(
+        code(&jitp(&["build", trig, "-o", new.to_str().unwrap()])),
+        0
+    );
+    let out = jitp(&[
+        "lint",
+        "--fail-level",
+        "note",
+        "--baseline",
+        new.to_str().unwrap(),
+        trig,
+    ]);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stdout));
+    let out = jitp(&[
+        "lint",
+        "--format",
+        "json",
+        "--baseline",
+        old.to_str().unwrap(),
+        trig,
+    ]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["code"] == "JIT009"));
+    // A corrupt or missing baseline bundle is a usage error.
+    std::fs::write(&old, b"not a bundle").unwrap();
+    let out = jitp(&["lint", "--baseline", old.to_str().unwrap(), trig]);
     assert_eq!(code(&out), 2);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is a bundle"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad magic"));
+    assert_eq!(
+        code(&jitp(&["lint", "--baseline", "no/such.jitb", trig])),
+        2
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use super::{config, lint, Config, Finding};
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::driver;
-use crate::span::SourceMap;
+use crate::span::{FileId, SourceMap};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -14,7 +14,8 @@ pub struct Options {
     /// An explicit configuration file; by default `jitp.toml` beside the
     /// first path that has one.
     pub config: Option<PathBuf>,
-    /// Older policies: only findings they do not have are reported.
+    /// Older policies (files, directories or `.jitb` bundles, which carry
+    /// their sources): only findings they do not have are reported.
     pub baseline: Option<Vec<PathBuf>>,
 }
 
@@ -121,6 +122,41 @@ fn lint_paths(paths: &[PathBuf], config: &Config, what: &str) -> Result<Report, 
     })
 }
 
+/// Lints the policy set a bundle was compiled from, using the sources
+/// it carries.
+fn lint_bundle(path: &Path, config: &Config) -> Result<Vec<Finding>, RunError> {
+    let bundle = crate::vm::Bundle::from_file(path)
+        .map_err(|e| RunError::Input(format!("baseline `{}`: {}", path.display(), e.message)))?;
+    let mut sources = bundle.source_map();
+    // The bundle's own policy set: its package's files, without the
+    // standard library modules it pulled in.
+    let files: Vec<FileId> = sources
+        .iter()
+        .filter(|(_, f)| !f.name.starts_with(crate::stdlib::FILE_PREFIX))
+        .filter(|(_, f)| driver::package_of(&f.text).unwrap_or_default() == bundle.name)
+        .map(|(id, _)| id)
+        .collect();
+    let set = driver::PolicySet {
+        package: (!bundle.name.is_empty()).then(|| bundle.name.clone()),
+        files,
+    };
+    let (program, diags) = driver::check_set(&mut sources, &set);
+    match program {
+        Some(p) => Ok(lint(&p, &sources, &set.files, config)),
+        None => Err(RunError::Diagnostics {
+            sources,
+            diagnostics: diags
+                .into_iter()
+                .filter(|d| d.severity == Severity::Error)
+                .collect(),
+            what: format!(
+                "the policies in baseline bundle `{}` do not check with this jitp",
+                path.display()
+            ),
+        }),
+    }
+}
+
 /// Lints the policies under `paths`.
 pub fn run(paths: &[PathBuf], options: &Options) -> Result<Report, RunError> {
     let config_file = options.config.clone().or_else(|| find_config(paths));
@@ -128,25 +164,20 @@ pub fn run(paths: &[PathBuf], options: &Options) -> Result<Report, RunError> {
     let mut report = lint_paths(paths, &config, "policies ")?;
     report.config_file = config_file;
     if let Some(old) = &options.baseline {
-        if let Some(bundle) = old
+        let (bundles, dirs): (Vec<PathBuf>, Vec<PathBuf>) = old
             .iter()
-            .find(|p| p.extension().is_some_and(|e| e == "jitb"))
-        {
-            return Err(RunError::Input(format!(
-                "`{}` is a bundle: a baseline must be the older policy files or directory, because bundles keep no policy source to analyse",
-                bundle.display()
-            )));
+            .cloned()
+            .partition(|p| p.extension().is_some_and(|e| e == "jitb"));
+        let mut known: HashSet<String> = HashSet::new();
+        if !dirs.is_empty() {
+            let before = lint_paths(&dirs, &config, "baseline policies ")?;
+            known.extend(before.findings.into_iter().map(|f| f.fingerprint));
         }
-        let before = lint_paths(old, &config, "baseline policies ")?;
-        let known: HashSet<&str> = before
-            .findings
-            .iter()
-            .map(|f| f.fingerprint.as_str())
-            .collect();
+        for b in &bundles {
+            known.extend(lint_bundle(b, &config)?.into_iter().map(|f| f.fingerprint));
+        }
         let total = report.findings.len();
-        report
-            .findings
-            .retain(|f| !known.contains(f.fingerprint.as_str()));
+        report.findings.retain(|f| !known.contains(&f.fingerprint));
         report.in_baseline = total - report.findings.len();
     }
     Ok(report)

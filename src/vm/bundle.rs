@@ -3,7 +3,9 @@
 //! Layout (all integers little-endian): the magic `JITPBNDL`, a `u32`
 //! format version, a `u64` [`checksum`] of everything after it, then the
 //! body: string table, schema layout, constant pool, patterns, actions,
-//! tasks, rule metadata, rule index, bytecode and its source map.
+//! tasks, rule metadata, rule index, bytecode and its source map, the
+//! source file names and their texts (so explanations, disassembly and
+//! `jitp lint --baseline` need no sources on disk).
 //!
 //! **Loading verifies everything before any evaluation**: the checksum, the
 //! version, every string, slot, constant, pattern and local index, every
@@ -23,7 +25,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// The first bytes of every bundle.
 pub const MAGIC: &[u8; 8] = b"JITPBNDL";
 /// The format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Deepest operand stack a block may need.
 pub const MAX_STACK: u32 = 256;
 /// Most locals a block may use.
@@ -280,6 +282,9 @@ pub struct Bundle {
     pub spans: Vec<SrcSpan>,
     /// Source file names.
     pub files: Vec<String>,
+    /// The text of each file in [`Bundle::files`], so explanations and
+    /// analyses of a bundle need no sources on disk.
+    pub sources: Vec<String>,
     /// Deepest stack any block needs.
     pub max_stack: u32,
     /// Locals any block needs.
@@ -514,6 +519,10 @@ impl Bundle {
         for f in &self.files {
             w.str(f);
         }
+        // One text per file, so the count is implied.
+        for i in 0..self.files.len() {
+            w.str(self.sources.get(i).map_or("", String::as_str));
+        }
         w.u32(self.max_stack);
         w.u32(self.max_locals);
 
@@ -575,11 +584,29 @@ impl Bundle {
         Bundle::from_bytes(&bytes)
     }
 
+    /// The policy sources the bundle was compiled from, as a source map
+    /// whose file ids match the bundle's spans.
+    pub fn source_map(&self) -> crate::span::SourceMap {
+        let mut sources = crate::span::SourceMap::new();
+        for (i, name) in self.files.iter().enumerate() {
+            let text = self.sources.get(i).cloned().unwrap_or_default();
+            sources.add(name.clone(), text);
+        }
+        sources
+    }
+
     // ------------------------------------------------------------ verification
 
     /// Checks every internal reference. Called by [`Bundle::from_bytes`] and
     /// by the compiler on what it produces.
     pub(crate) fn verify(&self) -> Result<(), BundleError> {
+        if self.sources.len() != self.files.len() {
+            return err(format!(
+                "{} source texts for {} files",
+                self.sources.len(),
+                self.files.len()
+            ));
+        }
         let nstr = self.strings.len() as u32;
         let s = &self.schema;
         let str_ok = |id: u32, what: &str| -> Result<(), BundleError> {
@@ -1450,6 +1477,7 @@ impl Reader<'_> {
         let spans = (0..n).map(|_| self.span()).collect::<Result<Vec<_>, _>>()?;
         let n = self.count(4)?;
         let files = (0..n).map(|_| self.str()).collect::<Result<Vec<_>, _>>()?;
+        let sources = (0..n).map(|_| self.str()).collect::<Result<Vec<_>, _>>()?;
         let max_stack = self.u32()?;
         let max_locals = self.u32()?;
         Ok(Bundle {
@@ -1467,6 +1495,7 @@ impl Reader<'_> {
             code,
             spans,
             files,
+            sources,
             max_stack,
             max_locals,
             lookup: Lookup::default(),

@@ -114,6 +114,7 @@ fn compile_inner(p: &Program, sources: &SourceMap) -> Result<Bundle, Vec<Diagnos
     }
     let name = p.package.clone().unwrap_or_default();
     let files = sources.iter().map(|(_, f)| f.name.clone()).collect();
+    let texts = sources.iter().map(|(_, f)| f.text.clone()).collect();
     let mut bundle = Bundle {
         name,
         strings: l.strings,
@@ -129,6 +130,7 @@ fn compile_inner(p: &Program, sources: &SourceMap) -> Result<Bundle, Vec<Diagnos
         code: l.code,
         spans: l.spans,
         files,
+        sources: texts,
         max_stack: l.max_height,
         max_locals: l.max_locals,
         lookup: Default::default(),
