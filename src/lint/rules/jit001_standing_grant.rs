@@ -51,7 +51,7 @@ impl Lint for StandingGrant {
         &Self::INFO
     }
 
-    fn check_task(&self, cx: &Context<'_>, _: usize, t: &TaskDef, out: &mut Vec<Draft>) {
+    fn check_task(&self, cx: &Context<'_>, i: usize, t: &TaskDef, out: &mut Vec<Draft>) {
         if t.ttl.is_some() {
             return;
         }
@@ -59,15 +59,7 @@ impl Lint for StandingGrant {
             .program
             .rules
             .iter()
-            .filter(|r| {
-                is_permit(r)
-                    && r.task.is_some_and(|i| {
-                        cx.program
-                            .tasks
-                            .get(i.index())
-                            .is_some_and(|d| d.name == t.name)
-                    })
-            })
+            .filter(|r| is_permit(r) && r.task.is_some_and(|x| x.index() == i))
             .count();
         if permits == 0 {
             return;
