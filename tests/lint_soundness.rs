@@ -54,6 +54,8 @@ context {
 }
 action a.do on R sensitivity low
 const LIMIT = 2
+const WARM = [Tier.gold, Tier.silver]
+const SMALL = [0, 1, LIMIT]
 "#;
 
 const OPS: [&str; 6] = ["==", "!=", "<", "<=", ">", ">="];
@@ -77,7 +79,13 @@ fn atom(r: &mut Rng) -> String {
             r.pick(&["==", "!="]),
             r.pick(&["gold", "silver", "bronze"])
         ),
-        5 => "context.tier in [Tier.gold, Tier.silver]".into(),
+        5 => r
+            .pick(&[
+                "context.tier in [Tier.gold, Tier.silver]",
+                "context.tier in WARM",
+                "context.risk in SMALL",
+            ])
+            .to_string(),
         6 => format!("context.risk in [{}, {}]", int(r), int(r)),
         7 => r.pick(&["context.flag", "principal.admin"]).to_string(),
         8 => r.pick(&["true", "false"]).to_string(),

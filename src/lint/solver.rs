@@ -309,7 +309,18 @@ impl<'p> Tr<'p> {
                 self.opaque(e, pos)
             }
             ExprKind::In(l, r) => {
-                if let (Some(p), ExprKind::Set(items)) = (self.path(l), &r.kind) {
+                // A literal set, or a constant whose value is one.
+                let set = match &r.kind {
+                    ExprKind::Set(items) => Some(items),
+                    ExprKind::Const(c) => {
+                        match self.program.consts.get(c.index()).map(|d| &d.value.kind) {
+                            Some(ExprKind::Set(items)) => Some(items),
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                };
+                if let (Some(p), Some(items)) = (self.path(l), set) {
                     let vals: Option<Vec<(Val, Domain, IntKind)>> =
                         items.iter().map(|i| self.value(i)).collect();
                     if let Some(vals) = vals {
