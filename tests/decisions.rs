@@ -2464,3 +2464,51 @@ fn an_overflowing_expiry_does_not_grant_forever() {
         "{d:?}"
     );
 }
+
+#[test]
+fn request_strings_compare_equal_however_many_the_request_brings() {
+    // Strings the bundle lacks get request-local ids: found by a scan while
+    // there are few, through a hash table beyond that. Equal texts must get
+    // equal ids on both sides of the switch.
+    let src = r#"
+entity P { roles: Set<String>  team: String }
+entity R { owner: String }
+action r.go on R
+task t {
+  ttl 1h
+  @id("owner-in-roles")
+  permit P to r.go on R
+    when principal.roles.contains(resource.owner) and principal.team == resource.owner
+}
+"#;
+    let b = compile_both("strings.jitp", src);
+    let req = |roles: &[String], team: &str, owner: &str| {
+        json!({
+            "subject": {"type": "P", "id": "p", "properties": {"roles": roles, "team": team}},
+            "action": {"name": "r.go"},
+            "resource": {"type": "R", "id": "r", "properties": {"owner": owner}},
+            "task": {"name": "t", "id": "run-1", "started_at": T0, "approvals": []},
+            "now": "2026-11-22T10:05:00Z"
+        })
+        .to_string()
+    };
+    for n in [1, 15, 16, 17, 18, 40] {
+        // every role twice, so duplicates are interned on both sides too
+        let roles: Vec<String> = (0..n)
+            .flat_map(|i| [format!("role-{i}"), format!("role-{i}")])
+            .collect();
+        for k in [0, n / 2, n - 1] {
+            let owner = format!("role-{k}");
+            let d = decide_all(&b, &req(&roles, &owner, &owner));
+            assert_eq!(d.decision, Effect::Allow, "{n} roles, owner {owner}");
+        }
+        let d = decide_all(&b, &req(&roles, "role-0", "nobody"));
+        assert_eq!(d.decision, Effect::Deny, "{n} roles, unknown owner");
+        let d = decide_all(&b, &req(&roles, "role-0", &format!("role-{}", n - 1)));
+        assert_eq!(
+            d.decision,
+            if n == 1 { Effect::Allow } else { Effect::Deny },
+            "{n} roles, team differs from owner"
+        );
+    }
+}

@@ -6,11 +6,11 @@
 //! request is an error naming the offending field; deciding it gives
 //! `deny` / `invalid_request`.
 
-use super::bundle::{Bundle, FieldLayout, NameMap, TypeDesc, MAX_SLOTS};
+use super::bundle::{Bundle, FieldLayout, TypeDesc, MAX_SLOTS};
 use super::json::J as Json;
 use super::value::{Arena, SetRef, Val};
 use crate::value::{Cidr, Duration, Time};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Largest request text accepted, in bytes.
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
@@ -91,10 +91,19 @@ impl std::fmt::Display for At<'_> {
     }
 }
 
+/// Up to this many request-only strings are deduplicated by a scan, which
+/// is faster than hashing for the handful a typical request carries.
+const LOCAL_SCAN_LIMIT: usize = 16;
+
 struct Binder<'a> {
     bundle: &'a Bundle,
     req: BoundRequest,
-    local_strings: NameMap,
+    /// Index of the strings the request brings that the bundle lacks
+    /// (`req.strings`), built once there are more than
+    /// [`LOCAL_SCAN_LIMIT`]; fewer are found by a scan. The request fills
+    /// this table, so it uses the standard keyed hasher: with an unkeyed
+    /// one, crafted colliding strings would make binding quadratic.
+    local_strings: HashMap<String, u32>,
 }
 
 impl Bundle {
@@ -136,7 +145,7 @@ impl Bundle {
                 started_at: 0,
                 now: 0,
             },
-            local_strings: NameMap::default(),
+            local_strings: HashMap::new(),
         };
         b.request(json)?;
         Ok(b.req)
@@ -155,15 +164,31 @@ impl Binder<'_> {
     }
 
     fn intern(&mut self, s: &str) -> u32 {
-        if let Some(id) = self.bundle.lookup.strings.get(s) {
-            return *id;
+        if let Some(id) = self.bundle.string_id(s) {
+            return id;
         }
-        if let Some(id) = self.local_strings.get(s) {
-            return *id;
+        let base = self.bundle.strings.len();
+        let local = &self.req.strings;
+        let found = if local.len() <= LOCAL_SCAN_LIMIT {
+            local.iter().position(|l| l == s).map(|i| (base + i) as u32)
+        } else {
+            self.local_strings.get(s).copied()
+        };
+        if let Some(id) = found {
+            return id;
         }
-        let id = (self.bundle.strings.len() + self.req.strings.len()) as u32;
+        let id = (base + self.req.strings.len()) as u32;
         self.req.strings.push(s.to_string());
-        self.local_strings.insert(s.to_string(), id);
+        if self.req.strings.len() > LOCAL_SCAN_LIMIT {
+            if self.local_strings.is_empty() {
+                // Crossing the limit: index everything interned so far.
+                for (i, l) in self.req.strings.iter().enumerate() {
+                    self.local_strings.insert(l.clone(), (base + i) as u32);
+                }
+            } else {
+                self.local_strings.insert(s.to_string(), id);
+            }
+        }
         id
     }
 

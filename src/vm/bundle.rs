@@ -18,7 +18,6 @@
 use super::bytecode::{decode_all, encode_all, method, DecodeError, Instr};
 use super::value::{Arena, SetRef, Val};
 use crate::value::Cidr;
-use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -293,41 +292,88 @@ pub struct Bundle {
     pub(crate) lookup: Lookup,
 }
 
-/// A fast, unkeyed hasher (FxHash-style) for the bundle's own lookup
-/// tables. Requests only query these tables, never insert into them, so
-/// hostile keys cannot degrade them; tables that requests fill use the
-/// standard keyed hasher.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct FastHasher(u64);
-
-impl std::hash::Hasher for FastHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        for b in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(K);
-        }
+/// A fast, unkeyed (FxHash-style) hash of a name, for the bundle's own
+/// string index. Requests only query that index, never insert into it, so
+/// hostile keys cannot degrade it; tables that requests fill use the
+/// standard keyed hasher. The high half is returned: the multiply mixes it
+/// best.
+fn name_hash(s: &str) -> u32 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = 0u64;
+    let mut chunks = s.as_bytes().chunks_exact(8);
+    for c in &mut chunks {
+        let w = <[u8; 8]>::try_from(c).map_or(0, u64::from_le_bytes);
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
     }
-    fn write_u8(&mut self, i: u8) {
-        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(0x517c_c1b7_2722_0a95);
+    for b in chunks.remainder() {
+        h = (h.rotate_left(5) ^ u64::from(*b)).wrapping_mul(K);
     }
-    fn finish(&self) -> u64 {
-        self.0
-    }
+    (h >> 32) as u32
 }
 
-/// A map keyed by names, hashed with [`FastHasher`].
-pub(crate) type NameMap = HashMap<String, u32, std::hash::BuildHasherDefault<FastHasher>>;
+/// An index from string text to string id over [`Bundle::strings`]: open
+/// addressing with linear probing, keyed by [`name_hash`]. Each slot holds
+/// the hash and the id, so a probe compares texts only when the hashes
+/// match, and building the index allocates one table rather than a copy of
+/// every string.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct StrIndex {
+    /// `(hash, id)`; an id of `u32::MAX` marks an empty slot. The length is
+    /// a power of two, at least twice the number of strings.
+    slots: Vec<(u32, u32)>,
+}
+
+impl StrIndex {
+    const EMPTY: (u32, u32) = (0, u32::MAX);
+
+    /// Indexes `strings`; the first of equal strings wins.
+    fn build(strings: &[String]) -> StrIndex {
+        let len = (strings.len() * 2).max(8).next_power_of_two();
+        let mut index = StrIndex {
+            slots: vec![Self::EMPTY; len],
+        };
+        for (id, s) in strings.iter().enumerate() {
+            if let Err(free) = index.find(strings, s) {
+                if let Some(slot) = index.slots.get_mut(free) {
+                    *slot = (name_hash(s), id as u32);
+                }
+            }
+        }
+        index
+    }
+
+    /// The id of `s` in `strings` (the slice the index was built from).
+    fn get(&self, strings: &[String], s: &str) -> Option<u32> {
+        self.find(strings, s).ok()
+    }
+
+    /// `Ok(id)` if `s` is indexed, else `Err(empty slot where it would go)`.
+    fn find(&self, strings: &[String], s: &str) -> Result<u32, usize> {
+        let mask = self.slots.len().wrapping_sub(1);
+        let hash = name_hash(s);
+        let mut i = hash as usize & mask;
+        // The table is never full, so an empty slot ends every probe; the
+        // bound only guards against a corrupt table.
+        for _ in 0..self.slots.len() {
+            let Some(&(h, id)) = self.slots.get(i) else {
+                break;
+            };
+            if id == u32::MAX {
+                return Err(i);
+            }
+            if h == hash && strings.get(id as usize).map(String::as_str) == Some(s) {
+                return Ok(id);
+            }
+            i = (i + 1) & mask;
+        }
+        Err(usize::MAX)
+    }
+}
 
 /// Name lookups built when a bundle is loaded.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Lookup {
-    pub strings: NameMap,
+    strings: StrIndex,
     /// Per string id: the entity, action and task with that name
     /// (`u32::MAX` where there is none), so names are hashed only once.
     pub named: Vec<[u32; 3]>,
@@ -345,13 +391,10 @@ impl Bundle {
     /// Builds the name lookups; called after decoding or compiling.
     pub(crate) fn build_lookup(&mut self) {
         let mut l = Lookup {
-            strings: NameMap::with_capacity_and_hasher(self.strings.len(), Default::default()),
+            strings: StrIndex::build(&self.strings),
             named: vec![[u32::MAX; 3]; self.strings.len()],
             fingerprint: 0,
         };
-        for (i, s) in self.strings.iter().enumerate() {
-            l.strings.entry(s.clone()).or_insert(i as u32);
-        }
         let names = [
             self.schema
                 .entities
@@ -386,9 +429,14 @@ impl Bundle {
         self.lookup.fingerprint = sum;
     }
 
+    /// The id of the interned string `s`, if the bundle has it.
+    pub(crate) fn string_id(&self, s: &str) -> Option<u32> {
+        self.lookup.strings.get(&self.strings, s)
+    }
+
     /// The entity (kind 0), action (1) or task (2) called `name`.
     pub(crate) fn named(&self, kind: usize, name: &str) -> Option<u32> {
-        let id = *self.lookup.strings.get(name)?;
+        let id = self.string_id(name)?;
         let found = *self.lookup.named.get(id as usize)?.get(kind)?;
         (found != u32::MAX).then_some(found)
     }
@@ -1168,35 +1216,41 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    #[inline]
     fn take(&mut self, n: usize) -> Result<&[u8], BundleError> {
-        let end = self.pos.checked_add(n).filter(|e| *e <= self.bytes.len());
-        match end {
-            Some(end) => {
-                let s = &self.bytes[self.pos..end];
+        let end = self.pos.saturating_add(n);
+        match self.bytes.get(self.pos..end) {
+            Some(s) => {
                 self.pos = end;
                 Ok(s)
             }
             None => err(format!("truncated at byte {}", self.pos)),
         }
     }
-    fn u8(&mut self) -> Result<u8, BundleError> {
-        Ok(self.take(1)?[0])
+    #[inline]
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], BundleError> {
+        let rest = self.bytes.get(self.pos..).unwrap_or(&[]);
+        match rest.first_chunk::<N>() {
+            Some(a) => {
+                self.pos += N;
+                Ok(*a)
+            }
+            None => err(format!("truncated at byte {}", self.pos)),
+        }
     }
+    #[inline]
+    fn u8(&mut self) -> Result<u8, BundleError> {
+        self.array::<1>().map(|[b]| b)
+    }
+    #[inline]
     fn u32(&mut self) -> Result<u32, BundleError> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        self.array().map(u32::from_le_bytes)
     }
     fn i64(&mut self) -> Result<i64, BundleError> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(i64::from_le_bytes(a))
+        self.array().map(i64::from_le_bytes)
     }
     fn u128(&mut self) -> Result<u128, BundleError> {
-        let b = self.take(16)?;
-        let mut a = [0u8; 16];
-        a.copy_from_slice(b);
-        Ok(u128::from_le_bytes(a))
+        self.array().map(u128::from_le_bytes)
     }
     /// A count, bounded by the bytes left (each item needs at least `min` bytes),
     /// so a hostile length cannot make us allocate much.
@@ -1211,6 +1265,20 @@ impl Reader<'_> {
         }
         Ok(n)
     }
+    /// A counted list whose items take at least `min` bytes each. The
+    /// vector is allocated once: [`Reader::count`] bounds its length.
+    fn list<T>(
+        &mut self,
+        min: usize,
+        mut item: impl FnMut(&mut Self) -> Result<T, BundleError>,
+    ) -> Result<Vec<T>, BundleError> {
+        let n = self.count(min)?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(item(self)?);
+        }
+        Ok(out)
+    }
     fn str(&mut self) -> Result<String, BundleError> {
         let n = self.count(1)?;
         let b = self.take(n)?;
@@ -1219,8 +1287,7 @@ impl Reader<'_> {
         })
     }
     fn u32s(&mut self) -> Result<Vec<u32>, BundleError> {
-        let n = self.count(4)?;
-        (0..n).map(|_| self.u32()).collect()
+        self.list(4, Self::u32)
     }
     fn flag(&mut self) -> Result<bool, BundleError> {
         match self.u8()? {
@@ -1263,16 +1330,13 @@ impl Reader<'_> {
         })
     }
     fn fields(&mut self) -> Result<Vec<FieldLayout>, BundleError> {
-        let n = self.count(9)?;
-        (0..n)
-            .map(|_| {
-                Ok(FieldLayout {
-                    name: self.u32()?,
-                    ty: self.ty(0)?,
-                    slot: self.u32()?,
-                })
+        self.list(9, |r| {
+            Ok(FieldLayout {
+                name: r.u32()?,
+                ty: r.ty(0)?,
+                slot: r.u32()?,
             })
-            .collect()
+        })
     }
     fn ip(&mut self) -> Result<IpAddr, BundleError> {
         match self.u8()? {
@@ -1342,32 +1406,22 @@ impl Reader<'_> {
 
     fn bundle(&mut self) -> Result<Bundle, BundleError> {
         let name = self.str()?;
-        let n = self.count(4)?;
-        let strings = (0..n).map(|_| self.str()).collect::<Result<Vec<_>, _>>()?;
-        let n = self.count(8)?;
-        let enums = (0..n)
-            .map(|_| Ok((self.u32()?, self.u32s()?)))
-            .collect::<Result<Vec<_>, BundleError>>()?;
-        let n = self.count(12)?;
-        let records = (0..n)
-            .map(|_| {
-                Ok(RecordLayout {
-                    name: self.u32()?,
-                    size: self.u32()?,
-                    fields: self.fields()?,
-                })
+        let strings = self.list(4, Self::str)?;
+        let enums = self.list(8, |r| Ok((r.u32()?, r.u32s()?)))?;
+        let records = self.list(12, |r| {
+            Ok(RecordLayout {
+                name: r.u32()?,
+                size: r.u32()?,
+                fields: r.fields()?,
             })
-            .collect::<Result<Vec<_>, BundleError>>()?;
-        let n = self.count(12)?;
-        let entities = (0..n)
-            .map(|_| {
-                Ok(EntityLayout {
-                    name: self.u32()?,
-                    as_principal: self.fields()?,
-                    as_resource: self.fields()?,
-                })
+        })?;
+        let entities = self.list(12, |r| {
+            Ok(EntityLayout {
+                name: r.u32()?,
+                as_principal: r.fields()?,
+                as_resource: r.fields()?,
             })
-            .collect::<Result<Vec<_>, BundleError>>()?;
+        })?;
         let mut v = [0u32; 12];
         for x in &mut v {
             *x = self.u32()?;
@@ -1389,79 +1443,50 @@ impl Reader<'_> {
             },
             slot_count: v[11],
         };
-        let n = self.count(1)?;
-        let consts = (0..n).map(|_| self.val()).collect::<Result<Vec<_>, _>>()?;
-        let n = self.count(1)?;
-        let const_sets = (0..n).map(|_| self.val()).collect::<Result<Vec<_>, _>>()?;
-        let n = self.count(4)?;
-        let patterns = (0..n).map(|_| self.u32s()).collect::<Result<Vec<_>, _>>()?;
-        let n = self.count(9)?;
-        let actions = (0..n)
-            .map(|_| {
-                Ok(ActionMeta {
-                    name: self.u32()?,
-                    on: self.u32s()?,
-                    sensitivity: self.u8()?,
-                })
+        let consts = self.list(1, Self::val)?;
+        let const_sets = self.list(1, Self::val)?;
+        let patterns = self.list(4, Self::u32s)?;
+        let actions = self.list(9, |r| {
+            Ok(ActionMeta {
+                name: r.u32()?,
+                on: r.u32s()?,
+                sensitivity: r.u8()?,
             })
-            .collect::<Result<Vec<_>, BundleError>>()?;
-        let n = self.count(10)?;
-        let tasks = (0..n)
-            .map(|_| {
-                Ok(TaskMeta {
-                    name: self.u32()?,
-                    ttl: self.opt_i64()?,
-                    breakglass: self.flag()?,
-                    notify: self.u32s()?,
-                })
+        })?;
+        let tasks = self.list(10, |r| {
+            Ok(TaskMeta {
+                name: r.u32()?,
+                ttl: r.opt_i64()?,
+                breakglass: r.flag()?,
+                notify: r.u32s()?,
             })
-            .collect::<Result<Vec<_>, BundleError>>()?;
-        let n = self.count(30)?;
-        let rules = (0..n)
-            .map(|_| {
-                let id = self.u32()?;
-                let forbid = self.flag()?;
-                let task = match self.u32()? {
+        })?;
+        let rules = self.list(30, |r| {
+            Ok(RuleMeta {
+                id: r.u32()?,
+                forbid: r.flag()?,
+                task: match r.u32()? {
                     u32::MAX => None,
                     t => Some(t),
-                };
-                let principal = self.opt_u32s()?;
-                let resource = self.opt_u32s()?;
-                let actions = self.u32s()?;
-                let ttl = self.opt_i64()?;
-                let when = self.opt_block()?;
-                let unless = self.opt_block()?;
-                let nreq = self.count(32)?;
-                let requires = (0..nreq)
-                    .map(|_| Ok((self.block()?, self.u32()?)))
-                    .collect::<Result<Vec<_>, BundleError>>()?;
-                let span = self.span()?;
-                Ok(RuleMeta {
-                    id,
-                    forbid,
-                    task,
-                    principal,
-                    resource,
-                    actions,
-                    ttl,
-                    when,
-                    unless,
-                    requires,
-                    span,
-                })
+                },
+                principal: r.opt_u32s()?,
+                resource: r.opt_u32s()?,
+                actions: r.u32s()?,
+                ttl: r.opt_i64()?,
+                when: r.opt_block()?,
+                unless: r.opt_block()?,
+                requires: r.list(32, |r| Ok((r.block()?, r.u32()?)))?,
+                span: r.span()?,
             })
-            .collect::<Result<Vec<_>, BundleError>>()?;
-        let n = self.count(24)?;
-        let index = (0..n)
-            .map(|_| {
-                Ok(IndexEntry {
-                    scope: self.u32()?,
-                    action: self.u32()?,
-                    guards: (self.u32()?, self.u32()?),
-                    permits: (self.u32()?, self.u32()?),
-                })
+        })?;
+        let index = self.list(24, |r| {
+            Ok(IndexEntry {
+                scope: r.u32()?,
+                action: r.u32()?,
+                guards: (r.u32()?, r.u32()?),
+                permits: (r.u32()?, r.u32()?),
             })
-            .collect::<Result<Vec<_>, BundleError>>()?;
+        })?;
         let index_rules = self.u32s()?;
         let n = self.count(1)?;
         let code_bytes = self.take(n)?;
@@ -1473,11 +1498,13 @@ impl Reader<'_> {
                 DecodeError::Truncated => format!("truncated instruction at code byte {at}"),
             },
         })?;
-        let n = self.count(20)?;
-        let spans = (0..n).map(|_| self.span()).collect::<Result<Vec<_>, _>>()?;
-        let n = self.count(4)?;
-        let files = (0..n).map(|_| self.str()).collect::<Result<Vec<_>, _>>()?;
-        let sources = (0..n).map(|_| self.str()).collect::<Result<Vec<_>, _>>()?;
+        let spans = self.list(20, Self::span)?;
+        let files = self.list(4, Self::str)?;
+        // One source text per file, so the count is the files' count.
+        let mut sources = Vec::with_capacity(files.len());
+        for _ in &files {
+            sources.push(self.str()?);
+        }
         let max_stack = self.u32()?;
         let max_locals = self.u32()?;
         Ok(Bundle {
