@@ -2351,12 +2351,7 @@ impl Report {
                         xml(&suite.file)
                     );
                     for e in &suite.errors {
-                        let _ = writeln!(
-                            out,
-                            "      <error message=\"{}\" type=\"suite\">{}</error>",
-                            xml(&e.message),
-                            xml_text(&error_text(e))
-                        );
+                        junit_error(&mut out, e);
                     }
                     out.push_str("    </testcase>\n");
                 }
@@ -2406,12 +2401,9 @@ impl Report {
                             );
                         }
                         CaseOutcome::Error(e) => {
-                            let _ = writeln!(
-                                out,
-                                "{open}>\n      <error message=\"{}\" type=\"suite\">{}</error>\n    </testcase>",
-                                xml(&e.message),
-                                xml_text(&error_text(e))
-                            );
+                            let _ = writeln!(out, "{open}>");
+                            junit_error(&mut out, e);
+                            out.push_str("    </testcase>\n");
                         }
                     }
                 }
@@ -2423,11 +2415,18 @@ impl Report {
     }
 }
 
-fn error_text(e: &SuiteError) -> String {
-    match &e.help {
+/// Writes a JUnit `<error>` element for a suite or case error.
+fn junit_error(out: &mut String, e: &SuiteError) {
+    let text = match &e.help {
         Some(h) => format!("{e}\nhelp: {h}"),
         None => e.to_string(),
-    }
+    };
+    let _ = writeln!(
+        out,
+        "      <error message=\"{}\" type=\"suite\">{}</error>",
+        xml(&e.message),
+        xml_text(&text)
+    );
 }
 
 fn round1(x: f64) -> f64 {
