@@ -180,13 +180,11 @@ impl Binder<'_> {
         let id = (base + self.req.strings.len()) as u32;
         self.req.strings.push(s.to_string());
         if self.req.strings.len() > LOCAL_SCAN_LIMIT {
-            if self.local_strings.is_empty() {
-                // Crossing the limit: index everything interned so far.
-                for (i, l) in self.req.strings.iter().enumerate() {
-                    self.local_strings.insert(l.clone(), (base + i) as u32);
-                }
-            } else {
-                self.local_strings.insert(s.to_string(), id);
+            // Index what is not yet indexed: everything when crossing the
+            // limit, the new string after that.
+            let indexed = self.local_strings.len();
+            for (i, l) in self.req.strings.iter().enumerate().skip(indexed) {
+                self.local_strings.insert(l.clone(), (base + i) as u32);
             }
         }
         id

@@ -333,9 +333,10 @@ impl StrIndex {
             slots: vec![Self::EMPTY; len],
         };
         for (id, s) in strings.iter().enumerate() {
-            if let Err(free) = index.find(strings, s) {
+            let hash = name_hash(s);
+            if let Err(free) = index.find(strings, s, hash) {
                 if let Some(slot) = index.slots.get_mut(free) {
-                    *slot = (name_hash(s), id as u32);
+                    *slot = (hash, id as u32);
                 }
             }
         }
@@ -344,13 +345,13 @@ impl StrIndex {
 
     /// The id of `s` in `strings` (the slice the index was built from).
     fn get(&self, strings: &[String], s: &str) -> Option<u32> {
-        self.find(strings, s).ok()
+        self.find(strings, s, name_hash(s)).ok()
     }
 
-    /// `Ok(id)` if `s` is indexed, else `Err(empty slot where it would go)`.
-    fn find(&self, strings: &[String], s: &str) -> Result<u32, usize> {
+    /// `Ok(id)` if `s` (whose [`name_hash`] is `hash`) is indexed, else
+    /// `Err(empty slot where it would go)`.
+    fn find(&self, strings: &[String], s: &str, hash: u32) -> Result<u32, usize> {
         let mask = self.slots.len().wrapping_sub(1);
-        let hash = name_hash(s);
         let mut i = hash as usize & mask;
         // The table is never full, so an empty slot ends every probe; the
         // bound only guards against a corrupt table.
@@ -1229,14 +1230,8 @@ impl Reader<'_> {
     }
     #[inline]
     fn array<const N: usize>(&mut self) -> Result<[u8; N], BundleError> {
-        let rest = self.bytes.get(self.pos..).unwrap_or(&[]);
-        match rest.first_chunk::<N>() {
-            Some(a) => {
-                self.pos += N;
-                Ok(*a)
-            }
-            None => err(format!("truncated at byte {}", self.pos)),
-        }
+        let at = self.pos;
+        <[u8; N]>::try_from(self.take(N)?).or_else(|_| err(format!("truncated at byte {at}")))
     }
     #[inline]
     fn u8(&mut self) -> Result<u8, BundleError> {
