@@ -4,7 +4,7 @@
 //! Run: `cargo bench --bench decide` (add `-- --quick` for a fast pass).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use jitp::vm::Bundle;
+use jitp_runtime::Bundle;
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -45,7 +45,7 @@ fn request(i: usize) -> String {
 }
 
 fn compile(text: &str) -> Bundle {
-    match Bundle::compile_source("bench.jitp", text) {
+    match jitp::driver::compile_text("bench.jitp", text) {
         Ok(b) => b,
         Err(e) => panic!("benchmark policy does not compile:\n{e}"),
     }

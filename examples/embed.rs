@@ -6,8 +6,8 @@
 //! `jitp build examples/rotate_secrets -o policy.jitb` via
 //! `Bundle::from_file("policy.jitb")`).
 
-use jitp::decision::Effect;
-use jitp::vm::Bundle;
+use jitp_runtime::decision::Effect;
+use jitp_runtime::Bundle;
 use std::sync::Arc;
 use std::thread;
 
@@ -15,7 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1. Load the bundle. `from_bytes` verifies everything before use: a
     //    corrupt or hostile file is an error, never a crash.
     let text = std::fs::read_to_string("examples/rotate_secrets/policy.jitp")?;
-    let compiled = Bundle::compile_source("rotate_secrets/policy.jitp", &text)?;
+    let compiled = jitp::driver::compile_text("rotate_secrets/policy.jitp", &text)?;
     let bytes = compiled.to_bytes(); // what `jitp build` writes
     let bundle = Arc::new(Bundle::from_bytes(&bytes)?);
 

@@ -172,3 +172,44 @@ pub fn check_text(name: &str, text: &str) -> (SourceMap, Option<Program>, Vec<Di
     let (program, diags) = check::check(&mut sources, &[id], &Stdlib);
     (sources, program, diags)
 }
+
+/// Why [`compile_text`] produced no bundle: the diagnostics, with the
+/// sources they point into, rendered for a terminal by `Display`.
+#[derive(Debug)]
+pub struct CompileError {
+    /// The sources the diagnostics point into.
+    pub sources: SourceMap,
+    /// Every problem found, errors first reported by the checker.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for CompileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::render::terminal(
+            &self.sources,
+            &self.diagnostics,
+            false,
+        ))
+    }
+}
+
+impl std::error::Error for CompileError {}
+
+/// Checks and compiles policy text (one policy set) into a bundle, for
+/// tests and embedders that ship source rather than bundles.
+pub fn compile_text(name: &str, text: &str) -> Result<jitp_runtime::Bundle, CompileError> {
+    let (sources, program, diagnostics) = check_text(name, text);
+    let Some(program) = program else {
+        return Err(CompileError {
+            sources,
+            diagnostics,
+        });
+    };
+    match crate::lower::compile(&program, &sources) {
+        Ok(bundle) => Ok(bundle),
+        Err(diagnostics) => Err(CompileError {
+            sources,
+            diagnostics,
+        }),
+    }
+}

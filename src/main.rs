@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use jitp::diagnostic::{Diagnostic, Severity};
 use jitp::driver;
 use jitp::span::SourceMap;
-use jitp::vm::Bundle;
+use jitp_runtime::Bundle;
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -266,7 +266,7 @@ fn check(paths: &[PathBuf], format: Format, color: bool) -> ExitCode {
         // The compiler's own limits (layout size, condition size) are
         // reported here too, so a set that checks clean also builds.
         if let Some(program) = program {
-            if let Err(more) = jitp::vm::compile(&program, &sources) {
+            if let Err(more) = jitp::lower::compile(&program, &sources) {
                 diags.extend(more);
             }
         }
@@ -375,7 +375,7 @@ fn compile_paths(
     let Some(program) = program else {
         return Err(ExitCode::from(1));
     };
-    match jitp::vm::compile(&program, &sources) {
+    match jitp::lower::compile(&program, &sources) {
         Ok(bundle) => Ok((sources, bundle)),
         Err(diags) => {
             eprint!("{}", jitp::render::terminal(&sources, &diags, color));
@@ -418,17 +418,17 @@ fn read_request(path: &std::path::Path) -> Result<String, String> {
     let mut text = String::new();
     if path.as_os_str() == "-" {
         std::io::stdin()
-            .take(jitp::vm::MAX_REQUEST_BYTES as u64 + 1)
+            .take(jitp_runtime::MAX_REQUEST_BYTES as u64 + 1)
             .read_to_string(&mut text)
             .map_err(|e| format!("cannot read the request from standard input: {e}"))?;
     } else {
         let meta = std::fs::metadata(path)
             .map_err(|e| format!("`{}`: {}", path.display(), e.to_string().to_lowercase()))?;
-        if meta.len() > jitp::vm::MAX_REQUEST_BYTES as u64 {
+        if meta.len() > jitp_runtime::MAX_REQUEST_BYTES as u64 {
             return Err(format!(
                 "`{}`: the request is larger than {} bytes",
                 path.display(),
-                jitp::vm::MAX_REQUEST_BYTES
+                jitp_runtime::MAX_REQUEST_BYTES
             ));
         }
         text = std::fs::read_to_string(path)
@@ -481,7 +481,7 @@ fn eval(
     let bound = match bundle.bind_str(&text) {
         Ok(b) => b,
         Err(e) => {
-            let d = jitp::decision::DecisionRecord::invalid(e.message);
+            let d = jitp_runtime::decision::DecisionRecord::invalid(e.message);
             println!(
                 "{}",
                 serde_json::to_string_pretty(&d.to_json()).unwrap_or_default()
@@ -510,7 +510,7 @@ fn eval(
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         Format::Human => {
-            let sources = sources.unwrap_or_else(|| bundle.source_map());
+            let sources = sources.unwrap_or_else(|| jitp::span::SourceMap::of_bundle(&bundle));
             print!(
                 "{}",
                 jitp::explain_render::render(
@@ -663,7 +663,7 @@ fn disasm(path: &std::path::Path) -> ExitCode {
         Ok(b) => b,
         Err(e) => return input_error(&e),
     };
-    let sources = bundle.source_map();
+    let sources = jitp::span::SourceMap::of_bundle(&bundle);
     let lookup = |file: u32| {
         sources
             .get(jitp::span::FileId(file))

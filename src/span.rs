@@ -122,6 +122,16 @@ impl SourceMap {
         SourceMap::default()
     }
 
+    /// The policy sources a bundle embeds, with file ids matching the
+    /// bundle's spans.
+    pub fn of_bundle(bundle: &jitp_runtime::Bundle) -> SourceMap {
+        let mut sources = SourceMap::new();
+        for (name, text) in bundle.sources() {
+            sources.add(name.to_string(), text.to_string());
+        }
+        sources
+    }
+
     /// Adds a file and returns its id.
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
         let id = FileId(u32::try_from(self.files.len()).unwrap_or(u32::MAX));

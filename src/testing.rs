@@ -1434,7 +1434,7 @@ pub fn run(paths: &[PathBuf]) -> Result<Report, RunError> {
         };
         let (program, mut diags) = driver::check_set(&mut sources, &set);
         let bundle = match program {
-            Some(p) => match crate::vm::compile(&p, &sources) {
+            Some(p) => match crate::lower::compile(&p, &sources) {
                 Ok(b) => Some(b),
                 Err(more) => {
                     diags.extend(more);

@@ -6,8 +6,8 @@
 //! counts and forwards to `System`.
 #![allow(unsafe_code)]
 
-use jitp::decision::{Effect, Reason};
-use jitp::vm::{BoundRequest, Bundle};
+use jitp_runtime::decision::{Effect, Reason};
+use jitp_runtime::{BoundRequest, Bundle};
 use serde_json::{json, Value};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -69,7 +69,8 @@ fn example(name: &str) -> (Bundle, Vec<(String, String)>) {
         .join("examples")
         .join(name);
     let text = std::fs::read_to_string(dir.join("policy.jitp")).expect("policy readable");
-    let bundle = Bundle::compile_source(&format!("{name}/policy.jitp"), &text).expect("compiles");
+    let bundle =
+        jitp::driver::compile_text(&format!("{name}/policy.jitp"), &text).expect("compiles");
     let bundle = Bundle::from_bytes(&bundle.to_bytes()).expect("loads");
     let mut files: Vec<_> = std::fs::read_dir(dir.join("requests"))
         .expect("requests")
@@ -287,7 +288,7 @@ fn a_thousand_rule_policy_decides_without_allocating() {
         text.matches("permit ").count() + text.matches("forbid ").count(),
         1000
     );
-    let bundle = Bundle::compile_source("gen.jitp", &text).expect("compiles");
+    let bundle = jitp::driver::compile_text("gen.jitp", &text).expect("compiles");
     let bundle = Bundle::from_bytes(&bundle.to_bytes()).expect("loads");
     assert_eq!(bundle.rules.len(), 1000);
     let all = ["role0", "role1", "role2", "role3"];

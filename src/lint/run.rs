@@ -127,7 +127,7 @@ fn lint_paths(paths: &[PathBuf], config: &Config, what: &str) -> Result<Report, 
 fn lint_bundle(path: &Path, config: &Config) -> Result<Vec<Finding>, RunError> {
     let bundle = crate::vm::Bundle::from_file(path)
         .map_err(|e| RunError::Input(format!("baseline `{}`: {}", path.display(), e.message)))?;
-    let mut sources = bundle.source_map();
+    let mut sources = crate::span::SourceMap::of_bundle(&bundle);
     // The bundle's own policy set: its package's files, without the
     // standard library modules it pulled in.
     let files: Vec<FileId> = sources

@@ -1,8 +1,11 @@
-//! The embeddable VM: compile once, load a verified [`Bundle`], bind
-//! requests, decide.
+//! jitp's runtime: load a verified [`Bundle`], bind requests, decide.
+//!
+//! This crate is what services embed. It depends only on what deciding
+//! needs; the compiler, the analyser and the `jitp` command live in the
+//! `jitp` crate, which builds on this one.
 //!
 //! ```no_run
-//! use jitp::vm::Bundle;
+//! use jitp_runtime::Bundle;
 //! let bundle = Bundle::from_file("policy.jitb")?;
 //! let request = bundle.bind_str(r#"{"subject": {"type": "ServiceAccount", "id": "bot"}, "...": 1}"#);
 //! match request {
@@ -16,24 +19,27 @@
 //! inline stack limits) and takes `&self`: one bundle serves any number of
 //! threads.
 
+#![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 mod bind;
 pub mod bundle;
 pub mod bytecode;
-pub mod compile;
+pub mod decision;
 mod disasm;
 mod exec;
 mod explain;
 mod json;
+pub mod val;
 pub mod value;
 
 pub use bind::{BoundRequest, RequestError, MAX_REQUEST_BYTES, MAX_REQUEST_DEPTH};
 pub use bundle::{Bundle, BundleError};
-pub use compile::compile;
+pub use decision::{DecisionRecord, Effect, Obligation, Reason};
 pub use explain::{Explanation, RuleTrace};
 
-use crate::decision::{DecisionRecord, Effect, Obligation, Reason};
 use crate::value::Time;
-use value::EvalError;
+use val::EvalError;
 
 /// A decision that borrows from its bundle; converting it to an owned
 /// [`DecisionRecord`] or JSON is the caller's choice (and allocates).
@@ -96,7 +102,7 @@ impl<'a> Decision<'a> {
     pub fn needs(&self) -> impl Iterator<Item = &'a str> + 'a {
         let b = self.bundle;
         let missing = self.missing;
-        let reqs: &'a [(bundle::Block, u32)] = self
+        let reqs: &'a [(crate::bundle::Block, u32)] = self
             .rule
             .and_then(|r| b.rules.get(r as usize))
             .map_or(&[], |r| r.requires.as_slice());
@@ -155,16 +161,6 @@ impl<'a> Decision<'a> {
 }
 
 impl Bundle {
-    /// Compiles policy text (one policy set) into a bundle, for tests and
-    /// embedders that ship source rather than bundles.
-    pub fn compile_source(name: &str, text: &str) -> Result<Bundle, String> {
-        let (sources, program, diags) = crate::driver::check_text(name, text);
-        let Some(program) = program else {
-            return Err(crate::render::terminal(&sources, &diags, false));
-        };
-        compile(&program, &sources).map_err(|d| crate::render::terminal(&sources, &d, false))
-    }
-
     /// Parses, binds and decides a JSON request in one call. An invalid
     /// request is a deny with reason `invalid_request`.
     pub fn decide_json(&self, text: &str) -> DecisionRecord {

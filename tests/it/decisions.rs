@@ -2,8 +2,8 @@
 //! expectation and against the reference interpreter, then targeted
 //! semantics on small inline policies.
 
-use jitp::decision::{DecisionRecord, Effect, Reason};
-use jitp::vm::Bundle;
+use jitp_runtime::decision::{DecisionRecord, Effect, Reason};
+use jitp_runtime::Bundle;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -68,7 +68,7 @@ struct Both {
 fn compile_both(name: &str, text: &str) -> Both {
     let (sources, program, diags) = jitp::driver::check_text(name, text);
     let program = program.unwrap_or_else(|| panic!("{name} does not check: {diags:#?}"));
-    let bundle = jitp::vm::compile(&program, &sources)
+    let bundle = jitp::lower::compile(&program, &sources)
         .unwrap_or_else(|d| panic!("{name} does not compile: {d:#?}"));
     // Every bundle the tests use went through bytes and the loader.
     let bytes = bundle.to_bytes();
@@ -1956,7 +1956,7 @@ fn requests_nested_too_deeply_are_invalid() {
 #[test]
 fn depth_limit_boundary() {
     // nesting exactly at the limit binds; one level more does not
-    let limit = jitp::vm::MAX_REQUEST_DEPTH;
+    let limit = jitp_runtime::MAX_REQUEST_DEPTH;
     let b = rotate();
     let nest = |levels: usize| {
         // a value nested inside `levels` arrays, under request -> subject -> properties -> roles
@@ -1981,7 +1981,7 @@ fn depth_limit_boundary() {
 #[test]
 fn requests_larger_than_a_mebibyte_are_invalid() {
     let b = rotate();
-    let max = jitp::vm::MAX_REQUEST_BYTES;
+    let max = jitp_runtime::MAX_REQUEST_BYTES;
     assert_eq!(max, 1024 * 1024);
     let base = rotate_request().to_string();
     // pad with whitespace (valid JSON) to exactly the limit: accepted
@@ -2039,14 +2039,14 @@ fn a_request_bound_to_another_bundle_is_invalid() {
 const _: fn() = || {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Bundle>();
-    assert_send_sync::<jitp::vm::BoundRequest>();
-    assert_send_sync::<jitp::vm::Decision<'static>>();
+    assert_send_sync::<jitp_runtime::BoundRequest>();
+    assert_send_sync::<jitp_runtime::Decision<'static>>();
 };
 
 #[test]
 fn deciding_from_many_threads_gives_the_same_answers() {
     let dirs = example_dirs();
-    let mut work: Vec<(Bundle, Vec<(jitp::vm::BoundRequest, DecisionRecord)>)> = Vec::new();
+    let mut work: Vec<(Bundle, Vec<(jitp_runtime::BoundRequest, DecisionRecord)>)> = Vec::new();
     for dir in &dirs {
         let bundle = compile(&std::fs::read_to_string(dir.join("policy.jitp")).expect("readable"));
         let mut reqs = Vec::new();

@@ -1448,7 +1448,7 @@ fn e0310_schema_too_large() {
     let (sources, program, diags) = check_text("policy.jitp", &source);
     assert!(diags.is_empty(), "{diags:?}");
     let program = program.expect("checks clean");
-    let diags = jitp::vm::compile(&program, &sources).expect_err("too large to compile");
+    let diags = jitp::lower::compile(&program, &sources).expect_err("too large to compile");
     assert_eq!(codes(&diags), ["E0310"]);
     insta::assert_snapshot!(
         "e0310_schema_too_large",

@@ -9,7 +9,7 @@
 // `*rng.pick(..)` is needed for inference, whatever clippy suggests
 #![allow(clippy::explicit_auto_deref)]
 
-use jitp::value::{Duration, Time};
+use jitp_runtime::value::{Duration, Time};
 use serde_json::{json, Map, Value as Json};
 use std::fmt::Write as _;
 

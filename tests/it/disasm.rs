@@ -7,14 +7,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use jitp::vm::Bundle;
+use jitp_runtime::Bundle;
 use std::path::Path;
 
 /// Compiles `source`, round-trips the bundle through its byte format (so
 /// the snapshot shows what a loaded bundle holds) and disassembles it.
 fn disassembly(name: &str, source: &str) -> String {
     let built =
-        Bundle::compile_source(name, source).unwrap_or_else(|e| panic!("{name} compiles: {e}"));
+        jitp::driver::compile_text(name, source).unwrap_or_else(|e| panic!("{name} compiles: {e}"));
     let bundle = Bundle::from_bytes(&built.to_bytes()).expect("the bundle loads");
     assert_eq!(bundle, built, "{name}: the byte format loses nothing");
     let text = source.to_string();

@@ -486,7 +486,10 @@ fn config_errors_are_located() {
     );
     let ok = jitp::lint::Config::parse(file, "max_ttl = \"2h\"\n[levels]\nJIT008 = \"error\"\n")
         .unwrap();
-    assert_eq!(ok.max_ttl, jitp::value::Duration(2 * 3600 * 1_000_000));
+    assert_eq!(
+        ok.max_ttl,
+        jitp_runtime::value::Duration(2 * 3600 * 1_000_000)
+    );
     assert_eq!(
         ok.level(jitp::diagnostic::Code::JIT008),
         jitp::lint::Level::Error

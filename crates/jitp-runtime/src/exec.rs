@@ -1,12 +1,12 @@
 //! The evaluator loop and the decision procedure.
 
-use super::bind::BoundRequest;
-use super::bundle::{Block, Bundle, RuleMeta, MAX_LOCALS, MAX_STACK};
-use super::bytecode::{cmp, method, Instr};
-use super::value::{Arena, EvalError, SetRef, Val};
-use super::Decision;
+use crate::bind::BoundRequest;
+use crate::bundle::{Block, Bundle, RuleMeta, MAX_LOCALS, MAX_STACK};
+use crate::bytecode::{cmp, method, Instr};
 use crate::decision::{Effect, Reason};
+use crate::val::{Arena, EvalError, SetRef, Val};
 use crate::value::{Duration, Time};
+use crate::Decision;
 
 /// Operand stack and locals live in fixed arrays of this size; larger
 /// conditions (rare) fall back to the heap.

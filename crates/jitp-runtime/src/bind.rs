@@ -6,9 +6,9 @@
 //! request is an error naming the offending field; deciding it gives
 //! `deny` / `invalid_request`.
 
-use super::bundle::{Bundle, FieldLayout, TypeDesc, MAX_SLOTS};
-use super::json::J as Json;
-use super::value::{Arena, SetRef, Val};
+use crate::bundle::{Bundle, FieldLayout, TypeDesc, MAX_SLOTS};
+use crate::json::J as Json;
+use crate::val::{Arena, SetRef, Val};
 use crate::value::{Cidr, Duration, Time};
 use std::collections::{HashMap, HashSet};
 

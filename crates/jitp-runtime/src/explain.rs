@@ -2,10 +2,10 @@
 //! fate and where in the source. Slower than [`Bundle::decide`] and
 //! allocating; meant for operators, the CLI's `--explain` and tests.
 
-use super::bind::BoundRequest;
-use super::bundle::{Bundle, SrcSpan};
-use super::exec::{Applies, Machine};
+use crate::bind::BoundRequest;
+use crate::bundle::{Bundle, SrcSpan};
 use crate::decision::DecisionRecord;
+use crate::exec::{Applies, Machine};
 use crate::value::Time;
 use serde::Serialize;
 
@@ -53,7 +53,7 @@ impl Bundle {
         let mut rules = Vec::new();
         let file = |s: &SrcSpan| self.files.get(s.file as usize).cloned().unwrap_or_default();
         let mut trace =
-            |rule: &super::bundle::RuleMeta, kind: &'static str, outcome: String, span: SrcSpan| {
+            |rule: &crate::bundle::RuleMeta, kind: &'static str, outcome: String, span: SrcSpan| {
                 rules.push(RuleTrace {
                     rule: self.string(rule.id).to_string(),
                     kind,

@@ -7,14 +7,14 @@
 //! inlined (arguments go to locals); constants are evaluated here, with the
 //! reference interpreter, into the constant pool.
 
-use super::bundle::*;
-use super::bytecode::{cmp, method, Instr};
-use super::value::{Arena, SetRef, Val};
 use crate::check::hir::*;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::reference::{self, Value};
 use crate::span::{SourceMap, Span};
 use crate::syntax::ast::{Effect, Sensitivity, TaskKind};
+use jitp_runtime::bundle::*;
+use jitp_runtime::bytecode::{cmp, method, Instr};
+use jitp_runtime::val::{Arena, SetRef, Val};
 use std::collections::{BTreeMap, HashMap};
 
 /// Largest number of instructions a bundle may hold (guards against
@@ -115,7 +115,7 @@ fn compile_inner(p: &Program, sources: &SourceMap) -> Result<Bundle, Vec<Diagnos
     let name = p.package.clone().unwrap_or_default();
     let files = sources.iter().map(|(_, f)| f.name.clone()).collect();
     let texts = sources.iter().map(|(_, f)| f.text.clone()).collect();
-    let mut bundle = Bundle {
+    let bundle = Bundle {
         name,
         strings: l.strings,
         schema: l.schema,
@@ -135,21 +135,22 @@ fn compile_inner(p: &Program, sources: &SourceMap) -> Result<Bundle, Vec<Diagnos
         max_locals: l.max_locals,
         lookup: Default::default(),
     };
-    bundle.build_lookup();
-    bundle.set_fingerprint();
-    if let Err(e) = bundle.verify() {
-        // A bug in the compiler, not in the policy: still reported, never a panic.
-        let span = p.rules.first().map_or(Span::default(), |r| r.span);
-        return Err(vec![Diagnostic::error(
-            Code::E0308,
-            span,
-            format!(
-                "internal compiler error: the generated bundle is invalid ({})",
-                e.message
-            ),
-            "while compiling this policy set",
-        )]);
-    }
+    let bundle = match bundle.seal() {
+        Ok(bundle) => bundle,
+        Err(e) => {
+            // A bug in the compiler, not in the policy: still reported, never a panic.
+            let span = p.rules.first().map_or(Span::default(), |r| r.span);
+            return Err(vec![Diagnostic::error(
+                Code::E0308,
+                span,
+                format!(
+                    "internal compiler error: the generated bundle is invalid ({})",
+                    e.message
+                ),
+                "while compiling this policy set",
+            )]);
+        }
+    };
     Ok(bundle)
 }
 

@@ -153,7 +153,7 @@ fn allowed(p: &Program, req: &Value) -> bool {
     let d = jitp::reference::decide_json(p, req);
     assert_ne!(
         d.reason,
-        jitp::decision::Reason::InvalidRequest,
+        jitp_runtime::decision::Reason::InvalidRequest,
         "generated request is invalid: {req}"
     );
     d.is_allow()

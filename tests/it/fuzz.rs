@@ -401,7 +401,7 @@ fn token_soup() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    #![proptest_config(crate::support::proptest_config(cases(), 0xf022))]
 
     /// (a) Arbitrary bytes, decoded lossily.
     #[test]

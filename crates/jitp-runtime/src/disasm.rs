@@ -1,9 +1,9 @@
 //! Human-readable disassembly of a bundle: schema slots, constants, rules
 //! and their code with the source span of each instruction.
 
-use super::bundle::{Bundle, SrcSpan, TypeDesc, MAX_SLOTS};
-use super::bytecode::{cmp, method, Instr};
-use super::value::{Arena, Val};
+use crate::bundle::{Bundle, SrcSpan, TypeDesc, MAX_SLOTS};
+use crate::bytecode::{cmp, method, Instr};
+use crate::val::{Arena, Val};
 use std::fmt::Write as _;
 
 impl Bundle {
@@ -206,7 +206,7 @@ impl Bundle {
                 self.string(r.id),
                 self.show_span(&r.span)
             );
-            let mut blocks: Vec<(String, super::bundle::Block)> = Vec::new();
+            let mut blocks: Vec<(String, crate::bundle::Block)> = Vec::new();
             if let Some(b) = r.when {
                 blocks.push(("when".into(), b));
             }

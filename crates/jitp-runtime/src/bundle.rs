@@ -15,8 +15,8 @@
 //! the VM can then rely on these facts, and still never panics if they are
 //! wrong.
 
-use super::bytecode::{decode_all, encode_all, method, DecodeError, Instr};
-use super::value::{Arena, SetRef, Val};
+use crate::bytecode::{decode_all, encode_all, method, DecodeError, Instr};
+use crate::val::{Arena, SetRef, Val};
 use crate::value::Cidr;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -289,7 +289,8 @@ pub struct Bundle {
     /// Locals any block needs.
     pub max_locals: u32,
     /// Lookup tables built at load time (not serialised).
-    pub(crate) lookup: Lookup,
+    #[doc(hidden)]
+    pub lookup: Lookup,
 }
 
 /// A fast, unkeyed (FxHash-style) hash of a name, for the bundle's own
@@ -372,8 +373,9 @@ impl StrIndex {
 }
 
 /// Name lookups built when a bundle is loaded.
+#[doc(hidden)]
 #[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct Lookup {
+pub struct Lookup {
     strings: StrIndex,
     /// Per string id: the entity, action and task with that name
     /// (`u32::MAX` where there is none), so names are hashed only once.
@@ -418,6 +420,16 @@ impl Bundle {
         }
         l.fingerprint = self.lookup.fingerprint;
         self.lookup = l;
+    }
+
+    /// Builds the lookups of a freshly assembled bundle and verifies it
+    /// completely, as loading does: what the compiler produces passes the
+    /// same checks as what a service loads.
+    pub fn seal(mut self) -> Result<Bundle, BundleError> {
+        self.verify()?;
+        self.build_lookup();
+        self.set_fingerprint();
+        Ok(self)
     }
 
     /// Sets the fingerprint from the serialised form.
@@ -633,15 +645,13 @@ impl Bundle {
         Bundle::from_bytes(&bytes)
     }
 
-    /// The policy sources the bundle was compiled from, as a source map
-    /// whose file ids match the bundle's spans.
-    pub fn source_map(&self) -> crate::span::SourceMap {
-        let mut sources = crate::span::SourceMap::new();
-        for (i, name) in self.files.iter().enumerate() {
-            let text = self.sources.get(i).cloned().unwrap_or_default();
-            sources.add(name.clone(), text);
-        }
-        sources
+    /// The policy sources the bundle was compiled from, as (file name,
+    /// text) in file-id order: the `file` of every span indexes this list.
+    pub fn sources(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
+        self.files
+            .iter()
+            .zip(&self.sources)
+            .map(|(name, text)| (name.as_str(), text.as_str()))
     }
 
     // ------------------------------------------------------------ verification

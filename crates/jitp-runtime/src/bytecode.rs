@@ -4,7 +4,7 @@
 //! and derives the [`Instr`] enum, its byte encoding, its decoding (which
 //! rejects unknown opcodes and truncated operands) and its disassembly.
 //!
-//! The machine is a stack machine over typed values ([`super::value::Val`]).
+//! The machine is a stack machine over typed values ([`crate::val::Val`]).
 //! Conditions are compiled to blocks that end in `Ret` with exactly one
 //! `Bool` on the stack. Jumps are relative and forward only, so every block
 //! terminates and its stack depth is known statically (the loader checks

@@ -3,12 +3,12 @@
 //! are explained, and hostile bundles whose checksum is valid are caught by
 //! structural verification.
 
-use jitp::vm::bundle::{
+use jitp_runtime::bundle::{
     checksum, Block, SrcSpan, TypeDesc, FORMAT_VERSION, MAGIC, MAX_REQUIRES, MAX_STACK,
 };
-use jitp::vm::bytecode::Instr;
-use jitp::vm::value::{Arena, SetRef, Val};
-use jitp::vm::{Bundle, BundleError};
+use jitp_runtime::bytecode::Instr;
+use jitp_runtime::val::{Arena, SetRef, Val};
+use jitp_runtime::{Bundle, BundleError};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
@@ -20,7 +20,7 @@ fn example(name: &str) -> PathBuf {
 
 fn compile_example(name: &str) -> Bundle {
     let text = std::fs::read_to_string(example(name).join("policy.jitp")).expect("policy readable");
-    Bundle::compile_source(&format!("{name}/policy.jitp"), &text)
+    jitp::driver::compile_text(&format!("{name}/policy.jitp"), &text)
         .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
@@ -80,7 +80,7 @@ fn fresh(t: Time, w: time.Window?) -> Bool = t in w
 }
 
 fn generated() -> Bundle {
-    Bundle::compile_source("gen.jitp", &generated_policy())
+    jitp::driver::compile_text("gen.jitp", &generated_policy())
         .unwrap_or_else(|e| panic!("generated policy: {e}"))
 }
 
@@ -1013,7 +1013,7 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
             .unwrap_or(b.index.len());
         b.index.insert(
             at,
-            jitp::vm::bundle::IndexEntry {
+            jitp_runtime::bundle::IndexEntry {
                 scope: 0,
                 action,
                 guards,
@@ -1062,7 +1062,7 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
         "index entry scope out of range",
         &["index entry out of range"],
         |b| {
-            b.index.push(jitp::vm::bundle::IndexEntry {
+            b.index.push(jitp_runtime::bundle::IndexEntry {
                 scope: 99,
                 action: 0,
                 guards: (0, 0),
@@ -1076,7 +1076,7 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
         &["index entry out of range"],
         |b| {
             let scope = b.tasks.len() as u32;
-            b.index.push(jitp::vm::bundle::IndexEntry {
+            b.index.push(jitp_runtime::bundle::IndexEntry {
                 scope,
                 action: 99,
                 guards: (0, 0),

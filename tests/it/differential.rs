@@ -18,8 +18,9 @@
 //! whether there is one may not.
 //!
 //! Size: at least 10,000 (policy, request) pairs per run, or about
-//! `JITP_DIFF_CASES` pairs. The seed is random and printed; set
-//! `JITP_DIFF_SEED` to replay a run. A failure is shrunk structurally (one
+//! `JITP_DIFF_CASES` pairs. The seed is fixed (see
+//! `support::seed`: `JITP_SEED=random` for a fresh one, printed);
+//! `JITP_DIFF_SEED` also replays a run. A failure is shrunk structurally (one
 //! request, fewer rules, fewer clauses, smaller expressions, smaller JSON)
 //! and reported with the policy source and the request JSON.
 
@@ -27,10 +28,9 @@
 mod gen;
 
 use gen::{Policy, Rng, E};
-use jitp::decision::DecisionRecord;
 use jitp::driver::check_text;
-use jitp::vm::{compile, Bundle};
 use jitp::{reference, render};
+use jitp_runtime::decision::DecisionRecord;
 use proptest::prelude::Rng as _;
 use proptest::strategy::{NewTree, Strategy, ValueTree};
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
@@ -40,6 +40,7 @@ use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
+use {jitp::lower::compile, jitp_runtime::Bundle};
 
 /// (policy, request) pairs compared so far (all threads, shrinking included).
 static PAIRS: AtomicUsize = AtomicUsize::new(0);
@@ -55,7 +56,7 @@ fn tally(d: &DecisionRecord) {
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default(),
         d.reason.as_str(),
-        if d.error.is_some() && d.reason != jitp::decision::Reason::InvalidRequest {
+        if d.error.is_some() && d.reason != jitp_runtime::decision::Reason::InvalidRequest {
             "+error"
         } else {
             ""
@@ -82,17 +83,10 @@ fn target_pairs() -> usize {
 }
 
 fn base_seed() -> u64 {
-    if let Some(seed) = std::env::var("JITP_DIFF_SEED")
+    std::env::var("JITP_DIFF_SEED")
         .ok()
         .and_then(|s| s.trim().parse().ok())
-    {
-        return seed;
-    }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let mut r = Rng::new(nanos ^ u64::from(std::process::id()).rotate_left(32));
-    r.next_u64() % 1_000_000_000_000
+        .unwrap_or_else(crate::support::seed)
 }
 
 // ---------------------------------------------------------------- cases

@@ -1,0 +1,19 @@
+//! The integration tests, in one binary so a change links one executable.
+//!
+//! Each module tests one thing users see; `support` holds what they share
+//! (paths, the `jitp` binary, fixed seeds). The allocation test stays a
+//! binary of its own (`tests/alloc.rs`): it installs a global allocator.
+
+mod support;
+
+mod bundle;
+mod cli;
+mod decisions;
+mod diagnostics;
+mod differential;
+mod disasm;
+mod fmt;
+mod fuzz;
+mod lint;
+mod lint_soundness;
+mod testing;
