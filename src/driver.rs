@@ -1,4 +1,5 @@
-//! From paths on disk to checked policy sets.
+//! The pipeline every command shares: [`load`] → [`check_set`] →
+//! [`build`] ([`check_and_build`] runs the last two).
 //!
 //! Files given together are grouped by their `package` line: each package
 //! is one policy set, checked on its own. Files without a `package` line
@@ -9,6 +10,7 @@ use crate::diagnostic::Diagnostic;
 use crate::span::{FileId, SourceMap};
 use crate::stdlib::Stdlib;
 use crate::syntax::lexer::{lex, Tok};
+use jitp_runtime::Bundle;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -160,9 +162,92 @@ pub fn group(sources: &SourceMap, files: &[FileId]) -> Vec<PolicySet> {
     sets
 }
 
-/// Checks one policy set with the embedded standard library.
+/// Policies read from disk: every file, grouped into policy sets.
+#[derive(Debug)]
+pub struct Loaded {
+    /// Every file read.
+    pub sources: SourceMap,
+    /// The policy sets, in order of first appearance.
+    pub sets: Vec<PolicySet>,
+}
+
+/// The first step of the pipeline: expands `paths` (files and
+/// directories), reads every `.jitp` file and groups them by package.
+pub fn load(paths: &[PathBuf]) -> Result<Loaded, InputError> {
+    let files = collect_files(paths)?;
+    let mut sources = SourceMap::new();
+    let ids = read_files(&mut sources, &files)?;
+    let sets = group(&sources, &ids);
+    Ok(Loaded { sources, sets })
+}
+
+impl Loaded {
+    /// The one policy set named `package`, or the only one there is.
+    pub fn select(&self, package: Option<&str>) -> Result<&PolicySet, String> {
+        let chosen: Vec<&PolicySet> = self
+            .sets
+            .iter()
+            .filter(|s| package.is_none_or(|p| s.package.as_deref() == Some(p)))
+            .collect();
+        let names = |sets: &[&PolicySet]| {
+            sets.iter()
+                .map(|s| format!("`{}`", s.package.as_deref().unwrap_or("(no package)")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match chosen.as_slice() {
+            [one] => Ok(one),
+            [] => Err(format!(
+                "no policy set named `{}`; the paths hold {}",
+                package.unwrap_or(""),
+                names(&self.sets.iter().collect::<Vec<_>>())
+            )),
+            many => Err(format!(
+                "the paths hold {} policy sets ({}); choose one with `--package`",
+                many.len(),
+                names(many)
+            )),
+        }
+    }
+}
+
+/// The second step: checks one policy set with the embedded standard
+/// library. The standard library modules it uses are added to `sources`.
 pub fn check_set(sources: &mut SourceMap, set: &PolicySet) -> (Option<Program>, Vec<Diagnostic>) {
     check::check(sources, &set.files, &Stdlib)
+}
+
+/// The third step: compiles a checked program into a verified bundle that
+/// embeds exactly the program's files.
+pub fn build(sources: &SourceMap, program: &Program) -> Result<Bundle, Vec<Diagnostic>> {
+    crate::lower::compile(program, sources)
+}
+
+/// A policy set taken through the whole pipeline.
+#[derive(Debug)]
+pub struct Built {
+    /// The bundle, when the set has no errors.
+    pub bundle: Option<Bundle>,
+    /// Every problem found (warnings too), in report order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Checks and builds one policy set: [`check_set`] then [`build`], with
+/// every diagnostic of both collected.
+pub fn check_and_build(sources: &mut SourceMap, set: &PolicySet) -> Built {
+    let (program, mut diagnostics) = check_set(sources, set);
+    let bundle = program.and_then(|p| match build(sources, &p) {
+        Ok(bundle) => Some(bundle),
+        Err(more) => {
+            diagnostics.extend(more);
+            None
+        }
+    });
+    let bundle = bundle.filter(|_| !diagnostics.iter().any(Diagnostic::is_error));
+    Built {
+        bundle,
+        diagnostics,
+    }
 }
 
 /// Checks a single policy text (named `name`): convenient for embedders and tests.
@@ -179,7 +264,7 @@ pub fn check_text(name: &str, text: &str) -> (SourceMap, Option<Program>, Vec<Di
 pub struct CompileError {
     /// The sources the diagnostics point into.
     pub sources: SourceMap,
-    /// Every problem found, errors first reported by the checker.
+    /// Every problem found.
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -197,19 +282,18 @@ impl std::error::Error for CompileError {}
 
 /// Checks and compiles policy text (one policy set) into a bundle, for
 /// tests and embedders that ship source rather than bundles.
-pub fn compile_text(name: &str, text: &str) -> Result<jitp_runtime::Bundle, CompileError> {
-    let (sources, program, diagnostics) = check_text(name, text);
-    let Some(program) = program else {
-        return Err(CompileError {
-            sources,
-            diagnostics,
-        });
+pub fn compile_text(name: &str, text: &str) -> Result<Bundle, CompileError> {
+    let mut sources = SourceMap::new();
+    let set = PolicySet {
+        package: package_of(text),
+        files: vec![sources.add(name, text)],
     };
-    match crate::lower::compile(&program, &sources) {
-        Ok(bundle) => Ok(bundle),
-        Err(diagnostics) => Err(CompileError {
+    let built = check_and_build(&mut sources, &set);
+    match built.bundle {
+        Some(bundle) => Ok(bundle),
+        None => Err(CompileError {
             sources,
-            diagnostics,
+            diagnostics: built.diagnostics,
         }),
     }
 }

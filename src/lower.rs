@@ -28,9 +28,17 @@ pub fn compile(p: &Program, sources: &SourceMap) -> Result<Bundle, Vec<Diagnosti
 }
 
 fn compile_inner(p: &Program, sources: &SourceMap) -> Result<Bundle, Vec<Diagnostic>> {
+    // The bundle's file table: exactly the program's files, renumbered.
+    let mut file_index = vec![u32::MAX; sources.iter().count()];
+    for (i, f) in p.files.iter().enumerate() {
+        if let Some(slot) = file_index.get_mut(f.0 as usize) {
+            *slot = i as u32;
+        }
+    }
     let mut l = Lower {
         p,
         sources,
+        file_index,
         strings: Vec::new(),
         string_ids: HashMap::new(),
         consts: Vec::new(),
@@ -113,8 +121,9 @@ fn compile_inner(p: &Program, sources: &SourceMap) -> Result<Bundle, Vec<Diagnos
         });
     }
     let name = p.package.clone().unwrap_or_default();
-    let files = sources.iter().map(|(_, f)| f.name.clone()).collect();
-    let texts = sources.iter().map(|(_, f)| f.text.clone()).collect();
+    let program_files = p.files.iter().filter_map(|f| sources.get(*f));
+    let files = program_files.clone().map(|f| f.name.clone()).collect();
+    let texts = program_files.map(|f| f.text.clone()).collect();
     let bundle = Bundle {
         name,
         strings: l.strings,
@@ -157,6 +166,9 @@ fn compile_inner(p: &Program, sources: &SourceMap) -> Result<Bundle, Vec<Diagnos
 struct Lower<'a> {
     p: &'a Program,
     sources: &'a SourceMap,
+    /// Source-map file id -> bundle file number (`u32::MAX`: not part of
+    /// the program).
+    file_index: Vec<u32>,
     strings: Vec<String>,
     string_ids: HashMap<String, u32>,
     consts: Vec<Val>,
@@ -205,8 +217,14 @@ impl Lower<'_> {
 
     fn src(&self, span: Span) -> SrcSpan {
         let (line, col) = self.sources.line_col(span.file, span.start);
+        let file = self
+            .file_index
+            .get(span.file.0 as usize)
+            .copied()
+            .unwrap_or(u32::MAX);
+        debug_assert!(file != u32::MAX, "a span outside the program's files");
         SrcSpan {
-            file: span.file.0,
+            file,
             start: span.start,
             end: span.end,
             line: line as u32,

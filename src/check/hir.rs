@@ -4,7 +4,7 @@
 //! reference interpreter and the analyser. Everything in it is already
 //! known to be well-typed; later stages never re-check.
 
-use crate::span::Span;
+use crate::span::{FileId, Span};
 use crate::syntax::ast::{Effect, Sensitivity, TaskKind};
 use crate::value::{Cidr, Duration, Time};
 use std::fmt;
@@ -300,6 +300,10 @@ pub struct Program {
     pub context: RecordId,
     /// The evidence schema (`std.nhi.Evidence`).
     pub evidence: RecordId,
+    /// The files the program was built from: the policy set's own, then
+    /// the modules it loaded (directly or through other modules), each
+    /// once. A bundle embeds exactly these.
+    pub files: Vec<FileId>,
 }
 
 impl Program {

@@ -122,11 +122,15 @@ fn check_inner(
         names: HashMap::new(),
         aliases: HashMap::new(),
     };
-    let modules = load_modules(sources, user, loader, &mut diags);
+    let mut program_files = files.to_vec();
+    let modules = load_modules(sources, user, loader, &mut program_files, &mut diags);
     let mut checker = Checker {
         sources,
         modules,
-        program: Program::default(),
+        program: Program {
+            files: program_files,
+            ..Program::default()
+        },
         diags,
         const_module: Vec::new(),
         fn_module: Vec::new(),
@@ -149,6 +153,7 @@ fn load_modules(
     sources: &mut SourceMap,
     user: Module,
     loader: &dyn ModuleLoader,
+    files: &mut Vec<FileId>,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Module> {
     let mut modules = vec![user];
@@ -182,6 +187,9 @@ fn load_modules(
                 None => match loader.load(&path) {
                     Some((name, text)) => {
                         let file = sources.find_or_add(name, text.clone());
+                        if !files.contains(&file) {
+                            files.push(file);
+                        }
                         let parsed = crate::syntax::parse(file, &text);
                         diags.extend(parsed.diagnostics);
                         let idx = modules.len();

@@ -87,11 +87,8 @@ fn load_config(path: Option<&Path>) -> Result<Config, RunError> {
 
 /// Checks and lints every policy set under `paths`.
 fn lint_paths(paths: &[PathBuf], config: &Config, what: &str) -> Result<Report, RunError> {
-    let files = driver::collect_files(paths).map_err(|e| RunError::Input(e.to_string()))?;
-    let mut sources = SourceMap::new();
-    let ids =
-        driver::read_files(&mut sources, &files).map_err(|e| RunError::Input(e.to_string()))?;
-    let sets = driver::group(&sources, &ids);
+    let driver::Loaded { mut sources, sets } =
+        driver::load(paths).map_err(|e| RunError::Input(e.to_string()))?;
     let mut errors = Vec::new();
     let mut findings = Vec::new();
     for set in &sets {
@@ -116,7 +113,7 @@ fn lint_paths(paths: &[PathBuf], config: &Config, what: &str) -> Result<Report, 
         sources,
         findings,
         sets: sets.len(),
-        files: ids.len(),
+        files: sets.iter().map(|s| s.files.len()).sum(),
         in_baseline: 0,
         config_file: None,
     })

@@ -16,4 +16,5 @@ mod fmt;
 mod fuzz;
 mod lint;
 mod lint_soundness;
+mod pipeline;
 mod testing;

@@ -1,0 +1,142 @@
+//! `jitp eval`: decide one request, optionally explained rule by rule.
+
+use super::build::compile_paths;
+use super::{input_error, Format};
+use jitp::span::SourceMap;
+use jitp_runtime::{Bundle, DecisionRecord};
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The arguments of `jitp eval`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A compiled bundle.
+    #[arg(
+        long,
+        value_name = "FILE.jitb",
+        conflicts_with = "policy",
+        required_unless_present = "policy"
+    )]
+    bundle: Option<PathBuf>,
+    /// Policy files or directories, compiled on the fly.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    policy: Vec<PathBuf>,
+    /// Which package to use when the policies hold several.
+    #[arg(long)]
+    package: Option<String>,
+    /// The request file, or `-` for standard input.
+    #[arg(long, short, value_name = "FILE")]
+    request: PathBuf,
+    /// Explain the decision: what each candidate rule did, and where.
+    #[arg(long)]
+    explain: bool,
+    /// Output format of `--explain`.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
+/// Runs `jitp eval`.
+pub fn run(args: Args, color: bool) -> ExitCode {
+    let bundle = match &args.bundle {
+        Some(path) => match Bundle::from_file(path) {
+            Ok(b) => b,
+            Err(e) => return input_error(&e),
+        },
+        None => match compile_paths(&args.policy, args.package.as_deref(), color) {
+            Ok(b) => b,
+            Err(code) => return code,
+        },
+    };
+    let text = match read_request(&args.request) {
+        Ok(t) => default_now(&t),
+        Err(e) => return input_error(&e),
+    };
+    let bound = match bundle.bind_str(&text) {
+        Ok(b) => b,
+        Err(e) => {
+            let d = DecisionRecord::invalid(e.message);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&d.to_json()).unwrap_or_default()
+            );
+            return ExitCode::SUCCESS;
+        }
+    };
+    if !args.explain {
+        let d = bundle.decide(&bound);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&d.to_json()).unwrap_or_default()
+        );
+        return ExitCode::SUCCESS;
+    }
+    let explanation = bundle.explain(&bound);
+    match args.format {
+        Format::Json => {
+            let mut doc = explanation.decision.to_json();
+            if let serde_json::Value::Object(o) = &mut doc {
+                o.insert(
+                    "explanation".into(),
+                    serde_json::to_value(&explanation.rules).unwrap_or_default(),
+                );
+            }
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        Format::Human => {
+            // The bundle's spans number its own files.
+            let sources = SourceMap::of_bundle(&bundle);
+            print!(
+                "{}",
+                jitp::explain_render::render(
+                    &sources,
+                    &explanation,
+                    color && std::io::stdout().is_terminal()
+                )
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Reads the request text from a file or standard input, refusing more
+/// than the runtime accepts.
+fn read_request(path: &Path) -> Result<String, String> {
+    let mut text = String::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin()
+            .take(jitp_runtime::MAX_REQUEST_BYTES as u64 + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| format!("cannot read the request from standard input: {e}"))?;
+    } else {
+        let meta = std::fs::metadata(path)
+            .map_err(|e| format!("`{}`: {}", path.display(), e.to_string().to_lowercase()))?;
+        if meta.len() > jitp_runtime::MAX_REQUEST_BYTES as u64 {
+            return Err(format!(
+                "`{}`: the request is larger than {} bytes",
+                path.display(),
+                jitp_runtime::MAX_REQUEST_BYTES
+            ));
+        }
+        text = std::fs::read_to_string(path)
+            .map_err(|e| format!("`{}`: {}", path.display(), e.to_string().to_lowercase()))?;
+    }
+    Ok(text)
+}
+
+/// Adds `now` (the current time) to a request object that lacks it.
+fn default_now(text: &str) -> String {
+    let Ok(serde_json::Value::Object(mut obj)) = serde_json::from_str::<serde_json::Value>(text)
+    else {
+        return text.to_string();
+    };
+    if obj.contains_key("now") {
+        return text.to_string();
+    }
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    eprintln!("note: the request has no `now`; deciding at the current time {now}");
+    obj.insert("now".into(), serde_json::Value::String(now));
+    serde_json::Value::Object(obj).to_string()
+}

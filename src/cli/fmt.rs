@@ -1,0 +1,158 @@
+//! `jitp fmt`: the one canonical layout, written only once verified.
+
+use super::{input_error, plural};
+use jitp::driver;
+use jitp::fmt::{format_source, unified_diff, FmtError};
+use jitp::span::SourceMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The arguments of `jitp fmt`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Files or directories to format, or `-` for standard input.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Change nothing: list the files that would change (on standard
+    /// output) and exit 1 if there are any.
+    #[arg(long)]
+    check: bool,
+    /// Change nothing: print a unified diff of what would change.
+    #[arg(long)]
+    diff: bool,
+}
+
+/// Runs `jitp fmt`: formats files in place, or only reports with
+/// `--check` and `--diff`.
+pub fn run(args: Args, color: bool) -> ExitCode {
+    let Args { paths, check, diff } = args;
+    let stdin = paths.iter().any(|p| p.as_os_str() == "-");
+    let files: Vec<PathBuf> = paths
+        .iter()
+        .filter(|p| p.as_os_str() != "-")
+        .cloned()
+        .collect();
+    let mut sources = SourceMap::new();
+    let mut ids = Vec::new();
+    if stdin {
+        let mut text = String::new();
+        if let Err(e) = std::io::stdin()
+            .take(driver::MAX_FILE_BYTES + 1)
+            .read_to_string(&mut text)
+        {
+            return input_error(&format!(
+                "cannot read standard input: {}",
+                e.to_string().to_lowercase()
+            ));
+        }
+        if text.len() as u64 > driver::MAX_FILE_BYTES {
+            return input_error(&format!(
+                "standard input is larger than {} MiB",
+                driver::MAX_FILE_BYTES / 1024 / 1024
+            ));
+        }
+        ids.push((None, sources.add("<stdin>", text)));
+    }
+    if !files.is_empty() {
+        let found = match driver::collect_files(&files) {
+            Ok(f) => f,
+            Err(e) => return input_error(&e),
+        };
+        let read = match driver::read_files(&mut sources, &found) {
+            Ok(ids) => ids,
+            Err(e) => return input_error(&e),
+        };
+        ids.extend(found.into_iter().map(Some).zip(read));
+    }
+    let (mut syntax, mut failed, mut changed, mut total) = (false, false, 0usize, 0usize);
+    let mut out = std::io::stdout().lock();
+    for (path, id) in ids {
+        let Some(file) = sources.get(id) else {
+            continue;
+        };
+        let (name, text) = (file.name.clone(), file.text.clone());
+        total += 1;
+        let formatted = match format_source(id, &text) {
+            Ok(f) => f,
+            Err(FmtError::Syntax(diags)) => {
+                eprint!("{}", jitp::render::terminal(&sources, &diags, color));
+                eprintln!("error: `{name}` has syntax errors and was not formatted");
+                syntax = true;
+                continue;
+            }
+            Err(FmtError::Internal(m)) => {
+                eprintln!("error: internal formatter error in `{name}`, left unchanged: {m}");
+                failed = true;
+                continue;
+            }
+        };
+        let differs = formatted != text;
+        if differs {
+            changed += 1;
+        }
+        if diff && differs {
+            let _ = out.write_all(unified_diff(&name, &text, &formatted).as_bytes());
+        }
+        if check && differs {
+            let _ = writeln!(out, "{name}");
+        }
+        if check || diff {
+            continue;
+        }
+        match path {
+            None => {
+                let _ = out.write_all(formatted.as_bytes());
+            }
+            Some(p) if differs => {
+                if let Err(e) = replace_file(&p, &formatted) {
+                    eprintln!(
+                        "error: cannot write `{}`: {}",
+                        p.display(),
+                        e.to_string().to_lowercase()
+                    );
+                    failed = true;
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    let _ = out.flush();
+    let verb = if check || diff {
+        "would be reformatted"
+    } else {
+        "reformatted"
+    };
+    // Plain `jitp fmt -` is a filter: its only output is the text.
+    let filter = stdin && total == 1 && !check && !diff;
+    if !filter {
+        eprintln!("{changed} of {total} file{} {verb}", plural(total));
+    }
+    if failed {
+        ExitCode::from(2)
+    } else if syntax || (check && changed > 0) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Replaces the contents of `path` without ever leaving it half written:
+/// the text goes to a temporary file beside it (with the original's
+/// permissions), which is then renamed over the original.
+fn replace_file(path: &Path, text: &str) -> std::io::Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(
+        ".{}.jitp-fmt-{}",
+        name.unwrap_or_default(),
+        std::process::id()
+    ));
+    let result = std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::metadata(path))
+        .and_then(|meta| std::fs::set_permissions(&tmp, meta.permissions()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
