@@ -61,6 +61,9 @@ codes! {
     E0005 = "invalid duration literal",
     /// A malformed IP address or CIDR range.
     E0006 = "invalid ip address or network",
+    /// A Unicode bidirectional control character, which makes the text
+    /// display in an order other than the one it is compiled in.
+    E0007 = "bidirectional control character",
     /// A token the grammar does not allow here.
     E0101 = "unexpected token",
     /// The file ends in the middle of a construct.

@@ -136,9 +136,7 @@ impl SourceMap {
     pub fn add(&mut self, name: impl Into<String>, text: impl Into<String>) -> FileId {
         let id = FileId(u32::try_from(self.files.len()).unwrap_or(u32::MAX));
         let text = text.into();
-        let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
+        let line_starts = line_starts(&text);
         self.files.push(SourceFile {
             name: name.into(),
             text,
@@ -196,6 +194,38 @@ impl SourceMap {
             + 1;
         (line, col)
     }
+}
+
+/// Whether `c` ends a line. jitp follows Unicode (UAX #14's mandatory
+/// breaks): LF, CR, VT, FF, NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR
+/// all end a line (CR LF counts once), so a `//` comment ends wherever an
+/// editor or a diff viewer shows the line ending — text after a lone CR is
+/// code, never hidden in the comment.
+pub fn is_line_end(c: char) -> bool {
+    matches!(
+        c,
+        '\n' | '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+    )
+}
+
+/// Byte offsets at which the lines of `text` start (the first is 0).
+fn line_starts(text: &str) -> Vec<usize> {
+    let mut starts = vec![0];
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if !is_line_end(c) {
+            continue;
+        }
+        let mut end = i + c.len_utf8();
+        if c == '\r' {
+            if let Some((j, '\n')) = chars.peek().copied() {
+                chars.next();
+                end = j + 1;
+            }
+        }
+        starts.push(end);
+    }
+    starts
 }
 
 /// Runs `f` on a thread with a large stack (the front end and the compiler

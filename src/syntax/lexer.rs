@@ -34,24 +34,27 @@ pub enum LexError {
 /// A token. Literal values are decoded by the lexer.
 #[derive(Logos, Clone, Debug, PartialEq)]
 #[logos(error = LexError)]
-#[logos(skip r"[ \t\r\n\f]+")]
+#[logos(skip r"[ \t\n\r\x0B\x0C\u{85}\u{2028}\u{2029}]+")]
 pub enum Tok<'a> {
     /// `/// text`
-    #[regex(r"///[^\n]*", |lex| lex.slice().get(3..).unwrap_or("").trim(), allow_greedy = true)]
+    #[regex(r"///[^\n\r\x0B\x0C\u{85}\u{2028}\u{2029}]*", |lex| lex.slice().get(3..).unwrap_or("").trim(), allow_greedy = true)]
     DocComment(&'a str),
     /// `// text` (not a doc comment)
-    #[regex(r"//([^/\n][^\n]*)?", |lex| lex.slice().get(2..).unwrap_or(""), allow_greedy = true)]
+    #[regex(r"//([^/\n\r\x0B\x0C\u{85}\u{2028}\u{2029}][^\n\r\x0B\x0C\u{85}\u{2028}\u{2029}]*)?", |lex| lex.slice().get(2..).unwrap_or(""), allow_greedy = true)]
     Comment(&'a str),
     /// `////...` is an ordinary comment too.
-    #[regex(r"////[^\n]*", |lex| lex.slice().get(2..).unwrap_or(""), allow_greedy = true, priority = 10)]
+    #[regex(r"////[^\n\r\x0B\x0C\u{85}\u{2028}\u{2029}]*", |lex| lex.slice().get(2..).unwrap_or(""), allow_greedy = true, priority = 10)]
     CommentSlashes(&'a str),
 
     /// An identifier.
     #[regex(r"[A-Za-z_][A-Za-z0-9_]*")]
     Ident(&'a str),
     /// A string literal, unescaped.
-    #[regex(r#""([^"\\\n]|\\[^\n])*""#, unescape)]
-    #[regex(r#""([^"\\\n]|\\[^\n])*"#, |_| Err(LexError::UnterminatedString))]
+    #[regex(
+        r#""([^"\\\n\r\x0B\x0C\u{85}\u{2028}\u{2029}]|\\[^\n\r\x0B\x0C\u{85}\u{2028}\u{2029}])*""#,
+        unescape
+    )]
+    #[regex(r#""([^"\\\n\r\x0B\x0C\u{85}\u{2028}\u{2029}]|\\[^\n\r\x0B\x0C\u{85}\u{2028}\u{2029}])*"#, |_| Err(LexError::UnterminatedString))]
     Str(String),
     /// An integer literal.
     #[regex(r"[0-9]+", |lex| lex.slice().parse::<i64>().map_err(|_| LexError::IntOverflow))]
@@ -236,7 +239,7 @@ pub enum Tok<'a> {
     #[token("!")]
     Bang,
     /// `'text'`: read as a string after a report.
-    #[regex(r"'[^'\n]*'", |lex| lex.slice().get(1..lex.slice().len() - 1).unwrap_or("").to_string())]
+    #[regex(r"'[^'\n\r\x0B\x0C\u{85}\u{2028}\u{2029}]*'", |lex| lex.slice().get(1..lex.slice().len() - 1).unwrap_or("").to_string())]
     SingleQuoted(String),
 }
 
@@ -441,7 +444,41 @@ pub fn lex(file: FileId, text: &str) -> Lexed<'_> {
             }
         }
     }
+    bidi_controls(file, text, &mut out.diagnostics);
     out
+}
+
+/// The Unicode bidirectional formatting characters: embeddings,
+/// overrides and isolates, and the implicit marks.
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// Reports bidirectional control characters anywhere in the file,
+/// comments and strings included ("Trojan Source"): they make an editor
+/// show code in another order than the compiler reads it, so a guard can
+/// look active while it sits in a comment. Strings that need one write it
+/// as an escape. The first few are reported; the file fails either way.
+fn bidi_controls(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) {
+    const SHOWN: usize = 16;
+    let found = text.char_indices().filter(|(_, c)| is_bidi_control(*c));
+    for (i, c) in found.take(SHOWN) {
+        let code = format!("\\u{{{:04X}}}", c as u32);
+        diags.push(
+            Diagnostic::error(
+                Code::E0007,
+                Span::new(file, i..i + c.len_utf8()),
+                format!("bidirectional control character `{code}` in the source"),
+                "this invisible character changes the order in which the text is displayed",
+            )
+            .with_help(format!(
+                "remove it; a string that needs it can write the escape `{code}`"
+            )),
+        );
+    }
 }
 
 fn lex_error(span: Span, slice: &str, e: LexError) -> Diagnostic {

@@ -14,6 +14,7 @@ mod differential;
 mod disasm;
 mod fmt;
 mod fuzz;
+mod hostile;
 mod layers;
 mod lint;
 mod lint_soundness;

@@ -1,0 +1,107 @@
+//! Attacks through policy text: what a reviewer sees is what jitp reads.
+
+use jitp::driver::{check_text, compile_text};
+use jitp_runtime::{Effect, Reason};
+
+/// A standing permit and, after a comment that ends in `line_end`, a
+/// guard that must hold for risky callers.
+fn policy(line_end: &str) -> String {
+    format!(
+        r#"entity ServiceAccount {{}}
+entity Secret {{}}
+context {{ risk: Int }}
+action secrets.read on Secret
+@standing("reads are harmless")
+permit ServiceAccount to secrets.read on Secret
+// deny risky callers{line_end}forbid * when context.risk >= 80
+"#
+    )
+}
+
+fn request(risk: i64) -> String {
+    serde_json::json!({
+        "subject": {"type": "ServiceAccount", "id": "bot"},
+        "action": {"name": "secrets.read"},
+        "resource": {"type": "Secret", "id": "s1"},
+        "context": {"risk": risk},
+        "now": "2026-11-22T08:00:00Z",
+    })
+    .to_string()
+}
+
+/// Every Unicode line end closes a `//` comment: the guard written after
+/// it is code, and it denies.
+#[test]
+fn every_unicode_line_end_ends_a_comment() {
+    for (name, end) in [
+        ("LF", "\n"),
+        ("CR", "\r"),
+        ("CR LF", "\r\n"),
+        ("VT", "\u{0B}"),
+        ("FF", "\u{0C}"),
+        ("NEL", "\u{85}"),
+        ("LINE SEPARATOR", "\u{2028}"),
+        ("PARAGRAPH SEPARATOR", "\u{2029}"),
+    ] {
+        let bundle = compile_text("p.jitp", &policy(end)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let risky = bundle.decide_json(&request(99));
+        assert_eq!(
+            (risky.decision, risky.reason),
+            (Effect::Deny, Reason::Forbidden),
+            "{name}: the guard after the comment must hold"
+        );
+        let calm = bundle.decide_json(&request(10));
+        assert_eq!(calm.decision, Effect::Allow, "{name}");
+    }
+}
+
+/// Line numbers in diagnostics count the same line ends.
+#[test]
+fn diagnostics_count_unicode_line_ends() {
+    for end in ["\r", "\u{2028}", "\u{85}", "\r\n"] {
+        let text = format!("entity A {{}}{end}{end}entity A {{}}{end}");
+        let (sources, _, diags) = check_text("p.jitp", &text);
+        let d = diags.first().expect("a duplicate declaration");
+        let (line, _) = sources.line_col(d.primary.span.file, d.primary.span.start);
+        assert_eq!(line, 3, "{end:?}: {d:?}");
+    }
+}
+
+/// A string ends on the line it starts, whatever the line end.
+#[test]
+fn a_string_does_not_run_past_a_line_end() {
+    let text = "const A = \"abc\u{2028}def\"\n";
+    let (_, program, diags) = check_text("p.jitp", text);
+    assert!(program.is_none());
+    assert!(
+        diags.iter().any(|d| d.code.as_str() == "E0002"),
+        "unterminated string: {diags:?}"
+    );
+}
+
+/// Bidirectional controls ("Trojan Source") are errors wherever they
+/// appear, each reported with its escape, the count bounded.
+#[test]
+fn bidirectional_controls_are_refused() {
+    for c in ['\u{202E}', '\u{2066}', '\u{2069}', '\u{200F}', '\u{061C}'] {
+        let text = format!("// check {c} here\nconst A = \"x{c}y\"\n");
+        let (_, program, diags) = check_text("p.jitp", &text);
+        assert!(program.is_none(), "{c:?}");
+        let bidi: Vec<_> = diags
+            .iter()
+            .filter(|d| d.code.as_str() == "E0007")
+            .collect();
+        assert_eq!(bidi.len(), 2, "{c:?}: one per occurrence: {diags:?}");
+        let escape = format!("\\u{{{:04X}}}", c as u32);
+        assert!(bidi[0].message.contains(&escape), "{}", bidi[0].message);
+    }
+    let many = "\u{202E}".repeat(10_000);
+    let (_, _, diags) = check_text("p.jitp", &format!("// {many}\n"));
+    assert_eq!(
+        diags.iter().filter(|d| d.code.as_str() == "E0007").count(),
+        16
+    );
+    // The escape itself is fine.
+    let (_, program, diags) = check_text("p.jitp", "const A = \"\\u{202E}\"\n");
+    assert!(program.is_some(), "{diags:?}");
+}
