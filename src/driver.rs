@@ -78,10 +78,14 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
     Ok(())
 }
 
-fn io_message(e: &std::io::Error) -> String {
+/// An I/O error as jitp words it: lowercase, without the OS error number
+/// for the common cases.
+pub fn io_message(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file or directory".into(),
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::StorageFull => "no space left on device".into(),
+        std::io::ErrorKind::BrokenPipe => "the reading end of the pipe was closed".into(),
         _ => e.to_string().to_lowercase(),
     }
 }

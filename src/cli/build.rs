@@ -34,7 +34,7 @@ pub fn run(args: Args, color: bool) -> ExitCode {
             e.to_string().to_lowercase()
         ));
     }
-    eprintln!(
+    errln!(
         "wrote {} ({} rule{}, {} action{}, {} bytes)",
         args.output.display(),
         bundle.rules.len(),
@@ -58,7 +58,7 @@ pub fn compile_paths(
     let set = loaded.select(package).map_err(|e| input_error(&e))?.clone();
     let built = driver::check_and_build(&mut loaded.sources, &set);
     if !built.diagnostics.is_empty() {
-        eprint!(
+        err!(
             "{}",
             jitp::render::terminal(&loaded.sources, &built.diagnostics, color)
         );

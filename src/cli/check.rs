@@ -71,7 +71,7 @@ pub fn run(args: Args, color: bool) -> ExitCode {
                 "errors": errors,
                 "warnings": warnings,
             });
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
     }
     if errors > 0 {

@@ -27,6 +27,6 @@ pub fn run(args: Args) -> ExitCode {
             .map(|f| f.text.clone())
             .filter(|t| !t.is_empty())
     };
-    print!("{}", bundle.disassemble(Some(&lookup)));
+    out!("{}", bundle.disassemble(Some(&lookup)));
     ExitCode::SUCCESS
 }

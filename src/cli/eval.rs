@@ -56,7 +56,7 @@ pub fn run(args: Args, color: bool) -> ExitCode {
         Ok(b) => b,
         Err(e) => {
             let d = DecisionRecord::invalid(e.message);
-            println!(
+            outln!(
                 "{}",
                 serde_json::to_string_pretty(&d.to_json()).unwrap_or_default()
             );
@@ -65,7 +65,7 @@ pub fn run(args: Args, color: bool) -> ExitCode {
     };
     if !args.explain {
         let d = bundle.decide(&bound);
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&d.to_json()).unwrap_or_default()
         );
@@ -81,12 +81,12 @@ pub fn run(args: Args, color: bool) -> ExitCode {
                     serde_json::to_value(&explanation.rules).unwrap_or_default(),
                 );
             }
-            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         Format::Human => {
             // The bundle's spans number its own files.
             let sources = SourceMap::of_bundle(&bundle);
-            print!(
+            out!(
                 "{}",
                 jitp::explain_render::render(
                     &sources,
@@ -136,7 +136,7 @@ fn default_now(text: &str) -> String {
     let now = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
-    eprintln!("note: the request has no `now`; deciding at the current time {now}");
+    errln!("note: the request has no `now`; deciding at the current time {now}");
     obj.insert("now".into(), serde_json::Value::String(now));
     serde_json::Value::Object(obj).to_string()
 }

@@ -4,7 +4,7 @@ use super::{input_error, plural};
 use jitp::driver;
 use jitp::fmt::{format_source, unified_diff, FmtError};
 use jitp::span::SourceMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -66,7 +66,9 @@ pub fn run(args: Args, color: bool) -> ExitCode {
         ids.extend(found.into_iter().map(Some).zip(read));
     }
     let (mut syntax, mut failed, mut changed, mut total) = (false, false, 0usize, 0usize);
-    let mut out = std::io::stdout().lock();
+    // What goes to standard output (diffs, file names, `-`'s text), written
+    // at the end so a failed write is one error, not a panic.
+    let mut stdout = String::new();
     for (path, id) in ids {
         let Some(file) = sources.get(id) else {
             continue;
@@ -76,48 +78,49 @@ pub fn run(args: Args, color: bool) -> ExitCode {
         let formatted = match format_source(id, &text) {
             Ok(f) => f,
             Err(FmtError::Syntax(diags)) => {
-                eprint!("{}", jitp::render::terminal(&sources, &diags, color));
-                eprintln!("error: `{name}` has syntax errors and was not formatted");
+                err!("{}", jitp::render::terminal(&sources, &diags, color));
+                errln!("error: `{name}` has syntax errors and was not formatted");
                 syntax = true;
                 continue;
             }
             Err(FmtError::Internal(m)) => {
-                eprintln!("error: internal formatter error in `{name}`, left unchanged: {m}");
+                errln!("error: internal formatter error in `{name}`, left unchanged: {m}");
                 failed = true;
                 continue;
             }
         };
         let differs = formatted != text;
-        if differs {
-            changed += 1;
-        }
         if diff && differs {
-            let _ = out.write_all(unified_diff(&name, &text, &formatted).as_bytes());
+            stdout.push_str(&unified_diff(&name, &text, &formatted));
         }
         if check && differs {
-            let _ = writeln!(out, "{name}");
+            stdout.push_str(&name);
+            stdout.push('\n');
         }
         if check || diff {
+            changed += usize::from(differs);
             continue;
         }
         match path {
             None => {
-                let _ = out.write_all(formatted.as_bytes());
+                changed += usize::from(differs);
+                stdout.push_str(&formatted);
             }
-            Some(p) if differs => {
-                if let Err(e) = replace_file(&p, &formatted) {
-                    eprintln!(
+            Some(p) if differs => match replace_file(&p, &formatted) {
+                Ok(()) => changed += 1,
+                Err(e) => {
+                    errln!(
                         "error: cannot write `{}`: {}",
                         p.display(),
                         e.to_string().to_lowercase()
                     );
                     failed = true;
                 }
-            }
+            },
             Some(_) => {}
         }
     }
-    let _ = out.flush();
+    out!("{stdout}");
     let verb = if check || diff {
         "would be reformatted"
     } else {
@@ -126,7 +129,7 @@ pub fn run(args: Args, color: bool) -> ExitCode {
     // Plain `jitp fmt -` is a filter: its only output is the text.
     let filter = stdin && total == 1 && !check && !diff;
     if !filter {
-        eprintln!("{changed} of {total} file{} {verb}", plural(total));
+        errln!("{changed} of {total} file{} {verb}", plural(total));
     }
     if failed {
         ExitCode::from(2)

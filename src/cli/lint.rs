@@ -5,7 +5,6 @@ use clap::ValueEnum;
 use jitp::diagnostic::{Diagnostic, Severity};
 use jitp::lint::run::{Options, RunError};
 use jitp::lint::Finding;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -63,7 +62,7 @@ pub fn run(a: Args, color: bool) -> ExitCode {
     if a.rules {
         for l in jitp::lint::registry() {
             let i = l.info();
-            println!(
+            outln!(
                 "{}  {:<27} {:<8} {}",
                 i.code.as_str(),
                 i.name,
@@ -76,7 +75,7 @@ pub fn run(a: Args, color: bool) -> ExitCode {
     if let Some(code) = &a.explain {
         return match jitp::lint::lookup(code) {
             Some(info) => {
-                print!("{}", info.doc);
+                out!("{}", info.doc);
                 ExitCode::SUCCESS
             }
             None => {
@@ -104,7 +103,7 @@ pub fn run(a: Args, color: bool) -> ExitCode {
             diagnostics,
             what,
         }) => {
-            eprint!("{}", jitp::render::terminal(&sources, &diagnostics, color));
+            err!("{}", jitp::render::terminal(&sources, &diagnostics, color));
             return input_error(&what);
         }
     };
@@ -113,9 +112,7 @@ pub fn run(a: Args, color: bool) -> ExitCode {
     match a.format {
         LintFormat::Human => {
             let diags: Vec<Diagnostic> = findings.iter().map(Finding::for_terminal).collect();
-            let mut out = std::io::stdout().lock();
-            let _ =
-                out.write_all(jitp::render::terminal(&report.sources, &diags, color).as_bytes());
+            let rendered = jitp::render::terminal(&report.sources, &diags, color);
             let count = |s: Severity| {
                 findings
                     .iter()
@@ -132,9 +129,8 @@ pub fn run(a: Args, color: bool) -> ExitCode {
             } else {
                 String::new()
             };
-            let _ = writeln!(
-                out,
-                "linted {} policy set{} ({} file{}): {e} error{}, {w} warning{}, {n} note{}{base}",
+            outln!(
+                "{rendered}linted {} policy set{} ({} file{}): {e} error{}, {w} warning{}, {n} note{}{base}",
                 report.sets,
                 plural(report.sets),
                 report.files,
@@ -144,12 +140,12 @@ pub fn run(a: Args, color: bool) -> ExitCode {
                 plural(n),
             );
         }
-        LintFormat::Json => println!(
+        LintFormat::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&jitp::lint::output::json(&report.sources, findings))
                 .unwrap_or_default()
         ),
-        LintFormat::Sarif => println!(
+        LintFormat::Sarif => outln!(
             "{}",
             serde_json::to_string_pretty(&jitp::lint::output::sarif(
                 &report.sources,
@@ -158,7 +154,7 @@ pub fn run(a: Args, color: bool) -> ExitCode {
             ))
             .unwrap_or_default()
         ),
-        LintFormat::Github => print!(
+        LintFormat::Github => out!(
             "{}",
             jitp::lint::output::github(&report.sources, findings, cwd.as_deref())
         ),

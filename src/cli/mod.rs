@@ -1,6 +1,41 @@
 //! The command line: global options, the subcommands, and what they share
 //! (colour, exit codes, reporting input errors).
 
+/// Prints to standard output like `print!`, flushing at once; when the
+/// write fails (a closed pipe, a full disk) the error is reported and the
+/// enclosing function returns exit status 2.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        if let Err(code) = $crate::cli::write_stdout(&format!($($arg)*)) {
+            return code;
+        }
+    };
+}
+
+/// `out!` with a newline.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        out!("{}\n", format_args!($($arg)*))
+    };
+}
+
+/// Prints to standard error like `eprint!`, ignoring a failed write:
+/// there is nowhere left to report it, and it must not panic.
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `err!` with a newline.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod build;
 mod check;
 mod disasm;
@@ -151,8 +186,23 @@ pub fn main() -> ExitCode {
 
 /// Prints an input or usage error and returns exit code 2.
 fn input_error(e: &dyn std::fmt::Display) -> ExitCode {
-    eprintln!("error: {e}");
+    errln!("error: {e}");
     ExitCode::from(2)
+}
+
+/// Writes `text` to standard output and flushes it; on failure, reports
+/// it and gives exit status 2.
+fn write_stdout(text: &str) -> Result<(), ExitCode> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| {
+            input_error(&format!(
+                "cannot write to standard output: {}",
+                jitp::driver::io_message(&e)
+            ))
+        })
 }
 
 /// `s` for counts other than one.

@@ -62,7 +62,7 @@ pub fn run(args: Args, color: bool) -> ExitCode {
             sources,
             diagnostics,
         }) => {
-            eprint!("{}", jitp::render::terminal(&sources, &diagnostics, color));
+            err!("{}", jitp::render::terminal(&sources, &diagnostics, color));
             return input_error(&"the policies have errors; fix them before testing");
         }
         Err(e) => return input_error(&e),
@@ -70,16 +70,16 @@ pub fn run(args: Args, color: bool) -> ExitCode {
     match format {
         TestFormat::Human => {
             let color = color && std::io::stdout().is_terminal();
-            print!(
+            out!(
                 "{}",
                 report.human(color, coverage || min_coverage.is_some(), min_coverage)
             );
         }
-        TestFormat::Json => println!(
+        TestFormat::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&report.json(min_coverage)).unwrap_or_default()
         ),
-        TestFormat::Junit => print!("{}", report.junit()),
+        TestFormat::Junit => out!("{}", report.junit()),
     }
     let code = report.status(min_coverage).code();
     ExitCode::from(u8::try_from(code).unwrap_or(2))

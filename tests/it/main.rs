@@ -18,5 +18,6 @@ mod hostile;
 mod layers;
 mod lint;
 mod lint_soundness;
+mod output;
 mod pipeline;
 mod testing;
