@@ -38,6 +38,7 @@ pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 /// sorted, de-duplicated list of files.
 pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
     let mut out = Vec::new();
+    let mut visited = std::collections::HashSet::new();
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|e| InputError {
             path: p.clone(),
@@ -45,7 +46,7 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
         })?;
         if meta.is_dir() {
             let before = out.len();
-            walk(p, &mut out)?;
+            walk(p, &mut visited, &mut out)?;
             if out.len() == before {
                 return Err(InputError {
                     path: p.clone(),
@@ -61,7 +62,18 @@ pub fn collect_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, InputError> {
     Ok(out)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
+/// Adds the `.jitp` files below `dir`. A directory reached twice (a
+/// symbolic link back up the tree, or to a directory already walked) is
+/// walked once.
+fn walk(
+    dir: &Path,
+    visited: &mut std::collections::HashSet<PathBuf>,
+    out: &mut Vec<PathBuf>,
+) -> Result<(), InputError> {
+    let real = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    if !visited.insert(real) {
+        return Ok(());
+    }
     let entries = std::fs::read_dir(dir).map_err(|e| InputError {
         path: dir.to_path_buf(),
         message: io_message(&e),
@@ -70,7 +82,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InputError> {
     paths.sort();
     for p in paths {
         if p.is_dir() {
-            walk(&p, out)?;
+            walk(&p, visited, out)?;
         } else if p.extension().is_some_and(|e| e == "jitp") {
             out.push(p);
         }
@@ -90,27 +102,62 @@ pub fn io_message(e: &std::io::Error) -> String {
     }
 }
 
+/// Reads an input file of at most `limit` bytes. Only regular files are
+/// read: a FIFO, a device (`/dev/zero`) or a directory is refused before
+/// anything is read, and the read itself stops after `limit` bytes
+/// whatever size the file claims, so no input can block the command or
+/// exhaust its memory.
+pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, InputError> {
+    use std::io::Read as _;
+    let err = |message: String| InputError {
+        path: path.to_path_buf(),
+        message,
+    };
+    let regular = |meta: &std::fs::Metadata| {
+        if meta.is_file() {
+            Ok(())
+        } else if meta.is_dir() {
+            Err(err("is a directory, not a file".into()))
+        } else {
+            Err(err(
+                "is not a regular file (a pipe, socket or device)".into()
+            ))
+        }
+    };
+    // Checked before opening: opening a FIFO blocks until a writer comes.
+    regular(&std::fs::metadata(path).map_err(|e| err(io_message(&e)))?)?;
+    let file = std::fs::File::open(path).map_err(|e| err(io_message(&e)))?;
+    regular(&file.metadata().map_err(|e| err(io_message(&e)))?)?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| err(io_message(&e)))?;
+    if bytes.len() as u64 > limit {
+        return Err(err(format!("the file is larger than {}", size_text(limit))));
+    }
+    Ok(bytes)
+}
+
+/// `16 MiB`, `1 MiB`, `512 bytes`.
+fn size_text(bytes: u64) -> String {
+    if bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0 {
+        format!("{} MiB", bytes / 1024 / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
 /// Reads `files` into `sources`.
 pub fn read_files(sources: &mut SourceMap, files: &[PathBuf]) -> Result<Vec<FileId>, InputError> {
     let mut ids = Vec::new();
     for path in files {
-        let err = |message: String| InputError {
+        let bytes = read_capped(path, MAX_FILE_BYTES)?;
+        let text = String::from_utf8(bytes).map_err(|e| InputError {
             path: path.clone(),
-            message,
-        };
-        let meta = std::fs::metadata(path).map_err(|e| err(io_message(&e)))?;
-        if meta.len() > MAX_FILE_BYTES {
-            return Err(err(format!(
-                "the file is larger than {} MiB",
-                MAX_FILE_BYTES / 1024 / 1024
-            )));
-        }
-        let bytes = std::fs::read(path).map_err(|e| err(io_message(&e)))?;
-        let text = String::from_utf8(bytes).map_err(|e| {
-            err(format!(
+            message: format!(
                 "the file is not valid UTF-8 (at byte {})",
                 e.utf8_error().valid_up_to()
-            ))
+            ),
         })?;
         ids.push(sources.add(path.display().to_string(), text));
     }

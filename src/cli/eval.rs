@@ -99,29 +99,37 @@ pub fn run(args: Args, color: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Reads the request text from a file or standard input, refusing more
-/// than the runtime accepts.
+/// Reads the request text from a regular file or standard input, refusing
+/// more than the runtime accepts.
 fn read_request(path: &Path) -> Result<String, String> {
-    let mut text = String::new();
-    if path.as_os_str() == "-" {
+    let limit = jitp_runtime::MAX_REQUEST_BYTES as u64;
+    let bytes = if path.as_os_str() == "-" {
+        let mut bytes = Vec::new();
         std::io::stdin()
-            .take(jitp_runtime::MAX_REQUEST_BYTES as u64 + 1)
-            .read_to_string(&mut text)
-            .map_err(|e| format!("cannot read the request from standard input: {e}"))?;
-    } else {
-        let meta = std::fs::metadata(path)
-            .map_err(|e| format!("`{}`: {}", path.display(), e.to_string().to_lowercase()))?;
-        if meta.len() > jitp_runtime::MAX_REQUEST_BYTES as u64 {
+            .take(limit + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| {
+                format!(
+                    "cannot read the request from standard input: {}",
+                    jitp::driver::io_message(&e)
+                )
+            })?;
+        if bytes.len() as u64 > limit {
             return Err(format!(
-                "`{}`: the request is larger than {} bytes",
-                path.display(),
-                jitp_runtime::MAX_REQUEST_BYTES
+                "the request on standard input is larger than {limit} bytes"
             ));
         }
-        text = std::fs::read_to_string(path)
-            .map_err(|e| format!("`{}`: {}", path.display(), e.to_string().to_lowercase()))?;
-    }
-    Ok(text)
+        bytes
+    } else {
+        jitp::driver::read_capped(path, limit).map_err(|e| e.to_string())?
+    };
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "`{}`: the request is not valid UTF-8 (at byte {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 /// Adds `now` (the current time) to a request object that lacks it.

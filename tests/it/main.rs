@@ -15,6 +15,7 @@ mod disasm;
 mod fmt;
 mod fuzz;
 mod hostile;
+mod inputs;
 mod layers;
 mod lint;
 mod lint_soundness;

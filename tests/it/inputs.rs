@@ -1,0 +1,99 @@
+//! Hostile input files: pipes, devices and link loops are refused or
+//! walked once, within a time bound, without reading unbounded data.
+
+use crate::support::jitp;
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("jitp-inputs-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `jitp args`, killing it (and failing) after five seconds.
+fn bounded(args: &[&str]) -> Output {
+    let mut child = jitp()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(5) {
+            let _ = child.kill();
+            panic!("`jitp {}` did not finish in 5 s", args.join(" "));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn refused(args: &[&str], why: &str) {
+    let out = bounded(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(stderr.contains(why), "{args:?}: {stderr}");
+}
+
+#[test]
+fn devices_are_refused_before_reading() {
+    let dev = "is not a regular file";
+    refused(&["check", "/dev/zero"], dev);
+    refused(&["lint", "/dev/zero"], dev);
+    refused(&["fmt", "--check", "/dev/zero"], dev);
+    refused(
+        &[
+            "eval",
+            "--policy",
+            "examples/guards",
+            "--request",
+            "/dev/zero",
+        ],
+        dev,
+    );
+}
+
+#[test]
+fn a_fifo_does_not_block() {
+    let dir = scratch("fifo");
+    let fifo = dir.join("policy.jitp");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        return; // no mkfifo on this system
+    }
+    let path = fifo.display().to_string();
+    refused(&["check", &path], "is not a regular file");
+    // Found by walking a directory, too.
+    refused(
+        &["check", &dir.display().to_string()],
+        "is not a regular file",
+    );
+    refused(
+        &["eval", "--policy", "examples/guards", "--request", &path],
+        "is not a regular file",
+    );
+}
+
+#[test]
+fn a_directory_link_loop_reads_each_file_once() {
+    let dir = scratch("loop");
+    std::fs::create_dir_all(dir.join("a")).unwrap();
+    std::fs::copy("examples/guards/policy.jitp", dir.join("a/policy.jitp")).unwrap();
+    if std::os::unix::fs::symlink(&dir, dir.join("a/back")).is_err() {
+        return;
+    }
+    let out = bounded(&["check", "--format", "json", &dir.display().to_string()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files = doc["policy_sets"][0]["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "{files:?}");
+}
