@@ -348,3 +348,187 @@ pub fn compile_text(name: &str, text: &str) -> Result<Bundle, CompileError> {
         }),
     }
 }
+
+/// Replaces the contents of the policy file `path`, which held `expected`
+/// when it was read, with `text`, or explains why it will not:
+///
+/// - a symbolic link is kept and the file it points to is replaced;
+/// - a file with several hard links, a read-only file and anything but a
+///   regular file are refused (rewriting would split the links or
+///   override the protection);
+/// - a file that no longer holds `expected` (edited while the command
+///   ran) is refused, so no edit is lost;
+/// - the new text goes to a temporary file created exclusively beside
+///   the original (never through an existing name or link), with the
+///   original's permissions, synced, and renamed over it: the file is
+///   never half written.
+pub fn replace_file(path: &Path, expected: &str, text: &str) -> Result<(), InputError> {
+    replace_file_with(path, expected, text, &temp_name)
+}
+
+/// A temporary name beside `file` for attempt `n`: unlikely to exist, and
+/// created with `create_new`, so an existing file or link is never used.
+fn temp_name(file: &str, n: u32) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(".{file}.jitp-{}-{nanos:08x}-{n}", std::process::id())
+}
+
+fn replace_file_with(
+    path: &Path,
+    expected: &str,
+    text: &str,
+    temp_name: &dyn Fn(&str, u32) -> String,
+) -> Result<(), InputError> {
+    use std::io::Write as _;
+    let fail = |message: String| InputError {
+        path: path.to_path_buf(),
+        message,
+    };
+    let io = |e: std::io::Error| fail(io_message(&e));
+    // The file itself, through any symbolic links.
+    let target = std::fs::canonicalize(path).map_err(io)?;
+    let meta = std::fs::symlink_metadata(&target).map_err(io)?;
+    if !meta.is_file() {
+        return Err(fail("is not a regular file; not rewritten".into()));
+    }
+    if meta.permissions().readonly() {
+        return Err(fail("is read-only; not rewritten".into()));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        if meta.nlink() > 1 {
+            return Err(fail(format!(
+                "has {} hard links; rewriting it would split them, so it was left unchanged",
+                meta.nlink()
+            )));
+        }
+    }
+    let unchanged = || -> Result<(), InputError> {
+        let now = read_capped(&target, MAX_FILE_BYTES)?;
+        if now != expected.as_bytes() {
+            return Err(fail(
+                "changed while it was being formatted; it was left unchanged (run again)".into(),
+            ));
+        }
+        Ok(())
+    };
+    unchanged()?;
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut attempt = 0;
+    let (tmp, mut file) = loop {
+        let tmp = dir.join(temp_name(&name, attempt));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
+            Ok(file) => break (tmp, file),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 16 => {
+                attempt += 1;
+            }
+            Err(e) => {
+                return Err(fail(format!(
+                    "cannot create a temporary file: {}",
+                    io_message(&e)
+                )))
+            }
+        }
+    };
+    let result = file
+        .write_all(text.as_bytes())
+        .and_then(|()| file.set_permissions(meta.permissions()))
+        .and_then(|()| file.sync_all())
+        .map_err(io)
+        .and_then(|()| unchanged())
+        .and_then(|()| std::fs::rename(&tmp, &target).map_err(io));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("jitp-driver-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_link_at_the_temporary_name_is_never_followed() {
+        let dir = scratch("tmp-link");
+        let policy = dir.join("p.jitp");
+        let victim = dir.join("victim");
+        std::fs::write(&policy, "old").unwrap();
+        std::fs::write(&victim, "keep me").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&victim, dir.join(".p.jitp.tmp-0")).unwrap();
+        let name = |file: &str, n: u32| format!(".{file}.tmp-{n}");
+        replace_file_with(&policy, "old", "new", &name).unwrap();
+        assert_eq!(std::fs::read_to_string(&policy).unwrap(), "new");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    }
+
+    #[test]
+    fn hazards_are_refused_and_nothing_is_lost() {
+        let dir = scratch("hazards");
+        let policy = dir.join("p.jitp");
+        std::fs::write(&policy, "edited meanwhile").unwrap();
+        let e = replace_file(&policy, "as read", "formatted").unwrap_err();
+        assert!(e.message.contains("changed while"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(&policy).unwrap(),
+            "edited meanwhile"
+        );
+
+        #[cfg(unix)]
+        {
+            let linked = dir.join("linked.jitp");
+            std::fs::write(&linked, "a").unwrap();
+            std::fs::hard_link(&linked, dir.join("other.jitp")).unwrap();
+            let e = replace_file(&linked, "a", "b").unwrap_err();
+            assert!(e.message.contains("hard links"), "{e}");
+            assert_eq!(
+                std::fs::read_to_string(dir.join("other.jitp")).unwrap(),
+                "a"
+            );
+
+            let target = dir.join("target.jitp");
+            std::fs::write(&target, "x").unwrap();
+            let link = dir.join("link.jitp");
+            std::os::unix::fs::symlink(&target, &link).unwrap();
+            replace_file(&link, "x", "y").unwrap();
+            assert!(std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink());
+            assert_eq!(std::fs::read_to_string(&target).unwrap(), "y");
+        }
+
+        let ro = dir.join("ro.jitp");
+        std::fs::write(&ro, "r").unwrap();
+        let mut perms = std::fs::metadata(&ro).unwrap().permissions();
+        perms.set_readonly(true);
+        std::fs::set_permissions(&ro, perms).unwrap();
+        let e = replace_file(&ro, "r", "s").unwrap_err();
+        assert!(e.message.contains("read-only"), "{e}");
+        assert_eq!(std::fs::read_to_string(&ro).unwrap(), "r");
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(leftovers.is_empty(), "no temporary file is left behind");
+    }
+}

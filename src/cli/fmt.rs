@@ -5,7 +5,7 @@ use jitp::driver;
 use jitp::fmt::{format_source, unified_diff, FmtError};
 use jitp::span::SourceMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// The arguments of `jitp fmt`.
@@ -106,14 +106,10 @@ pub fn run(args: Args, color: bool) -> ExitCode {
                 changed += usize::from(differs);
                 stdout.push_str(&formatted);
             }
-            Some(p) if differs => match replace_file(&p, &formatted) {
+            Some(p) if differs => match driver::replace_file(&p, &text, &formatted) {
                 Ok(()) => changed += 1,
                 Err(e) => {
-                    errln!(
-                        "error: cannot write `{}`: {}",
-                        p.display(),
-                        e.to_string().to_lowercase()
-                    );
+                    errln!("error: {e}");
                     failed = true;
                 }
             },
@@ -138,24 +134,4 @@ pub fn run(args: Args, color: bool) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
-}
-
-/// Replaces the contents of `path` without ever leaving it half written:
-/// the text goes to a temporary file beside it (with the original's
-/// permissions), which is then renamed over the original.
-fn replace_file(path: &Path, text: &str) -> std::io::Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(
-        ".{}.jitp-fmt-{}",
-        name.unwrap_or_default(),
-        std::process::id()
-    ));
-    let result = std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::metadata(path))
-        .and_then(|meta| std::fs::set_permissions(&tmp, meta.permissions()))
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
