@@ -48,11 +48,11 @@ pub use coverage::{Coverage, Outcome, RuleCoverage, TaskCoverage};
 pub use report::junit::{xml, xml_text};
 
 use coverage::{coverage, Observation};
-use discovery::{dir_of, display_dir, is_suite, list_dir, policy_dir_of, SuiteFile};
+use discovery::{dir_of, discover, display_dir, SuiteFile};
 use json_pos::{key, path_string, Seg};
 use suite::{
-    check_keys, origin_of, parse_case, problem, read_suite, request_path_of, strip_position,
-    suite_name, Case, Problem, Suite, KINDS,
+    check_keys, origin_of, parse_case, parse_suite, problem, read_suite, request_path_of,
+    suite_name, Case, Problem, Suite, SUITE_KEYS,
 };
 
 /// The file name suffix of test suites.
@@ -438,55 +438,37 @@ impl Report {
 /// directory beside it; a suite file given directly tests the `.jitp`
 /// files in the directory above its `tests/` directory.
 pub fn run(paths: &[PathBuf]) -> Result<Report, RunError> {
-    let mut policy_paths = Vec::new();
-    let mut suites: BTreeSet<SuiteFile> = BTreeSet::new();
-    let mut extra_files = Vec::new();
-    for p in paths {
-        if p.is_file() && is_suite(p) {
-            let policy_dir = policy_dir_of(p);
-            let found = list_dir(&policy_dir, |f| f.extension().is_some_and(|e| e == "jitp"));
-            if found.is_empty() {
-                return Err(RunError::Input(InputError {
-                    path: p.clone(),
-                    message: format!(
-                        "no `.jitp` files beside the suite (looked in `{}`)",
-                        policy_dir.display()
-                    ),
-                }));
-            }
-            extra_files.extend(found);
-            suites.insert(SuiteFile {
-                path: p.clone(),
-                policy_dir,
-            });
-        } else {
-            policy_paths.push(p.clone());
-        }
+    let (files, suites) = discover(paths)?;
+    let compiled = compile_sets(&files)?;
+    let mut reports: Vec<SetReport> = compiled
+        .iter()
+        .map(|(package, names, _, _)| SetReport {
+            package: package.clone(),
+            files: names.clone(),
+            sources: SourceMap::new(),
+            suites: Vec::new(),
+            coverage: Coverage::default(),
+        })
+        .collect();
+    let mut observations: Vec<Vec<Observation>> = vec![Vec::new(); compiled.len()];
+    for sf in &suites {
+        run_suite(sf, &compiled, &mut reports, &mut observations);
     }
-    let mut files = driver::collect_files(&policy_paths).map_err(RunError::Input)?;
-    for f in &files {
-        let dir = dir_of(f);
-        for s in list_dir(&dir.join(SUITE_DIR), is_suite) {
-            suites.insert(SuiteFile {
-                path: s,
-                policy_dir: dir.clone(),
-            });
-        }
+    for ((r, (_, _, sources, bundle)), obs) in reports.iter_mut().zip(compiled).zip(observations) {
+        r.coverage = coverage(&bundle, &obs);
+        r.sources = sources;
     }
-    files.extend(extra_files);
-    files.sort();
-    files.dedup();
-    if suites.is_empty() {
-        return Err(RunError::NoSuites(
-            "no test suites found: a policy's suites are `*.test.json` files in a `tests/` directory beside it".into(),
-        ));
-    }
-    let mut all_sources = SourceMap::new();
-    let ids = driver::read_files(&mut all_sources, &files).map_err(RunError::Input)?;
-    let groups = driver::group(&all_sources, &ids);
+    Ok(Report { sets: reports })
+}
 
-    // Compile every set on its own source map, so explanations render
-    // with exactly that set's files.
+/// Reads `files`, groups them into policy sets and builds each set.
+///
+/// Every set is compiled on its own source map, so explanations render
+/// with exactly that set's files.
+fn compile_sets(files: &[PathBuf]) -> Result<Vec<Compiled>, RunError> {
+    let mut all_sources = SourceMap::new();
+    let ids = driver::read_files(&mut all_sources, files).map_err(RunError::Input)?;
+    let groups = driver::group(&all_sources, &ids);
     let mut compiled = Vec::new();
     for g in &groups {
         let mut sources = SourceMap::new();
@@ -502,265 +484,185 @@ pub fn run(paths: &[PathBuf]) -> Result<Report, RunError> {
             package: g.package.clone(),
             files: set_files,
         };
-        let (program, mut diags) = driver::check_set(&mut sources, &set);
-        let bundle = match program {
-            Some(p) => match crate::lower::compile(&p, &sources) {
-                Ok(b) => Some(b),
-                Err(more) => {
-                    diags.extend(more);
-                    None
-                }
-            },
-            None => None,
-        };
-        let has_errors = diags.iter().any(|d| d.severity == Severity::Error);
-        match bundle {
-            Some(b) if !has_errors => compiled.push((g.package.clone(), names, sources, b)),
-            _ => {
+        match build_policy(&mut sources, &set) {
+            Ok(bundle) => compiled.push((g.package.clone(), names, sources, bundle)),
+            Err(diagnostics) => {
                 return Err(RunError::Policy {
                     sources,
-                    diagnostics: diags,
+                    diagnostics,
                 })
             }
         }
     }
+    Ok(compiled)
+}
 
-    let mut reports: Vec<SetReport> = compiled
-        .iter()
-        .map(|(package, names, _, _)| SetReport {
-            package: package.clone(),
-            files: names.clone(),
-            sources: SourceMap::new(),
-            suites: Vec::new(),
-            coverage: Coverage::default(),
-        })
-        .collect();
-    let mut observations: Vec<Vec<Observation>> = vec![Vec::new(); compiled.len()];
-    for sf in &suites {
-        let file = sf.path.display().to_string();
-        let text = match read_suite(&sf.path) {
-            Ok(t) => t,
-            Err(message) => {
-                // Attach an unreadable suite to the first set of its directory.
-                let idx = sets_in(&compiled, &sf.policy_dir).first().copied();
-                push_orphan(&mut reports, idx, &file, message);
-                continue;
+/// Checks and compiles one policy set whose files are in `sources`: its
+/// bundle, or every diagnostic of the set (errors and warnings) when it
+/// has an error. The warnings of a set without errors are not reported.
+fn build_policy(
+    sources: &mut SourceMap,
+    set: &driver::PolicySet,
+) -> Result<Bundle, Vec<Diagnostic>> {
+    let (program, mut diags) = driver::check_set(sources, set);
+    let bundle = match program {
+        Some(p) => match crate::lower::compile(&p, sources) {
+            Ok(b) => Some(b),
+            Err(more) => {
+                diags.extend(more);
+                None
             }
-        };
-        let parsed = match serde_json::from_str::<Value>(&text) {
-            Ok(Value::Object(o)) => Ok(o),
-            Ok(_) => Err((
-                1,
-                1,
-                "a suite must be a JSON object with `cases`".to_string(),
-            )),
-            // serde_json counts the position after a final newline as
-            // column 0; columns here are 1-based.
-            Err(e) => Err((
-                e.line().max(1),
-                e.column().max(1),
-                format!("the suite is not valid JSON: {}", strip_position(&e)),
-            )),
-        };
-        let root = match parsed {
-            Ok(o) => o,
-            Err((line, column, message)) => {
-                let idx = sets_in(&compiled, &sf.policy_dir).first().copied();
-                let err = SuiteError {
-                    file: file.clone(),
-                    path: String::new(),
-                    line: Some(line),
-                    column: Some(column),
-                    message,
-                    help: None,
-                };
-                let name = suite_name(&sf.path, None);
-                push_suite(&mut reports, idx, &file, name, vec![err]);
-                continue;
-            }
-        };
-        let root = &root;
-        let name = suite_name(&sf.path, root.get("name").and_then(Value::as_str));
-        let mut suite = Suite {
-            file: file.clone(),
-            text: &text,
-            root,
-            fixtures: BTreeMap::new(),
-        };
-        let mut errors = Vec::new();
-        if let Err(p) = check_keys(
-            root,
-            &[
-                "name",
-                "description",
-                "package",
-                "now",
-                "fixtures",
-                "defaults",
-                "cases",
-            ],
-            &[],
-            "a suite",
-        ) {
-            errors.push(suite.error(p));
+        },
+        None => None,
+    };
+    let has_errors = diags.iter().any(|d| d.severity == Severity::Error);
+    match bundle {
+        Some(b) if !has_errors => Ok(b),
+        _ => Err(diags),
+    }
+}
+
+/// Runs one suite file: adds its report to the set it tests (or, when it
+/// cannot run, to the first set of its directory) and what its cases
+/// exercised to that set's `observations`.
+fn run_suite(
+    sf: &SuiteFile,
+    compiled: &[Compiled],
+    reports: &mut [SetReport],
+    observations: &mut [Vec<Observation>],
+) {
+    let file = sf.path.display().to_string();
+    let text = match read_suite(&sf.path) {
+        Ok(t) => t,
+        Err(message) => {
+            // Attach an unreadable suite to the first set of its directory.
+            let idx = sets_in(compiled, &sf.policy_dir).first().copied();
+            push_orphan(reports, idx, &file, message);
+            return;
         }
-        // Which policy set?
-        let candidates = sets_in(&compiled, &sf.policy_dir);
-        let wanted = root.get("package");
-        let chosen: Result<usize, Problem> = match wanted {
-            Some(Value::String(p)) => candidates
-                .iter()
-                .copied()
-                .find(|i| compiled.get(*i).and_then(|c| c.0.as_deref()) == Some(p.as_str()))
-                .ok_or_else(|| {
-                    problem(
-                        vec![Seg::Key("package".into())],
-                        format!("no policy set `{p}` in `{}`", display_dir(&sf.policy_dir)),
-                    )
-                }),
-            Some(_) => Err(problem(
-                vec![Seg::Key("package".into())],
-                "`package` must be a string",
-            )),
-            None => match candidates.as_slice() {
-                [one] => Ok(*one),
-                [] => Err(problem(
-                    Vec::new(),
-                    format!("no policy set in `{}`", display_dir(&sf.policy_dir)),
-                )),
-                many => {
-                    let names: Vec<String> = many
-                        .iter()
-                        .filter_map(|i| compiled.get(*i))
-                        .map(|c| c.0.clone().unwrap_or_else(|| "(no package)".into()))
-                        .collect();
-                    let mut p = problem(
-                        Vec::new(),
-                        format!(
-                            "`{}` holds several policy sets ({})",
-                            display_dir(&sf.policy_dir),
-                            quoted(&names)
-                        ),
-                    );
-                    p.help = Some("name one with `\"package\"` in the suite".into());
-                    Err(p)
-                }
-            },
-        };
-        let idx = match chosen {
-            Ok(i) => i,
-            Err(p) => {
-                errors.push(suite.error(p));
-                let idx = candidates.first().copied();
-                push_suite(&mut reports, idx, &file, name, errors);
-                continue;
-            }
-        };
-        let Some((_, _, _, bundle)) = compiled.get(idx) else {
-            continue;
-        };
-        // Fixtures.
-        match root.get("fixtures") {
-            None => {}
-            Some(Value::Object(f)) => {
-                let kinds: Vec<&str> = KINDS.iter().map(|k| k.fixtures_key()).collect();
-                if let Err(p) = check_keys(f, &kinds, &[Seg::Key("fixtures".into())], "`fixtures`")
-                {
-                    errors.push(suite.error(p));
-                }
-                for kind in KINDS {
-                    match f.get(kind.fixtures_key()) {
-                        None => {}
-                        Some(Value::Object(m)) => {
-                            for (n, v) in m {
-                                if !v.is_object() {
-                                    errors.push(suite.error(problem(
-                                        vec![
-                                            Seg::Key("fixtures".into()),
-                                            Seg::Key(kind.fixtures_key().into()),
-                                            Seg::Key(n.clone()),
-                                        ],
-                                        format!("fixture `{n}` must be an object"),
-                                    )));
-                                }
-                            }
-                            suite.fixtures.insert(kind.fixtures_key(), m);
-                        }
-                        Some(_) => errors.push(suite.error(problem(
-                            vec![
-                                Seg::Key("fixtures".into()),
-                                Seg::Key(kind.fixtures_key().into()),
-                            ],
-                            "must be an object of named fixtures",
-                        ))),
-                    }
-                }
-            }
-            Some(_) => errors.push(suite.error(problem(
-                vec![Seg::Key("fixtures".into())],
-                "`fixtures` must be an object",
-            ))),
-        }
-        if root.get("defaults").is_some_and(|d| !d.is_object()) {
-            errors.push(suite.error(problem(
-                vec![Seg::Key("defaults".into())],
-                "`defaults` must be an object (a partial request)",
-            )));
-        }
-        if root.get("now").is_some_and(|n| !n.is_string()) {
-            errors.push(suite.error(problem(
-                vec![Seg::Key("now".into())],
-                "`now` must be an RFC 3339 time string",
-            )));
-        }
-        let cases = match root.get("cases") {
-            Some(Value::Array(c)) => c.as_slice(),
-            other => {
-                errors.push(suite.error(problem(
-                    if other.is_some() {
-                        vec![Seg::Key("cases".into())]
-                    } else {
-                        Vec::new()
-                    },
-                    "a suite needs `cases`, an array of cases",
-                )));
-                &[]
-            }
-        };
-        let mut names = BTreeSet::new();
-        let mut results = Vec::new();
-        for (i, v) in cases.iter().enumerate() {
-            let case = match parse_case(&suite, i, v, bundle, &mut names) {
-                Ok(c) => c,
-                Err((name, p)) => {
-                    results.push(CaseReport {
-                        name,
-                        path: format!("cases[{i}]"),
-                        outcome: CaseOutcome::Error(suite.error(p)),
-                    });
-                    continue;
-                }
+    };
+    let root = match parse_suite(&text) {
+        Ok(o) => o,
+        Err((line, column, message)) => {
+            let idx = sets_in(compiled, &sf.policy_dir).first().copied();
+            let err = SuiteError {
+                file: file.clone(),
+                path: String::new(),
+                line: Some(line),
+                column: Some(column),
+                message,
+                help: None,
             };
-            let (report, obs) = run_case(&suite, &case, bundle);
-            if let (Some(o), Some(list)) = (obs, observations.get_mut(idx)) {
-                list.push(o);
+            let name = suite_name(&sf.path, None);
+            push_suite(reports, idx, &file, name, vec![err]);
+            return;
+        }
+    };
+    let root = &root;
+    let name = suite_name(&sf.path, root.get("name").and_then(Value::as_str));
+    let mut suite = Suite {
+        file: file.clone(),
+        text: &text,
+        root,
+        fixtures: BTreeMap::new(),
+    };
+    let mut errors = Vec::new();
+    if let Err(p) = check_keys(root, &SUITE_KEYS, &[], "a suite") {
+        errors.push(suite.error(p));
+    }
+    let candidates = sets_in(compiled, &sf.policy_dir);
+    let idx = match choose_set(root.get("package"), &candidates, compiled, &sf.policy_dir) {
+        Ok(i) => i,
+        Err(p) => {
+            errors.push(suite.error(p));
+            let idx = candidates.first().copied();
+            push_suite(reports, idx, &file, name, errors);
+            return;
+        }
+    };
+    let Some((_, _, _, bundle)) = compiled.get(idx) else {
+        return;
+    };
+    let cases = suite.read_body(&mut errors);
+    let mut names = BTreeSet::new();
+    let mut results = Vec::new();
+    for (i, v) in cases.iter().enumerate() {
+        let case = match parse_case(&suite, i, v, bundle, &mut names) {
+            Ok(c) => c,
+            Err((name, p)) => {
+                results.push(CaseReport {
+                    name,
+                    path: format!("cases[{i}]"),
+                    outcome: CaseOutcome::Error(suite.error(p)),
+                });
+                continue;
             }
-            results.push(report);
+        };
+        let (report, obs) = run_case(&suite, &case, bundle);
+        if let (Some(o), Some(list)) = (obs, observations.get_mut(idx)) {
+            list.push(o);
         }
-        if let Some(r) = reports.get_mut(idx) {
-            r.suites.push(SuiteReport {
-                file,
-                name,
-                errors,
-                cases: results,
-            });
-        }
+        results.push(report);
     }
-    for ((r, (_, _, sources, bundle)), obs) in reports.iter_mut().zip(compiled).zip(observations) {
-        r.coverage = coverage(&bundle, &obs);
-        r.sources = sources;
+    if let Some(r) = reports.get_mut(idx) {
+        r.suites.push(SuiteReport {
+            file,
+            name,
+            errors,
+            cases: results,
+        });
     }
-    Ok(Report { sets: reports })
+}
+
+/// The index in `compiled` of the set a suite tests: the one of
+/// `candidates` (the sets in the suite's policy directory `dir`) that its
+/// `package` names, or the only one when it names none.
+fn choose_set(
+    wanted: Option<&Value>,
+    candidates: &[usize],
+    compiled: &[Compiled],
+    dir: &Path,
+) -> Result<usize, Problem> {
+    match wanted {
+        Some(Value::String(p)) => candidates
+            .iter()
+            .copied()
+            .find(|i| compiled.get(*i).and_then(|c| c.0.as_deref()) == Some(p.as_str()))
+            .ok_or_else(|| {
+                problem(
+                    vec![Seg::Key("package".into())],
+                    format!("no policy set `{p}` in `{}`", display_dir(dir)),
+                )
+            }),
+        Some(_) => Err(problem(
+            vec![Seg::Key("package".into())],
+            "`package` must be a string",
+        )),
+        None => match candidates {
+            [one] => Ok(*one),
+            [] => Err(problem(
+                Vec::new(),
+                format!("no policy set in `{}`", display_dir(dir)),
+            )),
+            many => {
+                let names: Vec<String> = many
+                    .iter()
+                    .filter_map(|i| compiled.get(*i))
+                    .map(|c| c.0.clone().unwrap_or_else(|| "(no package)".into()))
+                    .collect();
+                let mut p = problem(
+                    Vec::new(),
+                    format!(
+                        "`{}` holds several policy sets ({})",
+                        display_dir(dir),
+                        quoted(&names)
+                    ),
+                );
+                p.help = Some("name one with `\"package\"` in the suite".into());
+                Err(p)
+            }
+        },
+    }
 }
 
 type Compiled = (Option<String>, Vec<String>, SourceMap, Bundle);

@@ -17,7 +17,7 @@ const MAX_FIXTURE_DEPTH: usize = 16;
 
 /// The fixture kinds: suite key, request key, singular noun.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(super) enum Kind {
+enum Kind {
     Subject,
     Resource,
     Context,
@@ -25,7 +25,7 @@ pub(super) enum Kind {
     Evidence,
 }
 
-pub(super) const KINDS: [Kind; 5] = [
+const KINDS: [Kind; 5] = [
     Kind::Subject,
     Kind::Resource,
     Kind::Context,
@@ -34,7 +34,7 @@ pub(super) const KINDS: [Kind; 5] = [
 ];
 
 impl Kind {
-    pub(super) fn fixtures_key(self) -> &'static str {
+    fn fixtures_key(self) -> &'static str {
         match self {
             Kind::Subject => "subjects",
             Kind::Resource => "resources",
@@ -160,7 +160,7 @@ pub(super) struct Suite<'a> {
     pub(super) fixtures: BTreeMap<&'static str, &'a Map<String, Value>>,
 }
 
-impl Suite<'_> {
+impl<'a> Suite<'a> {
     pub(super) fn error(&self, p: Problem) -> SuiteError {
         let pos = locate(self.text, &p.path).and_then(|o| line_col(self.text, o));
         SuiteError {
@@ -283,6 +283,81 @@ impl Suite<'_> {
         };
         req.insert(k.to_string(), value);
         Ok(())
+    }
+
+    /// Reads the fixtures and checks the shape of `defaults` and `now`,
+    /// adding what is wrong to `errors`; returns the cases (none when
+    /// `cases` is not an array of them).
+    pub(super) fn read_body(&mut self, errors: &mut Vec<SuiteError>) -> &'a [Value] {
+        let root = self.root;
+        // Fixtures.
+        match root.get("fixtures") {
+            None => {}
+            Some(Value::Object(f)) => {
+                let kinds: Vec<&str> = KINDS.iter().map(|k| k.fixtures_key()).collect();
+                if let Err(p) = check_keys(f, &kinds, &[Seg::Key("fixtures".into())], "`fixtures`")
+                {
+                    errors.push(self.error(p));
+                }
+                for kind in KINDS {
+                    match f.get(kind.fixtures_key()) {
+                        None => {}
+                        Some(Value::Object(m)) => {
+                            for (n, v) in m {
+                                if !v.is_object() {
+                                    errors.push(self.error(problem(
+                                        vec![
+                                            Seg::Key("fixtures".into()),
+                                            Seg::Key(kind.fixtures_key().into()),
+                                            Seg::Key(n.clone()),
+                                        ],
+                                        format!("fixture `{n}` must be an object"),
+                                    )));
+                                }
+                            }
+                            self.fixtures.insert(kind.fixtures_key(), m);
+                        }
+                        Some(_) => errors.push(self.error(problem(
+                            vec![
+                                Seg::Key("fixtures".into()),
+                                Seg::Key(kind.fixtures_key().into()),
+                            ],
+                            "must be an object of named fixtures",
+                        ))),
+                    }
+                }
+            }
+            Some(_) => errors.push(self.error(problem(
+                vec![Seg::Key("fixtures".into())],
+                "`fixtures` must be an object",
+            ))),
+        }
+        if root.get("defaults").is_some_and(|d| !d.is_object()) {
+            errors.push(self.error(problem(
+                vec![Seg::Key("defaults".into())],
+                "`defaults` must be an object (a partial request)",
+            )));
+        }
+        if root.get("now").is_some_and(|n| !n.is_string()) {
+            errors.push(self.error(problem(
+                vec![Seg::Key("now".into())],
+                "`now` must be an RFC 3339 time string",
+            )));
+        }
+        match root.get("cases") {
+            Some(Value::Array(c)) => c.as_slice(),
+            other => {
+                errors.push(self.error(problem(
+                    if other.is_some() {
+                        vec![Seg::Key("cases".into())]
+                    } else {
+                        Vec::new()
+                    },
+                    "a suite needs `cases`, an array of cases",
+                )));
+                &[]
+            }
+        }
     }
 }
 
@@ -624,7 +699,38 @@ pub(super) fn parse_case(
     })
 }
 
-pub(super) fn strip_position(e: &serde_json::Error) -> String {
+/// The keys a suite may have.
+pub(super) const SUITE_KEYS: [&str; 7] = [
+    "name",
+    "description",
+    "package",
+    "now",
+    "fixtures",
+    "defaults",
+    "cases",
+];
+
+/// The suite's text as a JSON object, or the 1-based line and column and
+/// the message of why it is not one.
+pub(super) fn parse_suite(text: &str) -> Result<Map<String, Value>, (usize, usize, String)> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(o)) => Ok(o),
+        Ok(_) => Err((
+            1,
+            1,
+            "a suite must be a JSON object with `cases`".to_string(),
+        )),
+        // serde_json counts the position after a final newline as
+        // column 0; columns here are 1-based.
+        Err(e) => Err((
+            e.line().max(1),
+            e.column().max(1),
+            format!("the suite is not valid JSON: {}", strip_position(&e)),
+        )),
+    }
+}
+
+fn strip_position(e: &serde_json::Error) -> String {
     let s = e.to_string();
     match s.rfind(" at line ") {
         Some(i) => s.get(..i).unwrap_or(&s).to_string(),
