@@ -34,6 +34,11 @@ impl Outcome {
         }
     }
 
+    /// The names of `outcomes`, as reports write them.
+    pub(super) fn names(outcomes: &[Outcome]) -> Vec<&'static str> {
+        outcomes.iter().map(|o| o.as_str()).collect()
+    }
+
     pub(super) fn of(d: &DecisionRecord) -> Option<Outcome> {
         Some(match (d.decision, d.reason) {
             (Effect::Allow, _) => Outcome::Allow,

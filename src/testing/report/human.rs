@@ -1,9 +1,9 @@
 //! The human-readable report.
 
-use super::describe_actual;
+use super::mismatch_lines;
 use crate::testing::{
-    package_name, percent, plural, quoted, CaseOutcome, Report, Status, SuiteError, SUITE_DIR,
-    SUITE_SUFFIX,
+    package_name, percent, plural, quoted, CaseOutcome, Outcome, Report, Status, SuiteError,
+    SUITE_DIR, SUITE_SUFFIX,
 };
 use std::fmt::Write as _;
 
@@ -101,9 +101,7 @@ impl Report {
                                 suite.file,
                                 c.path
                             );
-                            let _ = writeln!(failures, "  expected: {}", expected.describe());
-                            let _ = writeln!(failures, "  actual:   {}", describe_actual(actual));
-                            let _ = writeln!(failures, "  differs in: {}", mismatches.join(", "));
+                            mismatch_lines(&mut failures, "  ", expected, actual, mismatches);
                             if let Some(x) = explanation {
                                 failures.push_str("  explanation:\n");
                                 let text = crate::explain_render::render(&set.sources, x, color);
@@ -158,7 +156,7 @@ impl Report {
                     if m.is_empty() {
                         let _ = writeln!(out, "  task `{}`: every outcome seen", task.task);
                     } else {
-                        let names: Vec<&str> = m.iter().map(|o| o.as_str()).collect();
+                        let names = Outcome::names(&m);
                         let _ = writeln!(
                             out,
                             "  task `{}`: never seen {}",

@@ -1,6 +1,6 @@
 //! The report as one JSON document (schema in `docs/testing.md`).
 
-use crate::testing::{percent, CaseOutcome, Report, Status, SuiteError};
+use crate::testing::{percent, CaseOutcome, Outcome, Report, Status, SuiteError};
 use crate::vm::RuleTrace;
 use serde_json::{json, Map, Value};
 
@@ -86,9 +86,9 @@ impl Report {
                         })).collect::<Vec<_>>(),
                         "tasks": c.tasks.iter().map(|t| json!({
                             "task": t.task,
-                            "applicable": t.applicable.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
-                            "seen": t.seen.iter().map(|o| o.as_str()).collect::<Vec<_>>(),
-                            "missing": t.missing().iter().map(|o| o.as_str()).collect::<Vec<_>>(),
+                            "applicable": Outcome::names(&t.applicable),
+                            "seen": Outcome::names(&t.seen),
+                            "missing": Outcome::names(&t.missing()),
                         })).collect::<Vec<_>>(),
                     },
                 })

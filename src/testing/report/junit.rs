@@ -1,6 +1,6 @@
 //! The report as JUnit XML, for CI systems.
 
-use super::describe_actual;
+use super::{describe_actual, mismatch_lines};
 use crate::testing::{package_name, CaseOutcome, Report, SuiteError};
 use std::fmt::Write as _;
 
@@ -82,14 +82,8 @@ impl Report {
                                 expected.describe(),
                                 describe_actual(actual)
                             );
-                            let mut body = format!(
-                                "{} ({})\nexpected: {}\nactual:   {}\ndiffers in: {}\n",
-                                c.name,
-                                c.path,
-                                expected.describe(),
-                                describe_actual(actual),
-                                mismatches.join(", ")
-                            );
+                            let mut body = format!("{} ({})\n", c.name, c.path);
+                            mismatch_lines(&mut body, "", expected, actual, mismatches);
                             if let Some(x) = explanation {
                                 body.push_str("explanation:\n");
                                 body.push_str(&crate::explain_render::render(
@@ -137,6 +131,17 @@ fn junit_error(out: &mut String, e: &SuiteError) {
 /// Escapes text for XML attributes and character data. Characters XML 1.0
 /// cannot hold (most control characters) become U+FFFD.
 pub fn xml(s: &str) -> String {
+    escape(s, true)
+}
+
+/// Escapes text for XML character data: like [`xml`], but line breaks and
+/// tabs stay as they are.
+pub fn xml_text(s: &str) -> String {
+    escape(s, false)
+}
+
+/// [`xml`] when `breaks`, else [`xml_text`].
+fn escape(s: &str, breaks: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -145,6 +150,7 @@ pub fn xml(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            '\n' | '\r' | '\t' if !breaks => out.push(c),
             '\n' => out.push_str("&#10;"),
             '\r' => out.push_str("&#13;"),
             '\t' => out.push_str("&#9;"),
@@ -155,15 +161,6 @@ pub fn xml(s: &str) -> String {
     out
 }
 
-/// Escapes text for XML character data: like [`xml`], but line breaks and
-/// tabs stay as they are.
-pub fn xml_text(s: &str) -> String {
-    xml(s)
-        .replace("&#10;", "\n")
-        .replace("&#13;", "\r")
-        .replace("&#9;", "\t")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +168,7 @@ mod tests {
     #[test]
     fn xml_escapes() {
         assert_eq!(xml("a<b>&\"'\u{1}"), "a&lt;b&gt;&amp;&quot;&apos;\u{fffd}");
+        assert_eq!(xml("a\r\n\tb"), "a&#13;&#10;&#9;b");
+        assert_eq!(xml_text("a\r\n\t<&#10;"), "a\r\n\t&lt;&amp;#10;");
     }
 }
