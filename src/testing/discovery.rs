@@ -70,11 +70,11 @@ fn is_suite(p: &Path) -> bool {
 }
 
 fn policy_dir_of(suite: &Path) -> PathBuf {
-    let dir = suite.parent().unwrap_or(Path::new(""));
+    let dir = dir_of(suite);
     if dir.file_name().is_some_and(|n| n == SUITE_DIR) {
-        dir.parent().unwrap_or(Path::new("")).to_path_buf()
+        dir_of(&dir)
     } else {
-        dir.to_path_buf()
+        dir
     }
 }
 
@@ -83,12 +83,7 @@ pub(super) fn dir_of(file: &Path) -> PathBuf {
 }
 
 fn list_dir(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
-    let lookup = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    let mut out: Vec<PathBuf> = std::fs::read_dir(lookup)
+    let mut out: Vec<PathBuf> = std::fs::read_dir(or_cwd(dir))
         .map(|rd| {
             rd.filter_map(Result::ok)
                 .map(|e| e.path())
@@ -104,10 +99,16 @@ fn list_dir(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
     out
 }
 
-pub(super) fn display_dir(d: &Path) -> String {
-    if d.as_os_str().is_empty() {
-        ".".into()
+/// `dir` as written in messages: `.` for the current directory.
+pub(super) fn display_dir(dir: &Path) -> String {
+    or_cwd(dir).display().to_string()
+}
+
+/// `dir`, or `.` when it is empty (a relative file's parent).
+fn or_cwd(dir: &Path) -> &Path {
+    if dir.as_os_str().is_empty() {
+        Path::new(".")
     } else {
-        d.display().to_string()
+        dir
     }
 }

@@ -16,18 +16,22 @@ pub(super) fn path_string(p: &[Seg]) -> String {
     let mut s = String::new();
     for seg in p {
         match seg {
-            Seg::Key(k) => {
-                if !s.is_empty() {
-                    s.push('.');
-                }
-                s.push_str(k);
-            }
+            Seg::Key(k) => push_key(&mut s, k),
             Seg::Index(i) => {
                 let _ = write!(s, "[{i}]");
             }
         }
     }
     s
+}
+
+/// Appends member `k` to the path text `s` (`a` and `b` give `a.b`; the
+/// empty path and `b` give `b`), as in [`path_string`] and request paths.
+pub(super) fn push_key(s: &mut String, k: &str) {
+    if !s.is_empty() {
+        s.push('.');
+    }
+    s.push_str(k);
 }
 
 pub(super) fn with(p: &[Seg], seg: Seg) -> JPath {

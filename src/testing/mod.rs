@@ -648,7 +648,7 @@ fn choose_set(
                 let names: Vec<String> = many
                     .iter()
                     .filter_map(|i| compiled.get(*i))
-                    .map(|c| c.0.clone().unwrap_or_else(|| "(no package)".into()))
+                    .map(|c| package_name(&c.0))
                     .collect();
                 let mut p = problem(
                     Vec::new(),

@@ -2,7 +2,7 @@
 //! request (fixtures merged under defaults and overrides) while recording
 //! where in the suite every value of the request came from.
 
-use super::json_pos::{key, line_col, locate, path_string, with, JPath, Seg};
+use super::json_pos::{key, line_col, locate, path_string, push_key, with, JPath, Seg};
 use super::{effect_str, quoted, Expectation, SuiteError, MAX_SUITE_BYTES, SUITE_SUFFIX};
 use crate::decision::{Effect, Obligation, Reason};
 use crate::diagnostic::did_you_mean;
@@ -59,15 +59,23 @@ impl Kind {
     }
 }
 
+/// The path of the fixtures of `kind`: `fixtures.subjects`, ...
+fn fixtures_path(kind: Kind) -> JPath {
+    key(&[Seg::Key("fixtures".into())], kind.fixtures_key())
+}
+
+/// The path of fixture `name` of `kind`.
+fn fixture_path(kind: Kind, name: &str) -> JPath {
+    key(&fixtures_path(kind), name)
+}
+
 /// Where each value of a built request came from, by request path.
 pub(super) type Origins = BTreeMap<String, JPath>;
 
 fn child(req_path: &str, k: &str) -> String {
-    if req_path.is_empty() {
-        k.to_string()
-    } else {
-        format!("{req_path}.{k}")
-    }
+    let mut p = req_path.to_string();
+    push_key(&mut p, k);
+    p
 }
 
 fn record(v: &Value, req_path: &str, origin: &[Seg], origins: &mut Origins) {
@@ -221,12 +229,14 @@ impl<'a> Suite<'a> {
             };
             return Err(p);
         };
-        let fixture_path = vec![
-            Seg::Key("fixtures".into()),
-            Seg::Key(kind.fixtures_key().into()),
-            Seg::Key(name.to_string()),
-        ];
-        let mut base = self.part(kind, fixture, &fixture_path, req_path, origins, depth + 1)?;
+        let mut base = self.part(
+            kind,
+            fixture,
+            &fixture_path(kind, name),
+            req_path,
+            origins,
+            depth + 1,
+        )?;
         if let Some(o) = overrides {
             for (k, v) in o.iter().filter(|(k, _)| k.as_str() != "$fixture") {
                 let over = json!({ k.clone(): v.clone() });
@@ -306,11 +316,7 @@ impl<'a> Suite<'a> {
                             for (n, v) in m {
                                 if !v.is_object() {
                                     errors.push(self.error(problem(
-                                        vec![
-                                            Seg::Key("fixtures".into()),
-                                            Seg::Key(kind.fixtures_key().into()),
-                                            Seg::Key(n.clone()),
-                                        ],
+                                        fixture_path(kind, n),
                                         format!("fixture `{n}` must be an object"),
                                     )));
                                 }
@@ -318,10 +324,7 @@ impl<'a> Suite<'a> {
                             self.fixtures.insert(kind.fixtures_key(), m);
                         }
                         Some(_) => errors.push(self.error(problem(
-                            vec![
-                                Seg::Key("fixtures".into()),
-                                Seg::Key(kind.fixtures_key().into()),
-                            ],
+                            fixtures_path(kind),
                             "must be an object of named fixtures",
                         ))),
                     }
