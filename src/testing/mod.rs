@@ -665,6 +665,8 @@ fn choose_set(
     }
 }
 
+/// A built policy set: its package, its file names, its own source map
+/// and its bundle.
 type Compiled = (Option<String>, Vec<String>, SourceMap, Bundle);
 
 /// Indexes of the compiled sets with a file directly in `dir`.
@@ -677,6 +679,8 @@ fn sets_in(compiled: &[Compiled], dir: &Path) -> Vec<usize> {
         .collect()
 }
 
+/// Adds a suite that runs no case (with `errors`) to set `idx`, or to the
+/// first set when there is none.
 fn push_suite(
     reports: &mut [SetReport],
     idx: Option<usize>,
@@ -695,6 +699,7 @@ fn push_suite(
     }
 }
 
+/// Adds a suite that cannot be read to set `idx` (see [`push_suite`]).
 fn push_orphan(reports: &mut [SetReport], idx: Option<usize>, file: &str, message: String) {
     let err = SuiteError {
         file: file.to_string(),
@@ -708,6 +713,8 @@ fn push_orphan(reports: &mut [SetReport], idx: Option<usize>, file: &str, messag
     push_suite(reports, idx, file, name, vec![err]);
 }
 
+/// Decides one case and compares the decision with its expectation: its
+/// report, and what it tells coverage when the request could be decided.
 fn run_case(suite: &Suite<'_>, case: &Case, bundle: &Bundle) -> (CaseReport, Option<Observation>) {
     let name = case.name.clone();
     let path = path_string(&case.path);
