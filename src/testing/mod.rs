@@ -461,65 +461,39 @@ pub fn run(paths: &[PathBuf]) -> Result<Report, RunError> {
     Ok(Report { sets: reports })
 }
 
-/// Reads `files`, groups them into policy sets and builds each set.
-///
-/// Every set is compiled on its own source map, so explanations render
-/// with exactly that set's files.
+/// Reads `files`, groups them into policy sets and takes each through the
+/// pipeline ([`driver::check_and_build`]). The first set with an error
+/// stops the run with every diagnostic of that set.
 fn compile_sets(files: &[PathBuf]) -> Result<Vec<Compiled>, RunError> {
     let mut all_sources = SourceMap::new();
     let ids = driver::read_files(&mut all_sources, files).map_err(RunError::Input)?;
     let groups = driver::group(&all_sources, &ids);
     let mut compiled = Vec::new();
-    for g in &groups {
-        let mut sources = SourceMap::new();
-        let mut set_files = Vec::new();
-        let mut names = Vec::new();
-        for f in &g.files {
-            if let Some(sf) = all_sources.get(*f) {
-                set_files.push(sources.add(sf.name.clone(), sf.text.clone()));
-                names.push(sf.name.clone());
-            }
-        }
-        let set = driver::PolicySet {
-            package: g.package.clone(),
-            files: set_files,
-        };
-        match build_policy(&mut sources, &set) {
-            Ok(bundle) => compiled.push((g.package.clone(), names, sources, bundle)),
-            Err(diagnostics) => {
+    for set in &groups {
+        let names = set
+            .files
+            .iter()
+            .filter_map(|f| all_sources.get(*f).map(|sf| sf.name.clone()))
+            .collect();
+        let built = driver::check_and_build(&mut all_sources, set);
+        match built.bundle {
+            // Explanations render from the bundle's own files, which its
+            // spans number.
+            Some(bundle) => compiled.push((
+                set.package.clone(),
+                names,
+                SourceMap::of_bundle(&bundle),
+                bundle,
+            )),
+            None => {
                 return Err(RunError::Policy {
-                    sources,
-                    diagnostics,
+                    sources: all_sources,
+                    diagnostics: built.diagnostics,
                 })
             }
         }
     }
     Ok(compiled)
-}
-
-/// Checks and compiles one policy set whose files are in `sources`: its
-/// bundle, or every diagnostic of the set (errors and warnings) when it
-/// has an error. The warnings of a set without errors are not reported.
-fn build_policy(
-    sources: &mut SourceMap,
-    set: &driver::PolicySet,
-) -> Result<Bundle, Vec<Diagnostic>> {
-    let (program, mut diags) = driver::check_set(sources, set);
-    let bundle = match program {
-        Some(p) => match crate::lower::compile(&p, sources) {
-            Ok(b) => Some(b),
-            Err(more) => {
-                diags.extend(more);
-                None
-            }
-        },
-        None => None,
-    };
-    let has_errors = diags.iter().any(|d| d.severity == Severity::Error);
-    match bundle {
-        Some(b) if !has_errors => Ok(b),
-        _ => Err(diags),
-    }
 }
 
 /// Runs one suite file: adds its report to the set it tests (or, when it
