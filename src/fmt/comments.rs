@@ -149,6 +149,24 @@ impl<'a> Builder<'a> {
         cat(vec![self.flush(pos), text(t)])
     }
 
+    /// Where the text of the expression spanning `span` starts, past the
+    /// opening parentheses it starts with: `((a or b))` and `(a).f` start
+    /// at `a`. The layout drops parentheses it does not need, so a comment
+    /// among them is placed as if it preceded the expression; the
+    /// formatted text, which may have no parenthesis there, places it the
+    /// same way again.
+    pub(super) fn content_start(&self, span: crate::span::Span) -> usize {
+        let (from, to) = (span.start as usize, span.end as usize);
+        let i = self.tokens.partition_point(|&(s, _)| s < from);
+        self.tokens
+            .get(i..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|&&(s, _)| s < to)
+            .find(|&&(s, e)| slice(self.src, s..e) != "(")
+            .map_or(from, |&(s, _)| s)
+    }
+
     /// The source text of the literal token inside `span` (which may include
     /// parentheses), after the comments before it.
     pub(super) fn literal(&mut self, span: crate::span::Span) -> Doc {

@@ -649,7 +649,9 @@ impl<'a> Builder<'a> {
             if i > 0 {
                 inner.push(text(","));
             }
-            inner.push(self.flush(x.span.start as usize));
+            // Comments inside parentheses around an item come before it, as
+            // they will once the parentheses are gone.
+            inner.push(self.flush(self.content_start(x.span)));
             inner.push(if i == 0 { Doc::SoftLine } else { Doc::Line });
             inner.push(self.expr(x, false)?);
         }
