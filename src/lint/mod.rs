@@ -21,7 +21,7 @@ mod suppress;
 
 pub use config::Config;
 
-use crate::check::hir::{Program, Rule, TaskDef};
+use crate::check::hir::{Program, Rule, RuleId, TaskDef, TaskId};
 use crate::diagnostic::{Code, Diagnostic, Severity};
 use crate::span::{FileId, SourceMap, Span};
 use std::collections::HashSet;
@@ -103,9 +103,9 @@ pub trait Lint: Sync {
     /// Called once for the whole policy set.
     fn check_program(&self, _cx: &Context<'_>, _out: &mut Vec<Draft>) {}
     /// Called for each task and break-glass block declared by the user.
-    fn check_task(&self, _cx: &Context<'_>, _task: usize, _def: &TaskDef, _out: &mut Vec<Draft>) {}
+    fn check_task(&self, _cx: &Context<'_>, _task: TaskId, _def: &TaskDef, _out: &mut Vec<Draft>) {}
     /// Called for each rule.
-    fn check_rule(&self, _cx: &Context<'_>, _rule: usize, _def: &Rule, _out: &mut Vec<Draft>) {}
+    fn check_rule(&self, _cx: &Context<'_>, _rule: RuleId, _def: &Rule, _out: &mut Vec<Draft>) {}
 }
 
 /// A finding before levels, suppressions and fingerprints are applied.
@@ -161,7 +161,8 @@ pub struct Context<'a> {
     pub config: &'a Config,
     /// The policy set's own files (not the standard library).
     pub files: &'a HashSet<FileId>,
-    /// Each rule's applicability condition, translated once.
+    /// Each rule's applicability condition, translated once; indexed by
+    /// [`RuleId`] (see [`Context::guard`]).
     pub guards: Vec<solver::Formula>,
 }
 
@@ -169,6 +170,25 @@ impl Context<'_> {
     /// Whether `span` is in one of the user's files.
     pub fn is_user(&self, span: Span) -> bool {
         self.files.contains(&span.file)
+    }
+
+    /// Every rule with its id.
+    pub fn rules(&self) -> impl Iterator<Item = (RuleId, &Rule)> + '_ {
+        self.program
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (RuleId(i as u32), r))
+    }
+
+    /// The rule `id`.
+    pub fn rule(&self, id: RuleId) -> Option<&Rule> {
+        self.program.rules.get(id.index())
+    }
+
+    /// The applicability condition of rule `id`.
+    pub fn guard(&self, id: RuleId) -> Option<&solver::Formula> {
+        self.guards.get(id.index())
     }
 
     /// A rule's display name for messages.
@@ -238,13 +258,14 @@ fn lint_inner(
         l.check_program(&cx, &mut drafts);
     }
     for (i, t) in program.tasks.iter().enumerate() {
+        let i = TaskId(i as u32);
         if cx.is_user(t.span) {
             for l in &enabled {
                 l.check_task(&cx, i, t, &mut drafts);
             }
         }
     }
-    for (i, r) in program.rules.iter().enumerate() {
+    for (i, r) in cx.rules() {
         if cx.is_user(r.span) {
             for l in &enabled {
                 l.check_rule(&cx, i, r, &mut drafts);

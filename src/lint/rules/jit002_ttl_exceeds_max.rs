@@ -1,4 +1,4 @@
-use crate::check::hir::TaskDef;
+use crate::check::hir::{TaskDef, TaskId};
 use crate::lint::{draft, Context, Draft, Lint, LintInfo};
 use crate::syntax::ast::TaskKind;
 
@@ -39,7 +39,7 @@ impl Lint for TtlExceedsMax {
         &Self::INFO
     }
 
-    fn check_task(&self, cx: &Context<'_>, _: usize, t: &TaskDef, out: &mut Vec<Draft>) {
+    fn check_task(&self, cx: &Context<'_>, _: TaskId, t: &TaskDef, out: &mut Vec<Draft>) {
         let Some(ttl) = t.ttl else { return };
         let (max, key, kind) = match t.kind {
             TaskKind::Task => (cx.config.max_ttl, "max_ttl", "task"),

@@ -1,5 +1,5 @@
 use super::is_permit;
-use crate::check::hir::{Expr, ExprKind, Program, Rule, Var};
+use crate::check::hir::{Expr, ExprKind, Program, Rule, RuleId, Var};
 use crate::lint::{draft, Context, Draft, Lint, LintInfo};
 
 finding!(
@@ -49,7 +49,7 @@ impl Lint for IdentityOnlyCondition {
         &Self::INFO
     }
 
-    fn check_rule(&self, cx: &Context<'_>, _: usize, r: &Rule, out: &mut Vec<Draft>) {
+    fn check_rule(&self, cx: &Context<'_>, _: RuleId, r: &Rule, out: &mut Vec<Draft>) {
         if !is_permit(r) || (r.task.is_none() && r.standing_reason.is_some()) {
             return;
         }

@@ -1,5 +1,5 @@
 use super::is_permit;
-use crate::check::hir::Rule;
+use crate::check::hir::{Rule, RuleId};
 use crate::lint::solver::{classify, Formula, Verdict};
 use crate::lint::{draft, Context, Draft, Lint, LintInfo};
 
@@ -41,7 +41,7 @@ impl Lint for VacuousCondition {
         &Self::INFO
     }
 
-    fn check_rule(&self, cx: &Context<'_>, _: usize, r: &Rule, out: &mut Vec<Draft>) {
+    fn check_rule(&self, cx: &Context<'_>, _: RuleId, r: &Rule, out: &mut Vec<Draft>) {
         if !is_permit(r) {
             return;
         }

@@ -1,5 +1,5 @@
 use super::is_permit;
-use crate::check::hir::Rule;
+use crate::check::hir::{Rule, RuleId};
 use crate::lint::solver::{classify, Formula, Verdict};
 use crate::lint::{draft, Context, Draft, Lint, LintInfo};
 
@@ -38,8 +38,8 @@ impl Lint for UnsatisfiableRule {
         &Self::INFO
     }
 
-    fn check_rule(&self, cx: &Context<'_>, i: usize, r: &Rule, out: &mut Vec<Draft>) {
-        let Some(guard) = cx.guards.get(i) else {
+    fn check_rule(&self, cx: &Context<'_>, id: RuleId, r: &Rule, out: &mut Vec<Draft>) {
+        let Some(guard) = cx.guard(id) else {
             return;
         };
         // A failing guard condition denies, so "never holds" only means

@@ -1,5 +1,5 @@
 use super::{actions_of, is_permit, is_sensitive, most_sensitive};
-use crate::check::hir::Rule;
+use crate::check::hir::{Rule, RuleId};
 use crate::lint::{draft, Context, Draft, Lint, LintInfo};
 
 finding!(
@@ -40,7 +40,7 @@ impl Lint for SensitiveWithoutStepUp {
         &Self::INFO
     }
 
-    fn check_rule(&self, cx: &Context<'_>, _: usize, r: &Rule, out: &mut Vec<Draft>) {
+    fn check_rule(&self, cx: &Context<'_>, _: RuleId, r: &Rule, out: &mut Vec<Draft>) {
         if !is_permit(r) || !r.requires.is_empty() {
             return;
         }

@@ -1,5 +1,5 @@
 use super::is_permit;
-use crate::check::hir::{Expr, ExprKind, TaskDef, TaskField};
+use crate::check::hir::{Expr, ExprKind, TaskDef, TaskField, TaskId};
 use crate::lint::{draft, Context, Draft, Lint, LintInfo};
 use crate::syntax::ast::TaskKind;
 
@@ -48,7 +48,7 @@ impl Lint for BreakglassUnguarded {
         &Self::INFO
     }
 
-    fn check_task(&self, cx: &Context<'_>, i: usize, t: &TaskDef, out: &mut Vec<Draft>) {
+    fn check_task(&self, cx: &Context<'_>, task: TaskId, t: &TaskDef, out: &mut Vec<Draft>) {
         if t.kind != TaskKind::Breakglass {
             return;
         }
@@ -71,7 +71,7 @@ impl Lint for BreakglassUnguarded {
             .program
             .rules
             .iter()
-            .filter(|r| is_permit(r) && r.task.is_some_and(|x| x.index() == i))
+            .filter(|r| is_permit(r) && r.task == Some(task))
         {
             if r.requires.iter().any(|q| reads_approvals(&q.cond)) {
                 continue;
