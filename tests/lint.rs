@@ -240,6 +240,70 @@ fn fingerprints_do_not_move_with_lines() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A task without a ttl and `permits` permits to `*` principals: JIT001 on
+/// the task counts the permits, JIT009 is on each permit.
+fn open_task(permits: usize) -> String {
+    let mut text = String::from(
+        "package reworded\nentity S { team: String }\nentity R { env: String }\n\
+         context { risk: Int }\naction r.read on R sensitivity low\n\
+         forbid * when context.risk >= 80\ntask open {\n",
+    );
+    for i in 0..permits {
+        text.push_str(&format!(
+            "  @id(\"p{i}\")\n  permit * to r.read on R when context.risk == {i}\n"
+        ));
+    }
+    text.push_str("}\n");
+    text
+}
+
+#[test]
+fn a_baseline_still_knows_a_finding_whose_message_changed() {
+    let dir = scratch("reworded");
+    let (old, new) = (dir.join("old"), dir.join("new"));
+    for (d, permits) in [(&old, 1), (&new, 2)] {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::write(d.join("p.jitp"), open_task(permits)).unwrap();
+    }
+    let task_finding = |found: &[Finding]| -> Option<String> {
+        found
+            .iter()
+            .find(|f| f.diagnostic.code.as_str() == "JIT001")
+            .map(|f| f.diagnostic.message.clone())
+    };
+    let (_, before) = lint(&old.join("p.jitp"));
+    let (_, after) = lint(&new.join("p.jitp"));
+    let (was, is) = (
+        task_finding(&before).unwrap(),
+        task_finding(&after).unwrap(),
+    );
+    assert!(was.contains("its 1 permit never"), "{was}");
+    assert!(is.contains("its 2 permits never"), "{is}");
+    let report = match run(
+        std::slice::from_ref(&new),
+        &Options {
+            baseline: Some(vec![old]),
+            ..Options::default()
+        },
+    ) {
+        Ok(r) => r,
+        Err(_) => panic!("the run failed"),
+    };
+    // Only the added permit's JIT009 is new; every earlier finding, the
+    // reworded JIT001 among them, is recognised as in the baseline.
+    let new_findings: Vec<(&str, &str)> = report
+        .findings
+        .iter()
+        .map(|f| (f.diagnostic.code.as_str(), f.diagnostic.message.as_str()))
+        .collect();
+    assert_eq!(
+        new_findings,
+        vec![("JIT009", "permit `p1` is granted to every principal type")]
+    );
+    assert_eq!(report.in_baseline, before.len());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn deep_and_wide_conditions_are_answered_without_overflow() {
     let pre = "package deep\nentity S { team: String }\nentity R { env: String }\ncontext { risk: Int  flag: Bool }\naction r.read on R sensitivity low\nforbid * when context.risk >= 80\n";

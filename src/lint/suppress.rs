@@ -5,7 +5,7 @@
 //! unknown code, or suppressing nothing is itself a finding (JIT016,
 //! JIT017), which cannot be suppressed.
 
-use super::{draft, rules, Context, Draft};
+use super::{draft, rules, Context, Draft, Key};
 use crate::diagnostic::Code;
 use crate::span::{FileId, Span};
 use crate::syntax::lexer::lex;
@@ -59,7 +59,7 @@ pub(super) fn apply(cx: &Context<'_>, drafts: Vec<Draft>) -> Vec<Draft> {
             )
             .with_help("remove it, or move it to the line before the rule it is meant for"),
             subject: s.span,
-            anchor: format!("{}:{}", codes.join(","), cx.sources.snippet(s.span).trim()),
+            key: Key::suppression(cx.sources.snippet(s.span).trim()),
         });
     }
     kept.extend(problems);
@@ -87,7 +87,7 @@ fn collect(cx: &Context<'_>, file: FileId, sups: &mut Vec<Suppression>, problems
             )
             .with_help(help.to_string()),
             subject: *span,
-            anchor: body.to_string(),
+            key: Key::suppression(body),
         };
         let form = "write `// jitp-allow(JIT008): why this is acceptable`";
         let Some(inner) = rest.strip_prefix('(').and_then(|r| r.split_once(')')) else {

@@ -1,6 +1,6 @@
 use super::{actions_of, is_permit, most_sensitive};
 use crate::check::hir::{Rule, RuleId, TaskDef, TaskId};
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 use crate::syntax::ast::Sensitivity;
 
 finding!(
@@ -77,7 +77,7 @@ impl Lint for StandingGrant {
             )
             .with_help("give the task a lifetime, e.g. `ttl 1h`"),
             subject: t.span,
-            anchor: t.name.clone(),
+            key: Key::task(&t.name),
         });
     }
 
@@ -114,7 +114,7 @@ impl Lint for StandingGrant {
         out.push(Draft {
             diagnostic,
             subject: r.span,
-            anchor: r.id.clone(),
+            key: Key::rule(&r.id),
         });
     }
 }

@@ -1,5 +1,5 @@
 use crate::check::hir::{TaskDef, TaskId};
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 use crate::syntax::ast::TaskKind;
 
 finding!(
@@ -66,7 +66,7 @@ impl Lint for TtlExceedsMax {
                 "shorten the ttl to {max} or less, or raise `{key}` in `jitp.toml`"
             )),
             subject: t.span,
-            anchor: t.name.clone(),
+            key: Key::task(&t.name),
         });
     }
 }

@@ -1,6 +1,6 @@
 use super::is_permit;
 use crate::check::hir::{Expr, ExprKind, Program, Rule, RuleId, Var};
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 
 finding!(
     IdentityOnlyCondition,
@@ -82,7 +82,7 @@ impl Lint for IdentityOnlyCondition {
             )
             .with_help("require something of the moment: a `context` field (ticket, change window), `now`, `task.approvals` or `evidence`"),
             subject: r.span,
-            anchor: r.id.clone(),
+            key: Key::rule(&r.id),
         });
     }
 }

@@ -1,7 +1,7 @@
 use super::{covers, is_permit, ttl_at_least};
 use crate::check::hir::{ActionId, RuleId, TaskId};
 use crate::lint::solver::{canon, example, implies, Answer};
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 use std::collections::HashMap;
 
 finding!(
@@ -96,7 +96,7 @@ impl Lint for ShadowedPermit {
                         .map(|w| format!("e.g. a request with {w} is allowed by both")),
                 ),
                 subject: p1.span,
-                anchor: format!("{}<{}", p1.id, p2.id),
+                key: Key::rule_pair(&p1.id, &p2.id),
             });
         }
     }

@@ -1,7 +1,7 @@
 use super::{covers, is_permit};
 use crate::check::hir::{ActionId, RuleId};
 use crate::lint::solver::{classify, example, implies_or_fails, Verdict};
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 use std::collections::HashMap;
 
 finding!(
@@ -96,7 +96,7 @@ impl Lint for OverriddenPermit {
                     format!("e.g. a request with {w} meets the permit, and the guard denies it")
                 })),
                 subject: p.span,
-                anchor: format!("{}!{}", p.id, f.id),
+                key: Key::rule_pair(&p.id, &f.id),
             });
         }
     }

@@ -1,7 +1,7 @@
 use super::is_permit;
 use crate::check::hir::{Rule, RuleId};
 use crate::diagnostic::Severity;
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 use crate::span::Span;
 use crate::syntax::lexer::{lex, Tok};
 
@@ -84,7 +84,7 @@ impl Lint for WildcardAction {
         out.push(Draft {
             diagnostic: d,
             subject: r.span,
-            anchor: r.id.clone(),
+            key: Key::rule(&r.id),
         });
     }
 }

@@ -1,6 +1,6 @@
 use super::is_permit;
 use crate::check::hir::{Rule, RuleId};
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 
 finding!(
     WildcardPrincipal,
@@ -49,7 +49,7 @@ impl Lint for WildcardPrincipal {
             )
             .with_help("name the principal types the grant is for"),
             subject: r.span,
-            anchor: r.id.clone(),
+            key: Key::rule(&r.id),
         });
     }
 }

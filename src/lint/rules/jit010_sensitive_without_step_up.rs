@@ -1,6 +1,6 @@
 use super::{actions_of, is_permit, is_sensitive, most_sensitive};
 use crate::check::hir::{Rule, RuleId};
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 
 finding!(
     SensitiveWithoutStepUp,
@@ -67,7 +67,7 @@ impl Lint for SensitiveWithoutStepUp {
             )
             .with_help("add a requirement such as `require task.approvals >= 1 else \"approval\"`"),
             subject: r.span,
-            anchor: r.id.clone(),
+            key: Key::rule(&r.id),
         });
     }
 }

@@ -1,6 +1,6 @@
 use super::is_permit;
 use crate::check::hir::{Expr, ExprKind, TaskDef, TaskField, TaskId};
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 use crate::syntax::ast::TaskKind;
 
 finding!(
@@ -64,7 +64,7 @@ impl Lint for BreakglassUnguarded {
                     "add `notify \"secops\"` (or the channel that must hear about every use)",
                 ),
                 subject: t.span,
-                anchor: format!("{}#notify", t.name),
+                key: Key::task(&t.name),
             });
         }
         for r in cx
@@ -90,7 +90,7 @@ impl Lint for BreakglassUnguarded {
                 .with_label(t.span, "break-glass declared here")
                 .with_help("add `require task.approvals >= 1 else \"peer approval\"`"),
                 subject: r.span,
-                anchor: format!("{}#approval", r.id),
+                key: Key::rule(&r.id),
             });
         }
     }

@@ -1,7 +1,7 @@
 use super::{actions_of, is_sensitive, most_sensitive};
 use crate::check::hir::{EntityId, Program, RuleId};
 use crate::lint::graph::PrivilegeGraph;
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 
 finding!(
     EscalationPath,
@@ -122,7 +122,7 @@ pub(crate) fn report(cx: &Context<'_>, out: &mut Vec<Draft>, sensitive: bool) {
             out.push(Draft {
                 diagnostic: d,
                 subject: r.span,
-                anchor: format!("{}>{}@{who_name}", r.id, task.name),
+                key: Key::chain(&r.id, who_name, &task.name),
             });
         }
     }

@@ -1,7 +1,7 @@
 use crate::check::hir::{
     ActionId, ConstId, EntityId, EnumId, Expr, ExprKind, FnId, Literal, Program, RecordId, Type,
 };
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 use crate::span::Span;
 use std::collections::HashSet;
 
@@ -155,7 +155,7 @@ impl Lint for UnusedDeclaration {
                 )
                 .with_help("delete it, or write the rule that was meant to use it"),
                 subject: span,
-                anchor: format!("{kind}:{name}"),
+                key: Key::declaration(kind, name),
             });
         };
         for (i, d) in p.entities.iter().enumerate() {
