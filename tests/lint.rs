@@ -105,23 +105,71 @@ fn every_finding_is_documented_in_fixed_sections() {
             i.name,
             "the code registry and the lint registry disagree"
         );
-        // docs/lint.md carries every finding's documentation, headings one
-        // level down, exactly as `--explain` prints it.
-        let docs = std::fs::read_to_string(root().join("docs/lint.md")).unwrap();
-        let demoted: String = i
-            .doc
-            .lines()
-            .map(|l| match l.strip_prefix('#') {
-                Some(rest) if rest.starts_with(' ') || rest.starts_with('#') => format!("##{l}\n"),
-                _ => format!("{l}\n"),
-            })
-            .collect();
-        assert!(
-            docs.contains(&demoted),
-            "docs/lint.md does not carry the documentation of {} as `--explain` prints it",
-            i.code.as_str()
-        );
     }
+}
+
+/// The command that regenerates the findings section of docs/lint.md.
+const UPDATE_DOCS: &str = "JITP_UPDATE_DOCS=1 cargo test --test lint docs_lint_md";
+
+/// The findings section of docs/lint.md as the registry has it: the table
+/// of findings, then each finding's documentation exactly as `--explain`
+/// prints it, headings one level down.
+fn findings_section() -> String {
+    let mut out = String::from(
+        "## Findings\n\n| code | name | default | what it catches |\n|---|---|---|---|\n",
+    );
+    for l in registry() {
+        let i = l.info();
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            i.code.as_str(),
+            i.name,
+            i.level.as_str(),
+            i.summary
+        ));
+    }
+    for l in registry() {
+        out.push('\n');
+        for line in l.info().doc.lines() {
+            match line.strip_prefix('#') {
+                Some(rest) if rest.starts_with(' ') || rest.starts_with('#') => {
+                    out.push_str(&format!("##{line}\n"))
+                }
+                _ => out.push_str(&format!("{line}\n")),
+            }
+        }
+    }
+    out
+}
+
+/// docs/lint.md is hand-written down to its `## Findings` heading and
+/// generated from the registry from there on. With `JITP_UPDATE_DOCS=1`
+/// this test rewrites the generated part instead of comparing it.
+#[test]
+fn docs_lint_md_is_generated_from_the_registry() {
+    let path = root().join("docs/lint.md");
+    let docs = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        docs.starts_with("<!--") && docs.contains(UPDATE_DOCS),
+        "docs/lint.md should open with the generated-file note naming `{UPDATE_DOCS}`"
+    );
+    let at = docs
+        .find("\n## Findings\n")
+        .expect("docs/lint.md has a `## Findings` section")
+        + 1;
+    let (written, generated) = docs.split_at(at);
+    let expected = findings_section();
+    if std::env::var_os("JITP_UPDATE_DOCS").is_some() {
+        if generated != expected {
+            std::fs::write(&path, format!("{written}{expected}")).unwrap();
+        }
+        return;
+    }
+    assert!(
+        generated == expected,
+        "the findings section of docs/lint.md is not what the finding registry generates; \
+         regenerate it with `{UPDATE_DOCS}`"
+    );
 }
 
 #[test]
