@@ -110,6 +110,17 @@ pub struct SourceFile {
     line_starts: Vec<usize>,
 }
 
+impl SourceFile {
+    /// The text of 1-based line `n`, without its line end; lines end
+    /// where [`is_line_end`] says, as everywhere else in jitp.
+    pub fn line(&self, n: usize) -> Option<&str> {
+        let start = *self.line_starts.get(n.checked_sub(1)?)?;
+        let end = self.line_starts.get(n).copied().unwrap_or(self.text.len());
+        let line = self.text.get(start..end)?;
+        Some(line.trim_end_matches(is_line_end))
+    }
+}
+
 /// All source files of a compilation, indexed by [`FileId`].
 #[derive(Clone, Debug, Default)]
 pub struct SourceMap {

@@ -37,6 +37,8 @@ id_type! {
     FnId;
     /// A task or break-glass block.
     TaskId;
+    /// A rule (permit or forbid), by its place in the program's rules.
+    RuleId;
 }
 
 /// A type of the language.

@@ -3,7 +3,7 @@
 //! `grants task_x` activates that task for whoever performs it, so a path
 //! through the graph is a way to obtain further rights.
 
-use crate::check::hir::{EntityId, Program, Rule};
+use crate::check::hir::{ActionId, EntityId, Program, Rule, RuleId, TaskId};
 use crate::span::Span;
 use crate::syntax::ast::Effect;
 use petgraph::graphmap::DiGraphMap;
@@ -12,18 +12,18 @@ use petgraph::graphmap::DiGraphMap;
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Node {
     /// A principal type.
-    Principal(u32),
-    /// A permit (rule index).
-    Permit(u32),
+    Principal(EntityId),
+    /// A permit.
+    Permit(RuleId),
     /// An action.
-    Action(u32),
+    Action(ActionId),
     /// A task.
-    Task(u32),
+    Task(TaskId),
 }
 
 /// One step of a grant chain: the action performed (declared `grants`),
 /// the task it activates, and the permit of that task the holder gets.
-pub type Step = (u32, u32, u32);
+pub type Step = (ActionId, TaskId, RuleId);
 
 /// One hop of a path, for reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,22 +54,22 @@ impl<'p> PrivilegeGraph<'p> {
             if r.effect != Effect::Permit {
                 continue;
             }
-            let p = Node::Permit(i as u32);
-            for t in 0..program.entities.len() as u32 {
-                if applies_to(r, EntityId(t)) {
+            let p = Node::Permit(RuleId(i as u32));
+            for t in (0..program.entities.len() as u32).map(EntityId) {
+                if applies_to(r, t) {
                     graph.add_edge(Node::Principal(t), p, ());
                 }
             }
             for a in super::rules::actions_of(program, r) {
-                graph.add_edge(p, Node::Action(a.0), ());
+                graph.add_edge(p, Node::Action(a), ());
             }
             if let Some(t) = r.task {
-                graph.add_edge(Node::Task(t.0), p, ());
+                graph.add_edge(Node::Task(t), p, ());
             }
         }
         for (i, a) in program.actions.iter().enumerate() {
             if let Some(t) = a.grants {
-                graph.add_edge(Node::Action(i as u32), Node::Task(t.0), ());
+                graph.add_edge(Node::Action(ActionId(i as u32)), Node::Task(t), ());
             }
         }
         PrivilegeGraph { program, graph }
@@ -80,9 +80,9 @@ impl<'p> PrivilegeGraph<'p> {
     /// a permit of `T` that also applies to `who` → … Each chain is the
     /// list of permits along it (starting with `start`), without
     /// revisiting a task. At most `limit` chains.
-    pub fn chains(&self, start: u32, who: EntityId, limit: usize) -> Vec<Vec<Step>> {
+    pub fn chains(&self, start: RuleId, who: EntityId, limit: usize) -> Vec<Vec<Step>> {
         let mut out = Vec::new();
-        let mut stack: Vec<(u32, Vec<Step>)> = vec![(start, Vec::new())];
+        let mut stack: Vec<(RuleId, Vec<Step>)> = vec![(start, Vec::new())];
         while let Some((permit, path)) = stack.pop() {
             if out.len() >= limit {
                 break;
@@ -99,7 +99,7 @@ impl<'p> PrivilegeGraph<'p> {
                         let applies = self
                             .program
                             .rules
-                            .get(q as usize)
+                            .get(q.index())
                             .is_some_and(|r| applies_to(r, who));
                         if !applies {
                             continue;
@@ -118,11 +118,11 @@ impl<'p> PrivilegeGraph<'p> {
     }
 
     /// The hops of a chain starting at permit `start`, as labelled spans.
-    pub fn hops(&self, start: u32, who: EntityId, chain: &[Step]) -> Vec<Hop> {
+    pub fn hops(&self, start: RuleId, who: EntityId, chain: &[Step]) -> Vec<Hop> {
         let p = self.program;
         let who_name = p.entities.get(who.index()).map_or("?", |e| e.name.as_str());
         let mut hops = Vec::new();
-        if let Some(r) = p.rules.get(start as usize) {
+        if let Some(r) = p.rules.get(start.index()) {
             hops.push(Hop {
                 span: r.head,
                 label: format!("1. `{who_name}` holds `{}`", r.id),
@@ -130,9 +130,9 @@ impl<'p> PrivilegeGraph<'p> {
         }
         for (k, (a, t, q)) in chain.iter().enumerate() {
             let (Some(ad), Some(td), Some(qd)) = (
-                p.actions.get(*a as usize),
-                p.tasks.get(*t as usize),
-                p.rules.get(*q as usize),
+                p.actions.get(a.index()),
+                p.tasks.get(t.index()),
+                p.rules.get(q.index()),
             ) else {
                 continue;
             };

@@ -4,8 +4,9 @@
 //! enabled finding ([`Lint`]) on the program, each task and each rule. The
 //! findings are [`Diagnostic`]s with stable `JIT` codes; suppressions
 //! (`// jitp-allow(JIT008): reason`) and `jitp.toml` levels are applied
-//! afterwards, and each finding gets a fingerprint that does not depend on
-//! line numbers, for baselines and SARIF.
+//! afterwards, and each finding gets a fingerprint, for baselines and
+//! SARIF, computed from what the finding is about (its [`Key`]), never from
+//! its message or its position.
 //!
 //! The registry of findings is [`registry`]; each lives in its own module
 //! under `rules/` with its documentation (what it catches, why it
@@ -21,7 +22,7 @@ mod suppress;
 
 pub use config::Config;
 
-use crate::check::hir::{Program, Rule, TaskDef};
+use crate::check::hir::{Program, Rule, RuleId, TaskDef, TaskId};
 use crate::diagnostic::{Code, Diagnostic, Severity};
 use crate::span::{FileId, SourceMap, Span};
 use std::collections::HashSet;
@@ -97,15 +98,25 @@ pub struct LintInfo {
 
 /// One kind of finding. The traversal calls each hook once per program,
 /// task and rule; a finding pushes [`Draft`]s.
+///
+/// Each draft carries a [`Key`]: the stable subject of the finding, from
+/// which (with the code and the package) its fingerprint is computed. A
+/// baseline matches findings by fingerprint, so the key must name what the
+/// finding is about (a rule id, a task name, a declaration's kind and name,
+/// the two rules of a shadowing or overriding, the ends of an escalation
+/// chain) and nothing that changes when the finding's wording does: never
+/// the message, a label, a count, a line or a column. Two findings of one
+/// code in one package have different keys unless they are the same
+/// finding.
 pub trait Lint: Sync {
     /// The registry entry.
     fn info(&self) -> &'static LintInfo;
     /// Called once for the whole policy set.
     fn check_program(&self, _cx: &Context<'_>, _out: &mut Vec<Draft>) {}
     /// Called for each task and break-glass block declared by the user.
-    fn check_task(&self, _cx: &Context<'_>, _task: usize, _def: &TaskDef, _out: &mut Vec<Draft>) {}
+    fn check_task(&self, _cx: &Context<'_>, _task: TaskId, _def: &TaskDef, _out: &mut Vec<Draft>) {}
     /// Called for each rule.
-    fn check_rule(&self, _cx: &Context<'_>, _rule: usize, _def: &Rule, _out: &mut Vec<Draft>) {}
+    fn check_rule(&self, _cx: &Context<'_>, _rule: RuleId, _def: &Rule, _out: &mut Vec<Draft>) {}
 }
 
 /// A finding before levels, suppressions and fingerprints are applied.
@@ -117,9 +128,75 @@ pub struct Draft {
     /// The declaration the finding is about (a rule, task or declaration):
     /// a suppression on the line before it applies.
     pub subject: Span,
-    /// A stable name of the subject (rule id, task or declaration name)
-    /// for fingerprints.
-    pub anchor: String,
+    /// What the finding is about, for its fingerprint.
+    pub key: Key,
+}
+
+/// The stable subject of a finding: the finding's fingerprint is a hash of
+/// its code, its package and this key, so a finding keeps its fingerprint
+/// when its rule moves, when its message is reworded or when a count in
+/// the message changes. Built from names the policy author chose, never
+/// from message text or positions.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Key(Vec<String>);
+
+impl Key {
+    /// A rule, by its id.
+    pub fn rule(id: &str) -> Key {
+        Key(vec!["rule".into(), id.into()])
+    }
+
+    /// A task or break-glass block, by its name.
+    pub fn task(name: &str) -> Key {
+        Key(vec!["task".into(), name.into()])
+    }
+
+    /// A declaration, by its kind (`entity`, `action`, ...) and name.
+    pub fn declaration(kind: &str, name: &str) -> Key {
+        Key(vec![kind.into(), name.into()])
+    }
+
+    /// A rule made ineffective by another (a shadowing or overriding one):
+    /// both ids, the affected rule first.
+    pub fn rule_pair(affected: &str, by: &str) -> Key {
+        Key(vec!["rules".into(), affected.into(), by.into()])
+    }
+
+    /// A chain of grants, by its ends: the permit it starts from, the
+    /// principal type that holds it and the task it leads to. The hops in
+    /// between are left out: which of several chains is reported may
+    /// change when unrelated grants are added.
+    pub fn chain(permit: &str, holder: &str, task: &str) -> Key {
+        Key(vec![
+            "chain".into(),
+            permit.into(),
+            holder.into(),
+            task.into(),
+        ])
+    }
+
+    /// A `jitp-allow` comment, by its text.
+    pub fn suppression(text: &str) -> Key {
+        Key(vec!["suppression".into(), text.into()])
+    }
+
+    /// The policy set as a whole, for a finding made at most once per set.
+    pub fn policy_set() -> Key {
+        Key(vec!["policy-set".into()])
+    }
+
+    /// This key narrowed to one part of its subject, e.g. a rule's `when`
+    /// (`.part("when")`) or one of its `require` clauses by label
+    /// (`.part("require").part(label)`).
+    pub fn part(mut self, part: &str) -> Key {
+        self.0.push(part.into());
+        self
+    }
+
+    /// The key's parts, in order.
+    pub fn parts(&self) -> &[String] {
+        &self.0
+    }
 }
 
 /// A reported finding.
@@ -129,8 +206,9 @@ pub struct Finding {
     pub diagnostic: Diagnostic,
     /// The finding's kebab-case name.
     pub name: &'static str,
-    /// A stable hash of code, package, subject and message: the same
-    /// finding has the same fingerprint wherever its lines move.
+    /// A stable hash of code, package and [`Key`]: the same finding has
+    /// the same fingerprint wherever its lines move and however its
+    /// message is worded.
     pub fingerprint: String,
 }
 
@@ -161,7 +239,8 @@ pub struct Context<'a> {
     pub config: &'a Config,
     /// The policy set's own files (not the standard library).
     pub files: &'a HashSet<FileId>,
-    /// Each rule's applicability condition, translated once.
+    /// Each rule's applicability condition, translated once; indexed by
+    /// [`RuleId`] (see [`Context::guard`]).
     pub guards: Vec<solver::Formula>,
 }
 
@@ -169,6 +248,25 @@ impl Context<'_> {
     /// Whether `span` is in one of the user's files.
     pub fn is_user(&self, span: Span) -> bool {
         self.files.contains(&span.file)
+    }
+
+    /// Every rule with its id.
+    pub fn rules(&self) -> impl Iterator<Item = (RuleId, &Rule)> + '_ {
+        self.program
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (RuleId(i as u32), r))
+    }
+
+    /// The rule `id`.
+    pub fn rule(&self, id: RuleId) -> Option<&Rule> {
+        self.program.rules.get(id.index())
+    }
+
+    /// The applicability condition of rule `id`.
+    pub fn guard(&self, id: RuleId) -> Option<&solver::Formula> {
+        self.guards.get(id.index())
     }
 
     /// A rule's display name for messages.
@@ -238,13 +336,14 @@ fn lint_inner(
         l.check_program(&cx, &mut drafts);
     }
     for (i, t) in program.tasks.iter().enumerate() {
+        let i = TaskId(i as u32);
         if cx.is_user(t.span) {
             for l in &enabled {
                 l.check_task(&cx, i, t, &mut drafts);
             }
         }
     }
-    for (i, r) in program.rules.iter().enumerate() {
+    for (i, r) in cx.rules() {
         if cx.is_user(r.span) {
             for l in &enabled {
                 l.check_rule(&cx, i, r, &mut drafts);
@@ -264,8 +363,7 @@ fn lint_inner(
                 Some(l) => l.severity()?,
                 None => diagnostic.severity,
             };
-            let fingerprint =
-                fingerprint(&[info.code.as_str(), &package, &d.anchor, &diagnostic.message]);
+            let fingerprint = fingerprint(info.code, &package, &d.key);
             Some(Finding {
                 diagnostic,
                 name: info.name,
@@ -285,9 +383,13 @@ fn lint_inner(
     out
 }
 
-/// A stable 64-bit FNV-1a hash of `parts`, in hex.
-fn fingerprint(parts: &[&str]) -> String {
+/// The fingerprint of a finding of `code` in `package` about `key`: a
+/// stable 64-bit FNV-1a hash, in hex, of the three.
+fn fingerprint(code: Code, package: &str, key: &Key) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let parts = [code.as_str(), package]
+        .into_iter()
+        .chain(key.parts().iter().map(String::as_str));
     for p in parts {
         for b in p.bytes().chain([0u8]) {
             h ^= u64::from(b);
@@ -307,4 +409,84 @@ pub fn draft(
     let mut d = Diagnostic::error(info.code, span, message, label);
     d.severity = info.level.severity().unwrap_or(Severity::Warning);
     d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A task without a ttl: JIT001 says how many permits never lapse.
+    fn policy(permits: usize) -> String {
+        let mut text = String::from(
+            "package fp\nentity S { team: String }\nentity R { env: String }\n\
+             context { risk: Int }\naction r.read on R sensitivity low\n\
+             forbid * when context.risk >= 80\ntask open {\n",
+        );
+        for i in 0..permits {
+            text.push_str(&format!(
+                "  @id(\"p{i}\")\n  permit * to r.read on R when context.risk == {i}\n"
+            ));
+        }
+        text.push_str("}\n");
+        text
+    }
+
+    fn findings(text: &str) -> Vec<Finding> {
+        let (sources, program, diags) = crate::driver::check_text("p.jitp", text);
+        let program = program.unwrap_or_else(|| panic!("{diags:?}"));
+        let files: Vec<FileId> = sources
+            .iter()
+            .filter(|(_, f)| f.name == "p.jitp")
+            .map(|(id, _)| id)
+            .collect();
+        lint(&program, &sources, &files, &Config::default())
+    }
+
+    fn task_finding(found: &[Finding]) -> &Finding {
+        found
+            .iter()
+            .find(|f| f.diagnostic.code == Code::JIT001 && f.diagnostic.message.contains("task"))
+            .unwrap_or_else(|| panic!("no JIT001 on the task: {found:?}"))
+    }
+
+    #[test]
+    fn a_reworded_finding_keeps_its_fingerprint() {
+        let one = findings(&policy(1));
+        let two = findings(&policy(2));
+        let (a, b) = (task_finding(&one), task_finding(&two));
+        // The count in the message changed; the finding did not.
+        assert_ne!(a.diagnostic.message, b.diagnostic.message);
+        assert_eq!(a.fingerprint, b.fingerprint);
+        // The permit both versions share keeps its fingerprints too (each
+        // permit is to `*` principals: JIT009).
+        let of = |found: &[Finding], id: &str| -> Vec<String> {
+            found
+                .iter()
+                .filter(|f| f.diagnostic.message.contains(&format!("`{id}`")))
+                .map(|f| f.fingerprint.clone())
+                .collect()
+        };
+        assert!(!of(&one, "p0").is_empty());
+        assert_eq!(of(&one, "p0"), of(&two, "p0"));
+    }
+
+    #[test]
+    fn keys_tell_findings_apart() {
+        let key = |k: Key| fingerprint(Code::JIT001, "fp", &k);
+        // A task and a rule may share a name; their findings do not.
+        assert_ne!(key(Key::task("x")), key(Key::rule("x")));
+        assert_ne!(key(Key::rule_pair("a", "b")), key(Key::rule_pair("b", "a")));
+        assert_ne!(
+            key(Key::rule("a").part("require").part("x")),
+            key(Key::rule("a").part("require").part("y"))
+        );
+        assert_ne!(
+            fingerprint(Code::JIT001, "fp", &Key::rule("a")),
+            fingerprint(Code::JIT001, "other", &Key::rule("a"))
+        );
+        assert_ne!(
+            fingerprint(Code::JIT001, "fp", &Key::rule("a")),
+            fingerprint(Code::JIT009, "fp", &Key::rule("a"))
+        );
+    }
 }

@@ -5,7 +5,7 @@
 //! unknown code, or suppressing nothing is itself a finding (JIT016,
 //! JIT017), which cannot be suppressed.
 
-use super::{draft, rules, Context, Draft};
+use super::{draft, rules, Context, Draft, Key};
 use crate::diagnostic::Code;
 use crate::span::{FileId, Span};
 use crate::syntax::lexer::lex;
@@ -59,7 +59,7 @@ pub(super) fn apply(cx: &Context<'_>, drafts: Vec<Draft>) -> Vec<Draft> {
             )
             .with_help("remove it, or move it to the line before the rule it is meant for"),
             subject: s.span,
-            anchor: format!("{}:{}", codes.join(","), cx.sources.snippet(s.span).trim()),
+            key: Key::suppression(cx.sources.snippet(s.span).trim()),
         });
     }
     kept.extend(problems);
@@ -72,7 +72,6 @@ fn collect(cx: &Context<'_>, file: FileId, sups: &mut Vec<Suppression>, problems
     };
     let text = src.text.as_str();
     let lexed = lex(file, text);
-    let lines: Vec<&str> = text.lines().collect();
     for (span, body) in &lexed.comments {
         let body = body.trim();
         let Some(rest) = body.strip_prefix(MARKER) else {
@@ -87,7 +86,7 @@ fn collect(cx: &Context<'_>, file: FileId, sups: &mut Vec<Suppression>, problems
             )
             .with_help(help.to_string()),
             subject: *span,
-            anchor: body.to_string(),
+            key: Key::suppression(body),
         };
         let form = "write `// jitp-allow(JIT008): why this is acceptable`";
         let Some(inner) = rest.strip_prefix('(').and_then(|r| r.split_once(')')) else {
@@ -128,7 +127,7 @@ fn collect(cx: &Context<'_>, file: FileId, sups: &mut Vec<Suppression>, problems
         }
         let (line, _) = cx.sources.line_col(file, span.start);
         let mut last = line + 1;
-        while let Some(l) = lines.get(last - 1) {
+        while let Some(l) = src.line(last) {
             let t = l.trim_start();
             if t.is_empty() || t.starts_with("//") || t.starts_with('@') {
                 last += 1;

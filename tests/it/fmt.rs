@@ -187,6 +187,59 @@ const Z = 1
     );
 }
 
+/// Comments inside parentheses that the layout drops (around a call
+/// argument, a set element, a parenthesised `and`/`or` chain) at several
+/// depths, and trailing comments before a closing parenthesis. The first
+/// one once formatted to text that formatting then changed again.
+#[test]
+fn comments_in_nested_calls_and_chains() {
+    insta::assert_snapshot!(
+        "fmt_comments_nested",
+        pair(
+            r#"forbid * when f((
+  // either flag
+  context.x or context.y))
+forbid * when f(a, (
+  // second argument
+  context.x or context.y))
+forbid * when f(g((
+  // two calls deep
+  context.x and context.y)))
+forbid * when x.m(((
+  // two parentheses deep
+  a or b)))
+forbid * when [(
+  // in a set
+  a or b), c]
+forbid * when f(( // trailing after the parenthesis
+  a or b))
+forbid * when (
+  // before a chain
+  context.x or context.y)
+forbid * when a and (
+  // inside an or under and
+  context.x or context.y)
+forbid * when a or (
+  // inside an and under or
+  b and (
+    // one deeper
+    c or d))
+forbid * when not (
+  // under not
+  a or b)
+forbid * when f(a, b // before the closing parenthesis
+)
+forbid * when (a or b // before the closing parenthesis
+)
+forbid * when ((a or b // before an inner closing parenthesis
+) and c)
+forbid * when f((a // inside the argument
+ or b))
+"#
+        )
+    );
+}
+
 #[test]
 fn blank_lines_and_alignment() {
     insta::assert_snapshot!(
@@ -289,6 +342,19 @@ fn expr() -> impl Strategy<Value = String> {
             inner.clone().prop_map(|x| format!("({x})?.g")),
             (inner.clone(), inner.clone()).prop_map(|(x, y)| format!("({x}).m({y})")),
             (inner.clone(), inner.clone()).prop_map(|(x, y)| format!("f({x}, {y},)")),
+            // Comments where parentheses the layout drops enclose them, in
+            // call arguments and around chains, and before a closing
+            // parenthesis.
+            (inner.clone(), inner.clone())
+                .prop_map(|(x, y)| format!("f((\n  // either\n  {x} or {y}))")),
+            (inner.clone(), inner.clone())
+                .prop_map(|(x, y)| format!("f({x}, ( // trailing\n  {y} and {x}))")),
+            inner
+                .clone()
+                .prop_map(|x| format!("(\n  // own line\n  {x})")),
+            inner
+                .clone()
+                .prop_map(|x| format!("({x} // before the parenthesis\n)")),
             prop::collection::vec(inner, 0..4).prop_map(|v| format!("[{}]", v.join(", "))),
         ]
     })
@@ -389,8 +455,128 @@ fn cases() -> u32 {
         .unwrap_or(96)
 }
 
+/// Fixed-seed runs (see `support::seed`: `JITP_SEED=random` or `=N` on
+/// demand) that never write a regressions file: the recorded cases in
+/// `fmt.proptest-regressions` are run by `recorded_regressions` instead.
+fn config() -> ProptestConfig {
+    crate::support::proptest_config(cases(), 0xf0a7)
+}
+
+/// Checks what `formats_generated_policies` checks, for one input.
+fn check_formats(src: &str) -> Result<(), TestCaseError> {
+    let out = match format_source(FileId(0), src) {
+        Ok(out) => out,
+        Err(e) => {
+            if let Some(p) = std::env::var_os("JITP_FMT_DUMP") {
+                std::fs::write(p, src).unwrap();
+            }
+            return Err(TestCaseError::fail(format!("{e}\n{src}")));
+        }
+    };
+    prop_assert!(same_tree(
+        &parse(FileId(0), src).file,
+        &parse(FileId(0), &out).file
+    ));
+    prop_assert_eq!(comments(src), comments(&out));
+    let again = format_source(FileId(0), &out).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(&again, &out, "not idempotent for\n{}", src);
+    Ok(())
+}
+
+/// Reads a string literal as `Debug` writes it, from just after its
+/// opening quote; returns the string and the rest after the closing quote.
+fn debug_string(s: &str) -> Option<(String, &str)> {
+    let mut out = String::new();
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((out, &s[i + 1..])),
+            '\\' => match chars.next()?.1 {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                'r' => out.push('\r'),
+                '0' => out.push('\0'),
+                'u' => {
+                    let rest = &s[chars.next()?.0 + 1..];
+                    let end = rest.find('}')?;
+                    out.push(char::from_u32(u32::from_str_radix(&rest[..end], 16).ok()?)?);
+                    for _ in 0..=end {
+                        chars.next();
+                    }
+                }
+                other => out.push(other),
+            },
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+/// The cases recorded in `tests/it/fmt.proptest-regressions` (from before
+/// runs stopped writing it), as (source, edits).
+fn recorded_cases() -> Vec<(String, Vec<(usize, Insert)>)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fmt.proptest-regressions");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with("cc ")) {
+        let (_, rest) = line
+            .split_once("src = \"")
+            .expect("a recorded case has a `src`");
+        let (src, rest) = debug_string(rest).expect("`src` is a string literal");
+        let (_, list) = rest
+            .split_once("edits = [")
+            .expect("a recorded case has `edits`");
+        let list = list
+            .trim_end()
+            .strip_suffix(']')
+            .expect("`edits` is a list");
+        let edits = list
+            .split("), ")
+            .map(|e| e.trim_matches(|c| c == '(' || c == ')'))
+            .filter(|e| !e.is_empty())
+            .map(|e| {
+                let (k, what) = e.split_once(", ").expect("an edit is a pair");
+                let what = match what {
+                    "Trailing" => Insert::Trailing,
+                    "OwnLine" => Insert::OwnLine,
+                    "BlankLine" => Insert::BlankLine,
+                    "Spaces" => Insert::Spaces,
+                    "NoNewlines" => Insert::NoNewlines,
+                    other => panic!("unknown insertion `{other}`"),
+                };
+                (k.parse().expect("an edit's index is a number"), what)
+            })
+            .collect();
+        out.push((src, edits));
+    }
+    out
+}
+
+/// Every case the property test once failed on still formats correctly.
+#[test]
+fn recorded_regressions() {
+    let cases = recorded_cases();
+    assert_eq!(cases.len(), 3, "tests/it/fmt.proptest-regressions changed");
+    for (src, edits) in cases {
+        let src = mutate(&src, &edits);
+        if let Err(e) = check_formats(&src) {
+            panic!("{e}");
+        }
+    }
+}
+
+/// The case behind the comment-in-nested-call fix, as the property test
+/// would have generated it.
+#[test]
+fn comment_in_parenthesised_call_argument() {
+    let src = "forbid * when f((\n  // either flag\n  context.x or context.y))\n";
+    if let Err(e) = check_formats(src) {
+        panic!("{e}");
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+    #![proptest_config(config())]
 
     /// Formatting keeps the tree and the comments, and is idempotent.
     #[test]
@@ -398,20 +584,7 @@ proptest! {
         src in policy(),
         edits in prop::collection::vec((0usize..10_000, insert()), 0..24),
     ) {
-        let src = mutate(&src, &edits);
-        let out = match format_source(FileId(0), &src) {
-            Ok(out) => out,
-            Err(e) => {
-                if let Some(p) = std::env::var_os("JITP_FMT_DUMP") {
-                    std::fs::write(p, &src).unwrap();
-                }
-                return Err(TestCaseError::fail(format!("{e}\n{src}")));
-            }
-        };
-        prop_assert!(same_tree(&parse(FileId(0), &src).file, &parse(FileId(0), &out).file));
-        prop_assert_eq!(comments(&src), comments(&out));
-        let again = format_source(FileId(0), &out).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        prop_assert_eq!(&again, &out, "not idempotent for\n{}", src);
+        check_formats(&mutate(&src, &edits))?;
     }
 }
 

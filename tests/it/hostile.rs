@@ -105,3 +105,17 @@ fn bidirectional_controls_are_refused() {
     let (_, program, diags) = check_text("p.jitp", "const A = \"\\u{202E}\"\n");
     assert!(program.is_some(), "{diags:?}");
 }
+
+/// The formatter sees the same lines: a comment after a lone CR stays on
+/// its own line, and the output (with LF line ends) is stable.
+#[test]
+fn fmt_keeps_comments_on_the_lines_a_viewer_shows() {
+    use jitp::fmt::format_source;
+    use jitp::span::FileId;
+    for end in ["\r", "\r\n", "\u{2028}", "\u{85}"] {
+        let text = format!("entity A {{}}{end}// note{end}{end}const X = 1{end}");
+        let out = format_source(FileId(0), &text).unwrap();
+        assert_eq!(out, "entity A {}\n// note\n\nconst X = 1\n", "{end:?}");
+        assert_eq!(format_source(FileId(0), &out).unwrap(), out);
+    }
+}

@@ -61,6 +61,7 @@ pub fn seed() -> u64 {
 pub fn proptest_config(cases: u32, salt: u64) -> proptest::test_runner::Config {
     proptest::test_runner::Config {
         cases,
+        rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha,
         rng_seed: proptest::test_runner::RngSeed::Fixed(seed().wrapping_add(salt)),
         failure_persistence: None,
         ..proptest::test_runner::Config::default()

@@ -1,6 +1,6 @@
 use super::{actions_of, is_permit, most_sensitive};
-use crate::check::hir::{Rule, TaskDef};
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::check::hir::{Rule, RuleId, TaskDef, TaskId};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 use crate::syntax::ast::Sensitivity;
 
 finding!(
@@ -51,7 +51,7 @@ impl Lint for StandingGrant {
         &Self::INFO
     }
 
-    fn check_task(&self, cx: &Context<'_>, i: usize, t: &TaskDef, out: &mut Vec<Draft>) {
+    fn check_task(&self, cx: &Context<'_>, task: TaskId, t: &TaskDef, out: &mut Vec<Draft>) {
         if t.ttl.is_some() {
             return;
         }
@@ -59,7 +59,7 @@ impl Lint for StandingGrant {
             .program
             .rules
             .iter()
-            .filter(|r| is_permit(r) && r.task.is_some_and(|x| x.index() == i))
+            .filter(|r| is_permit(r) && r.task == Some(task))
             .count();
         if permits == 0 {
             return;
@@ -77,11 +77,11 @@ impl Lint for StandingGrant {
             )
             .with_help("give the task a lifetime, e.g. `ttl 1h`"),
             subject: t.span,
-            anchor: t.name.clone(),
+            key: Key::task(&t.name),
         });
     }
 
-    fn check_rule(&self, cx: &Context<'_>, _: usize, r: &Rule, out: &mut Vec<Draft>) {
+    fn check_rule(&self, cx: &Context<'_>, _: RuleId, r: &Rule, out: &mut Vec<Draft>) {
         if !is_permit(r) || r.task.is_some() {
             return;
         }
@@ -114,7 +114,7 @@ impl Lint for StandingGrant {
         out.push(Draft {
             diagnostic,
             subject: r.span,
-            anchor: r.id.clone(),
+            key: Key::rule(&r.id),
         });
     }
 }

@@ -1,5 +1,5 @@
-use crate::check::hir::TaskDef;
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::check::hir::{TaskDef, TaskId};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 use crate::syntax::ast::TaskKind;
 
 finding!(
@@ -39,7 +39,7 @@ impl Lint for TtlExceedsMax {
         &Self::INFO
     }
 
-    fn check_task(&self, cx: &Context<'_>, _: usize, t: &TaskDef, out: &mut Vec<Draft>) {
+    fn check_task(&self, cx: &Context<'_>, _: TaskId, t: &TaskDef, out: &mut Vec<Draft>) {
         let Some(ttl) = t.ttl else { return };
         let (max, key, kind) = match t.kind {
             TaskKind::Task => (cx.config.max_ttl, "max_ttl", "task"),
@@ -66,7 +66,7 @@ impl Lint for TtlExceedsMax {
                 "shorten the ttl to {max} or less, or raise `{key}` in `jitp.toml`"
             )),
             subject: t.span,
-            anchor: t.name.clone(),
+            key: Key::task(&t.name),
         });
     }
 }

@@ -1,6 +1,6 @@
 use super::is_permit;
-use crate::check::hir::{Expr, ExprKind, Program, Rule, Var};
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::check::hir::{Expr, ExprKind, Program, Rule, RuleId, Var};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 
 finding!(
     IdentityOnlyCondition,
@@ -49,7 +49,7 @@ impl Lint for IdentityOnlyCondition {
         &Self::INFO
     }
 
-    fn check_rule(&self, cx: &Context<'_>, _: usize, r: &Rule, out: &mut Vec<Draft>) {
+    fn check_rule(&self, cx: &Context<'_>, _: RuleId, r: &Rule, out: &mut Vec<Draft>) {
         if !is_permit(r) || (r.task.is_none() && r.standing_reason.is_some()) {
             return;
         }
@@ -82,7 +82,7 @@ impl Lint for IdentityOnlyCondition {
             )
             .with_help("require something of the moment: a `context` field (ticket, change window), `now`, `task.approvals` or `evidence`"),
             subject: r.span,
-            anchor: r.id.clone(),
+            key: Key::rule(&r.id),
         });
     }
 }

@@ -1,7 +1,7 @@
 use super::is_permit;
-use crate::check::hir::Rule;
+use crate::check::hir::{Rule, RuleId};
 use crate::lint::solver::{classify, Formula, Verdict};
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 
 finding!(
     VacuousCondition,
@@ -41,7 +41,7 @@ impl Lint for VacuousCondition {
         &Self::INFO
     }
 
-    fn check_rule(&self, cx: &Context<'_>, _: usize, r: &Rule, out: &mut Vec<Draft>) {
+    fn check_rule(&self, cx: &Context<'_>, _: RuleId, r: &Rule, out: &mut Vec<Draft>) {
         if !is_permit(r) {
             return;
         }
@@ -58,7 +58,7 @@ impl Lint for VacuousCondition {
                     )
                     .with_help("a condition that always holds guards nothing; write the condition you meant")),
                     subject: r.span,
-                    anchor: format!("{}#when", r.id),
+                    key: Key::rule(&r.id).part("when"),
                 });
             }
         }
@@ -74,7 +74,7 @@ impl Lint for VacuousCondition {
                     )
                     .with_help("a requirement that always holds never asks for step-up; require something that must be presented, e.g. `task.approvals >= 1`")),
                     subject: r.span,
-                    anchor: format!("{}#require:{}", r.id, q.label),
+                    key: Key::rule(&r.id).part("require").part(&q.label),
                 });
             }
         }

@@ -1,7 +1,7 @@
 use super::is_permit;
-use crate::check::hir::Rule;
+use crate::check::hir::{Rule, RuleId};
 use crate::lint::solver::{classify, Formula, Verdict};
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 
 finding!(
     UnsatisfiableRule,
@@ -38,8 +38,8 @@ impl Lint for UnsatisfiableRule {
         &Self::INFO
     }
 
-    fn check_rule(&self, cx: &Context<'_>, i: usize, r: &Rule, out: &mut Vec<Draft>) {
-        let Some(guard) = cx.guards.get(i) else {
+    fn check_rule(&self, cx: &Context<'_>, id: RuleId, r: &Rule, out: &mut Vec<Draft>) {
+        let Some(guard) = cx.guard(id) else {
             return;
         };
         // A failing guard condition denies, so "never holds" only means
@@ -58,7 +58,7 @@ impl Lint for UnsatisfiableRule {
                 )
                 .with_help("the conditions contradict each other; correct them or delete the rule"),
                 subject: r.span,
-                anchor: r.id.clone(),
+                key: Key::rule(&r.id),
             });
             return;
         }
@@ -80,7 +80,7 @@ impl Lint for UnsatisfiableRule {
                     )
                     .with_help("the rule can only ever ask for step-up; correct the requirement"),
                     subject: r.span,
-                    anchor: format!("{}#require:{}", r.id, q.label),
+                    key: Key::rule(&r.id).part("require").part(&q.label),
                 });
             }
         }

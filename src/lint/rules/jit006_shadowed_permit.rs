@@ -1,7 +1,7 @@
 use super::{covers, is_permit, ttl_at_least};
-use crate::check::hir::ActionId;
+use crate::check::hir::{ActionId, RuleId, TaskId};
 use crate::lint::solver::{canon, example, implies, Answer};
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 use std::collections::HashMap;
 
 finding!(
@@ -45,12 +45,11 @@ impl Lint for ShadowedPermit {
     }
 
     fn check_program(&self, cx: &Context<'_>, out: &mut Vec<Draft>) {
-        let rules = &cx.program.rules;
         // Permits by (task, action); wildcard permits by task.
-        let mut by_action: HashMap<(Option<u32>, ActionId), Vec<usize>> = HashMap::new();
-        let mut wild: HashMap<Option<u32>, Vec<usize>> = HashMap::new();
-        for (i, r) in rules.iter().enumerate().filter(|(_, r)| is_permit(r)) {
-            let scope = r.task.map(|t| t.0);
+        let mut by_action: HashMap<(Option<TaskId>, ActionId), Vec<RuleId>> = HashMap::new();
+        let mut wild: HashMap<Option<TaskId>, Vec<RuleId>> = HashMap::new();
+        for (i, r) in cx.rules().filter(|(_, r)| is_permit(r)) {
+            let scope = r.task;
             if r.wildcard_action {
                 wild.entry(scope).or_default().push(i);
             } else {
@@ -59,12 +58,12 @@ impl Lint for ShadowedPermit {
                 }
             }
         }
-        for (i, p1) in rules.iter().enumerate() {
+        for (i, p1) in cx.rules() {
             if !is_permit(p1) || !cx.is_user(p1.span) {
                 continue;
             }
-            let scope = p1.task.map(|t| t.0);
-            let mut candidates: Vec<usize> = wild.get(&scope).cloned().unwrap_or_default();
+            let scope = p1.task;
+            let mut candidates: Vec<RuleId> = wild.get(&scope).cloned().unwrap_or_default();
             if let Some(first) = p1.actions.first().filter(|_| !p1.wildcard_action) {
                 candidates.extend(by_action.get(&(scope, *first)).into_iter().flatten());
             }
@@ -74,7 +73,7 @@ impl Lint for ShadowedPermit {
                 .into_iter()
                 .find(|&j| j != i && shadows(cx, j, i) && (j < i || !shadows(cx, i, j)));
             let Some(j) = shadowing else { continue };
-            let Some(p2) = rules.get(j) else { continue };
+            let Some(p2) = cx.rule(j) else { continue };
             out.push(Draft {
                 diagnostic: draft(
                     &Self::INFO,
@@ -92,21 +91,20 @@ impl Lint for ShadowedPermit {
                 )
                 .with_help("delete the redundant permit, or narrow the broader one")
                 .with_note_opt(
-                    cx.guards
-                        .get(i)
+                    cx.guard(i)
                         .and_then(example)
                         .map(|w| format!("e.g. a request with {w} is allowed by both")),
                 ),
                 subject: p1.span,
-                anchor: format!("{}<{}", p1.id, p2.id),
+                key: Key::rule_pair(&p1.id, &p2.id),
             });
         }
     }
 }
 
 /// Whether permit `j` makes permit `i` redundant.
-fn shadows(cx: &Context<'_>, j: usize, i: usize) -> bool {
-    let (Some(p2), Some(p1)) = (cx.program.rules.get(j), cx.program.rules.get(i)) else {
+fn shadows(cx: &Context<'_>, j: RuleId, i: RuleId) -> bool {
+    let (Some(p2), Some(p1)) = (cx.rule(j), cx.rule(i)) else {
         return false;
     };
     if !covers(p2, p1) || !ttl_at_least(p2.ttl, p1.ttl) {
@@ -116,7 +114,7 @@ fn shadows(cx: &Context<'_>, j: usize, i: usize) -> bool {
     if !p2.requires.iter().all(|q| asked.contains(&canon(&q.cond))) {
         return false;
     }
-    match (cx.guards.get(i), cx.guards.get(j)) {
+    match (cx.guard(i), cx.guard(j)) {
         (Some(g1), Some(g2)) => implies(g1, g2) == Answer::Yes,
         _ => false,
     }

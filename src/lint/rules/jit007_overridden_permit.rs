@@ -1,7 +1,7 @@
 use super::{covers, is_permit};
-use crate::check::hir::ActionId;
+use crate::check::hir::{ActionId, RuleId};
 use crate::lint::solver::{classify, example, implies_or_fails, Verdict};
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 use std::collections::HashMap;
 
 finding!(
@@ -43,10 +43,9 @@ impl Lint for OverriddenPermit {
     }
 
     fn check_program(&self, cx: &Context<'_>, out: &mut Vec<Draft>) {
-        let rules = &cx.program.rules;
-        let mut by_action: HashMap<ActionId, Vec<usize>> = HashMap::new();
-        let mut wild: Vec<usize> = Vec::new();
-        for (i, r) in rules.iter().enumerate().filter(|(_, r)| !is_permit(r)) {
+        let mut by_action: HashMap<ActionId, Vec<RuleId>> = HashMap::new();
+        let mut wild: Vec<RuleId> = Vec::new();
+        for (i, r) in cx.rules().filter(|(_, r)| !is_permit(r)) {
             if r.wildcard_action {
                 wild.push(i);
             } else {
@@ -55,16 +54,12 @@ impl Lint for OverriddenPermit {
                 }
             }
         }
-        for (i, p) in rules.iter().enumerate() {
+        for (i, p) in cx.rules() {
             if !is_permit(p) || !cx.is_user(p.span) {
                 continue;
             }
             // A permit that never applies is JIT005's.
-            if cx
-                .guards
-                .get(i)
-                .is_none_or(|g| classify(g) == Verdict::Never)
-            {
+            if cx.guard(i).is_none_or(|g| classify(g) == Verdict::Never) {
                 continue;
             }
             let mut candidates = wild.clone();
@@ -73,15 +68,15 @@ impl Lint for OverriddenPermit {
             }
             candidates.sort_unstable();
             let found = candidates.into_iter().find(|&j| {
-                let Some(f) = rules.get(j) else { return false };
+                let Some(f) = cx.rule(j) else { return false };
                 // A task's guard only sees requests of that task; a
                 // standing permit is also used outside every task.
                 let same_scope = f.task.is_none() || f.task == p.task;
                 same_scope
                     && covers(f, p)
-                    && matches!((cx.guards.get(i), cx.guards.get(j)), (Some(gp), Some(gf)) if implies_or_fails(gp, gf))
+                    && matches!((cx.guard(i), cx.guard(j)), (Some(gp), Some(gf)) if implies_or_fails(gp, gf))
             });
-            let Some(f) = found.and_then(|j| rules.get(j)) else {
+            let Some(f) = found.and_then(|j| cx.rule(j)) else {
                 continue;
             };
             out.push(Draft {
@@ -97,11 +92,11 @@ impl Lint for OverriddenPermit {
                 )
                 .with_label(f.head, "this guard holds whenever the permit does")
                 .with_help("narrow the guard, correct the permit's condition, or delete the permit")
-                .with_note_opt(cx.guards.get(i).and_then(example).map(|w| {
+                .with_note_opt(cx.guard(i).and_then(example).map(|w| {
                     format!("e.g. a request with {w} meets the permit, and the guard denies it")
                 })),
                 subject: p.span,
-                anchor: format!("{}!{}", p.id, f.id),
+                key: Key::rule_pair(&p.id, &f.id),
             });
         }
     }

@@ -1,7 +1,7 @@
 use super::is_permit;
-use crate::check::hir::Rule;
+use crate::check::hir::{Rule, RuleId};
 use crate::diagnostic::Severity;
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 use crate::span::Span;
 use crate::syntax::lexer::{lex, Tok};
 
@@ -41,7 +41,7 @@ impl Lint for WildcardAction {
         &Self::INFO
     }
 
-    fn check_rule(&self, cx: &Context<'_>, _: usize, r: &Rule, out: &mut Vec<Draft>) {
+    fn check_rule(&self, cx: &Context<'_>, _: RuleId, r: &Rule, out: &mut Vec<Draft>) {
         if !is_permit(r) {
             return;
         }
@@ -84,7 +84,7 @@ impl Lint for WildcardAction {
         out.push(Draft {
             diagnostic: d,
             subject: r.span,
-            anchor: r.id.clone(),
+            key: Key::rule(&r.id),
         });
     }
 }

@@ -1,6 +1,6 @@
 use super::is_permit;
-use crate::check::hir::Rule;
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::check::hir::{Rule, RuleId};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 
 finding!(
     WildcardPrincipal,
@@ -36,7 +36,7 @@ impl Lint for WildcardPrincipal {
         &Self::INFO
     }
 
-    fn check_rule(&self, cx: &Context<'_>, _: usize, r: &Rule, out: &mut Vec<Draft>) {
+    fn check_rule(&self, cx: &Context<'_>, _: RuleId, r: &Rule, out: &mut Vec<Draft>) {
         if !is_permit(r) || r.principal.is_some() {
             return;
         }
@@ -49,7 +49,7 @@ impl Lint for WildcardPrincipal {
             )
             .with_help("name the principal types the grant is for"),
             subject: r.span,
-            anchor: r.id.clone(),
+            key: Key::rule(&r.id),
         });
     }
 }

@@ -1,6 +1,6 @@
 use super::{actions_of, is_permit, is_sensitive, most_sensitive};
-use crate::check::hir::Rule;
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::check::hir::{Rule, RuleId};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 
 finding!(
     SensitiveWithoutStepUp,
@@ -40,7 +40,7 @@ impl Lint for SensitiveWithoutStepUp {
         &Self::INFO
     }
 
-    fn check_rule(&self, cx: &Context<'_>, _: usize, r: &Rule, out: &mut Vec<Draft>) {
+    fn check_rule(&self, cx: &Context<'_>, _: RuleId, r: &Rule, out: &mut Vec<Draft>) {
         if !is_permit(r) || !r.requires.is_empty() {
             return;
         }
@@ -67,7 +67,7 @@ impl Lint for SensitiveWithoutStepUp {
             )
             .with_help("add a requirement such as `require task.approvals >= 1 else \"approval\"`"),
             subject: r.span,
-            anchor: r.id.clone(),
+            key: Key::rule(&r.id),
         });
     }
 }

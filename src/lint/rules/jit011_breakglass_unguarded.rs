@@ -1,6 +1,6 @@
 use super::is_permit;
-use crate::check::hir::{Expr, ExprKind, TaskDef, TaskField};
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::check::hir::{Expr, ExprKind, TaskDef, TaskField, TaskId};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 use crate::syntax::ast::TaskKind;
 
 finding!(
@@ -48,7 +48,7 @@ impl Lint for BreakglassUnguarded {
         &Self::INFO
     }
 
-    fn check_task(&self, cx: &Context<'_>, i: usize, t: &TaskDef, out: &mut Vec<Draft>) {
+    fn check_task(&self, cx: &Context<'_>, task: TaskId, t: &TaskDef, out: &mut Vec<Draft>) {
         if t.kind != TaskKind::Breakglass {
             return;
         }
@@ -64,14 +64,14 @@ impl Lint for BreakglassUnguarded {
                     "add `notify \"secops\"` (or the channel that must hear about every use)",
                 ),
                 subject: t.span,
-                anchor: format!("{}#notify", t.name),
+                key: Key::task(&t.name),
             });
         }
         for r in cx
             .program
             .rules
             .iter()
-            .filter(|r| is_permit(r) && r.task.is_some_and(|x| x.index() == i))
+            .filter(|r| is_permit(r) && r.task == Some(task))
         {
             if r.requires.iter().any(|q| reads_approvals(&q.cond)) {
                 continue;
@@ -90,7 +90,7 @@ impl Lint for BreakglassUnguarded {
                 .with_label(t.span, "break-glass declared here")
                 .with_help("add `require task.approvals >= 1 else \"peer approval\"`"),
                 subject: r.span,
-                anchor: format!("{}#approval", r.id),
+                key: Key::rule(&r.id),
             });
         }
     }

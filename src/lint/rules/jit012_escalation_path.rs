@@ -1,7 +1,7 @@
 use super::{actions_of, is_sensitive, most_sensitive};
-use crate::check::hir::{EntityId, Program};
+use crate::check::hir::{EntityId, Program, RuleId};
 use crate::lint::graph::PrivilegeGraph;
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 
 finding!(
     EscalationPath,
@@ -62,7 +62,7 @@ pub(crate) fn report(cx: &Context<'_>, out: &mut Vec<Draft>, sensitive: bool) {
         return;
     }
     let graph = PrivilegeGraph::new(p);
-    for (i, r) in p.rules.iter().enumerate() {
+    for (i, r) in cx.rules() {
         if !super::is_permit(r) || !cx.is_user(r.span) {
             continue;
         }
@@ -77,7 +77,7 @@ pub(crate) fn report(cx: &Context<'_>, out: &mut Vec<Draft>, sensitive: bool) {
             if !r.principal.as_ref().is_none_or(|ps| ps.contains(&who)) {
                 continue;
             }
-            let chains = graph.chains(i as u32, who, 64);
+            let chains = graph.chains(i, who, 64);
             let reaching = chains
                 .iter()
                 .find(|c| c.last().is_some_and(|(_, _, q)| reaches_sensitive(p, *q)));
@@ -89,14 +89,14 @@ pub(crate) fn report(cx: &Context<'_>, out: &mut Vec<Draft>, sensitive: bool) {
                 },
                 _ => continue,
             };
-            let hops = graph.hops(i as u32, who, chain);
+            let hops = graph.hops(i, who, chain);
             let who_name = p.entities.get(who.index()).map_or("?", |e| e.name.as_str());
             let Some((first, rest)) = hops.split_first() else {
                 continue;
             };
             let end = chain
                 .last()
-                .and_then(|(_, t, q)| Some((p.tasks.get(*t as usize)?, p.rules.get(*q as usize)?)));
+                .and_then(|(_, t, q)| Some((p.tasks.get(t.index())?, p.rules.get(q.index())?)));
             let Some((task, last)) = end else { continue };
             let info = if sensitive {
                 &EscalationPath::INFO
@@ -122,7 +122,7 @@ pub(crate) fn report(cx: &Context<'_>, out: &mut Vec<Draft>, sensitive: bool) {
             out.push(Draft {
                 diagnostic: d,
                 subject: r.span,
-                anchor: format!("{}>{}@{who_name}", r.id, task.name),
+                key: Key::chain(&r.id, who_name, &task.name),
             });
         }
     }
@@ -136,9 +136,9 @@ fn plural_hops(n: usize) -> String {
     }
 }
 
-fn reaches_sensitive(p: &Program, rule: u32) -> bool {
+fn reaches_sensitive(p: &Program, rule: RuleId) -> bool {
     p.rules
-        .get(rule as usize)
+        .get(rule.index())
         .and_then(|r| most_sensitive(p, &actions_of(p, r)))
         .is_some_and(|(s, _)| is_sensitive(s))
 }

@@ -1,5 +1,5 @@
 use super::{is_permit, is_sensitive};
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 
 finding!(
     MissingGuard,
@@ -81,7 +81,7 @@ impl Lint for MissingGuard {
             )
             .with_help("add a guard such as `forbid * when context.risk >= 80`"),
             subject: action.span,
-            anchor: "missing-guard".into(),
+            key: Key::policy_set(),
         });
     }
 }

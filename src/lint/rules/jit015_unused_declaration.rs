@@ -1,5 +1,7 @@
-use crate::check::hir::{Expr, ExprKind, Literal, Program, Type};
-use crate::lint::{draft, Context, Draft, Lint, LintInfo};
+use crate::check::hir::{
+    ActionId, ConstId, EntityId, EnumId, Expr, ExprKind, FnId, Literal, Program, RecordId, Type,
+};
+use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 use crate::span::Span;
 use std::collections::HashSet;
 
@@ -35,11 +37,11 @@ Delete the declaration, or write the rule that was meant to use it.
 
 #[derive(Default)]
 struct Used {
-    entities: HashSet<u32>,
-    records: HashSet<u32>,
-    enums: HashSet<u32>,
-    consts: HashSet<u32>,
-    fns: HashSet<u32>,
+    entities: HashSet<EntityId>,
+    records: HashSet<RecordId>,
+    enums: HashSet<EnumId>,
+    consts: HashSet<ConstId>,
+    fns: HashSet<FnId>,
 }
 
 impl Used {
@@ -47,12 +49,12 @@ impl Used {
         match t {
             Type::Set(x) | Type::Optional(x) => self.ty(x),
             Type::Record(r) => {
-                self.records.insert(r.0);
+                self.records.insert(*r);
             }
             Type::Enum(e) => {
-                self.enums.insert(e.0);
+                self.enums.insert(*e);
             }
-            Type::Entity(es) => self.entities.extend(es.iter().map(|e| e.0)),
+            Type::Entity(es) => self.entities.extend(es.iter().copied()),
             _ => {}
         }
     }
@@ -61,13 +63,13 @@ impl Used {
         self.ty(&e.ty);
         match &e.kind {
             ExprKind::Lit(Literal::Enum(id, _)) => {
-                self.enums.insert(id.0);
+                self.enums.insert(*id);
             }
             ExprKind::Const(c) => {
-                self.consts.insert(c.0);
+                self.consts.insert(*c);
             }
             ExprKind::Call(f, args) => {
-                self.fns.insert(f.0);
+                self.fns.insert(*f);
                 args.iter().for_each(|a| self.expr(a));
             }
             ExprKind::Set(xs) => xs.iter().for_each(|a| self.expr(a)),
@@ -93,10 +95,10 @@ impl Used {
     }
 }
 
-fn usage(p: &Program) -> (Used, HashSet<u32>) {
+fn usage(p: &Program) -> (Used, HashSet<ActionId>) {
     let mut u = Used::default();
-    u.records.insert(p.context.0);
-    u.records.insert(p.evidence.0);
+    u.records.insert(p.context);
+    u.records.insert(p.evidence);
     for d in &p.entities {
         d.fields.iter().for_each(|f| u.ty(&f.ty));
     }
@@ -104,7 +106,7 @@ fn usage(p: &Program) -> (Used, HashSet<u32>) {
         d.fields.iter().for_each(|f| u.ty(&f.ty));
     }
     for a in &p.actions {
-        u.entities.extend(a.on.iter().map(|e| e.0));
+        u.entities.extend(a.on.iter().copied());
     }
     for c in &p.consts {
         u.ty(&c.ty);
@@ -118,11 +120,11 @@ fn usage(p: &Program) -> (Used, HashSet<u32>) {
     let mut actions = HashSet::new();
     for r in &p.rules {
         for list in [&r.principal, &r.resource].into_iter().flatten() {
-            u.entities.extend(list.iter().map(|e| e.0));
+            u.entities.extend(list.iter().copied());
         }
         // A guard on `*` protects actions; it does not use them.
         if r.effect == crate::syntax::ast::Effect::Permit || !r.wildcard_action {
-            actions.extend(super::actions_of(p, r).iter().map(|a| a.0));
+            actions.extend(super::actions_of(p, r));
         }
         for e in [&r.when, &r.unless].into_iter().flatten() {
             u.expr(e);
@@ -153,26 +155,46 @@ impl Lint for UnusedDeclaration {
                 )
                 .with_help("delete it, or write the rule that was meant to use it"),
                 subject: span,
-                anchor: format!("{kind}:{name}"),
+                key: Key::declaration(kind, name),
             });
         };
         for (i, d) in p.entities.iter().enumerate() {
-            report("entity", &d.name, d.span, u.entities.contains(&(i as u32)));
+            report(
+                "entity",
+                &d.name,
+                d.span,
+                u.entities.contains(&EntityId(i as u32)),
+            );
         }
         for (i, d) in p.records.iter().enumerate() {
-            report("record", &d.name, d.span, u.records.contains(&(i as u32)));
+            report(
+                "record",
+                &d.name,
+                d.span,
+                u.records.contains(&RecordId(i as u32)),
+            );
         }
         for (i, d) in p.enums.iter().enumerate() {
-            report("enum", &d.name, d.span, u.enums.contains(&(i as u32)));
+            report("enum", &d.name, d.span, u.enums.contains(&EnumId(i as u32)));
         }
         for (i, d) in p.actions.iter().enumerate() {
-            report("action", &d.name, d.span, actions.contains(&(i as u32)));
+            report(
+                "action",
+                &d.name,
+                d.span,
+                actions.contains(&ActionId(i as u32)),
+            );
         }
         for (i, d) in p.consts.iter().enumerate() {
-            report("constant", &d.name, d.span, u.consts.contains(&(i as u32)));
+            report(
+                "constant",
+                &d.name,
+                d.span,
+                u.consts.contains(&ConstId(i as u32)),
+            );
         }
         for (i, d) in p.fns.iter().enumerate() {
-            report("function", &d.name, d.span, u.fns.contains(&(i as u32)));
+            report("function", &d.name, d.span, u.fns.contains(&FnId(i as u32)));
         }
     }
 }
