@@ -9,8 +9,15 @@ use serde::Serialize;
 /// Renders diagnostics as terminal reports, with colour only if `color`.
 pub fn terminal(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> String {
     let mut out = Vec::new();
+    // One cache for every report: its line index is built once per file,
+    // so rendering stays linear in the number of diagnostics.
+    let mut cache = ariadne::sources(
+        sources
+            .iter()
+            .map(|(_, f)| (f.name.clone(), f.text.clone())),
+    );
     for d in diags {
-        write_report(sources, d, color, &mut out);
+        write_report(sources, &mut cache, d, color, &mut out);
     }
     String::from_utf8_lossy(&out).into_owned()
 }
@@ -28,7 +35,13 @@ fn clamp(sources: &SourceMap, span: Span) -> std::ops::Range<usize> {
     start..end
 }
 
-fn write_report(sources: &SourceMap, d: &Diagnostic, color: bool, out: &mut Vec<u8>) {
+fn write_report(
+    sources: &SourceMap,
+    cache: &mut impl ariadne::Cache<String>,
+    d: &Diagnostic,
+    color: bool,
+    out: &mut Vec<u8>,
+) {
     let kind = match d.severity {
         Severity::Error => ReportKind::Error,
         Severity::Warning => ReportKind::Warning,
@@ -84,11 +97,6 @@ fn write_report(sources: &SourceMap, d: &Diagnostic, color: bool, out: &mut Vec<
     for n in &d.notes {
         report = report.with_note(n);
     }
-    let cache = ariadne::sources(
-        sources
-            .iter()
-            .map(|(_, f)| (f.name.clone(), f.text.clone())),
-    );
     if report.finish().write(cache, &mut *out).is_err() {
         out.extend_from_slice(format!("{}: {}\n", d.code.as_str(), d.message).as_bytes());
     }
