@@ -9,10 +9,15 @@
 //! modules (the import graph must be acyclic); declare names; resolve the
 //! schema (entity, record and context fields); declare actions and tasks;
 //! order constants and functions by their references (the call graph must
-//! be acyclic) and check them; check rules.
+//! be acyclic) and check and evaluate them; check rules; finally, on a
+//! program without errors, the limits of lowering (see `lower`), so that a
+//! program that checks clean also builds.
 
 mod expr;
+mod fold;
 pub mod hir;
+pub mod limits;
+mod lower;
 mod rules;
 
 use crate::diagnostic::{did_you_mean, Code, Diagnostic};
@@ -305,6 +310,7 @@ impl Checker<'_> {
         self.declare_actions();
         self.check_consts_and_fns();
         self.check_rules();
+        self.check_lowering();
     }
 
     fn error(&mut self, d: Diagnostic) {
@@ -442,6 +448,7 @@ impl Checker<'_> {
                             name: qual(&c.name.node),
                             ty: Type::Error,
                             value: error_expr(c.value.span),
+                            folded: None,
                             span: c.name.span,
                         });
                         self.const_module.push(mi);
@@ -1228,23 +1235,14 @@ impl Checker<'_> {
                         };
                         self.program.consts[i as usize].ty = ty;
                         self.program.consts[i as usize].value = value;
-                        // Constants are evaluated when the policy compiles.
+                        // Constants are evaluated here, once; lowering reads the value.
                         if self.diags.iter().filter(|d| d.is_error()).count() == errors_before {
-                            if let Err(e) = crate::reference::eval_const(&self.program, ConstId(i))
-                            {
-                                let why = match e {
-                                    crate::reference::EvalError::Overflow => {
-                                        "its value overflows".to_string()
-                                    }
-                                    crate::reference::EvalError::Internal(w) => {
-                                        format!("it cannot be evaluated ({w})")
-                                    }
-                                };
-                                let name = self.program.consts[i as usize].name.clone();
-                                self.error(
-                                    Diagnostic::error(Code::E0308, c.value.span, format!("constant `{name}` is invalid: {why}"), "evaluated when the policy compiles")
-                                        .with_help("`Int` is 64-bit; overflow is an error, never a wrap-around"),
-                                );
+                            match fold::fold_const(&self.program, ConstId(i)) {
+                                Ok(v) => self.program.consts[i as usize].folded = Some(v),
+                                Err(e) => {
+                                    let name = self.program.consts[i as usize].name.clone();
+                                    self.error(const_error(&name, c.value.span, &e));
+                                }
                             }
                         }
                     }
@@ -1326,6 +1324,33 @@ fn qualify(module: &str, name: &str) -> String {
         Some(last) if !module.is_empty() => format!("{last}.{name}"),
         _ => name.to_string(),
     }
+}
+
+/// The report for a constant that cannot be evaluated.
+fn const_error(name: &str, span: Span, e: &fold::FoldError) -> Diagnostic {
+    let why = match e {
+        fold::FoldError::Overflow => "its value overflows".to_string(),
+        fold::FoldError::Internal(w) => format!("it cannot be evaluated ({w})"),
+        fold::FoldError::TooCostly => {
+            return Diagnostic::error(
+                Code::E0308,
+                span,
+                format!("constant `{name}` is too costly to evaluate"),
+                "evaluated when the policy compiles",
+            )
+            .with_help(format!(
+                "evaluation stops after {} steps; a function that calls another more than once multiplies the work at every level",
+                fold::MAX_STEPS
+            ));
+        }
+    };
+    Diagnostic::error(
+        Code::E0308,
+        span,
+        format!("constant `{name}` is invalid: {why}"),
+        "evaluated when the policy compiles",
+    )
+    .with_help("`Int` is 64-bit; overflow is an error, never a wrap-around")
 }
 
 fn error_expr(span: Span) -> Expr {
