@@ -9,32 +9,81 @@ use crate::span::{Node, Span};
 use crate::syntax::ast::{self, Item};
 use petgraph::graphmap::DiGraphMap;
 
+/// A constant or a function: a node of the reference graph.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Def {
+    Const(u32),
+    Fn(u32),
+}
+
+/// Which constants and functions refer to which, with where.
+type RefGraph = DiGraphMap<Def, Span>;
+
+/// The declaration of each constant and function, by id (`None` for one
+/// whose name was taken, already reported).
+struct Asts {
+    consts: Vec<Option<ast::ConstDecl>>,
+    fns: Vec<Option<ast::FnDecl>>,
+}
+
 impl Checker<'_> {
     /// Orders constants and functions by reference, reports cycles, then
-    /// checks them in that order.
+    /// checks them in that order (and evaluates each constant).
     pub(super) fn check_consts_and_fns(&mut self) {
-        #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        enum Def {
-            Const(u32),
-            Fn(u32),
+        let asts = self.const_and_fn_asts();
+        let graph = self.reference_graph(&asts);
+        // tarjan_scc returns components in reverse topological order: a
+        // component comes after every component it refers to.
+        let order = petgraph::algo::tarjan_scc(&graph);
+        let mut cyclic: Vec<Def> = Vec::new();
+        for scc in &order {
+            let is_cycle = scc.len() > 1 || scc.first().is_some_and(|&n| graph.contains_edge(n, n));
+            if is_cycle {
+                cyclic.extend(scc.iter().copied());
+                self.report_cycle(&graph, scc);
+            }
         }
-        // Gather the AST of each const and fn.
-        let mut const_ast: Vec<Option<ast::ConstDecl>> = vec![None; self.program.consts.len()];
-        let mut fn_ast: Vec<Option<ast::FnDecl>> = vec![None; self.program.fns.len()];
+        // Signatures of every function first (bodies may call any of them).
+        self.resolve_signatures(&asts.fns);
+        for def in order.iter().flatten() {
+            if cyclic.contains(def) {
+                continue;
+            }
+            match *def {
+                Def::Const(i) => {
+                    if let Some(Some(c)) = asts.consts.get(i as usize) {
+                        self.check_const(i, c);
+                    }
+                }
+                Def::Fn(i) => {
+                    if let Some(Some(f)) = asts.fns.get(i as usize) {
+                        self.check_fn_body(i, f);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gathers the declaration of each constant and function.
+    fn const_and_fn_asts(&self) -> Asts {
+        let mut asts = Asts {
+            consts: vec![None; self.program.consts.len()],
+            fns: vec![None; self.program.fns.len()],
+        };
         for m in &self.modules {
             for item in &m.items {
                 match &item.node {
                     Item::Const(c) => {
                         if let Some((Decl::Const(id), span)) = m.names.get(&c.name.node) {
                             if *span == c.name.span {
-                                const_ast[id.index()] = Some(c.clone());
+                                asts.consts[id.index()] = Some(c.clone());
                             }
                         }
                     }
                     Item::Fn(f) => {
                         if let Some((Decl::Fn(id), span)) = m.names.get(&f.name.node) {
                             if *span == f.name.span {
-                                fn_ast[id.index()] = Some(f.clone());
+                                asts.fns[id.index()] = Some(f.clone());
                             }
                         }
                     }
@@ -42,101 +91,100 @@ impl Checker<'_> {
                 }
             }
         }
-        // Reference graph.
-        let mut graph: DiGraphMap<Def, Span> = DiGraphMap::new();
-        for (i, c) in const_ast.iter().enumerate() {
-            graph.add_node(Def::Const(i as u32));
-            if let Some(c) = c {
-                let mi = self.const_module[i];
-                for (target, span) in self.references(mi, &c.value) {
-                    let t = match target {
-                        Decl::Const(id) => Def::Const(id.0),
-                        Decl::Fn(id) => Def::Fn(id.0),
-                        _ => continue,
-                    };
-                    graph.add_edge(Def::Const(i as u32), t, span);
-                }
+        asts
+    }
+
+    /// The reference graph: an edge from each constant and function to each
+    /// constant and function its expression names.
+    fn reference_graph(&self, asts: &Asts) -> RefGraph {
+        let mut graph: RefGraph = DiGraphMap::new();
+        let consts = asts.consts.iter().enumerate().map(|(i, c)| {
+            let body = c.as_ref().map(|c| (self.const_module[i], &c.value));
+            (Def::Const(i as u32), body)
+        });
+        let fns = asts.fns.iter().enumerate().map(|(i, f)| {
+            let body = f.as_ref().map(|f| (self.fn_module[i], &f.body));
+            (Def::Fn(i as u32), body)
+        });
+        for (def, body) in consts.chain(fns) {
+            graph.add_node(def);
+            let Some((mi, e)) = body else { continue };
+            for (target, span) in self.references(mi, e) {
+                let t = match target {
+                    Decl::Const(id) => Def::Const(id.0),
+                    Decl::Fn(id) => Def::Fn(id.0),
+                    _ => continue,
+                };
+                graph.add_edge(def, t, span);
             }
         }
-        for (i, f) in fn_ast.iter().enumerate() {
-            graph.add_node(Def::Fn(i as u32));
-            if let Some(f) = f {
-                let mi = self.fn_module[i];
-                for (target, span) in self.references(mi, &f.body) {
-                    let t = match target {
-                        Decl::Const(id) => Def::Const(id.0),
-                        Decl::Fn(id) => Def::Fn(id.0),
-                        _ => continue,
-                    };
-                    graph.add_edge(Def::Fn(i as u32), t, span);
-                }
+        graph
+    }
+
+    /// Reports one cycle of the reference graph (a strongly connected
+    /// component), walked from its first member.
+    fn report_cycle(&mut self, graph: &RefGraph, scc: &[Def]) {
+        let mut members = scc.to_vec();
+        members.sort();
+        let Some(&first) = members.first() else {
+            return;
+        };
+        let name = |d: Def, p: &Program| match d {
+            Def::Const(i) => format!("`{}`", p.consts[i as usize].name),
+            Def::Fn(i) => format!("`{}`", p.fns[i as usize].name),
+        };
+        // Walk the cycle.
+        let mut path = vec![first];
+        let mut cur = first;
+        while let Some(next) = graph
+            .neighbors(cur)
+            .filter(|n| members.contains(n))
+            .min_by_key(|n| (*n != first, *n))
+        {
+            path.push(next);
+            if next == first || path[..path.len() - 1].contains(&next) {
+                break;
+            }
+            cur = next;
+        }
+        let chain: Vec<String> = path.iter().map(|d| name(*d, &self.program)).collect();
+        let decl_span = match first {
+            Def::Const(i) => self.program.consts[i as usize].span,
+            Def::Fn(i) => self.program.fns[i as usize].span,
+        };
+        let kind = if matches!(first, Def::Fn(_)) {
+            "function"
+        } else {
+            "constant"
+        };
+        let mut d = Diagnostic::error(
+            Code::E0209,
+            decl_span,
+            format!("{kind} {} refers to itself", name(first, &self.program)),
+            "recursive definition",
+        )
+        .with_note(format!("cycle: {}", chain.join(" -> ")))
+        .with_help(
+            "functions are inlined and constants evaluated at compile time, so neither may recurse",
+        );
+        for w in path.windows(2) {
+            if let Some(s) = graph.edge_weight(w[0], w[1]) {
+                d = d.with_label(
+                    *s,
+                    format!(
+                        "{} uses {}",
+                        name(w[0], &self.program),
+                        name(w[1], &self.program)
+                    ),
+                );
             }
         }
-        let mut cyclic: Vec<Def> = Vec::new();
-        // tarjan_scc returns components in reverse topological order: a
-        // component comes after every component it refers to.
-        let order = petgraph::algo::tarjan_scc(&graph);
-        for scc in &order {
-            let is_cycle = scc.len() > 1 || scc.first().is_some_and(|&n| graph.contains_edge(n, n));
-            if !is_cycle {
-                continue;
-            }
-            cyclic.extend(scc.iter().copied());
-            let mut members = scc.clone();
-            members.sort();
-            let first = members[0];
-            let name = |d: Def, p: &Program| match d {
-                Def::Const(i) => format!("`{}`", p.consts[i as usize].name),
-                Def::Fn(i) => format!("`{}`", p.fns[i as usize].name),
-            };
-            // Walk the cycle.
-            let mut path = vec![first];
-            let mut cur = first;
-            while let Some(next) = graph
-                .neighbors(cur)
-                .filter(|n| members.contains(n))
-                .min_by_key(|n| (*n != first, *n))
-            {
-                path.push(next);
-                if next == first || path[..path.len() - 1].contains(&next) {
-                    break;
-                }
-                cur = next;
-            }
-            let chain: Vec<String> = path.iter().map(|d| name(*d, &self.program)).collect();
-            let decl_span = match first {
-                Def::Const(i) => self.program.consts[i as usize].span,
-                Def::Fn(i) => self.program.fns[i as usize].span,
-            };
-            let kind = if matches!(first, Def::Fn(_)) {
-                "function"
-            } else {
-                "constant"
-            };
-            let mut d = Diagnostic::error(
-                Code::E0209,
-                decl_span,
-                format!("{kind} {} refers to itself", name(first, &self.program)),
-                "recursive definition",
-            )
-            .with_note(format!("cycle: {}", chain.join(" -> ")))
-            .with_help("functions are inlined and constants evaluated at compile time, so neither may recurse");
-            for w in path.windows(2) {
-                if let Some(s) = graph.edge_weight(w[0], w[1]) {
-                    d = d.with_label(
-                        *s,
-                        format!(
-                            "{} uses {}",
-                            name(w[0], &self.program),
-                            name(w[1], &self.program)
-                        ),
-                    );
-                }
-            }
-            self.error(d);
-        }
-        // Signatures of every function first (bodies may call any of them).
-        for (i, f) in fn_ast.iter().enumerate() {
+        self.error(d);
+    }
+
+    /// Resolves the parameter and result types of every function.
+    fn resolve_signatures(&mut self, fns: &[Option<ast::FnDecl>]) {
+        for (i, f) in fns.iter().enumerate() {
             let Some(f) = f else { continue };
             let mi = self.fn_module[i];
             let mut params: Vec<(String, Type)> = Vec::new();
@@ -156,56 +204,45 @@ impl Checker<'_> {
             self.program.fns[i].params = params;
             self.program.fns[i].ret = ret;
         }
-        for scc in &order {
-            for def in scc {
-                if cyclic.contains(def) {
-                    continue;
-                }
-                match *def {
-                    Def::Const(i) => {
-                        let Some(c) = &const_ast[i as usize] else {
-                            continue;
-                        };
-                        let mi = self.const_module[i as usize];
-                        let declared = c.ty.as_ref().map(|t| self.resolve_type(mi, t));
-                        let mut cx = expr::Cx::constant(mi);
-                        let errors_before = self.diags.iter().filter(|d| d.is_error()).count();
-                        let value = self.check_expr(&mut cx, &c.value);
-                        let ty = match declared {
-                            Some(want) => {
-                                self.expect_type(&value, &want, "the constant's declared type");
-                                want
-                            }
-                            None => value.ty.clone(),
-                        };
-                        self.program.consts[i as usize].ty = ty;
-                        self.program.consts[i as usize].value = value;
-                        // Constants are evaluated here, once; lowering reads the value.
-                        if self.diags.iter().filter(|d| d.is_error()).count() == errors_before {
-                            match fold::fold_const(&self.program, ConstId(i)) {
-                                Ok(v) => self.program.consts[i as usize].folded = Some(v),
-                                Err(e) => {
-                                    let name = self.program.consts[i as usize].name.clone();
-                                    self.error(const_error(&name, c.value.span, &e));
-                                }
-                            }
-                        }
-                    }
-                    Def::Fn(i) => {
-                        let Some(f) = &fn_ast[i as usize] else {
-                            continue;
-                        };
-                        let mi = self.fn_module[i as usize];
-                        let params = self.program.fns[i as usize].params.clone();
-                        let mut cx = expr::Cx::function(mi, params);
-                        let body = self.check_expr(&mut cx, &f.body);
-                        let ret = self.program.fns[i as usize].ret.clone();
-                        self.expect_type(&body, &ret, "the function's declared result type");
-                        self.program.fns[i as usize].body = body;
-                    }
+    }
+
+    /// Checks constant `i` against its declared type, then, if that found
+    /// no error, evaluates it once (lowering reads the value).
+    fn check_const(&mut self, i: u32, c: &ast::ConstDecl) {
+        let mi = self.const_module[i as usize];
+        let declared = c.ty.as_ref().map(|t| self.resolve_type(mi, t));
+        let mut cx = expr::Cx::constant(mi);
+        let errors_before = self.diags.iter().filter(|d| d.is_error()).count();
+        let value = self.check_expr(&mut cx, &c.value);
+        let ty = match declared {
+            Some(want) => {
+                self.expect_type(&value, &want, "the constant's declared type");
+                want
+            }
+            None => value.ty.clone(),
+        };
+        self.program.consts[i as usize].ty = ty;
+        self.program.consts[i as usize].value = value;
+        if self.diags.iter().filter(|d| d.is_error()).count() == errors_before {
+            match fold::fold_const(&self.program, ConstId(i)) {
+                Ok(v) => self.program.consts[i as usize].folded = Some(v),
+                Err(e) => {
+                    let name = self.program.consts[i as usize].name.clone();
+                    self.error(const_error(&name, c.value.span, &e));
                 }
             }
         }
+    }
+
+    /// Checks the body of function `i` against its result type.
+    fn check_fn_body(&mut self, i: u32, f: &ast::FnDecl) {
+        let mi = self.fn_module[i as usize];
+        let params = self.program.fns[i as usize].params.clone();
+        let mut cx = expr::Cx::function(mi, params);
+        let body = self.check_expr(&mut cx, &f.body);
+        let ret = self.program.fns[i as usize].ret.clone();
+        self.expect_type(&body, &ret, "the function's declared result type");
+        self.program.fns[i as usize].body = body;
     }
 
     /// The constants and functions an expression of module `mi` names.
