@@ -136,6 +136,10 @@ codes! {
     E0501 = "ambiguous policy set",
     /// A `jitp.toml` that is not valid TOML or has an unknown or ill-typed setting.
     E0601 = "invalid lint configuration",
+    /// A bug in jitp: a stage found a state the earlier stages rule out
+    /// (for example, lowering met a program the checker should have
+    /// rejected). Never caused by a policy alone.
+    E0900 = "internal compiler error",
     /// A permit outside any task, or a task without a ttl (lint).
     JIT001 = "standing-grant",
     /// A task or break-glass ttl above the configured maximum (lint).

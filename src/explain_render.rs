@@ -1,9 +1,9 @@
 //! Terminal rendering of decision explanations with ariadne: one report
 //! per candidate rule, pointing at the condition that decided it.
 
-use crate::decision::Effect;
 use crate::span::{FileId, SourceMap, Span};
-use crate::vm::Explanation;
+use jitp_runtime::decision::Effect;
+use jitp_runtime::Explanation;
 use std::fmt::Write as _;
 
 /// Renders `e` for a terminal. Where the source text is not available

@@ -25,8 +25,3 @@ pub mod span;
 pub mod stdlib;
 pub mod syntax;
 pub mod testing;
-
-// The runtime's primitive values and decisions, as the compiler's modules
-// name them.
-use jitp_runtime as vm;
-use jitp_runtime::{decision, value};

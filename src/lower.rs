@@ -4,12 +4,17 @@
 //! can carry gets one slot (a record gets a presence marker followed by its
 //! fields), so every statically known path such as
 //! `context.ticket?.window.start` compiles to one slot load. Functions are
-//! inlined (arguments go to locals); constants are evaluated here, with the
-//! reference interpreter, into the constant pool.
+//! inlined (arguments go to locals); constants and constant set literals
+//! arrive folded by the checker and go into the constant pool.
+//!
+//! Lowering detects no policy errors: every static rule (the layout and
+//! condition limits included) is the checker's, so a program that checks
+//! clean builds. What is still tested here is reported as an internal
+//! compiler error (E0900), never a panic.
 
 use crate::check::hir::*;
+use crate::check::limits;
 use crate::diagnostic::{Code, Diagnostic};
-use crate::reference::{self, Value};
 use crate::span::{SourceMap, Span};
 use crate::syntax::ast::{Effect, Sensitivity, TaskKind};
 use jitp_runtime::bundle::*;
@@ -19,10 +24,18 @@ use std::collections::{BTreeMap, HashMap};
 
 /// Largest number of instructions a bundle may hold (guards against
 /// exponential inlining).
-pub const MAX_CODE: usize = 16 * 1024 * 1024;
+pub const MAX_CODE: usize = limits::MAX_CODE;
 
-/// Compiles a checked program. Errors are compile-time evaluation problems
-/// (a constant that overflows) and limits (an expression too deep).
+// The checker enforces the bundle's limits: its copies must agree.
+const _: () = assert!(
+    limits::MAX_STACK == MAX_STACK
+        && limits::MAX_LOCALS == MAX_LOCALS
+        && limits::MAX_REQUIRES == MAX_REQUIRES
+        && limits::MAX_SLOTS == MAX_SLOTS
+);
+
+/// Compiles a checked program. A program returned by [`crate::check::check`]
+/// always compiles: an error here is an internal compiler error (E0900).
 pub fn compile(p: &Program, sources: &SourceMap) -> Result<Bundle, Vec<Diagnostic>> {
     crate::span::with_big_stack(|| compile_inner(p, sources))
 }
@@ -149,18 +162,24 @@ fn compile_inner(p: &Program, sources: &SourceMap) -> Result<Bundle, Vec<Diagnos
         Err(e) => {
             // A bug in the compiler, not in the policy: still reported, never a panic.
             let span = p.rules.first().map_or(Span::default(), |r| r.span);
-            return Err(vec![Diagnostic::error(
-                Code::E0308,
+            return Err(vec![ice(
                 span,
-                format!(
-                    "internal compiler error: the generated bundle is invalid ({})",
-                    e.message
-                ),
-                "while compiling this policy set",
+                &format!("the generated bundle is invalid ({})", e.message),
             )]);
         }
     };
     Ok(bundle)
+}
+
+/// An internal compiler error: a state the checker rules out.
+fn ice(span: Span, what: &str) -> Diagnostic {
+    Diagnostic::error(
+        Code::E0900,
+        span,
+        format!("internal compiler error: {what}"),
+        "while compiling this",
+    )
+    .with_note("the checker should have rejected this or accepted it unchanged; please report it")
 }
 
 struct Lower<'a> {
@@ -356,20 +375,10 @@ impl Lower<'_> {
                 .and_then(|r| self.p.records.get(r))
                 .map(|r| r.span)
                 .unwrap_or_default();
-            self.diags.push(
-                Diagnostic::error(
-                    Code::E0310,
-                    span,
-                    format!(
-                        "the request layout of this policy set needs more than {MAX_SLOTS} slots"
-                    ),
-                    "the largest record",
-                )
-                .with_help(
-                    "a record is copied into every field that holds it; \
-                     flatten records that nest other records many times",
-                ),
-            );
+            self.diags.push(ice(
+                span,
+                &format!("the request layout needs more than {MAX_SLOTS} slots"),
+            ));
         }
         let entities = entities
             .into_iter()
@@ -428,11 +437,9 @@ impl Lower<'_> {
             requires.push((b, label));
         }
         if requires.len() > MAX_REQUIRES {
-            self.diags.push(Diagnostic::error(
-                Code::E0105,
+            self.diags.push(ice(
                 r.head,
-                format!("a rule may have at most {MAX_REQUIRES} `require` clauses"),
-                "too many requirements",
+                &format!("a rule has more than {MAX_REQUIRES} `require` clauses"),
             ));
         }
         RuleMeta {
@@ -468,15 +475,8 @@ impl Lower<'_> {
         let len = self.code.len() as u32 - start;
         if self.max_height > MAX_STACK || self.max_locals > MAX_LOCALS || self.code.len() > MAX_CODE
         {
-            self.diags.push(
-                Diagnostic::error(
-                    Code::E0308,
-                    e.span,
-                    "this condition is too large to compile",
-                    "too deeply nested or too many inlined calls",
-                )
-                .with_help("split it into smaller functions or simplify the nesting"),
-            );
+            self.diags
+                .push(ice(e.span, "this condition is too large to compile"));
             self.max_height = self.max_height.min(MAX_STACK);
             self.max_locals = self.max_locals.min(MAX_LOCALS);
         }
@@ -515,22 +515,19 @@ impl Lower<'_> {
         l
     }
 
-    fn value_to_val(&mut self, v: &Value, span: Span) -> Option<Val> {
-        Some(match v {
-            Value::Absent => Val::Absent,
-            Value::Bool(b) => Val::Bool(*b),
-            Value::Int(i) => Val::Int(*i),
-            Value::Str(s) => Val::Str(self.intern(s)),
-            Value::Time(t) => Val::Time(*t),
-            Value::Dur(d) => Val::Dur(*d),
-            Value::Ip(ip) => Val::Ip(*ip),
-            Value::Net(n) => Val::Net(*n),
-            Value::Enum(e) => Val::Enum(*e),
-            Value::Set(items) => {
-                let mut elems = Vec::with_capacity(items.len());
-                for i in items {
-                    elems.push(self.value_to_val(i, span)?);
-                }
+    fn value_to_val(&mut self, v: &ConstValue) -> Val {
+        match v {
+            ConstValue::Absent => Val::Absent,
+            ConstValue::Bool(b) => Val::Bool(*b),
+            ConstValue::Int(i) => Val::Int(*i),
+            ConstValue::Str(s) => Val::Str(self.intern(s)),
+            ConstValue::Time(t) => Val::Time(*t),
+            ConstValue::Dur(d) => Val::Dur(*d),
+            ConstValue::Ip(ip) => Val::Ip(*ip),
+            ConstValue::Net(n) => Val::Net(*n),
+            ConstValue::Enum(e) => Val::Enum(*e),
+            ConstValue::Set(items) => {
+                let elems: Vec<Val> = items.iter().map(|i| self.value_to_val(i)).collect();
                 let start = self.const_sets.len() as u32;
                 self.const_sets.extend(elems);
                 Val::Set(SetRef {
@@ -539,39 +536,22 @@ impl Lower<'_> {
                     len: items.len() as u32,
                 })
             }
-            Value::Record(_) => {
-                self.diags.push(Diagnostic::error(
-                    Code::E0308,
-                    span,
-                    "a record cannot be a constant",
-                    "record value",
-                ));
-                return None;
-            }
-        })
+        }
     }
 
+    /// The pool index of constant `c`'s folded value.
     fn const_index(&mut self, c: ConstId, span: Span) -> Option<u32> {
         if let Some(k) = self.const_cache.get(&c) {
             return *k;
         }
-        let def = &self.p.consts[c.index()];
-        let k = match reference::eval_const(self.p, c) {
-            Ok(v) => self.value_to_val(&v, def.span).map(|v| self.constant(v)),
-            Err(e) => {
-                let why = match e {
-                    reference::EvalError::Overflow => "its value overflows".to_string(),
-                    reference::EvalError::Internal(w) => format!("it cannot be evaluated ({w})"),
-                };
-                self.diags.push(
-                    Diagnostic::error(
-                        Code::E0308,
-                        def.span,
-                        format!("constant `{}` is invalid: {why}", def.name),
-                        "evaluated when the policy compiles",
-                    )
-                    .with_label(span, "used here"),
-                );
+        let k = match self.p.consts.get(c.index()).and_then(|d| d.folded.as_ref()) {
+            Some(v) => {
+                let v = self.value_to_val(v);
+                Some(self.constant(v))
+            }
+            None => {
+                self.diags
+                    .push(ice(span, "a constant reached lowering without its value"));
                 None
             }
         };
@@ -644,29 +624,17 @@ impl Lower<'_> {
                 let k = self.constant(v);
                 self.emit(Instr::Const { k }, span);
             }
-            ExprKind::Set(_) => {
-                if !is_closed(e) {
-                    self.diags.push(
-                        Diagnostic::error(Code::E0308, span, "a set literal here must contain only constants", "reads request values")
-                            .with_help("`x in [a, b]` may use request values; elsewhere build the set from constants"),
-                    );
-                    return;
+            ExprKind::Set(_) => match self.p.closed_sets.get(&span) {
+                Some(v) => {
+                    let v = self.value_to_val(v);
+                    let k = self.constant(v);
+                    self.emit(Instr::Const { k }, span);
                 }
-                match reference::eval_closed(self.p, e) {
-                    Ok(v) => {
-                        if let Some(v) = self.value_to_val(&v, span) {
-                            let k = self.constant(v);
-                            self.emit(Instr::Const { k }, span);
-                        }
-                    }
-                    Err(_) => self.diags.push(Diagnostic::error(
-                        Code::E0308,
-                        span,
-                        "this set literal cannot be evaluated",
-                        "overflows",
-                    )),
-                }
-            }
+                None => self.diags.push(ice(
+                    span,
+                    "a set literal reached lowering without its value",
+                )),
+            },
             ExprKind::Var(v) => {
                 let sp = &self.schema.special;
                 let instr = match v {
@@ -682,12 +650,8 @@ impl Lower<'_> {
                         i: params.get(*i as usize).copied().unwrap_or(0),
                     },
                     Var::Principal | Var::Resource | Var::Task => {
-                        self.diags.push(Diagnostic::error(
-                            Code::E0308,
-                            span,
-                            "an entity or task cannot be used as a value",
-                            "not a value",
-                        ));
+                        self.diags
+                            .push(ice(span, "an entity or task is used as a value"));
                         return;
                     }
                 };
@@ -710,12 +674,8 @@ impl Lower<'_> {
                     return;
                 }
                 let Type::Record(r) = base.ty.unwrap_optional() else {
-                    self.diags.push(Diagnostic::error(
-                        Code::E0308,
-                        span,
-                        "cannot compile this field access",
-                        "unsupported",
-                    ));
+                    self.diags
+                        .push(ice(span, "a field access has no slot and no record"));
                     return;
                 };
                 let off = self.offsets[r.index()].get(name).copied().unwrap_or(1);
@@ -834,7 +794,7 @@ impl Lower<'_> {
             }
             ExprKind::In(a, b) => {
                 if let ExprKind::Set(items) = &b.kind {
-                    if !is_closed(b) {
+                    if !b.is_closed() {
                         // `x in [a, b]` with request values is `x == a or
                         // x == b` (`x in a or x in b` for networks): items
                         // are tried left to right up to the first match, and
@@ -895,33 +855,9 @@ impl Lower<'_> {
                 self.emit(Instr::Has {}, span);
             }
             ExprKind::Error => {
-                self.diags.push(Diagnostic::error(
-                    Code::E0308,
-                    span,
-                    "cannot compile an expression with errors",
-                    "error",
-                ));
+                self.diags
+                    .push(ice(span, "an expression with errors reached lowering"));
             }
         }
-    }
-}
-
-/// Whether an expression reads nothing from the request or from parameters.
-fn is_closed(e: &Expr) -> bool {
-    match &e.kind {
-        ExprKind::Lit(_) | ExprKind::Const(_) => true,
-        ExprKind::Var(_) | ExprKind::TaskField(_) | ExprKind::Error => false,
-        ExprKind::Set(items) | ExprKind::Call(_, items) => items.iter().all(is_closed),
-        ExprKind::Field { base, .. } => is_closed(base),
-        ExprKind::Method { recv, args, .. } => is_closed(recv) && args.iter().all(is_closed),
-        ExprKind::Not(x) | ExprKind::Neg(x) | ExprKind::Has(x) | ExprKind::Like(x, _) => {
-            is_closed(x)
-        }
-        ExprKind::And(a, b)
-        | ExprKind::Or(a, b)
-        | ExprKind::Cmp(_, a, b)
-        | ExprKind::Arith(_, a, b)
-        | ExprKind::In(a, b)
-        | ExprKind::Default(a, b) => is_closed(a) && is_closed(b),
     }
 }

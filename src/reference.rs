@@ -4,12 +4,14 @@
 //! It reads the request JSON directly against the checked program's types
 //! and evaluates the typed expressions by walking them. The VM must give
 //! the same decision for every (policy, request) pair; property tests check
-//! that. It also evaluates constants for the compiler.
+//! that. It evaluates constants from their expressions each time they are
+//! used, and never reads the values the checker folded, so that the
+//! differential test covers constant folding too.
 
 use crate::check::hir::*;
-use crate::decision::{DecisionRecord, Effect, Obligation, Reason};
 use crate::syntax::ast::{Effect as RuleEffect, TaskKind};
-use crate::value::{Cidr, Duration, Time};
+use jitp_runtime::decision::{DecisionRecord, Effect, Obligation, Reason};
+use jitp_runtime::value::{Cidr, Duration, Time};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -96,7 +98,7 @@ pub struct TaskInfo {
 
 /// Validates a request JSON document against `p`'s schema.
 pub fn parse_request(p: &Program, json: &Json) -> Result<Request, String> {
-    let limit = crate::vm::MAX_REQUEST_DEPTH;
+    let limit = jitp_runtime::MAX_REQUEST_DEPTH;
     if deeper_than(json, limit) {
         return Err(format!("the request is nested deeper than {limit} levels"));
     }
@@ -404,25 +406,16 @@ struct Env<'a> {
     params: Vec<Value>,
 }
 
-/// Evaluates a constant.
-pub fn eval_const(p: &Program, c: ConstId) -> R<Value> {
+/// Evaluates a constant from its defining expression.
+fn eval_const(p: &Program, c: ConstId) -> R<Value> {
     let env = Env {
         req: None,
         params: Vec::new(),
     };
-    eval(p, &env, &p.consts[c.index()].value)
-}
-
-/// Evaluates an expression that reads no request names (a constant subexpression).
-pub fn eval_closed(p: &Program, e: &Expr) -> R<Value> {
-    eval(
-        p,
-        &Env {
-            req: None,
-            params: Vec::new(),
-        },
-        e,
-    )
+    match p.consts.get(c.index()) {
+        Some(def) => eval(p, &env, &def.value),
+        None => internal("unknown constant"),
+    }
 }
 
 fn eval(p: &Program, env: &Env<'_>, e: &Expr) -> R<Value> {

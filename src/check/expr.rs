@@ -5,7 +5,7 @@ use super::{error_expr, Checker, Decl};
 use crate::diagnostic::{did_you_mean, Code, Diagnostic};
 use crate::span::{Node, Span};
 use crate::syntax::ast::{self, BinOp, UnOp};
-use crate::value::Time;
+use jitp_runtime::value::Time;
 
 /// What an expression may see.
 pub(super) struct Cx {

@@ -6,7 +6,8 @@
 
 use crate::span::{FileId, Span};
 use crate::syntax::ast::{Effect, Sensitivity, TaskKind};
-use crate::value::{Cidr, Duration, Time};
+use jitp_runtime::value::{Cidr, Duration, Time};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -193,8 +194,42 @@ pub struct ConstDef {
     pub ty: Type,
     /// Its defining expression (constant: no request names).
     pub value: Expr,
+    /// Its value, computed by the checker from [`ConstDef::value`]. Always
+    /// `Some` in a program returned by [`crate::check::check`].
+    pub folded: Option<ConstValue>,
     /// Where declared.
     pub span: Span,
+}
+
+/// A value the checker computed: the value of a constant or of a set
+/// literal that reads no request values. Lowering puts these into the
+/// bundle's constant pool; the reference interpreter does not read them
+/// (it evaluates the expressions itself).
+///
+/// The variants are ordered as the reference interpreter orders its values,
+/// so sets iterate in the same order.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConstValue {
+    /// An absent optional.
+    Absent,
+    /// Bool.
+    Bool(bool),
+    /// Int.
+    Int(i64),
+    /// String.
+    Str(String),
+    /// Time (µs since the epoch).
+    Time(i64),
+    /// Duration (µs).
+    Dur(i64),
+    /// Ip.
+    Ip(IpAddr),
+    /// Net.
+    Net(Cidr),
+    /// Enum variant index.
+    Enum(u32),
+    /// Set.
+    Set(BTreeSet<ConstValue>),
 }
 
 /// A pure helper function, inlined at its call sites.
@@ -298,6 +333,10 @@ pub struct Program {
     pub tasks: Vec<TaskDef>,
     /// Rules in source order.
     pub rules: Vec<Rule>,
+    /// The value of every set literal in a rule condition or a function
+    /// body that reads no request values and no parameters, by the
+    /// literal's span (computed by the checker).
+    pub closed_sets: HashMap<Span, ConstValue>,
     /// The context schema.
     pub context: RecordId,
     /// The evidence schema (`std.nhi.Evidence`).
@@ -616,6 +655,32 @@ pub struct Expr {
     pub ty: Type,
     /// Where it was written.
     pub span: Span,
+}
+
+impl Expr {
+    /// Whether the expression reads nothing from the request or from
+    /// function parameters (so its value is known when the policy is
+    /// checked).
+    pub fn is_closed(&self) -> bool {
+        match &self.kind {
+            ExprKind::Lit(_) | ExprKind::Const(_) => true,
+            ExprKind::Var(_) | ExprKind::TaskField(_) | ExprKind::Error => false,
+            ExprKind::Set(items) | ExprKind::Call(_, items) => items.iter().all(Expr::is_closed),
+            ExprKind::Field { base, .. } => base.is_closed(),
+            ExprKind::Method { recv, args, .. } => {
+                recv.is_closed() && args.iter().all(Expr::is_closed)
+            }
+            ExprKind::Not(x) | ExprKind::Neg(x) | ExprKind::Has(x) | ExprKind::Like(x, _) => {
+                x.is_closed()
+            }
+            ExprKind::And(a, b)
+            | ExprKind::Or(a, b)
+            | ExprKind::Cmp(_, a, b)
+            | ExprKind::Arith(_, a, b)
+            | ExprKind::In(a, b)
+            | ExprKind::Default(a, b) => a.is_closed() && b.is_closed(),
+        }
+    }
 }
 
 /// Typed expression forms.

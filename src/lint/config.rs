@@ -12,7 +12,7 @@
 use super::{registry, Level};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::span::{FileId, Span};
-use crate::value::Duration;
+use jitp_runtime::value::Duration;
 use std::collections::BTreeMap;
 
 /// The file name the analyser looks for.

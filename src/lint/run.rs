@@ -122,7 +122,7 @@ fn lint_paths(paths: &[PathBuf], config: &Config, what: &str) -> Result<Report, 
 /// Lints the policy set a bundle was compiled from, using the sources
 /// it carries.
 fn lint_bundle(path: &Path, config: &Config) -> Result<Vec<Finding>, RunError> {
-    let bundle = crate::vm::Bundle::from_file(path)
+    let bundle = jitp_runtime::Bundle::from_file(path)
         .map_err(|e| RunError::Input(format!("baseline `{}`: {}", path.display(), e.message)))?;
     let mut sources = crate::span::SourceMap::of_bundle(&bundle);
     // The bundle's own policy set: its package's files, without the

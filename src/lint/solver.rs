@@ -751,8 +751,8 @@ fn show(p: &Picked, dom: &Domain, kind: IntKind) -> String {
         Picked::Bool(b) => b.to_string(),
         Picked::Val(Val::Int(n)) => match kind {
             IntKind::Int => n.to_string(),
-            IntKind::Time => crate::value::Time(*n).to_string(),
-            IntKind::Duration => crate::value::Duration(*n).to_string(),
+            IntKind::Time => jitp_runtime::value::Time(*n).to_string(),
+            IntKind::Duration => jitp_runtime::value::Duration(*n).to_string(),
         },
         Picked::Val(Val::Str(s)) => format!("{s:?}"),
         Picked::Val(Val::Enum(v)) => match dom {

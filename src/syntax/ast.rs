@@ -4,7 +4,7 @@
 //! excluded from equality.
 
 use crate::span::{Node, Span};
-use crate::value::{Cidr, Duration};
+use jitp_runtime::value::{Cidr, Duration};
 use std::net::IpAddr;
 
 /// An identifier.

@@ -8,7 +8,7 @@
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::span::{FileId, Span};
-use crate::value::{Cidr, Duration};
+use jitp_runtime::value::{Cidr, Duration};
 use logos::Logos;
 use std::fmt;
 use std::net::IpAddr;

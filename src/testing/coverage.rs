@@ -1,8 +1,8 @@
 //! Rule and task-outcome coverage: which rules decided some case, and
 //! which of the outcomes a task's rules can produce some case saw.
 
-use crate::decision::{DecisionRecord, Effect, Reason};
-use crate::vm::Bundle;
+use jitp_runtime::decision::{DecisionRecord, Effect, Reason};
+use jitp_runtime::Bundle;
 
 /// A decision outcome as tracked by coverage.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

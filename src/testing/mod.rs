@@ -27,12 +27,12 @@
 //!
 //! This module holds the entry point, [`run`], and the result types.
 
-use crate::decision::{DecisionRecord, Effect, Obligation, Reason};
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::driver::{self, InputError};
 use crate::span::SourceMap;
-use crate::value::Time;
-use crate::vm::{Bundle, Explanation};
+use jitp_runtime::decision::{DecisionRecord, Effect, Obligation, Reason};
+use jitp_runtime::value::Time;
+use jitp_runtime::{Bundle, Explanation};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -4,10 +4,10 @@
 
 use super::json_pos::{key, line_col, locate, path_string, push_key, with, JPath, Seg};
 use super::{effect_str, quoted, Expectation, SuiteError, MAX_SUITE_BYTES, SUITE_SUFFIX};
-use crate::decision::{Effect, Obligation, Reason};
 use crate::diagnostic::did_you_mean;
-use crate::value::Time;
-use crate::vm::Bundle;
+use jitp_runtime::decision::{Effect, Obligation, Reason};
+use jitp_runtime::value::Time;
+use jitp_runtime::Bundle;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -1298,6 +1298,146 @@ forbid * when context.risk >= HIGH_RISK
 "#;
 }
 
+// ---------------------------------------------- constants and build limits
+
+cases! { LIMIT_CASES;
+    const_overflows: [E0308] => r#"
+entity ServiceAccount { team: String }
+entity Secret { env: String }
+context { risk: Int }
+action secrets.rotate on Secret sensitivity high
+
+const MAX_RISK = 9223372036854775807
+const NEXT_RISK = MAX_RISK + 1
+
+forbid * when context.risk >= NEXT_RISK
+"#;
+
+    set_literal_reads_request: [E0308] => r#"
+entity ServiceAccount {
+  team: String
+  roles: Set<String>
+}
+entity Secret { env: String }
+action secrets.rotate on Secret sensitivity high
+
+task rotate {
+  ttl 15m
+  permit ServiceAccount to secrets.rotate on Secret
+    when principal.roles.contains_any([principal.team, "admin"])
+}
+"#;
+
+    set_literal_overflows: [E0308] => r#"
+entity ServiceAccount { team: String }
+entity Secret { env: String }
+context { risk: Int }
+action secrets.rotate on Secret sensitivity high
+
+forbid * when context.risk in [100, 9223372036854775807 + 1]
+"#;
+
+    condition_too_large: [E0308] => r#"
+entity ServiceAccount { team: String }
+entity Secret { env: String }
+context { risk: Int }
+action secrets.rotate on Secret sensitivity high
+
+fn l0(x: Int) -> Bool = x > 0
+fn l1(x: Int) -> Bool = l0(x) or l0(x - 1)
+fn l2(x: Int) -> Bool = l1(x) or l1(x - 1)
+fn l3(x: Int) -> Bool = l2(x) or l2(x - 1)
+fn l4(x: Int) -> Bool = l3(x) or l3(x - 1)
+fn l5(x: Int) -> Bool = l4(x) or l4(x - 1)
+fn l6(x: Int) -> Bool = l5(x) or l5(x - 1)
+fn l7(x: Int) -> Bool = l6(x) or l6(x - 1)
+fn l8(x: Int) -> Bool = l7(x) or l7(x - 1)
+
+forbid * when l8(context.risk)
+"#;
+}
+
+/// A constant whose evaluation doubles at every level stops at the
+/// evaluation budget, quickly, with an error.
+#[test]
+fn const_too_costly() {
+    let mut source = String::from(
+        "entity ServiceAccount { team: String }\nentity Secret { env: String }\n\
+         context { risk: Int }\naction secrets.rotate on Secret sensitivity high\n\n\
+         fn f0(x: Int) -> Int = x + 1\n",
+    );
+    for i in 1..=40 {
+        source.push_str(&format!(
+            "fn f{i}(x: Int) -> Int = f{p}(x) - f{p}(x)\n",
+            p = i - 1
+        ));
+    }
+    source.push_str("\nconst LIMIT = f40(1)\n\nforbid * when context.risk >= LIMIT\n");
+    let started = std::time::Instant::now();
+    let (text, diags) = run(&source);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(codes(&diags), ["E0308"]);
+    insta::assert_snapshot!("const_too_costly", text);
+}
+
+/// More `require` clauses than a rule may have.
+#[test]
+fn rule_too_many_requires() {
+    let mut source = String::from(
+        "entity ServiceAccount { team: String }\nentity Secret { env: String }\n\
+         context { risk: Int }\naction secrets.rotate on Secret sensitivity high\n\n\
+         task rotate {\n  ttl 15m\n  permit ServiceAccount to secrets.rotate on Secret\n",
+    );
+    for i in 0..65 {
+        source.push_str(&format!(
+            "    require context.risk < {} else \"r{i}\"\n",
+            100 + i
+        ));
+    }
+    source.push_str("}\n");
+    let (text, diags) = run(&source);
+    assert_eq!(codes(&diags), ["E0105"]);
+    insta::assert_snapshot!("rule_too_many_requires", text);
+}
+
+/// The checker counts a condition's stack and locals as lowering does:
+/// exactly the conditions it accepts compile.
+#[test]
+fn checker_limits_match_lowering() {
+    let head =
+        "entity P { k: Int }\nentity R { k: Int }\ncontext { risk: Int }\naction r.go on R\n\
+                fn f(x: Int) -> Int = x + 1\n";
+    let mut accepted = [0usize; 2];
+    for n in 240..270 {
+        // a stack as deep as the nesting, then as many locals as calls
+        let deep = format!(
+            "{}context.risk{}",
+            "context.risk + (".repeat(n),
+            ")".repeat(n)
+        );
+        let calls = format!("{}context.risk{}", "f(".repeat(n), ")".repeat(n));
+        for (which, e) in [deep, calls].into_iter().enumerate() {
+            let source = format!("{head}forbid * when {e} > 0\n");
+            let (sources, program, diags) = check_text("policy.jitp", &source);
+            let compiled = program.as_ref().map(|p| jitp::lower::compile(p, &sources));
+            match compiled {
+                Some(Ok(_)) => accepted[which] = n,
+                Some(Err(d)) => panic!("checks clean but does not build (n = {n}): {d:?}"),
+                None => assert_eq!(codes(&diags), ["E0308"], "n = {n}"),
+            }
+        }
+    }
+    // both limits lie inside the range tried
+    assert!(
+        accepted.iter().all(|&n| (240..269).contains(&n)),
+        "{accepted:?}"
+    );
+}
+
 // -------------------------------------------------------------- warnings
 
 cases! { WARNING_CASES;
@@ -1434,8 +1574,8 @@ forbid * when resource.revokd
 // ---------------------------------------------------------- compiler limits
 
 /// A schema whose records nest records many times over needs more request
-/// slots than a bundle may have: the compiler reports it (and so does
-/// `jitp check`, which runs the compiler's layout too).
+/// slots than a bundle may have: the checker reports it, so a policy set
+/// that checks clean also builds.
 #[test]
 fn e0310_schema_too_large() {
     let mut source = String::from("entity P { k: Int }\nentity R { k: Int }\naction r.go on R\n");
@@ -1446,9 +1586,7 @@ fn e0310_schema_too_large() {
         "record R17 { v: Int }\ncontext { r: R0 }\n@standing(\"test\")\npermit P to r.go on R\n",
     );
     let (sources, program, diags) = check_text("policy.jitp", &source);
-    assert!(diags.is_empty(), "{diags:?}");
-    let program = program.expect("checks clean");
-    let diags = jitp::lower::compile(&program, &sources).expect_err("too large to compile");
+    assert!(program.is_none(), "the checker rejects it");
     assert_eq!(codes(&diags), ["E0310"]);
     insta::assert_snapshot!(
         "e0310_schema_too_large",
@@ -1504,6 +1642,7 @@ fn enough_distinct_cases() {
         NAME_CASES,
         EXPR_CASES,
         RECURSION_CASES,
+        LIMIT_CASES,
         WARNING_CASES,
     ]
     .concat();

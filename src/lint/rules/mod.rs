@@ -130,8 +130,8 @@ pub(crate) fn covers(outer: &Rule, inner: &Rule) -> bool {
 
 /// Whether lifetime `a` is at least `b` (`None`: no limit).
 pub(crate) fn ttl_at_least(
-    a: Option<crate::value::Duration>,
-    b: Option<crate::value::Duration>,
+    a: Option<jitp_runtime::value::Duration>,
+    b: Option<jitp_runtime::value::Duration>,
 ) -> bool {
     match (a, b) {
         (None, _) => true,

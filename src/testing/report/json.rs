@@ -1,7 +1,7 @@
 //! The report as one JSON document (schema in `docs/testing.md`).
 
 use crate::testing::{percent, CaseOutcome, Outcome, Report, Status, SuiteError};
-use crate::vm::RuleTrace;
+use jitp_runtime::RuleTrace;
 use serde_json::{json, Map, Value};
 
 impl Report {

@@ -7,7 +7,7 @@ mod json;
 pub(super) mod junit;
 
 use super::{effect_str, quoted, Expectation};
-use crate::decision::{DecisionRecord, Effect, Obligation};
+use jitp_runtime::decision::{DecisionRecord, Effect, Obligation};
 use std::fmt::Write as _;
 
 impl Expectation {

@@ -829,12 +829,21 @@ fn net_set_literal(rng: &mut Rng) -> String {
 
 fn gen_consts(rng: &mut Rng) -> Vec<ConstDecl> {
     let mut out: Vec<ConstDecl> = Vec::new();
-    let n = rng.range(1, 4);
-    let mut kinds: Vec<usize> = (0..9).collect();
+    let n = rng.range(1, 6);
+    // Kinds 9 and up fold other constants (arithmetic, methods, sets), so
+    // constant folding in the checker is compared with the reference
+    // interpreter, which evaluates the expressions itself.
+    let mut kinds: Vec<usize> = (0..14).collect();
     rng.shuffle(&mut kinds);
     let mut kinds: Vec<usize> = kinds.into_iter().take(n).collect();
     kinds.sort_unstable();
     for k in kinds {
+        let has = |name: &str| out.iter().any(|c: &ConstDecl| c.name == name);
+        // `GRACE` may be the largest duration: arithmetic on it would
+        // overflow when the policy is checked.
+        let small_grace = out
+            .iter()
+            .any(|c| c.name == "GRACE" && c.value != "106751991d");
         let c = match k {
             0 => ConstDecl {
                 name: "LIMIT",
@@ -906,11 +915,73 @@ fn gen_consts(rng: &mut Rng) -> Vec<ConstDecl> {
                     value: format!("time({})", quote(&time_text(tt))),
                 }
             }
-            _ => ConstDecl {
+            8 => ConstDecl {
                 name: "QUIET",
                 ty: Ty::Bool,
                 annotation: Some("Bool"),
                 value: rng.pick(&["true", "false"]).to_string(),
+            },
+            9 => ConstDecl {
+                name: "SPAN",
+                ty: Ty::Dur,
+                annotation: None,
+                value: if small_grace {
+                    rng.pick(&["GRACE + GRACE", "GRACE - 30s", "-GRACE", "2h - GRACE"])
+                } else {
+                    rng.pick(&["1h - 15m", "-(30s + 1m)"])
+                }
+                .to_string(),
+            },
+            10 => ConstDecl {
+                name: "LATER",
+                ty: Ty::Time,
+                annotation: None,
+                value: match (has("START"), small_grace) {
+                    (true, true) => rng.pick(&["START + GRACE", "START - GRACE", "GRACE + START"]),
+                    (true, false) => rng.pick(&["START + 1h", "START - 1d"]),
+                    _ => continue,
+                }
+                .to_string(),
+            },
+            11 => ConstDecl {
+                name: "ADMIN_COUNT",
+                ty: Ty::Int,
+                annotation: Some("Int"),
+                value: if has("ADMINS") {
+                    rng.pick(&["ADMINS.len()", "ADMINS.len() - 1"])
+                } else {
+                    r#"["a", "b", "a"].len()"#
+                }
+                .to_string(),
+            },
+            12 => ConstDecl {
+                name: "STRICT",
+                ty: Ty::Bool,
+                annotation: None,
+                value: if has("TEAM") {
+                    rng.pick(&[
+                        r#"TEAM == "platform" or TEAM.starts_with("d")"#,
+                        r#"TEAM in ["sec", "data"]"#,
+                        r#"not TEAM.contains("a")"#,
+                    ])
+                } else if has("ADMINS") {
+                    rng.pick(&[r#"ADMINS.contains("alice")"#, "ADMINS.is_empty()"])
+                } else {
+                    rng.pick(&[r#""x" in ["x", "y"]"#, "1 + 2 == 3 and not (4 < 3)"])
+                }
+                .to_string(),
+            },
+            _ => ConstDecl {
+                name: "OFFSET",
+                ty: Ty::Int,
+                annotation: None,
+                value: match out.iter().find(|c| c.name == "LIMIT") {
+                    Some(l) if l.value == "9223372036854775807" => "-LIMIT".to_string(),
+                    Some(_) => rng
+                        .pick(&["LIMIT - 100", "-LIMIT", "100 - LIMIT"])
+                        .to_string(),
+                    None => "-(3 - 10)".to_string(),
+                },
             },
         };
         out.push(c);
