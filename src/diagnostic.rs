@@ -293,8 +293,23 @@ pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
+    closest(name, candidates, &std::cell::Cell::new(usize::MAX))
+}
+
+/// The closest plausible candidate, counting each comparison against
+/// `budget`; none once the budget is spent.
+fn closest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    budget: &std::cell::Cell<usize>,
+) -> Option<String> {
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {
+        let left = budget.get();
+        if left == 0 {
+            return None;
+        }
+        budget.set(left - 1);
         let score = strsim::jaro_winkler(name, c);
         let dist = strsim::levenshtein(name, c);
         let plausible = dist <= 2.max(name.len() / 3) || score >= 0.85;
@@ -303,4 +318,45 @@ pub fn did_you_mean<'a>(
         }
     }
     best.map(|(_, c)| format!("did you mean `{c}`?"))
+}
+
+/// Did-you-mean suggestions with a shared budget of comparisons, so a
+/// file with thousands of unknown names among thousands of declared ones
+/// costs linear time: once the budget is spent, errors come without a
+/// suggestion (the first ones, which matter most, still have theirs).
+#[derive(Debug)]
+pub struct Suggestions {
+    left: std::cell::Cell<usize>,
+}
+
+impl Default for Suggestions {
+    fn default() -> Suggestions {
+        Suggestions::with_budget(Suggestions::BUDGET)
+    }
+}
+
+impl Suggestions {
+    /// Comparisons one checking run may spend on suggestions.
+    pub const BUDGET: usize = 200_000;
+
+    /// Suggestions that may spend `comparisons` comparisons in all.
+    pub fn with_budget(comparisons: usize) -> Suggestions {
+        Suggestions {
+            left: std::cell::Cell::new(comparisons),
+        }
+    }
+
+    /// Whether the budget is spent: callers need not gather candidates.
+    pub fn spent(&self) -> bool {
+        self.left.get() == 0
+    }
+
+    /// [`did_you_mean`], within the budget.
+    pub fn did_you_mean<'a>(
+        &self,
+        name: &str,
+        candidates: impl IntoIterator<Item = &'a str>,
+    ) -> Option<String> {
+        closest(name, candidates, &self.left)
+    }
 }

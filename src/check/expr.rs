@@ -2,7 +2,7 @@
 
 use super::hir::*;
 use super::{error_expr, Checker, Decl};
-use crate::diagnostic::{did_you_mean, Code, Diagnostic};
+use crate::diagnostic::{Code, Diagnostic};
 use crate::span::{Node, Span};
 use crate::syntax::ast::{self, BinOp, UnOp};
 use jitp_runtime::value::Time;
@@ -391,7 +391,9 @@ impl Checker<'_> {
             return error_expr(span);
         }
         let mut candidates: Vec<String> = Vec::new();
-        if let CxKind::Rule { in_task, .. } = cx.kind {
+        if self.suggestions.spent() {
+            // No suggestion can be made: do not gather the candidates.
+        } else if let CxKind::Rule { in_task, .. } = cx.kind {
             candidates.extend(
                 VAR_NAMES
                     .iter()
@@ -402,9 +404,11 @@ impl Checker<'_> {
         if let CxKind::Function(params) = &cx.kind {
             candidates.extend(params.iter().map(|(p, _)| p.clone()));
         }
-        for (n, (d, _)) in &self.modules[cx.module].names {
-            if matches!(d, Decl::Const(_)) {
-                candidates.push(n.clone());
+        if !self.suggestions.spent() {
+            for (n, (d, _)) in &self.modules[cx.module].names {
+                if matches!(d, Decl::Const(_)) {
+                    candidates.push(n.clone());
+                }
             }
         }
         candidates.sort();
@@ -414,7 +418,10 @@ impl Checker<'_> {
             format!("unknown name `{name}`"),
             "not declared",
         )
-        .with_help_opt(did_you_mean(name, candidates.iter().map(String::as_str)));
+        .with_help_opt(
+            self.suggestions
+                .did_you_mean(name, candidates.iter().map(String::as_str)),
+        );
         self.error(d);
         error_expr(span)
     }
@@ -444,10 +451,10 @@ impl Checker<'_> {
                     "unknown variant",
                 )
                 .with_label(def.span, format!("`{}` is declared here", def.name))
-                .with_help_opt(did_you_mean(
-                    &name.node,
-                    def.variants.iter().map(String::as_str),
-                ))
+                .with_help_opt(
+                    self.suggestions
+                        .did_you_mean(&name.node, def.variants.iter().map(String::as_str)),
+                )
                 .with_note(format!("variants: {}", def.variants.join(", ")));
                 self.error(d);
                 return error_expr(span);
@@ -469,7 +476,11 @@ impl Checker<'_> {
                         error_expr(span)
                     }
                     None => {
-                        let mut cands: Vec<&str> = names.keys().map(String::as_str).collect();
+                        let mut cands: Vec<&str> = if self.suggestions.spent() {
+                            Vec::new()
+                        } else {
+                            names.keys().map(String::as_str).collect()
+                        };
                         cands.sort_unstable();
                         let path = self.modules[m].path.clone();
                         let d = Diagnostic::error(
@@ -478,7 +489,7 @@ impl Checker<'_> {
                             format!("module `{path}` has no `{}`", name.node),
                             "not declared in the module",
                         )
-                        .with_help_opt(did_you_mean(&name.node, cands));
+                        .with_help_opt(self.suggestions.did_you_mean(&name.node, cands));
                         self.error(d);
                         error_expr(span)
                     }
@@ -644,7 +655,10 @@ impl Checker<'_> {
             format!("`{owner}` has no field `{n}`"),
             "unknown field",
         )
-        .with_help_opt(did_you_mean(n, fields.iter().map(|(f, _)| f.as_str())));
+        .with_help_opt(
+            self.suggestions
+                .did_you_mean(n, fields.iter().map(|(f, _)| f.as_str())),
+        );
         if let Some(s) = decl_span.filter(|s| *s != Span::default()) {
             d = d.with_label(s, format!("`{owner}` is declared here"));
         }
@@ -707,6 +721,7 @@ impl Checker<'_> {
                 let mut cands: Vec<&str> = self.modules[m]
                     .names
                     .iter()
+                    .filter(|_| !self.suggestions.spent())
                     .filter(|(_, (d, _))| matches!(d, Decl::Fn(_)))
                     .map(|(n, _)| n.as_str())
                     .collect();
@@ -718,7 +733,7 @@ impl Checker<'_> {
                     format!("module `{path}` has no function `{}`", name.node),
                     "not declared in the module",
                 )
-                .with_help_opt(did_you_mean(&name.node, cands));
+                .with_help_opt(self.suggestions.did_you_mean(&name.node, cands));
                 self.error(d);
                 for a in args {
                     self.check_expr(cx, a);
@@ -735,6 +750,7 @@ impl Checker<'_> {
                 let mut cands: Vec<&str> = self.modules[cx.module]
                     .names
                     .iter()
+                    .filter(|_| !self.suggestions.spent())
                     .filter(|(_, (d, _))| matches!(d, Decl::Fn(_)))
                     .map(|(n, _)| n.as_str())
                     .collect();
@@ -745,7 +761,7 @@ impl Checker<'_> {
                     format!("unknown function `{}`", n.node),
                     "not declared",
                 )
-                .with_help_opt(did_you_mean(&n.node, cands));
+                .with_help_opt(self.suggestions.did_you_mean(&n.node, cands));
                 self.error(d);
                 for a in args {
                     self.check_expr(cx, a);
@@ -910,7 +926,7 @@ impl Checker<'_> {
                     format!("`{got}` has no method `{m}`"),
                     "unknown method",
                 )
-                .with_help_opt(did_you_mean(m, methods.iter().copied()));
+                .with_help_opt(self.suggestions.did_you_mean(m, methods.iter().copied()));
                 if methods.is_empty() {
                     d = d.with_note(format!("`{got}` has no methods; strings and sets do"));
                 } else if d.help.is_none() {

@@ -95,6 +95,8 @@ struct Checker<'a> {
     action_ids: HashMap<String, ActionId>,
     /// Tasks by name (first declaration).
     task_ids: HashMap<String, TaskId>,
+    /// Did-you-mean suggestions, within one budget for the whole run.
+    suggestions: crate::diagnostic::Suggestions,
 }
 
 /// Parses and checks one policy set made of `files` (already in `sources`),
@@ -146,6 +148,7 @@ fn check_inner(
         window: None,
         action_ids: HashMap::new(),
         task_ids: HashMap::new(),
+        suggestions: Default::default(),
     };
     checker.run();
     let Checker {

@@ -3,7 +3,7 @@
 
 use super::hir::*;
 use super::{error_expr, Checker, Decl, BUILTIN_TYPES, RESERVED_VALUES};
-use crate::diagnostic::{did_you_mean, Code, Diagnostic};
+use crate::diagnostic::{Code, Diagnostic};
 use crate::span::{Node, Span};
 use crate::syntax::ast::{self, Item};
 
@@ -223,7 +223,11 @@ impl Checker<'_> {
                 let mut candidates: Vec<String> =
                     BUILTIN_TYPES.iter().map(|s| s.to_string()).collect();
                 candidates.push("Set".into());
-                for (n, (d, _)) in &self.modules[module].names {
+                for (n, (d, _)) in self.modules[module]
+                    .names
+                    .iter()
+                    .filter(|_| !self.suggestions.spent())
+                {
                     if matches!(d, Decl::Entity(_) | Decl::Record(_) | Decl::Enum(_)) {
                         candidates.push(n.clone());
                     }
@@ -235,7 +239,10 @@ impl Checker<'_> {
                     format!("unknown type `{}`", path.text()),
                     "not declared",
                 )
-                .with_help_opt(did_you_mean(name, candidates.iter().map(String::as_str)));
+                .with_help_opt(
+                    self.suggestions
+                        .did_you_mean(name, candidates.iter().map(String::as_str)),
+                );
                 if d.help.is_none() && module == mi && name == "Window" {
                     d = d.with_help("`Window` lives in the time module: add `use std.time` and write `time.Window`");
                 }
@@ -262,7 +269,7 @@ impl Checker<'_> {
         .with_help_opt(if std_hint {
             Some(format!("add `use std.{alias}` at the top of the file"))
         } else {
-            did_you_mean(alias, aliases)
+            self.suggestions.did_you_mean(alias, aliases)
         })
     }
 }

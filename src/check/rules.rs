@@ -4,7 +4,7 @@
 use super::expr::Cx;
 use super::hir::*;
 use super::Checker;
-use crate::diagnostic::{did_you_mean, Code, Diagnostic};
+use crate::diagnostic::{Code, Diagnostic};
 use crate::span::{Node, Span};
 use crate::syntax::ast::{self, ActionPattern, Clause, Effect, Item, TaskItem, TypePattern};
 use jitp_runtime::value::Duration;
@@ -162,7 +162,7 @@ impl Checker<'_> {
                             format!("unknown annotation `@{other}`"),
                             "not an annotation jitp knows",
                         )
-                        .with_help_opt(did_you_mean(other, ["id", "standing"]))
+                        .with_help_opt(self.suggestions.did_you_mean(other, ["id", "standing"]))
                         .with_note("annotations on rules: `@id(\"...\")`, `@standing(\"reason\")`"),
                     );
                 }
@@ -334,10 +334,10 @@ impl Checker<'_> {
                             format!("no declared action matches `{}.*`", ns.text()),
                             "matches nothing",
                         )
-                        .with_help_opt(did_you_mean(
-                            &ns.text(),
-                            namespaces.iter().map(String::as_str),
-                        )),
+                        .with_help_opt(
+                            self.suggestions
+                                .did_you_mean(&ns.text(), namespaces.iter().map(String::as_str)),
+                        ),
                     );
                     head.ok = false;
                 }
@@ -360,7 +360,7 @@ impl Checker<'_> {
                             format!("unknown action `{name}`"),
                             "not declared",
                         )
-                        .with_help_opt(did_you_mean(&name, names))
+                        .with_help_opt(self.suggestions.did_you_mean(&name, names))
                         .with_note("declare it with `action ns.verb on Type`");
                         self.error(d);
                         head.ok = false;
