@@ -214,6 +214,8 @@ impl Checker<'_> {
         let mut cx = expr::Cx::constant(mi);
         let errors_before = self.diags.iter().filter(|d| d.is_error()).count();
         let value = self.check_expr(&mut cx, &c.value);
+        // An expression the parser already rejected is not evaluated.
+        let parsed = !matches!(value.kind, ExprKind::Error);
         let ty = match declared {
             Some(want) => {
                 self.expect_type(&value, &want, "the constant's declared type");
@@ -223,7 +225,7 @@ impl Checker<'_> {
         };
         self.program.consts[i as usize].ty = ty;
         self.program.consts[i as usize].value = value;
-        if self.diags.iter().filter(|d| d.is_error()).count() == errors_before {
+        if parsed && self.diags.iter().filter(|d| d.is_error()).count() == errors_before {
             match fold::fold_const(&self.program, ConstId(i)) {
                 Ok(v) => self.program.consts[i as usize].folded = Some(v),
                 Err(e) => {

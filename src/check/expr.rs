@@ -239,10 +239,13 @@ impl Checker<'_> {
         let mut elem = Type::Never;
         let mut first_span = span;
         let mut out = Vec::new();
+        // An element with an error makes the whole set an error, so the
+        // sets around it do not report it again.
+        let mut poisoned = false;
         for item in items {
             let x = self.check_expr(cx, item);
             match (&x.ty, &elem) {
-                (Type::Error, _) => {}
+                (Type::Error, _) => poisoned = true,
                 (Type::Optional(_), _) => {
                     let got = self.program.type_name(&x.ty);
                     self.error(
@@ -263,6 +266,7 @@ impl Checker<'_> {
                         format!("a set cannot hold `{got}` values"),
                         "unsupported element",
                     ));
+                    poisoned = true;
                 }
                 (t, Type::Never) => {
                     elem = t.clone();
@@ -284,6 +288,9 @@ impl Checker<'_> {
                 _ => {}
             }
             out.push(x);
+        }
+        if poisoned {
+            return error_expr(span);
         }
         mk(ExprKind::Set(out), Type::Set(Box::new(elem)), span)
     }

@@ -35,6 +35,8 @@ impl Checker<'_> {
             TypeExpr::Set(inner) => {
                 let t = self.resolve_type(mi, inner);
                 match t {
+                    // Reported where it arose: one error for one problem.
+                    Type::Error => Type::Error,
                     Type::Optional(_) => {
                         self.error(
                             Diagnostic::error(
@@ -60,6 +62,7 @@ impl Checker<'_> {
                 }
             }
             TypeExpr::Optional(inner) => match self.resolve_type(mi, inner) {
+                Type::Error => Type::Error,
                 Type::Optional(_) => {
                     self.error(
                         Diagnostic::error(
