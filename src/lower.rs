@@ -12,9 +12,8 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::reference::{self, Value};
 use crate::span::{SourceMap, Span};
 use crate::syntax::ast::{Effect, Sensitivity, TaskKind};
-use jitp_runtime::bundle::*;
-use jitp_runtime::bytecode::{cmp, method, Instr};
-use jitp_runtime::val::{Arena, SetRef, Val};
+use jitp_runtime::format::*;
+use jitp_runtime::Bundle;
 use std::collections::{BTreeMap, HashMap};
 
 /// Largest number of instructions a bundle may hold (guards against
@@ -115,7 +114,7 @@ fn compile_inner(p: &Program, sources: &SourceMap) -> Result<Bundle, Vec<Diagnos
     let name = p.package.clone().unwrap_or_default();
     let files = sources.iter().map(|(_, f)| f.name.clone()).collect();
     let texts = sources.iter().map(|(_, f)| f.text.clone()).collect();
-    let bundle = Bundle {
+    let image = Image {
         name,
         strings: l.strings,
         schema: l.schema,
@@ -133,9 +132,8 @@ fn compile_inner(p: &Program, sources: &SourceMap) -> Result<Bundle, Vec<Diagnos
         sources: texts,
         max_stack: l.max_height,
         max_locals: l.max_locals,
-        lookup: Default::default(),
     };
-    let bundle = match bundle.seal() {
+    let bundle = match Bundle::from_image(image) {
         Ok(bundle) => bundle,
         Err(e) => {
             // A bug in the compiler, not in the policy: still reported, never a panic.
@@ -145,7 +143,7 @@ fn compile_inner(p: &Program, sources: &SourceMap) -> Result<Bundle, Vec<Diagnos
                 span,
                 format!(
                     "internal compiler error: the generated bundle is invalid ({})",
-                    e.message
+                    e.message()
                 ),
                 "while compiling this policy set",
             )]);

@@ -405,10 +405,10 @@ fn build(
     eprintln!(
         "wrote {} ({} rule{}, {} action{}, {} bytes)",
         output.display(),
-        bundle.rules.len(),
-        plural(bundle.rules.len()),
-        bundle.actions.len(),
-        plural(bundle.actions.len()),
+        bundle.rule_count(),
+        plural(bundle.rule_count()),
+        bundle.action_count(),
+        plural(bundle.action_count()),
         bytes.len()
     );
     ExitCode::SUCCESS
@@ -481,7 +481,7 @@ fn eval(
     let bound = match bundle.bind_str(&text) {
         Ok(b) => b,
         Err(e) => {
-            let d = jitp_runtime::decision::DecisionRecord::invalid(e.message);
+            let d = jitp_runtime::decision::DecisionRecord::invalid(e.to_string());
             println!(
                 "{}",
                 serde_json::to_string_pretty(&d.to_json()).unwrap_or_default()

@@ -1091,11 +1091,12 @@ fn parse_expect(v: &Value, path: &[Seg], bundle: &Bundle) -> Result<Expectation,
         e.reason = Some(reason);
     }
     if let Some(r) = o.get("rule") {
-        let ids = bundle.rules.iter().map(|r| bundle.string(r.id));
+        let ids = bundle.rule_ids();
         e.rule = Some(declared_name(r, key(path, "rule"), "rule", ids)?);
     }
     if let Some(t) = o.get("task") {
-        let names = bundle.tasks.iter().map(|t| bundle.string(t.name));
+        let img = bundle.image();
+        let names = img.tasks.iter().map(|t| img.string(t.name));
         e.task = Some(declared_name(t, key(path, "task"), "task", names)?);
     }
     if let Some(n) = o.get("needs") {
@@ -1798,16 +1799,16 @@ fn run_case(suite: &Suite<'_>, case: &Case, bundle: &Bundle) -> (CaseReport, Opt
             let e = bundle.explain(&bound);
             (e.decision.clone(), Some(Box::new(e)))
         }
-        Err(err) if expects_invalid => (DecisionRecord::invalid(err.message), None),
+        Err(err) if expects_invalid => (DecisionRecord::invalid(err.to_string()), None),
         Err(err) => {
-            let origin = request_path_of(&err.message)
+            let origin = request_path_of(err.message())
                 .and_then(|p| origin_of(&case.origins, &p))
                 .unwrap_or_else(|| key(&case.path, "request"));
             let mut p = problem(
                 origin,
                 format!(
                     "case `{}`: the request does not fit the policy: {}",
-                    case.name, err.message
+                    case.name, err
                 ),
             );
             p.help = Some(
@@ -1857,6 +1858,7 @@ fn run_case(suite: &Suite<'_>, case: &Case, bundle: &Bundle) -> (CaseReport, Opt
 }
 
 fn coverage(bundle: &Bundle, obs: &[Observation]) -> Coverage {
+    let bundle = bundle.image();
     let task_name = |t: Option<u32>| {
         t.and_then(|t| bundle.tasks.get(t as usize))
             .map(|t| bundle.string(t.name).to_string())

@@ -6,7 +6,6 @@
 
 mod support;
 
-mod bundle;
 mod cli;
 mod decisions;
 mod diagnostics;

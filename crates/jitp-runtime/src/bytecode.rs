@@ -31,6 +31,7 @@ macro_rules! instructions {
 
         impl Instr {
             /// The opcode byte.
+            #[cfg_attr(not(feature = "compiler"), allow(dead_code))]
             pub fn opcode(&self) -> u8 {
                 match self { $( Instr::$name { .. } => $op, )* }
             }

@@ -23,7 +23,10 @@ pub(super) struct Machine {
 impl Machine {
     pub(super) fn new(b: &Bundle) -> Machine {
         // capped: an unverified (in-memory edited) bundle may claim more
-        let (max_stack, max_locals) = (b.max_stack.min(MAX_STACK), b.max_locals.min(MAX_LOCALS));
+        let (max_stack, max_locals) = (
+            b.img.max_stack.min(MAX_STACK),
+            b.img.max_locals.min(MAX_LOCALS),
+        );
         let big = max_stack as usize > INLINE || max_locals as usize > INLINE;
         Machine {
             stack: [Val::Absent; INLINE],
@@ -59,7 +62,7 @@ pub(super) enum Applies {
 
 impl Bundle {
     fn text<'a>(&'a self, req: &'a BoundRequest, id: u32) -> R<&'a str> {
-        let n = self.strings.len() as u32;
+        let n = self.img.strings.len() as u32;
         if id < n {
             Ok(self.string(id))
         } else {
@@ -72,7 +75,7 @@ impl Bundle {
 
     fn set_items<'a>(&'a self, req: &'a BoundRequest, s: SetRef) -> R<&'a [Val]> {
         let arena = match s.arena {
-            Arena::Const => &self.const_sets,
+            Arena::Const => &self.img.const_sets,
             Arena::Request => &req.sets,
         };
         let (start, len) = (s.start as usize, s.len as usize);
@@ -97,6 +100,7 @@ impl Bundle {
     pub(super) fn run(&self, req: &BoundRequest, m: &mut Machine, block: &Block) -> R<bool> {
         let start = block.start as usize;
         let code = self
+            .img
             .code
             .get(start..start + block.len as usize)
             .ok_or(EvalError::Index)?;
@@ -132,7 +136,7 @@ impl Bundle {
             pc += 1;
             match instr {
                 Instr::Const { k } => {
-                    push!(*self.consts.get(k as usize).ok_or(EvalError::Index)?)
+                    push!(*self.img.consts.get(k as usize).ok_or(EvalError::Index)?)
                 }
                 Instr::Slot { slot } => push!(slot!(slot)),
                 Instr::Rec { slot } => push!(match slot!(slot) {
@@ -209,7 +213,7 @@ impl Bundle {
                 }
                 Instr::CmpSlotConst { op, slot, k } => {
                     let a = slot!(slot);
-                    let b = *self.consts.get(k as usize).ok_or(EvalError::Index)?;
+                    let b = *self.img.consts.get(k as usize).ok_or(EvalError::Index)?;
                     push!(Val::Bool(self.compare(req, op, a, b)?))
                 }
                 Instr::In {} => {
@@ -244,7 +248,8 @@ impl Bundle {
                     let r = match pop!() {
                         Val::Absent => false,
                         Val::Str(s) => {
-                            let pieces = self.patterns.get(p as usize).ok_or(EvalError::Index)?;
+                            let pieces =
+                                self.img.patterns.get(p as usize).ok_or(EvalError::Index)?;
                             like(self, self.text(req, s)?, pieces)
                         }
                         _ => return Err(EvalError::Type),
@@ -426,7 +431,7 @@ impl Bundle {
                 }
                 (None, None) => return,
             };
-            if let Some(r) = self.rules.get(next as usize) {
+            if let Some(r) = self.img.rules.get(next as usize) {
                 if f(next, r) {
                     return;
                 }

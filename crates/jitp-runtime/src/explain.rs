@@ -51,7 +51,13 @@ impl Bundle {
         let decision = self.decide(req).to_record();
         let mut m = Machine::new(self);
         let mut rules = Vec::new();
-        let file = |s: &SrcSpan| self.files.get(s.file as usize).cloned().unwrap_or_default();
+        let file = |s: &SrcSpan| {
+            self.img
+                .files
+                .get(s.file as usize)
+                .cloned()
+                .unwrap_or_default()
+        };
         let mut trace =
             |rule: &crate::bundle::RuleMeta, kind: &'static str, outcome: String, span: SrcSpan| {
                 rules.push(RuleTrace {

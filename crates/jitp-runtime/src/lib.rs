@@ -22,24 +22,57 @@
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+/// Asserts, in debug builds, a fact that verification guarantees, where
+/// the code falls back to a harmless default if it is false anyway: a
+/// violation is a bug in jitp, which debug builds (and the root crate's
+/// tests) should report rather than hide. Not checked in this crate's own
+/// tests, which break verified facts in memory on purpose to test the
+/// fallbacks.
+macro_rules! invariant {
+    ($cond:expr, $($msg:tt)+) => {
+        #[cfg(not(test))]
+        debug_assert!($cond, $($msg)+);
+    };
+}
+
 mod bind;
-pub mod bundle;
-pub mod bytecode;
+mod bundle;
+mod bytecode;
 pub mod decision;
 mod disasm;
+mod error;
 mod exec;
 mod explain;
 mod json;
-pub mod val;
+mod val;
 pub mod value;
 
-pub use bind::{BoundRequest, RequestError, MAX_REQUEST_BYTES, MAX_REQUEST_DEPTH};
-pub use bundle::{Bundle, BundleError};
+pub use bind::{BoundRequest, MAX_REQUEST_BYTES, MAX_REQUEST_DEPTH};
+pub use bundle::{Bundle, SrcSpan};
 pub use decision::{DecisionRecord, Effect, Obligation, Reason};
+pub use error::{BundleError, BundleErrorKind, Error, RequestError, RequestErrorKind};
 pub use explain::{Explanation, RuleTrace};
+pub use val::EvalError;
 
 use crate::value::Time;
-use val::EvalError;
+
+/// The unverified bundle data model, for the jitp compiler: it assembles an
+/// [`format::Image`] and turns it into a [`Bundle`] with
+/// [`Bundle::from_image`], which verifies it exactly as loading does.
+///
+/// **Not covered by semver**: enabled by the `compiler` feature (off by
+/// default), this module follows the bundle format and changes with it in
+/// any release. Services that embed jitp do not need it.
+#[cfg(feature = "compiler")]
+pub mod format {
+    pub use crate::bundle::{
+        checksum, ActionMeta, Block, EntityLayout, FieldLayout, Image, IndexEntry, RecordLayout,
+        RuleMeta, Schema, SpecialSlots, SrcSpan, TaskMeta, TypeDesc, FORMAT_VERSION, HEADER_LEN,
+        MAGIC, MAX_LOCALS, MAX_REQUIRES, MAX_SLOTS, MAX_STACK,
+    };
+    pub use crate::bytecode::{cmp, decode_all, encode_all, method, DecodeError, Instr};
+    pub use crate::val::{Arena, SetRef, Val};
+}
 
 /// A decision that borrows from its bundle; converting it to an owned
 /// [`DecisionRecord`] or JSON is the caller's choice (and allocates).
@@ -79,7 +112,7 @@ impl<'a> Decision<'a> {
     pub fn rule_id(&self) -> Option<&'a str> {
         let b = self.bundle;
         self.rule
-            .and_then(|r| b.rules.get(r as usize))
+            .and_then(|r| b.img.rules.get(r as usize))
             .map(|r| b.string(r.id))
     }
 
@@ -87,9 +120,9 @@ impl<'a> Decision<'a> {
     pub fn task(&self) -> Option<&'a str> {
         let b = self.bundle;
         self.rule
-            .and_then(|r| b.rules.get(r as usize))
+            .and_then(|r| b.img.rules.get(r as usize))
             .and_then(|r| r.task)
-            .and_then(|t| b.tasks.get(t as usize))
+            .and_then(|t| b.img.tasks.get(t as usize))
             .map(|t| b.string(t.name))
     }
 
@@ -104,7 +137,7 @@ impl<'a> Decision<'a> {
         let missing = self.missing;
         let reqs: &'a [(crate::bundle::Block, u32)] = self
             .rule
-            .and_then(|r| b.rules.get(r as usize))
+            .and_then(|r| b.img.rules.get(r as usize))
             .map_or(&[], |r| r.requires.as_slice());
         reqs.iter()
             .enumerate()
@@ -117,9 +150,9 @@ impl<'a> Decision<'a> {
         let b = self.bundle;
         let task = if self.effect == Effect::Allow {
             self.rule
-                .and_then(|r| b.rules.get(r as usize))
+                .and_then(|r| b.img.rules.get(r as usize))
                 .and_then(|r| r.task)
-                .and_then(|t| b.tasks.get(t as usize))
+                .and_then(|t| b.img.tasks.get(t as usize))
         } else {
             None
         };
@@ -166,7 +199,7 @@ impl Bundle {
     pub fn decide_json(&self, text: &str) -> DecisionRecord {
         match self.bind_str(text) {
             Ok(req) => self.decide(&req).to_record(),
-            Err(e) => DecisionRecord::invalid(e.message),
+            Err(e) => DecisionRecord::invalid(e.to_string()),
         }
     }
 }

@@ -3,68 +3,135 @@
 
 use super::*;
 use crate::bytecode::{decode_all, DecodeError};
-use crate::val::{Arena, SetRef};
+use crate::val::{Arena, SetRef, Val};
 use crate::value::Cidr;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// An encoding error at body offset `at`.
+fn malformed<T>(at: usize, message: impl Into<String>) -> Result<T, BundleError> {
+    Err(BundleError::new(
+        BundleErrorKind::Malformed,
+        Some(at),
+        message,
+    ))
+}
+
+/// The bytes end at body offset `at`.
+fn truncated(at: usize) -> BundleError {
+    BundleError::new(
+        BundleErrorKind::Truncated,
+        Some(at),
+        format!("truncated at byte {at}"),
+    )
+}
 
 impl Bundle {
     /// Loads and verifies a bundle.
     pub fn from_bytes(bytes: &[u8]) -> Result<Bundle, BundleError> {
-        let Some(rest) = bytes.strip_prefix(MAGIC.as_slice()) else {
-            return err("not a jitp bundle (bad magic bytes)");
-        };
-        let Some((version, rest)) = rest.split_first_chunk::<4>() else {
-            return err("truncated header");
-        };
-        let version = u32::from_le_bytes(*version);
-        if version != FORMAT_VERSION {
-            return err(format!(
-                "format version {version} is not supported (this build reads version {FORMAT_VERSION}); rebuild the bundle with this jitp"
-            ));
-        }
-        let Some((sum, body)) = rest.split_first_chunk::<8>() else {
-            return err("truncated header");
-        };
-        if u64::from_le_bytes(*sum) != checksum(body) {
-            return err("checksum mismatch: the bundle is corrupt or truncated");
-        }
-        let mut r = Reader {
-            bytes: body,
-            pos: 0,
-        };
-        let mut b = r.bundle()?;
-        if r.pos != body.len() {
-            return err(format!(
-                "{} unexpected bytes after the bundle",
-                body.len() - r.pos
-            ));
-        }
-        b.verify()?;
-        b.lookup.fingerprint = u64::from_le_bytes(*sum);
-        b.build_lookup();
-        Ok(b)
+        let (img, sum) = Image::decode(bytes)?;
+        Bundle::seal(img, sum)
     }
 
     /// Reads and verifies a bundle file.
     pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Bundle, BundleError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| BundleError {
-            message: format!(
-                "cannot read `{}`: {}",
-                path.display(),
-                e.to_string().to_lowercase()
-            ),
+        let bytes = std::fs::read(path).map_err(|e| {
+            BundleError::new(
+                BundleErrorKind::Io,
+                None,
+                format!(
+                    "cannot read `{}`: {}",
+                    path.display(),
+                    e.to_string().to_lowercase()
+                ),
+            )
         })?;
         Bundle::from_bytes(&bytes)
+    }
+}
+
+impl Image {
+    /// Checks the header and decodes the body: an unverified image and the
+    /// checksum of its body.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<(Image, u64), BundleError> {
+        let header = |kind, message: &str| Err(BundleError::new(kind, None, message));
+        let Some(rest) = bytes.strip_prefix(MAGIC.as_slice()) else {
+            return header(
+                BundleErrorKind::NotABundle,
+                "not a jitp bundle (bad magic bytes)",
+            );
+        };
+        let Some((version, rest)) = rest.split_first_chunk::<4>() else {
+            return header(BundleErrorKind::Truncated, "truncated header");
+        };
+        let version = u32::from_le_bytes(*version);
+        if version != FORMAT_VERSION {
+            return Err(BundleError::new(
+                BundleErrorKind::UnsupportedVersion {
+                    found: version,
+                    supported: FORMAT_VERSION,
+                },
+                None,
+                format!(
+                    "format version {version} is not supported (this build reads version {FORMAT_VERSION}); rebuild the bundle with this jitp"
+                ),
+            ));
+        }
+        let Some((sum, body)) = rest.split_first_chunk::<8>() else {
+            return header(BundleErrorKind::Truncated, "truncated header");
+        };
+        let sum = u64::from_le_bytes(*sum);
+        if sum != checksum(body) {
+            return header(
+                BundleErrorKind::Checksum,
+                "checksum mismatch: the bundle is corrupt or truncated",
+            );
+        }
+        let mut r = Reader {
+            bytes: body,
+            pos: 0,
+            marks: None,
+        };
+        let img = r.image()?;
+        if r.pos != body.len() {
+            return malformed(
+                r.pos,
+                format!("{} unexpected bytes after the bundle", body.len() - r.pos),
+            );
+        }
+        Ok((img, sum))
     }
 }
 
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
+    /// When set, where each section starts (for tests that corrupt bundles
+    /// at section boundaries).
+    marks: Option<Vec<usize>>,
+}
+
+/// The body offsets where the sections of a valid `body` start (and its
+/// end), as far as it decodes.
+#[cfg(test)]
+pub(super) fn section_offsets(body: &[u8]) -> Vec<usize> {
+    let mut r = Reader {
+        bytes: body,
+        pos: 0,
+        marks: Some(Vec::new()),
+    };
+    let _ = r.image();
+    r.marks.unwrap_or_default()
 }
 
 impl Reader<'_> {
+    /// Records the start of a section, if asked to.
+    #[inline]
+    fn mark(&mut self) {
+        if let Some(marks) = &mut self.marks {
+            marks.push(self.pos);
+        }
+    }
     #[inline]
     fn take(&mut self, n: usize) -> Result<&[u8], BundleError> {
         let end = self.pos.saturating_add(n);
@@ -73,13 +140,13 @@ impl Reader<'_> {
                 self.pos = end;
                 Ok(s)
             }
-            None => err(format!("truncated at byte {}", self.pos)),
+            None => Err(truncated(self.pos)),
         }
     }
     #[inline]
     fn array<const N: usize>(&mut self) -> Result<[u8; N], BundleError> {
         let at = self.pos;
-        <[u8; N]>::try_from(self.take(N)?).or_else(|_| err(format!("truncated at byte {at}")))
+        <[u8; N]>::try_from(self.take(N)?).map_err(|_| truncated(at))
     }
     #[inline]
     fn u8(&mut self) -> Result<u8, BundleError> {
@@ -98,12 +165,14 @@ impl Reader<'_> {
     /// A count, bounded by the bytes left (each item needs at least `min` bytes),
     /// so a hostile length cannot make us allocate much.
     fn count(&mut self, min: usize) -> Result<usize, BundleError> {
+        let at = self.pos;
         let n = self.u32()? as usize;
-        let left = self.bytes.len() - self.pos;
+        let left = self.bytes.len().saturating_sub(self.pos);
         if n.saturating_mul(min.max(1)) > left {
-            return err(format!(
-                "length {n} at byte {} exceeds the bundle",
-                self.pos - 4
+            return Err(BundleError::new(
+                BundleErrorKind::Truncated,
+                Some(at),
+                format!("length {n} at byte {at} exceeds the bundle"),
             ));
         }
         Ok(n)
@@ -124,19 +193,22 @@ impl Reader<'_> {
     }
     fn str(&mut self) -> Result<String, BundleError> {
         let n = self.count(1)?;
+        let at = self.pos;
         let b = self.take(n)?;
-        String::from_utf8(b.to_vec()).map_err(|_| BundleError {
-            message: format!("invalid UTF-8 in a string at byte {}", self.pos - n),
-        })
+        match String::from_utf8(b.to_vec()) {
+            Ok(s) => Ok(s),
+            Err(_) => malformed(at, format!("invalid UTF-8 in a string at byte {at}")),
+        }
     }
     fn u32s(&mut self) -> Result<Vec<u32>, BundleError> {
         self.list(4, Self::u32)
     }
     fn flag(&mut self) -> Result<bool, BundleError> {
+        let at = self.pos;
         match self.u8()? {
             tags::flag::NO => Ok(false),
             tags::flag::YES => Ok(true),
-            b => err(format!("invalid flag {b} at byte {}", self.pos - 1)),
+            b => malformed(at, format!("invalid flag {b} at byte {at}")),
         }
     }
     fn opt_u32s(&mut self) -> Result<Option<Vec<u32>>, BundleError> {
@@ -155,8 +227,9 @@ impl Reader<'_> {
     }
     fn ty(&mut self, depth: u32) -> Result<TypeDesc, BundleError> {
         if depth > MAX_TYPE_DEPTH {
-            return err("type nested too deeply");
+            return malformed(self.pos, "type nested too deeply");
         }
+        let at = self.pos;
         Ok(match self.u8()? {
             tags::ty::BOOL => TypeDesc::Bool,
             tags::ty::INT => TypeDesc::Int,
@@ -169,7 +242,7 @@ impl Reader<'_> {
             tags::ty::SET => TypeDesc::Set(Box::new(self.ty(depth + 1)?)),
             tags::ty::OPTIONAL => TypeDesc::Optional(Box::new(self.ty(depth + 1)?)),
             tags::ty::RECORD => TypeDesc::Record(self.u32()?),
-            t => return err(format!("unknown type tag {t}")),
+            t => return malformed(at, format!("unknown type tag {t}")),
         })
     }
     fn fields(&mut self) -> Result<Vec<FieldLayout>, BundleError> {
@@ -182,13 +255,15 @@ impl Reader<'_> {
         })
     }
     fn ip(&mut self) -> Result<IpAddr, BundleError> {
+        let at = self.pos;
         match self.u8()? {
             tags::family::V4 => Ok(IpAddr::V4(Ipv4Addr::from(self.u32()?))),
             tags::family::V6 => Ok(IpAddr::V6(Ipv6Addr::from(self.u128()?))),
-            t => err(format!("unknown address family {t}")),
+            t => malformed(at, format!("unknown address family {t}")),
         }
     }
     fn val(&mut self) -> Result<Val, BundleError> {
+        let at = self.pos;
         Ok(match self.u8()? {
             tags::val::ABSENT => Val::Absent,
             tags::val::PRESENT => Val::Present,
@@ -202,9 +277,10 @@ impl Reader<'_> {
                 let addr = self.ip()?;
                 let prefix = self.u8()?;
                 let text = format!("{addr}/{prefix}");
-                Val::Net(Cidr::parse(&text).map_err(|e| BundleError {
-                    message: format!("invalid network constant: {e}"),
-                })?)
+                match Cidr::parse(&text) {
+                    Ok(net) => Val::Net(net),
+                    Err(e) => return malformed(at, format!("invalid network constant: {e}")),
+                }
             }
             tags::val::ENUM => Val::Enum(self.u32()?),
             tags::val::SET => {
@@ -220,7 +296,7 @@ impl Reader<'_> {
                 })
             }
             tags::val::REC => Val::Rec(self.u32()?),
-            t => return err(format!("unknown value tag {t}")),
+            t => return malformed(at, format!("unknown value tag {t}")),
         })
     }
     fn span(&mut self) -> Result<SrcSpan, BundleError> {
@@ -247,10 +323,14 @@ impl Reader<'_> {
         })
     }
 
-    fn bundle(&mut self) -> Result<Bundle, BundleError> {
+    fn image(&mut self) -> Result<Image, BundleError> {
+        self.mark();
         let name = self.str()?;
+        self.mark();
         let strings = self.list(4, Self::str)?;
+        self.mark();
         let enums = self.list(8, |r| Ok((r.u32()?, r.u32s()?)))?;
+        self.mark();
         let records = self.list(12, |r| {
             Ok(RecordLayout {
                 name: r.u32()?,
@@ -258,6 +338,7 @@ impl Reader<'_> {
                 fields: r.fields()?,
             })
         })?;
+        self.mark();
         let entities = self.list(12, |r| {
             Ok(EntityLayout {
                 name: r.u32()?,
@@ -265,30 +346,37 @@ impl Reader<'_> {
                 as_resource: r.fields()?,
             })
         })?;
+        self.mark();
         let mut v = [0u32; 12];
         for x in &mut v {
             *x = self.u32()?;
         }
+        let [ctx_rec, ctx_base, ev_rec, ev_base, now, action, task_name, task_id, task_started_at, task_approvals, task_approvers, slot_count] =
+            v;
         let schema = Schema {
             enums,
             records,
             entities,
-            context: (v[0], v[1]),
-            evidence: (v[2], v[3]),
+            context: (ctx_rec, ctx_base),
+            evidence: (ev_rec, ev_base),
             special: SpecialSlots {
-                now: v[4],
-                action: v[5],
-                task_name: v[6],
-                task_id: v[7],
-                task_started_at: v[8],
-                task_approvals: v[9],
-                task_approvers: v[10],
+                now,
+                action,
+                task_name,
+                task_id,
+                task_started_at,
+                task_approvals,
+                task_approvers,
             },
-            slot_count: v[11],
+            slot_count,
         };
+        self.mark();
         let consts = self.list(1, Self::val)?;
+        self.mark();
         let const_sets = self.list(1, Self::val)?;
+        self.mark();
         let patterns = self.list(4, Self::u32s)?;
+        self.mark();
         let actions = self.list(9, |r| {
             Ok(ActionMeta {
                 name: r.u32()?,
@@ -296,6 +384,7 @@ impl Reader<'_> {
                 sensitivity: r.u8()?,
             })
         })?;
+        self.mark();
         let tasks = self.list(10, |r| {
             Ok(TaskMeta {
                 name: r.u32()?,
@@ -304,6 +393,7 @@ impl Reader<'_> {
                 notify: r.u32s()?,
             })
         })?;
+        self.mark();
         let rules = self.list(30, |r| {
             Ok(RuleMeta {
                 id: r.u32()?,
@@ -322,6 +412,7 @@ impl Reader<'_> {
                 span: r.span()?,
             })
         })?;
+        self.mark();
         let index = self.list(24, |r| {
             Ok(IndexEntry {
                 scope: r.u32()?,
@@ -330,27 +421,40 @@ impl Reader<'_> {
                 permits: (r.u32()?, r.u32()?),
             })
         })?;
+        self.mark();
         let index_rules = self.u32s()?;
+        self.mark();
         let n = self.count(1)?;
+        let code_at = self.pos;
         let code_bytes = self.take(n)?;
-        let code = decode_all(code_bytes).map_err(|(at, e)| BundleError {
-            message: match e {
-                DecodeError::UnknownOpcode(op) => {
-                    format!("unknown opcode {op:#04x} at code byte {at}")
-                }
-                DecodeError::Truncated => format!("truncated instruction at code byte {at}"),
-            },
+        let code = decode_all(code_bytes).map_err(|(at, e)| match e {
+            DecodeError::UnknownOpcode(op) => BundleError::new(
+                BundleErrorKind::Malformed,
+                Some(code_at + at),
+                format!("unknown opcode {op:#04x} at code byte {at}"),
+            ),
+            DecodeError::Truncated => BundleError::new(
+                BundleErrorKind::Truncated,
+                Some(code_at + at),
+                format!("truncated instruction at code byte {at}"),
+            ),
         })?;
+        self.mark();
         let spans = self.list(20, Self::span)?;
+        self.mark();
         let files = self.list(4, Self::str)?;
         // One source text per file, so the count is the files' count.
+        self.mark();
         let mut sources = Vec::with_capacity(files.len());
         for _ in &files {
             sources.push(self.str()?);
         }
+        self.mark();
         let max_stack = self.u32()?;
+        self.mark();
         let max_locals = self.u32()?;
-        Ok(Bundle {
+        self.mark();
+        Ok(Image {
             name,
             strings,
             schema,
@@ -368,7 +472,6 @@ impl Reader<'_> {
             sources,
             max_stack,
             max_locals,
-            lookup: Lookup::default(),
         })
     }
 }

@@ -2,12 +2,31 @@
 
 use super::*;
 use crate::bytecode::encode_all;
-use crate::val::Arena;
+use crate::val::{Arena, Val};
 use std::net::IpAddr;
 
 impl Bundle {
-    /// Serialises the bundle.
+    /// Serialises the bundle: the same bytes it was loaded or compiled
+    /// from (encoding is deterministic).
     pub fn to_bytes(&self) -> Vec<u8> {
+        self.img.to_bytes()
+    }
+}
+
+impl Image {
+    /// Header and body.
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        let body = self.encode_body();
+        let mut out = Vec::with_capacity(body.len() + HEADER_LEN);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&checksum(&body).to_le_bytes());
+        out.extend_from_slice(&body);
+        out
+    }
+
+    /// The body: everything after the header, which the checksum covers.
+    pub(crate) fn encode_body(&self) -> Vec<u8> {
         let mut w = Writer::default();
         w.str(&self.name);
         w.u32(self.strings.len() as u32);
@@ -122,13 +141,7 @@ impl Bundle {
         }
         w.u32(self.max_stack);
         w.u32(self.max_locals);
-
-        let mut out = Vec::with_capacity(w.bytes.len() + 20);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&checksum(&w.bytes).to_le_bytes());
-        out.extend_from_slice(&w.bytes);
-        out
+        w.bytes
     }
 }
 

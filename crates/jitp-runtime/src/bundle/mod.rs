@@ -27,9 +27,7 @@ pub use checksum::checksum;
 pub use model::*;
 pub(crate) use strindex::StrIndex;
 
-use crate::bytecode::Instr;
-use crate::val::Val;
-use std::fmt;
+pub use crate::error::{BundleError, BundleErrorKind};
 
 /// The first bytes of every bundle.
 pub const MAGIC: &[u8; 8] = b"JITPBNDL";
@@ -44,107 +42,58 @@ pub const MAX_REQUIRES: usize = 64;
 /// Most request slots a bundle's schema may lay out (a bound request holds
 /// one value per slot).
 pub const MAX_SLOTS: u32 = 1 << 16;
+/// Bytes before the body: magic, version, checksum.
+pub const HEADER_LEN: usize = 20;
 /// Nesting limit of type descriptors.
 const MAX_TYPE_DEPTH: u32 = 16;
 
-/// Why a bundle was rejected.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BundleError {
-    /// What was wrong.
-    pub message: String,
-}
-
-impl fmt::Display for BundleError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid bundle: {}", self.message)
-    }
-}
-
-impl std::error::Error for BundleError {}
-
+/// A verification failure.
 fn err<T>(message: impl Into<String>) -> Result<T, BundleError> {
-    Err(BundleError {
-        message: message.into(),
-    })
+    Err(BundleError::new(BundleErrorKind::Invalid, None, message))
 }
 
 /// A compiled, verified policy set. Immutable and `Send + Sync`: share one
 /// across threads and decide with `&self`.
+///
+/// Every way to get one verifies it completely ([`Bundle::from_bytes`],
+/// [`Bundle::from_file`] and, for the compiler, `Bundle::from_image`), and
+/// its contents cannot be edited afterwards: the VM runs only what the
+/// verifier accepted.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Bundle {
-    /// The package name (may be empty).
-    pub name: String,
-    /// Interned strings.
-    pub strings: Vec<String>,
-    /// Request schema.
-    pub schema: Schema,
-    /// Constant pool.
-    pub consts: Vec<Val>,
-    /// Elements of constant sets.
-    pub const_sets: Vec<Val>,
-    /// `like` patterns: pieces between wildcards (string ids).
-    pub patterns: Vec<Vec<u32>>,
-    /// Actions.
-    pub actions: Vec<ActionMeta>,
-    /// Tasks.
-    pub tasks: Vec<TaskMeta>,
-    /// Rules in source order.
-    pub rules: Vec<RuleMeta>,
-    /// Rule index, sorted by (scope, action).
-    pub index: Vec<IndexEntry>,
-    /// Rule numbers referenced by the index, each range ascending.
-    pub index_rules: Vec<u32>,
-    /// Bytecode.
-    pub code: Vec<Instr>,
-    /// Source span of each instruction.
-    pub spans: Vec<SrcSpan>,
-    /// Source file names.
-    pub files: Vec<String>,
-    /// The text of each file in [`Bundle::files`], so explanations and
-    /// analyses of a bundle need no sources on disk.
-    pub sources: Vec<String>,
-    /// Deepest stack any block needs.
-    pub max_stack: u32,
-    /// Locals any block needs.
-    pub max_locals: u32,
+    pub(crate) img: Image,
     /// Lookup tables built at load time (not serialised).
-    #[doc(hidden)]
-    pub lookup: Lookup,
+    pub(crate) lookup: Lookup,
 }
+
 /// Name lookups built when a bundle is loaded.
-#[doc(hidden)]
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Lookup {
+pub(crate) struct Lookup {
     strings: StrIndex,
     /// Per string id: the entity, action and task with that name
     /// (`u32::MAX` where there is none), so names are hashed only once.
-    pub named: Vec<[u32; 3]>,
+    named: Vec<[u32; 3]>,
     /// The bundle's checksum: bound requests remember it, so a request bound
     /// to one bundle is never decided against another.
-    pub fingerprint: u64,
+    pub(crate) fingerprint: u64,
 }
 
-impl Bundle {
-    /// The string with id `id` (empty if out of range).
-    pub fn string(&self, id: u32) -> &str {
-        self.strings.get(id as usize).map_or("", String::as_str)
-    }
-
-    /// Builds the name lookups; called after decoding or compiling.
-    pub(crate) fn build_lookup(&mut self) {
+impl Lookup {
+    /// Builds the name lookups of `img`.
+    fn build(img: &Image, fingerprint: u64) -> Lookup {
         let mut l = Lookup {
-            strings: StrIndex::build(&self.strings),
-            named: vec![[u32::MAX; 3]; self.strings.len()],
-            fingerprint: 0,
+            strings: StrIndex::build(&img.strings),
+            named: vec![[u32::MAX; 3]; img.strings.len()],
+            fingerprint,
         };
         let names = [
-            self.schema
+            img.schema
                 .entities
                 .iter()
                 .map(|e| e.name)
                 .collect::<Vec<_>>(),
-            self.actions.iter().map(|a| a.name).collect(),
-            self.tasks.iter().map(|t| t.name).collect(),
+            img.actions.iter().map(|a| a.name).collect(),
+            img.tasks.iter().map(|t| t.name).collect(),
         ];
         for (kind, names) in names.iter().enumerate() {
             for (i, name) in names.iter().enumerate() {
@@ -157,33 +106,99 @@ impl Bundle {
                 }
             }
         }
-        l.fingerprint = self.lookup.fingerprint;
-        self.lookup = l;
+        l
+    }
+}
+
+impl Bundle {
+    /// Verifies `img` and builds its lookups. `fingerprint` is the checksum
+    /// of its encoded body.
+    fn seal(img: Image, fingerprint: u64) -> Result<Bundle, BundleError> {
+        img.verify()?;
+        let lookup = Lookup::build(&img, fingerprint);
+        Ok(Bundle { img, lookup })
     }
 
-    /// Builds the lookups of a freshly assembled bundle and verifies it
-    /// completely, as loading does: what the compiler produces passes the
-    /// same checks as what a service loads.
-    pub fn seal(mut self) -> Result<Bundle, BundleError> {
-        self.verify()?;
-        self.build_lookup();
-        self.set_fingerprint();
-        Ok(self)
+    /// Verifies an assembled image completely, exactly as loading does
+    /// (what the compiler produces passes the same checks as what a service
+    /// loads), and makes it a bundle.
+    ///
+    /// Part of the `compiler` feature, outside the semver promise.
+    #[cfg(feature = "compiler")]
+    pub fn from_image(image: Image) -> Result<Bundle, BundleError> {
+        let sum = checksum(&image.encode_body());
+        Bundle::seal(image, sum)
     }
 
-    /// Sets the fingerprint from the serialised form.
-    pub(crate) fn set_fingerprint(&mut self) {
-        let bytes = self.to_bytes();
-        let sum = bytes
-            .get(12..20)
-            .and_then(|s| <[u8; 8]>::try_from(s).ok())
-            .map_or(0, u64::from_le_bytes);
-        self.lookup.fingerprint = sum;
+    /// The bundle's contents, read-only.
+    ///
+    /// Part of the `compiler` feature, outside the semver promise.
+    #[cfg(feature = "compiler")]
+    pub fn image(&self) -> &Image {
+        &self.img
+    }
+
+    /// The package name (empty when the policy set declares none).
+    pub fn name(&self) -> &str {
+        &self.img.name
+    }
+
+    /// The number of rules.
+    pub fn rule_count(&self) -> usize {
+        self.img.rules.len()
+    }
+
+    /// The number of declared actions.
+    pub fn action_count(&self) -> usize {
+        self.img.actions.len()
+    }
+
+    /// The number of declared tasks (break-glass included).
+    pub fn task_count(&self) -> usize {
+        self.img.tasks.len()
+    }
+
+    /// The rules' stable ids, in source order.
+    pub fn rule_ids(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.img.rules.iter().map(|r| self.string(r.id))
+    }
+
+    /// The checksum of the bundle's encoded body, as stored in its header:
+    /// equal bundles have equal checksums, and a request bound to one
+    /// bundle is only decided against a bundle with the same checksum. It
+    /// detects corruption; it is not a MAC.
+    pub fn checksum(&self) -> u64 {
+        self.lookup.fingerprint
+    }
+
+    /// The bundle's revision: [`Bundle::checksum`] as 16 lowercase hex
+    /// digits, suitable as an `ETag` or a version label.
+    pub fn revision(&self) -> String {
+        format!("{:016x}", self.lookup.fingerprint)
+    }
+
+    /// The policy sources the bundle was compiled from, as (file name,
+    /// text) in file-id order: the `file` of every span indexes this list.
+    pub fn sources(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
+        self.img
+            .files
+            .iter()
+            .zip(&self.img.sources)
+            .map(|(name, text)| (name.as_str(), text.as_str()))
+    }
+
+    /// The string with id `id`. Ids come from a verified bundle, so one out
+    /// of range is a bug: it asserts in debug builds and reads as empty
+    /// otherwise.
+    pub(crate) fn string(&self, id: u32) -> &str {
+        let s = self.img.strings.get(id as usize);
+        invariant!(s.is_some(), "string id {id} out of range");
+        s.map_or("", String::as_str)
     }
 
     /// The id of the interned string `s`, if the bundle has it.
     pub(crate) fn string_id(&self, s: &str) -> Option<u32> {
-        self.lookup.strings.get(&self.strings, s)
+        self.lookup.strings.get(&self.img.strings, s)
     }
 
     /// The entity (kind 0), action (1) or task (2) called `name`.
@@ -194,27 +209,16 @@ impl Bundle {
     }
 
     /// The index entry for (scope, action).
-    pub fn index_entry(&self, scope: u32, action: u32) -> Option<&IndexEntry> {
-        self.index
+    pub(crate) fn index_entry(&self, scope: u32, action: u32) -> Option<&IndexEntry> {
+        let index = &self.img.index;
+        index
             .binary_search_by(|e| (e.scope, e.action).cmp(&(scope, action)))
             .ok()
-            .and_then(|i| self.index.get(i))
+            .and_then(|i| index.get(i))
     }
 
     /// The rule numbers of an index range.
-    pub fn index_slice(&self, range: (u32, u32)) -> &[u32] {
-        let (start, len) = (range.0 as usize, range.1 as usize);
-        self.index_rules.get(start..start + len).unwrap_or(&[])
-    }
-}
-
-impl Bundle {
-    /// The policy sources the bundle was compiled from, as (file name,
-    /// text) in file-id order: the `file` of every span indexes this list.
-    pub fn sources(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
-        self.files
-            .iter()
-            .zip(&self.sources)
-            .map(|(name, text)| (name.as_str(), text.as_str()))
+    pub(crate) fn index_slice(&self, range: (u32, u32)) -> &[u32] {
+        self.img.index_slice(range)
     }
 }

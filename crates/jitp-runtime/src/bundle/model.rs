@@ -1,4 +1,10 @@
-//! The bundle's data model: what the encoder writes and the decoder reads.
+//! The bundle's data model: what the encoder writes, the decoder reads and
+//! the verifier checks. An [`Image`] is unverified; the only way from one to
+//! a [`super::Bundle`] is [`super::Bundle::from_image`], which verifies it
+//! exactly as loading does.
+
+use crate::bytecode::Instr;
+use crate::val::Val;
 
 /// A type as the request binder sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -103,7 +109,7 @@ pub struct Schema {
 /// A location in the policy source.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
 pub struct SrcSpan {
-    /// Index into [`Bundle::files`].
+    /// Index into [`Image::files`].
     pub file: u32,
     /// Byte offset of the start.
     pub start: u32,
@@ -185,8 +191,68 @@ pub struct IndexEntry {
     pub scope: u32,
     /// Action index.
     pub action: u32,
-    /// Guards: range in [`Bundle::index_rules`].
+    /// Guards: range in [`Image::index_rules`].
     pub guards: (u32, u32),
-    /// Permits: range in [`Bundle::index_rules`].
+    /// Permits: range in [`Image::index_rules`].
     pub permits: (u32, u32),
+}
+
+/// A policy set's contents, unverified: every table of a bundle as plain
+/// data. The compiler assembles one and hands it to
+/// [`super::Bundle::from_image`]; the decoder produces one from bytes.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Image {
+    /// The package name (may be empty).
+    pub name: String,
+    /// Interned strings.
+    pub strings: Vec<String>,
+    /// Request schema.
+    pub schema: Schema,
+    /// Constant pool.
+    pub consts: Vec<Val>,
+    /// Elements of constant sets.
+    pub const_sets: Vec<Val>,
+    /// `like` patterns: pieces between wildcards (string ids).
+    pub patterns: Vec<Vec<u32>>,
+    /// Actions.
+    pub actions: Vec<ActionMeta>,
+    /// Tasks.
+    pub tasks: Vec<TaskMeta>,
+    /// Rules in source order.
+    pub rules: Vec<RuleMeta>,
+    /// Rule index, sorted by (scope, action).
+    pub index: Vec<IndexEntry>,
+    /// Rule numbers referenced by the index, each range ascending.
+    pub index_rules: Vec<u32>,
+    /// Bytecode.
+    pub code: Vec<Instr>,
+    /// Source span of each instruction.
+    pub spans: Vec<SrcSpan>,
+    /// Source file names.
+    pub files: Vec<String>,
+    /// The text of each file in [`Image::files`], so explanations and
+    /// analyses of a bundle need no sources on disk.
+    pub sources: Vec<String>,
+    /// Deepest stack any block needs.
+    pub max_stack: u32,
+    /// Locals any block needs.
+    pub max_locals: u32,
+}
+
+impl Image {
+    /// The string with id `id` (empty if out of range, which verification
+    /// rules out for every id a bundle holds).
+    #[cfg_attr(not(feature = "compiler"), allow(dead_code))]
+    pub fn string(&self, id: u32) -> &str {
+        self.strings.get(id as usize).map_or("", String::as_str)
+    }
+
+    /// The rule numbers of an index range (empty if out of range).
+    pub fn index_slice(&self, range: (u32, u32)) -> &[u32] {
+        let (start, len) = (range.0 as usize, range.1 as usize);
+        start
+            .checked_add(len)
+            .and_then(|end| self.index_rules.get(start..end))
+            .unwrap_or(&[])
+    }
 }

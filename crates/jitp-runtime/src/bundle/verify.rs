@@ -2,12 +2,12 @@
 //! assembled bundle is checked before anything evaluates it.
 
 use super::*;
-use crate::bytecode::method;
-use crate::val::{Arena, SetRef};
+use crate::bytecode::{method, Instr};
+use crate::val::{Arena, SetRef, Val};
 
-impl Bundle {
-    /// Checks every internal reference. Called by [`Bundle::from_bytes`] and
-    /// by the compiler on what it produces.
+impl Image {
+    /// Checks every internal reference. Every way to make a
+    /// [`Bundle`] (loading, or the compiler's `Bundle::from_image`) calls it.
     pub(crate) fn verify(&self) -> Result<(), BundleError> {
         if self.sources.len() != self.files.len() {
             return err(format!(
@@ -184,8 +184,8 @@ impl Bundle {
                 .chain(r.unless.iter())
                 .chain(r.requires.iter().map(|(b, _)| b))
             {
-                self.verify_block(b).map_err(|e| BundleError {
-                    message: format!("rule {ri}: {}", e.message),
+                self.verify_block(b).map_err(|e| {
+                    BundleError::new(e.kind, e.offset, format!("rule {ri}: {}", e.message()))
                 })?;
             }
             for (_, label) in &r.requires {
@@ -292,9 +292,9 @@ impl Bundle {
                 return err(format!("operand out of range at {}", start + pc));
             }
             let (pop, push) = instr.stack_effect();
-            let after = h.checked_sub(pop).ok_or_else(|| BundleError {
-                message: format!("stack underflow at {}", start + pc),
-            })?;
+            let Some(after) = h.checked_sub(pop) else {
+                return err(format!("stack underflow at {}", start + pc));
+            };
             if let Instr::Ret {} = instr {
                 if h != 1 {
                     return err(format!(
@@ -353,12 +353,10 @@ fn type_size(
             if *r >= below {
                 return err("record layout refers to itself or a later record");
             }
-            records
-                .get(*r as usize)
-                .map(|r| r.size)
-                .ok_or_else(|| BundleError {
-                    message: "record out of range".into(),
-                })
+            match records.get(*r as usize) {
+                Some(r) => Ok(r.size),
+                None => err("record out of range"),
+            }
         }
         TypeDesc::Optional(inner) => type_size(inner, records, enums, below, depth + 1),
         TypeDesc::Set(inner) => match **inner {
