@@ -6,6 +6,7 @@
 
 mod support;
 
+mod bundle_fixtures;
 mod cli;
 mod decisions;
 mod diagnostics;

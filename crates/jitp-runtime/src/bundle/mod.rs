@@ -21,6 +21,8 @@ mod encode;
 mod model;
 mod strindex;
 mod tags;
+#[cfg(test)]
+mod tests;
 mod verify;
 
 pub use checksum::checksum;
