@@ -2,7 +2,7 @@
 
 use crate::bind::BoundRequest;
 use crate::bundle::{Block, Bundle, RuleMeta, MAX_LOCALS, MAX_STACK};
-use crate::bytecode::{cmp, method, Instr};
+use crate::bytecode::{cmp, method, CmpOp, Instr};
 use crate::decision::{Effect, Reason};
 use crate::val::{Arena, EvalError, SetRef, Val};
 use crate::value::{Duration, Time};
@@ -136,16 +136,16 @@ impl Bundle {
             pc += 1;
             match instr {
                 Instr::Const { k } => {
-                    push!(*self.img.consts.get(k as usize).ok_or(EvalError::Index)?)
+                    push!(*self.img.consts.get(k.index()).ok_or(EvalError::Index)?)
                 }
-                Instr::Slot { slot } => push!(slot!(slot)),
-                Instr::Rec { slot } => push!(match slot!(slot) {
-                    Val::Present => Val::Rec(slot),
+                Instr::Slot { slot } => push!(slot!(slot.0)),
+                Instr::Rec { slot } => push!(match slot!(slot.0) {
+                    Val::Present => Val::Rec(slot.0),
                     _ => Val::Absent,
                 }),
                 Instr::Field { off } => {
                     let v = match pop!() {
-                        Val::Rec(b) => slot!(b.checked_add(off).ok_or(EvalError::Index)?),
+                        Val::Rec(b) => slot!(b.checked_add(off.0).ok_or(EvalError::Index)?),
                         Val::Absent => Val::Absent,
                         _ => return Err(EvalError::Type),
                     };
@@ -154,7 +154,7 @@ impl Bundle {
                 Instr::FieldRec { off } => {
                     let v = match pop!() {
                         Val::Rec(b) => {
-                            let at = b.checked_add(off).ok_or(EvalError::Index)?;
+                            let at = b.checked_add(off.0).ok_or(EvalError::Index)?;
                             match slot!(at) {
                                 Val::Present => Val::Rec(at),
                                 _ => Val::Absent,
@@ -165,10 +165,10 @@ impl Bundle {
                     };
                     push!(v)
                 }
-                Instr::Local { i } => push!(*locals.get(i as usize).ok_or(EvalError::Index)?),
+                Instr::Local { i } => push!(*locals.get(i.index()).ok_or(EvalError::Index)?),
                 Instr::SetLocal { i } => {
                     let v = pop!();
-                    *locals.get_mut(i as usize).ok_or(EvalError::Index)? = v;
+                    *locals.get_mut(i.index()).ok_or(EvalError::Index)? = v;
                 }
                 Instr::Not {} => match pop!() {
                     Val::Bool(b) => push!(Val::Bool(!b)),
@@ -212,8 +212,8 @@ impl Bundle {
                     push!(Val::Bool(self.compare(req, op, a, b)?))
                 }
                 Instr::CmpSlotConst { op, slot, k } => {
-                    let a = slot!(slot);
-                    let b = *self.img.consts.get(k as usize).ok_or(EvalError::Index)?;
+                    let a = slot!(slot.0);
+                    let b = *self.img.consts.get(k.index()).ok_or(EvalError::Index)?;
                     push!(Val::Bool(self.compare(req, op, a, b)?))
                 }
                 Instr::In {} => {
@@ -249,7 +249,7 @@ impl Bundle {
                         Val::Absent => false,
                         Val::Str(s) => {
                             let pieces =
-                                self.img.patterns.get(p as usize).ok_or(EvalError::Index)?;
+                                self.img.patterns.get(p.index()).ok_or(EvalError::Index)?;
                             like(self, self.text(req, s)?, pieces)
                         }
                         _ => return Err(EvalError::Type),
@@ -257,7 +257,7 @@ impl Bundle {
                     push!(Val::Bool(r))
                 }
                 Instr::Method { m: code } => {
-                    let nargs = *method::ARGS.get(code as usize).ok_or(EvalError::Index)? as usize;
+                    let nargs = *method::ARGS.get(code.index()).ok_or(EvalError::Index)? as usize;
                     let arg = if nargs == 1 { pop!() } else { Val::Absent };
                     let recv = pop!();
                     let absent = recv.is_absent() || (nargs == 1 && arg.is_absent());
@@ -323,7 +323,7 @@ impl Bundle {
                     };
                     let jump_on = matches!(instr, Instr::JumpIfTrueOrPop { .. });
                     if b == jump_on {
-                        pc += off as usize;
+                        pc += off.index();
                     } else {
                         sp -= 1;
                     }
@@ -335,7 +335,7 @@ impl Bundle {
                     if top.is_absent() {
                         sp -= 1;
                     } else {
-                        pc += off as usize;
+                        pc += off.index();
                     }
                 }
                 Instr::Ret {} => {
@@ -348,7 +348,7 @@ impl Bundle {
         }
     }
 
-    fn compare(&self, req: &BoundRequest, op: u32, a: Val, b: Val) -> R<bool> {
+    fn compare(&self, req: &BoundRequest, op: CmpOp, a: Val, b: Val) -> R<bool> {
         if a.is_absent() || b.is_absent() {
             return Ok(false);
         }

@@ -70,7 +70,10 @@ pub mod format {
         RuleMeta, Schema, SpecialSlots, SrcSpan, TaskMeta, TypeDesc, FORMAT_VERSION, HEADER_LEN,
         MAGIC, MAX_LOCALS, MAX_REQUIRES, MAX_SLOTS, MAX_STACK,
     };
-    pub use crate::bytecode::{cmp, decode_all, encode_all, method, DecodeError, Instr};
+    pub use crate::bytecode::{
+        cmp, decode_all, encode_all, method, CmpOp, ConstIdx, DecodeError, FieldOff, Instr,
+        JumpOff, LocalIdx, MethodId, PatternIdx, SlotIdx,
+    };
     pub use crate::val::{Arena, SetRef, Val};
 }
 

@@ -17,7 +17,9 @@
 
 use super::decode::section_offsets;
 use super::*;
-use crate::bytecode::Instr;
+use crate::bytecode::{
+    CmpOp, ConstIdx, FieldOff, Instr, JumpOff, LocalIdx, MethodId, PatternIdx, SlotIdx,
+};
 use crate::val::{Arena, SetRef, Val};
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -428,7 +430,7 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
             match &mut b.code[pc] {
                 Instr::JumpIfFalseOrPop { off: o }
                 | Instr::JumpIfTrueOrPop { off: o }
-                | Instr::JumpIfPresentOrPop { off: o } => *o = off,
+                | Instr::JumpIfPresentOrPop { off: o } => *o = JumpOff(off),
                 _ => unreachable!(),
             }
         },
@@ -438,7 +440,7 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
         | Instr::JumpIfTrueOrPop { off }
         | Instr::JumpIfPresentOrPop { off } = &mut b.code[pc]
         {
-            *off = u32::MAX;
+            *off = JumpOff(u32::MAX);
         }
     });
     rejected(
@@ -451,7 +453,9 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
                 .iter()
                 .position(|i| matches!(i, Instr::Const { .. }))
                 .expect("a Const");
-            b.code[i] = Instr::Const { k: nconst };
+            b.code[i] = Instr::Const {
+                k: ConstIdx(nconst),
+            };
         },
     );
     rejected(
@@ -465,7 +469,7 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
                 .position(|i| matches!(i, Instr::CmpSlotConst { .. }))
                 .expect("a CmpSlotConst");
             if let Instr::CmpSlotConst { k, .. } = &mut b.code[i] {
-                *k = u32::MAX;
+                *k = ConstIdx(u32::MAX);
             }
         },
     );
@@ -480,7 +484,7 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
                 .position(|i| matches!(i, Instr::CmpSlotConst { .. }))
                 .expect("a CmpSlotConst");
             if let Instr::CmpSlotConst { slot, .. } = &mut b.code[i] {
-                *slot = nslot;
+                *slot = SlotIdx(nslot);
             }
         },
     );
@@ -495,7 +499,7 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
                 .position(|i| matches!(i, Instr::CmpSlotConst { .. }))
                 .expect("a CmpSlotConst");
             if let Instr::CmpSlotConst { op, .. } = &mut b.code[i] {
-                *op = 6;
+                *op = CmpOp(6);
             }
         },
     );
@@ -505,7 +509,9 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
             .iter()
             .position(|i| matches!(i, Instr::Slot { .. } | Instr::Rec { .. }))
             .expect("a Slot");
-        b.code[i] = Instr::Slot { slot: nslot };
+        b.code[i] = Instr::Slot {
+            slot: SlotIdx(nslot),
+        };
     });
     rejected(
         &base,
@@ -514,7 +520,13 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
         |b| {
             with_block(
                 b,
-                &[Instr::Rec { slot: u32::MAX }, Instr::Has {}, Instr::Ret {}],
+                &[
+                    Instr::Rec {
+                        slot: SlotIdx(u32::MAX),
+                    },
+                    Instr::Has {},
+                    Instr::Ret {},
+                ],
             )
         },
     );
@@ -522,8 +534,8 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
         with_block(
             b,
             &[
-                Instr::Rec { slot: 0 },
-                Instr::Field { off: 0 },
+                Instr::Rec { slot: SlotIdx(0) },
+                Instr::Field { off: FieldOff(0) },
                 Instr::Has {},
                 Instr::Ret {},
             ],
@@ -533,7 +545,16 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
         &base,
         "local out of range",
         &["operand out of range"],
-        |b| with_block(b, &[Instr::Local { i: 0 }, Instr::Has {}, Instr::Ret {}]),
+        |b| {
+            with_block(
+                b,
+                &[
+                    Instr::Local { i: LocalIdx(0) },
+                    Instr::Has {},
+                    Instr::Ret {},
+                ],
+            )
+        },
     );
     rejected(
         &base,
@@ -543,8 +564,8 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
             with_block(
                 b,
                 &[
-                    Instr::Slot { slot: 0 },
-                    Instr::Like { p: 99 },
+                    Instr::Slot { slot: SlotIdx(0) },
+                    Instr::Like { p: PatternIdx(99) },
                     Instr::Ret {},
                 ],
             )
@@ -558,8 +579,8 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
             with_block(
                 b,
                 &[
-                    Instr::Slot { slot: 0 },
-                    Instr::Method { m: 8 },
+                    Instr::Slot { slot: SlotIdx(0) },
+                    Instr::Method { m: MethodId(8) },
                     Instr::Ret {},
                 ],
             )
@@ -573,9 +594,9 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
             with_block(
                 b,
                 &[
-                    Instr::Slot { slot: 0 },
-                    Instr::Slot { slot: 0 },
-                    Instr::Cmp { op: 99 },
+                    Instr::Slot { slot: SlotIdx(0) },
+                    Instr::Slot { slot: SlotIdx(0) },
+                    Instr::Cmp { op: CmpOp(99) },
                     Instr::Ret {},
                 ],
             )
@@ -585,7 +606,14 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
         with_block(b, &[Instr::Not {}, Instr::Ret {}])
     });
     rejected(&base, "binary op on one value", &["stack underflow"], |b| {
-        with_block(b, &[Instr::Slot { slot: 0 }, Instr::Add {}, Instr::Ret {}])
+        with_block(
+            b,
+            &[
+                Instr::Slot { slot: SlotIdx(0) },
+                Instr::Add {},
+                Instr::Ret {},
+            ],
+        )
     });
     rejected(
         &base,
@@ -601,8 +629,8 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
             with_block(
                 b,
                 &[
-                    Instr::Slot { slot: 0 },
-                    Instr::Slot { slot: 0 },
+                    Instr::Slot { slot: SlotIdx(0) },
+                    Instr::Slot { slot: SlotIdx(0) },
                     Instr::Ret {},
                 ],
             )
@@ -612,9 +640,9 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
         with_block(
             b,
             &[
-                Instr::Slot { slot: 0 },
+                Instr::Slot { slot: SlotIdx(0) },
                 Instr::Ret {},
-                Instr::Slot { slot: 0 },
+                Instr::Slot { slot: SlotIdx(0) },
                 Instr::Ret {},
             ],
         )
@@ -623,7 +651,7 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
         &base,
         "block not ending in `Ret`",
         &["does not end in `Ret`"],
-        |b| with_block(b, &[Instr::Slot { slot: 0 }, Instr::Not {}]),
+        |b| with_block(b, &[Instr::Slot { slot: SlotIdx(0) }, Instr::Not {}]),
     );
     rejected(&base, "empty block", &["does not end in `Ret`"], |b| {
         with_block(b, &[])
@@ -637,10 +665,10 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
             with_block(
                 b,
                 &[
-                    Instr::Const { k },
-                    Instr::JumpIfFalseOrPop { off: 2 },
-                    Instr::Const { k },
-                    Instr::Const { k },
+                    Instr::Const { k: ConstIdx(k) },
+                    Instr::JumpIfFalseOrPop { off: JumpOff(2) },
+                    Instr::Const { k: ConstIdx(k) },
+                    Instr::Const { k: ConstIdx(k) },
                     Instr::Not {},
                     Instr::Ret {},
                 ],
@@ -1337,7 +1365,7 @@ fn unverified_corruptions(check_disassembly: bool) -> Vec<String> {
                     | Instr::JumpIfTrueOrPop { off }
                     | Instr::JumpIfPresentOrPop { off } = i
                     {
-                        *off = u32::MAX;
+                        *off = JumpOff(u32::MAX);
                     }
                 }
             }),
@@ -1361,21 +1389,29 @@ fn unverified_corruptions(check_disassembly: bool) -> Vec<String> {
         (
             "every instruction a Field",
             Box::new(|b| {
-                b.code
-                    .iter_mut()
-                    .for_each(|i| *i = Instr::Field { off: u32::MAX })
+                b.code.iter_mut().for_each(|i| {
+                    *i = Instr::Field {
+                        off: FieldOff(u32::MAX),
+                    }
+                })
             }),
         ),
         (
             "every instruction a Method",
-            Box::new(|b| b.code.iter_mut().for_each(|i| *i = Instr::Method { m: 99 })),
+            Box::new(|b| {
+                b.code
+                    .iter_mut()
+                    .for_each(|i| *i = Instr::Method { m: MethodId(99) })
+            }),
         ),
         (
             "every instruction SetLocal",
             Box::new(|b| {
-                b.code
-                    .iter_mut()
-                    .for_each(|i| *i = Instr::SetLocal { i: u32::MAX })
+                b.code.iter_mut().for_each(|i| {
+                    *i = Instr::SetLocal {
+                        i: LocalIdx(u32::MAX),
+                    }
+                })
             }),
         ),
         (

@@ -2,7 +2,7 @@
 //! assembled bundle is checked before anything evaluates it.
 
 use super::*;
-use crate::bytecode::{method, Instr};
+use crate::bytecode::{cmp, method, Instr};
 use crate::val::{Arena, SetRef, Val};
 
 impl Image {
@@ -278,14 +278,16 @@ impl Image {
                 return err(format!("unreachable instruction at {}", start + pc));
             };
             let in_range = match *instr {
-                Instr::Const { k } => k < nconst,
-                Instr::Slot { slot } | Instr::Rec { slot } => slot < nslot,
-                Instr::Field { off } | Instr::FieldRec { off } => off >= 1 && off < nslot,
-                Instr::Local { i } | Instr::SetLocal { i } => i < self.max_locals,
-                Instr::Cmp { op } => op < 6,
-                Instr::CmpSlotConst { op, slot, k } => op < 6 && slot < nslot && k < nconst,
-                Instr::Like { p } => (p as usize) < self.patterns.len(),
-                Instr::Method { m } => (m as usize) < method::ARGS.len(),
+                Instr::Const { k } => k.0 < nconst,
+                Instr::Slot { slot } | Instr::Rec { slot } => slot.0 < nslot,
+                Instr::Field { off } | Instr::FieldRec { off } => off.0 >= 1 && off.0 < nslot,
+                Instr::Local { i } | Instr::SetLocal { i } => i.0 < self.max_locals,
+                Instr::Cmp { op } => op.index() < cmp::SYMBOLS.len(),
+                Instr::CmpSlotConst { op, slot, k } => {
+                    op.index() < cmp::SYMBOLS.len() && slot.0 < nslot && k.0 < nconst
+                }
+                Instr::Like { p } => p.index() < self.patterns.len(),
+                Instr::Method { m } => m.index() < method::ARGS.len(),
                 _ => true,
             };
             if !in_range {
@@ -328,7 +330,7 @@ impl Image {
             };
             flow(pc + 1, next)?;
             if let Some(off) = instr.jump() {
-                let target = pc + 1 + off as usize;
+                let target = pc + 1 + off.index();
                 flow(target, h)?;
             }
         }
