@@ -6,6 +6,10 @@
 //! request is an error naming the offending field; deciding it gives
 //! `deny` / `invalid_request`.
 
+// On the decision path: no indexing or slicing that could panic, no
+// explicit panics (checked access, errors or documented defaults instead).
+#![deny(clippy::indexing_slicing, clippy::panic)]
+
 use crate::bundle::{Bundle, FieldLayout, TypeDesc, MAX_SLOTS};
 use crate::error::{RequestError, RequestErrorKind as K};
 use crate::json::J as Json;
@@ -34,6 +38,14 @@ pub struct BoundRequest {
 }
 
 type R<T> = Result<T, RequestError>;
+
+/// The error for a fact verification guarantees (a layout that disagrees
+/// with itself): a bug in jitp if it happens, asserted in debug builds.
+fn inconsistent(path: impl Into<String>, message: impl Into<String>) -> RequestError {
+    let message = message.into();
+    invariant!(false, "a verified bundle is inconsistent: {message}");
+    RequestError::new(K::Inconsistent, path, message)
+}
 
 /// The kind of error for a required value that is not of the expected
 /// type: missing when absent or null, else of the wrong type.
@@ -167,7 +179,7 @@ impl Binder<'_> {
                 *s = v;
                 Ok(())
             }
-            None => fail(K::Inconsistent, "", "the bundle's layout is inconsistent"),
+            None => Err(inconsistent("", "the bundle's layout is inconsistent")),
         }
     }
 
@@ -263,9 +275,11 @@ impl Binder<'_> {
             )
         })?;
         let (rtype, _) = self.entity(json.get("resource"), "resource", false)?;
-        let meta = bundle.img.actions.get(action as usize).ok_or_else(|| {
-            RequestError::new(K::Inconsistent, "", "the bundle's actions are inconsistent")
-        })?;
+        let meta = bundle
+            .img
+            .actions
+            .get(action as usize)
+            .ok_or_else(|| inconsistent("", "the bundle's actions are inconsistent"))?;
         if !meta.on.contains(&rtype) {
             let rname = bundle
                 .img
@@ -273,6 +287,7 @@ impl Binder<'_> {
                 .entities
                 .get(rtype as usize)
                 .map_or("", |e| bundle.string(e.name));
+            invariant!(!rname.is_empty(), "resource type {rtype} out of range");
             return fail(
                 K::NotApplicable,
                 "action.name",
@@ -542,13 +557,7 @@ impl Binder<'_> {
             .schema
             .entities
             .get(eid as usize)
-            .ok_or_else(|| {
-                RequestError::new(
-                    K::Inconsistent,
-                    "",
-                    "the bundle's entities are inconsistent",
-                )
-            })?;
+            .ok_or_else(|| inconsistent("", "the bundle's entities are inconsistent"))?;
         let fields: &[FieldLayout] = if principal {
             &layout.as_principal
         } else {
@@ -580,9 +589,12 @@ impl Binder<'_> {
 
     fn record(&mut self, rec: u32, json: &Json<'_>, base: u32, path: &At<'_>) -> R<()> {
         let bundle = self.bundle;
-        let layout = bundle.img.schema.records.get(rec as usize).ok_or_else(|| {
-            RequestError::new(K::Inconsistent, "", "the bundle's records are inconsistent")
-        })?;
+        let layout = bundle
+            .img
+            .schema
+            .records
+            .get(rec as usize)
+            .ok_or_else(|| inconsistent("", "the bundle's records are inconsistent"))?;
         let entries = json.as_object().ok_or_else(|| {
             RequestError::new(
                 K::WrongType {
@@ -604,9 +616,9 @@ impl Binder<'_> {
         self.set(base, Val::Present)?;
         for f in &layout.fields {
             let name = bundle.string(f.name);
-            let slot = base.checked_add(f.slot).ok_or_else(|| {
-                RequestError::new(K::Inconsistent, "", "the bundle's layout is inconsistent")
-            })?;
+            let slot = base
+                .checked_add(f.slot)
+                .ok_or_else(|| inconsistent("", "the bundle's layout is inconsistent"))?;
             self.value(&f.ty, json.get(name), slot, &At::Key(path, name))?;
         }
         Ok(())
@@ -742,14 +754,12 @@ impl Binder<'_> {
             }
             TypeDesc::Enum(e) => {
                 let bundle = self.bundle;
-                let (name, variants) =
-                    bundle.img.schema.enums.get(*e as usize).ok_or_else(|| {
-                        RequestError::new(
-                            K::Inconsistent,
-                            "",
-                            "the bundle's enums are inconsistent",
-                        )
-                    })?;
+                let (name, variants) = bundle
+                    .img
+                    .schema
+                    .enums
+                    .get(*e as usize)
+                    .ok_or_else(|| inconsistent("", "the bundle's enums are inconsistent"))?;
                 let s = json.as_str().ok_or_else(|| {
                     RequestError::new(
                         K::WrongType {
@@ -780,11 +790,10 @@ impl Binder<'_> {
                 Val::Enum(v as u32)
             }
             TypeDesc::Set(_) | TypeDesc::Optional(_) | TypeDesc::Record(_) => {
-                return fail(
-                    K::Inconsistent,
+                return Err(inconsistent(
                     path.to_string(),
                     format!("`{path}` has an unsupported type"),
-                )
+                ))
             }
         })
     }

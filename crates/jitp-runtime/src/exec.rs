@@ -1,5 +1,9 @@
 //! The evaluator loop and the decision procedure.
 
+// On the decision path: no indexing or slicing that could panic, no
+// explicit panics (checked access, errors or documented defaults instead).
+#![deny(clippy::indexing_slicing, clippy::panic)]
+
 use crate::bind::BoundRequest;
 use crate::bundle::{Block, Bundle, RuleMeta, MAX_LOCALS, MAX_STACK};
 use crate::bytecode::{cmp, method, CmpOp, Instr};

@@ -93,6 +93,7 @@ pub struct Decision<'a> {
     pub error: Option<EvalError>,
 }
 
+#[deny(clippy::indexing_slicing, clippy::panic)]
 impl<'a> Decision<'a> {
     fn new(bundle: &'a Bundle, effect: Effect, reason: Reason, rule: Option<u32>) -> Decision<'a> {
         Decision {
@@ -196,6 +197,7 @@ impl<'a> Decision<'a> {
     }
 }
 
+#[deny(clippy::indexing_slicing, clippy::panic)]
 impl Bundle {
     /// Parses, binds and decides a JSON request in one call. An invalid
     /// request is a deny with reason `invalid_request`.

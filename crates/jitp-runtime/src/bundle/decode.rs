@@ -1,6 +1,10 @@
 //! Deserialisation: bytes to a bundle, checking the encoding (the
 //! structure is checked by [`super::verify`]).
 
+// On the decision path: no indexing or slicing that could panic, no
+// explicit panics (checked access, errors or documented defaults instead).
+#![deny(clippy::indexing_slicing, clippy::panic)]
+
 use super::*;
 use crate::bytecode::{decode_all, DecodeError};
 use crate::val::{Arena, SetRef, Val};

@@ -221,6 +221,11 @@ impl Bundle {
 
     /// The rule numbers of an index range.
     pub(crate) fn index_slice(&self, range: (u32, u32)) -> &[u32] {
-        self.img.index_slice(range)
+        let slice = self.img.index_slice(range);
+        invariant!(
+            slice.len() == range.1 as usize,
+            "index range {range:?} out of bounds"
+        );
+        slice
     }
 }

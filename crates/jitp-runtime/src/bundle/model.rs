@@ -109,7 +109,7 @@ pub struct Schema {
 /// A location in the policy source.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
 pub struct SrcSpan {
-    /// Index into [`Image::files`].
+    /// Index of the file, in [`crate::Bundle::sources`] order.
     pub file: u32,
     /// Byte offset of the start.
     pub start: u32,

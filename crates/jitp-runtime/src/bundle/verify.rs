@@ -1,6 +1,10 @@
 //! Structural verification: every internal reference of a decoded or
 //! assembled bundle is checked before anything evaluates it.
 
+// On the decision path: no indexing or slicing that could panic, no
+// explicit panics (checked access, errors or documented defaults instead).
+#![deny(clippy::indexing_slicing, clippy::panic)]
+
 use super::*;
 use crate::bytecode::{cmp, method, Instr};
 use crate::val::{Arena, SetRef, Val};
@@ -169,7 +173,7 @@ impl Image {
             if r.actions.iter().any(|a| *a >= nact) {
                 return err(format!("rule {ri}: action out of range"));
             }
-            if r.actions.windows(2).any(|w| w[0] >= w[1]) {
+            if r.actions.windows(2).any(|w| matches!(w, [a, b] if a >= b)) {
                 return err(format!("rule {ri}: actions not ascending"));
             }
             if r.requires.len() > MAX_REQUIRES {
@@ -213,7 +217,7 @@ impl Image {
                     return err("index range out of bounds");
                 }
                 let slice = self.index_slice(range);
-                if slice.windows(2).any(|w| w[0] >= w[1]) {
+                if slice.windows(2).any(|w| matches!(w, [a, b] if a >= b)) {
                     return err("index range not ascending");
                 }
                 listings += slice.len();
@@ -268,13 +272,18 @@ impl Image {
         if b.len == 0 || !matches!(self.code.get(end - 1), Some(Instr::Ret {})) {
             return err("block does not end in `Ret`");
         }
-        let code = &self.code[start..end];
-        let mut height: Vec<Option<u32>> = vec![None; code.len() + 1];
-        height[0] = Some(0);
+        let Some(code) = self.code.get(start..end) else {
+            return err("block out of range");
+        };
+        // The stack height on entry to each instruction, once known; the
+        // entry of the block has an empty stack.
+        let mut height: Vec<Option<u32>> = std::iter::once(Some(0))
+            .chain(std::iter::repeat_n(None, code.len()))
+            .collect();
         let nconst = self.consts.len() as u32;
         let nslot = self.schema.slot_count;
         for (pc, instr) in code.iter().enumerate() {
-            let Some(h) = height[pc] else {
+            let Some(h) = height.get(pc).copied().flatten() else {
                 return err(format!("unreachable instruction at {}", start + pc));
             };
             let in_range = match *instr {
@@ -310,7 +319,7 @@ impl Image {
                 }
                 continue;
             }
-            let next = after + push;
+            let next = after.saturating_add(push);
             if next > self.max_stack {
                 return err(format!("stack deeper than declared at {}", start + pc));
             }
@@ -319,13 +328,16 @@ impl Image {
                 if target >= code.len() {
                     return err(format!("jump out of its block at {}", start + pc));
                 }
-                match height[target] {
-                    None => {
-                        height[target] = Some(h);
+                match height.get_mut(target) {
+                    None => err(format!("jump out of its block at {}", start + pc)),
+                    Some(slot @ None) => {
+                        *slot = Some(h);
                         Ok(())
                     }
-                    Some(existing) if existing == h => Ok(()),
-                    Some(_) => err(format!("inconsistent stack height at {}", start + target)),
+                    Some(Some(existing)) if *existing == h => Ok(()),
+                    Some(Some(_)) => {
+                        err(format!("inconsistent stack height at {}", start + target))
+                    }
                 }
             };
             flow(pc + 1, next)?;
