@@ -18,6 +18,56 @@
 //! Deciding a bound request allocates nothing (for conditions within the
 //! inline stack limits) and takes `&self`: one bundle serves any number of
 //! threads.
+//!
+//! Errors are typed: [`BundleError`] and [`RequestError`] carry a matchable
+//! kind ([`BundleErrorKind`], [`RequestErrorKind`]) and print the same
+//! messages the `jitp` command prints; [`Error`] is either, for `?`:
+//!
+//! ```no_run
+//! use jitp_runtime::{Bundle, RequestErrorKind};
+//! fn decide(path: &str, request: &str) -> Result<bool, jitp_runtime::Error> {
+//!     let bundle = Bundle::from_file(path)?;
+//!     let bound = match bundle.bind_str(request) {
+//!         Err(e) if matches!(e.kind, RequestErrorKind::UnknownField) => {
+//!             eprintln!("client sent an unknown field at `{}`", e.path);
+//!             return Ok(false);
+//!         }
+//!         other => other?,
+//!     };
+//!     Ok(bundle.decide(&bound).is_allow())
+//! }
+//! ```
+//!
+//! # Stability
+//!
+//! The stable surface is what this page lists without a feature:
+//!
+//! - [`Bundle`]: [`Bundle::from_bytes`], [`Bundle::from_file`],
+//!   [`Bundle::to_bytes`], [`Bundle::bind`], [`Bundle::bind_str`],
+//!   [`Bundle::decide`], [`Bundle::decide_json`], [`Bundle::explain`],
+//!   [`Bundle::disassemble`], [`Bundle::sources`] and the descriptive
+//!   accessors ([`Bundle::name`], [`Bundle::rule_count`],
+//!   [`Bundle::action_count`], [`Bundle::task_count`], [`Bundle::rule_ids`],
+//!   [`Bundle::checksum`], [`Bundle::revision`]);
+//! - [`BoundRequest`], [`Decision`], [`Explanation`], [`RuleTrace`],
+//!   [`SrcSpan`], [`EvalError`], the [`decision`] records and the [`value`]
+//!   types;
+//! - the errors ([`BundleError`], [`RequestError`], [`Error`] and their
+//!   kinds; the kind enums are `#[non_exhaustive]`, so new kinds are not
+//!   breaking) and the limits [`MAX_REQUEST_BYTES`], [`MAX_REQUEST_DEPTH`];
+//! - the text of error messages, decisions as JSON and the bundle format
+//!   version a build reads (a build reads exactly one format version; a
+//!   bundle of another version is refused with
+//!   [`BundleErrorKind::UnsupportedVersion`], never misread).
+//!
+//! jitp is 0.x: a breaking change to this surface bumps the minor version
+//! (0.1 to 0.2), anything else only the patch version.
+//!
+//! The `compiler` feature (off by default; the `jitp` crate enables it)
+//! adds `format`, the unverified data model of a bundle, and
+//! `Bundle::from_image` / `Bundle::image`. They follow the bundle format
+//! and the compiler, change in any release and are **not covered** by the
+//! promise above: services should not enable the feature.
 
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
