@@ -798,3 +798,146 @@ impl Binder<'_> {
         })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn bundle() -> Bundle {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/rotate_secrets.jitb"
+        );
+        Bundle::from_file(path).expect("the fixture loads")
+    }
+
+    fn valid() -> serde_json::Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/rotate_secrets/requests/allow-rotate-in-change-window.json"
+        );
+        let text = std::fs::read_to_string(path).expect("request readable");
+        serde_json::from_str(&text).expect("valid JSON")
+    }
+
+    /// Binds `valid()` edited by `edit`; returns the error.
+    fn error(b: &Bundle, edit: impl FnOnce(&mut serde_json::Value)) -> RequestError {
+        let mut v = valid();
+        edit(&mut v);
+        b.bind(&v).expect_err("binding should fail")
+    }
+
+    #[test]
+    fn errors_carry_a_kind_and_the_path_the_message_names() {
+        let b = bundle();
+        b.bind(&valid()).expect("the valid request binds");
+        type Edit = fn(&mut serde_json::Value);
+        let cases: Vec<(Edit, K, &str)> = vec![
+            (|v| v["color"] = "red".into(), K::UnknownField, "color"),
+            (
+                |v| v["action"]["name"] = "secrets.nuke".into(),
+                K::UnknownName,
+                "action.name",
+            ),
+            (
+                |v| v["action"] = serde_json::Value::Null,
+                K::MissingField,
+                "action",
+            ),
+            (
+                |v| v["action"] = 3.into(),
+                K::WrongType {
+                    expected: "an object",
+                },
+                "action",
+            ),
+            (
+                |v| v["subject"]["type"] = "Robot".into(),
+                K::UnknownName,
+                "subject.type",
+            ),
+            (
+                |v| v["subject"]["properties"]["team"] = 7.into(),
+                K::WrongType {
+                    expected: "a string",
+                },
+                "subject.properties.team",
+            ),
+            (
+                |v| v["resource"]["properties"]["colour"] = "x".into(),
+                K::UnknownField,
+                "resource.properties.colour",
+            ),
+            (
+                |v| {
+                    v["context"].as_object_mut().map(|c| c.remove("risk"));
+                },
+                K::MissingField,
+                "context.risk",
+            ),
+            (
+                |v| v["context"]["ticket"]["status"] = "pending".into(),
+                K::InvalidValue,
+                "context.ticket.status",
+            ),
+            (
+                |v| v["context"]["source_ip"] = "10.1.2".into(),
+                K::InvalidValue,
+                "context.source_ip",
+            ),
+            (
+                |v| v["context"]["risk"] = serde_json::Value::Null,
+                K::Null,
+                "context.risk",
+            ),
+            (
+                |v| v["task"]["approvals"][0]["by"] = 1.into(),
+                K::WrongType {
+                    expected: "a string",
+                },
+                "task.approvals[0].by",
+            ),
+            (|v| v["now"] = "soon".into(), K::InvalidValue, "now"),
+        ];
+        for (edit, kind, path) in cases {
+            let e = error(&b, edit);
+            assert_eq!((e.kind, e.path.as_str()), (kind, path), "{e}");
+            assert_eq!(e.message(), e.to_string());
+        }
+    }
+
+    #[test]
+    fn whole_request_errors_have_an_empty_path() {
+        let b = bundle();
+        let e = b.bind_str("{\"subject\": ").expect_err("not JSON");
+        assert!(matches!(e.kind, K::Syntax { line: 1, .. }), "{e:?}");
+        assert_eq!(e.path, "");
+        let e = b.bind_str("[1]").expect_err("not an object");
+        assert_eq!(
+            e.kind,
+            K::WrongType {
+                expected: "an object"
+            }
+        );
+        assert_eq!(e.path, "");
+        let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
+        let e = b.bind_str(&deep).expect_err("too deep");
+        assert_eq!(
+            e.kind,
+            K::TooDeep {
+                limit: MAX_REQUEST_DEPTH
+            }
+        );
+        let big = " ".repeat(MAX_REQUEST_BYTES + 1);
+        let e = b.bind_str(&big).expect_err("too large");
+        assert_eq!(
+            e.kind,
+            K::TooLarge {
+                limit: MAX_REQUEST_BYTES
+            }
+        );
+        let any: crate::Error = e.into();
+        assert!(matches!(any, crate::Error::Request(_)));
+    }
+}
