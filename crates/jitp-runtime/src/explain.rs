@@ -2,6 +2,10 @@
 //! fate and where in the source. Slower than [`Bundle::decide`] and
 //! allocating; meant for operators, the CLI's `--explain` and tests.
 
+// On the decision path: no indexing or slicing that could panic, no
+// explicit panics (checked access, errors or documented defaults instead).
+#![deny(clippy::indexing_slicing, clippy::panic)]
+
 use crate::bind::BoundRequest;
 use crate::bundle::{Bundle, SrcSpan};
 use crate::decision::DecisionRecord;

@@ -1,5 +1,9 @@
 //! The bundle checksum.
 
+// On the decision path: no indexing or slicing that could panic, no
+// explicit panics (checked access, errors or documented defaults instead).
+#![deny(clippy::indexing_slicing, clippy::panic)]
+
 /// The bundle checksum: four 64-bit lanes over little-endian 8-byte words
 /// (so the lanes run in parallel, several bytes per cycle), folded together
 /// with the length. Each step is a bijection of both the lane and the word,

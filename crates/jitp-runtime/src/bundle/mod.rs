@@ -15,6 +15,10 @@
 //! the VM can then rely on these facts, and still never panics if they are
 //! wrong.
 
+// On the decision path: no indexing or slicing that could panic, no
+// explicit panics (checked access, errors or documented defaults instead).
+#![deny(clippy::indexing_slicing, clippy::panic)]
+
 mod checksum;
 mod decode;
 mod encode;

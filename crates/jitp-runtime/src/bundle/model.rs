@@ -3,6 +3,10 @@
 //! a [`super::Bundle`] is [`super::Bundle::from_image`], which verifies it
 //! exactly as loading does.
 
+// On the decision path: no indexing or slicing that could panic, no
+// explicit panics (checked access, errors or documented defaults instead).
+#![deny(clippy::indexing_slicing, clippy::panic)]
+
 use crate::bytecode::Instr;
 use crate::val::Val;
 

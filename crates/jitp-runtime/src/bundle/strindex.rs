@@ -1,5 +1,9 @@
 //! The bundle's own string index: text to string id, built at load.
 
+// On the decision path: no indexing or slicing that could panic, no
+// explicit panics (checked access, errors or documented defaults instead).
+#![deny(clippy::indexing_slicing, clippy::panic)]
+
 /// A fast, unkeyed (FxHash-style) hash of a name, for the bundle's own
 /// string index. Requests only query that index, never insert into it, so
 /// hostile keys cannot degrade it; tables that requests fill use the

@@ -15,6 +15,9 @@
 //! boundary and at a fixed-seed sample of offsets. `JITP_EXHAUSTIVE=1`
 //! sweeps every byte of every fixture instead (minutes in debug builds).
 
+// Test code: a failed index or an explicit panic is a failed test.
+#![allow(clippy::indexing_slicing, clippy::panic)]
+
 use super::decode::section_offsets;
 use super::*;
 use crate::bytecode::{
