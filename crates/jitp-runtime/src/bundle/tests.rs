@@ -1610,3 +1610,26 @@ fn unverified_in_memory_corruption_never_panics_the_disassembler() {
         panics.join("\n")
     );
 }
+
+/// `from_image` verifies exactly what loading verifies: every hostile image
+/// that loading rejects is rejected before it is ever encoded, and a valid
+/// one makes the same bundle as its bytes.
+#[cfg(feature = "compiler")]
+#[test]
+fn from_image_verifies_like_loading() {
+    let base = fixture("rotate_secrets");
+    let same = Bundle::from_image(base.img.clone()).expect("a valid image");
+    assert_eq!(same, base);
+    assert_eq!(same.checksum(), base.checksum());
+    let mut bad = base.img.clone();
+    bad.schema.slot_count += 1;
+    let e = Bundle::from_image(bad).expect_err("a hostile image");
+    assert_eq!(e.kind, BundleErrorKind::Invalid);
+    let mut bad = base.img.clone();
+    bad.consts.push(Val::Net(crate::value::Cidr {
+        addr: std::net::IpAddr::from([10, 0, 0, 1]),
+        prefix: 8,
+    }));
+    let e = Bundle::from_image(bad).expect_err("host bits in a network constant");
+    assert!(e.message().contains("invalid network constant"), "{e}");
+}

@@ -8,6 +8,7 @@
 use super::*;
 use crate::bytecode::{cmp, method, Instr};
 use crate::val::{Arena, SetRef, Val};
+use crate::value::Cidr;
 
 impl Image {
     /// Checks every internal reference. Every way to make a
@@ -255,6 +256,12 @@ impl Image {
                 }
             }
             Val::Rec(_) | Val::Present => err("record in the constant pool"),
+            // The decoder parses networks; an assembled image is checked
+            // the same way.
+            Val::Net(n) => match Cidr::parse(&format!("{}/{}", n.addr, n.prefix)) {
+                Ok(_) => Ok(()),
+                Err(e) => err(format!("invalid network constant: {e}")),
+            },
             _ => Ok(()),
         }
     }
