@@ -12,14 +12,14 @@
 //! clean builds. What is still tested here is reported as an internal
 //! compiler error (E0900), never a panic.
 
+use crate::check::hir::CmpOp;
 use crate::check::hir::*;
 use crate::check::limits;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::span::{SourceMap, Span};
 use crate::syntax::ast::{Effect, Sensitivity, TaskKind};
-use jitp_runtime::bundle::*;
-use jitp_runtime::bytecode::{cmp, method, Instr};
-use jitp_runtime::val::{Arena, SetRef, Val};
+use jitp_runtime::format::*;
+use jitp_runtime::Bundle;
 use std::collections::{BTreeMap, HashMap};
 
 /// Largest number of instructions a bundle may hold (guards against
@@ -137,7 +137,7 @@ fn compile_inner(p: &Program, sources: &SourceMap) -> Result<Bundle, Vec<Diagnos
     let program_files = p.files.iter().filter_map(|f| sources.get(*f));
     let files = program_files.clone().map(|f| f.name.clone()).collect();
     let texts = program_files.map(|f| f.text.clone()).collect();
-    let bundle = Bundle {
+    let image = Image {
         name,
         strings: l.strings,
         schema: l.schema,
@@ -155,16 +155,15 @@ fn compile_inner(p: &Program, sources: &SourceMap) -> Result<Bundle, Vec<Diagnos
         sources: texts,
         max_stack: l.max_height,
         max_locals: l.max_locals,
-        lookup: Default::default(),
     };
-    let bundle = match bundle.seal() {
+    let bundle = match Bundle::from_image(image) {
         Ok(bundle) => bundle,
         Err(e) => {
             // A bug in the compiler, not in the policy: still reported, never a panic.
             let span = p.rules.first().map_or(Span::default(), |r| r.span);
             return Err(vec![ice(
                 span,
-                &format!("the generated bundle is invalid ({})", e.message),
+                &format!("the generated bundle is invalid ({})", e.message()),
             )]);
         }
     };
@@ -503,7 +502,7 @@ impl Lower<'_> {
         match self.code.get_mut(at) {
             Some(Instr::JumpIfFalseOrPop { off: o })
             | Some(Instr::JumpIfTrueOrPop { off: o })
-            | Some(Instr::JumpIfPresentOrPop { off: o }) => *o = off,
+            | Some(Instr::JumpIfPresentOrPop { off: o }) => *o = JumpOff(off),
             _ => {}
         }
     }
@@ -622,13 +621,13 @@ impl Lower<'_> {
                     Literal::Enum(_, v) => Val::Enum(*v),
                 };
                 let k = self.constant(v);
-                self.emit(Instr::Const { k }, span);
+                self.emit(Instr::Const { k: ConstIdx(k) }, span);
             }
             ExprKind::Set(_) => match self.p.closed_sets.get(&span) {
                 Some(v) => {
                     let v = self.value_to_val(v);
                     let k = self.constant(v);
-                    self.emit(Instr::Const { k }, span);
+                    self.emit(Instr::Const { k: ConstIdx(k) }, span);
                 }
                 None => self.diags.push(ice(
                     span,
@@ -638,16 +637,20 @@ impl Lower<'_> {
             ExprKind::Var(v) => {
                 let sp = &self.schema.special;
                 let instr = match v {
-                    Var::Now => Instr::Slot { slot: sp.now },
-                    Var::Action => Instr::Slot { slot: sp.action },
+                    Var::Now => Instr::Slot {
+                        slot: SlotIdx(sp.now),
+                    },
+                    Var::Action => Instr::Slot {
+                        slot: SlotIdx(sp.action),
+                    },
                     Var::Context => Instr::Rec {
-                        slot: self.schema.context.1,
+                        slot: SlotIdx(self.schema.context.1),
                     },
                     Var::Evidence => Instr::Rec {
-                        slot: self.schema.evidence.1,
+                        slot: SlotIdx(self.schema.evidence.1),
                     },
                     Var::Param(i) => Instr::Local {
-                        i: params.get(*i as usize).copied().unwrap_or(0),
+                        i: LocalIdx(params.get(*i as usize).copied().unwrap_or(0)),
                     },
                     Var::Principal | Var::Resource | Var::Task => {
                         self.diags
@@ -659,16 +662,20 @@ impl Lower<'_> {
             }
             ExprKind::Const(c) => {
                 if let Some(k) = self.const_index(*c, span) {
-                    self.emit(Instr::Const { k }, span);
+                    self.emit(Instr::Const { k: ConstIdx(k) }, span);
                 }
             }
             ExprKind::Field { base, name, .. } => {
                 let is_rec = matches!(e.ty.unwrap_optional(), Type::Record(_));
                 if let Some(slot) = self.static_slot(e) {
                     let i = if is_rec {
-                        Instr::Rec { slot }
+                        Instr::Rec {
+                            slot: SlotIdx(slot),
+                        }
                     } else {
-                        Instr::Slot { slot }
+                        Instr::Slot {
+                            slot: SlotIdx(slot),
+                        }
                     };
                     self.emit(i, span);
                     return;
@@ -681,15 +688,20 @@ impl Lower<'_> {
                 let off = self.offsets[r.index()].get(name).copied().unwrap_or(1);
                 self.expr(base, params);
                 let i = if is_rec {
-                    Instr::FieldRec { off }
+                    Instr::FieldRec { off: FieldOff(off) }
                 } else {
-                    Instr::Field { off }
+                    Instr::Field { off: FieldOff(off) }
                 };
                 self.emit(i, span);
             }
             ExprKind::TaskField(_) => {
                 if let Some(slot) = self.direct_slot(e) {
-                    self.emit(Instr::Slot { slot }, span);
+                    self.emit(
+                        Instr::Slot {
+                            slot: SlotIdx(slot),
+                        },
+                        span,
+                    );
                 }
             }
             ExprKind::Call(f, args) => {
@@ -697,7 +709,7 @@ impl Lower<'_> {
                 for a in args {
                     self.expr(a, params);
                     let l = self.new_local();
-                    self.emit(Instr::SetLocal { i: l }, a.span);
+                    self.emit(Instr::SetLocal { i: LocalIdx(l) }, a.span);
                     locals.push(l);
                 }
                 let body = &self.p.fns[f.index()].body;
@@ -738,9 +750,9 @@ impl Lower<'_> {
             ExprKind::And(a, b) | ExprKind::Or(a, b) => {
                 self.expr(a, params);
                 let j = if matches!(e.kind, ExprKind::And(..)) {
-                    Instr::JumpIfFalseOrPop { off: 0 }
+                    Instr::JumpIfFalseOrPop { off: JumpOff(0) }
                 } else {
-                    Instr::JumpIfTrueOrPop { off: 0 }
+                    Instr::JumpIfTrueOrPop { off: JumpOff(0) }
                 };
                 let at = self.emit(j, span);
                 self.expr(b, params);
@@ -773,7 +785,14 @@ impl Lower<'_> {
                             self.code.truncate(before);
                             self.spans.truncate(before);
                             self.height -= 1;
-                            self.emit(Instr::CmpSlotConst { op, slot, k }, span);
+                            self.emit(
+                                Instr::CmpSlotConst {
+                                    op,
+                                    slot: SlotIdx(slot),
+                                    k,
+                                },
+                                span,
+                            );
                             return;
                         }
                     }
@@ -801,16 +820,17 @@ impl Lower<'_> {
                         // none is evaluated when `x` is absent.
                         self.expr(a, params);
                         let t = self.new_local();
-                        self.emit(Instr::SetLocal { i: t }, a.span);
+                        self.emit(Instr::SetLocal { i: LocalIdx(t) }, a.span);
                         let mut jumps = Vec::new();
                         // (`[]` is closed, so there is at least one item)
                         if a.ty.is_optional() {
-                            self.emit(Instr::Local { i: t }, a.span);
+                            self.emit(Instr::Local { i: LocalIdx(t) }, a.span);
                             self.emit(Instr::Has {}, a.span);
-                            jumps.push(self.emit(Instr::JumpIfFalseOrPop { off: 0 }, span));
+                            jumps
+                                .push(self.emit(Instr::JumpIfFalseOrPop { off: JumpOff(0) }, span));
                         }
                         for (n, item) in items.iter().enumerate() {
-                            self.emit(Instr::Local { i: t }, a.span);
+                            self.emit(Instr::Local { i: LocalIdx(t) }, a.span);
                             self.expr(item, params);
                             let test = if *item.ty.unwrap_optional() == Type::Net {
                                 Instr::In {}
@@ -819,7 +839,9 @@ impl Lower<'_> {
                             };
                             self.emit(test, item.span);
                             if n + 1 < items.len() {
-                                jumps.push(self.emit(Instr::JumpIfTrueOrPop { off: 0 }, span));
+                                jumps.push(
+                                    self.emit(Instr::JumpIfTrueOrPop { off: JumpOff(0) }, span),
+                                );
                             }
                         }
                         for j in jumps {
@@ -842,11 +864,11 @@ impl Lower<'_> {
                         self.patterns.len() as u32 - 1
                     }
                 };
-                self.emit(Instr::Like { p }, span);
+                self.emit(Instr::Like { p: PatternIdx(p) }, span);
             }
             ExprKind::Default(a, b) => {
                 self.expr(a, params);
-                let at = self.emit(Instr::JumpIfPresentOrPop { off: 0 }, span);
+                let at = self.emit(Instr::JumpIfPresentOrPop { off: JumpOff(0) }, span);
                 self.expr(b, params);
                 self.patch(at);
             }

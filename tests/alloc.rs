@@ -290,7 +290,7 @@ fn a_thousand_rule_policy_decides_without_allocating() {
     );
     let bundle = jitp::driver::compile_text("gen.jitp", &text).expect("compiles");
     let bundle = Bundle::from_bytes(&bundle.to_bytes()).expect("loads");
-    assert_eq!(bundle.rules.len(), 1000);
+    assert_eq!(bundle.rule_count(), 1000);
     let all = ["role0", "role1", "role2", "role3"];
     let cases = [
         (

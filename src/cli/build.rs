@@ -37,10 +37,10 @@ pub fn run(args: Args, color: bool) -> ExitCode {
     errln!(
         "wrote {} ({} rule{}, {} action{}, {} bytes)",
         args.output.display(),
-        bundle.rules.len(),
-        plural(bundle.rules.len()),
-        bundle.actions.len(),
-        plural(bundle.actions.len()),
+        bundle.rule_count(),
+        plural(bundle.rule_count()),
+        bundle.action_count(),
+        plural(bundle.action_count()),
         bytes.len()
     );
     ExitCode::SUCCESS

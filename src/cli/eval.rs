@@ -55,7 +55,7 @@ pub fn run(args: Args, color: bool) -> ExitCode {
     let bound = match bundle.bind_str(&text) {
         Ok(b) => b,
         Err(e) => {
-            let d = DecisionRecord::invalid(e.message);
+            let d = DecisionRecord::invalid(e.to_string());
             outln!(
                 "{}",
                 serde_json::to_string_pretty(&d.to_json()).unwrap_or_default()

@@ -123,18 +123,18 @@ fn lint_paths(paths: &[PathBuf], config: &Config, what: &str) -> Result<Report, 
 /// it carries.
 fn lint_bundle(path: &Path, config: &Config) -> Result<Vec<Finding>, RunError> {
     let bundle = jitp_runtime::Bundle::from_file(path)
-        .map_err(|e| RunError::Input(format!("baseline `{}`: {}", path.display(), e.message)))?;
+        .map_err(|e| RunError::Input(format!("baseline `{}`: {}", path.display(), e.message())))?;
     let mut sources = crate::span::SourceMap::of_bundle(&bundle);
     // The bundle's own policy set: its package's files, without the
     // standard library modules it pulled in.
     let files: Vec<FileId> = sources
         .iter()
         .filter(|(_, f)| !f.name.starts_with(crate::stdlib::FILE_PREFIX))
-        .filter(|(_, f)| driver::package_of(&f.text).unwrap_or_default() == bundle.name)
+        .filter(|(_, f)| driver::package_of(&f.text).unwrap_or_default() == bundle.name())
         .map(|(id, _)| id)
         .collect();
     let set = driver::PolicySet {
-        package: (!bundle.name.is_empty()).then(|| bundle.name.clone()),
+        package: (!bundle.name().is_empty()).then(|| bundle.name().to_string()),
         files,
     };
     let (program, diags) = driver::check_set(&mut sources, &set);

@@ -113,6 +113,7 @@ pub(super) struct Observation {
 }
 
 pub(super) fn coverage(bundle: &Bundle, obs: &[Observation]) -> Coverage {
+    let bundle = bundle.image();
     let task_name = |t: Option<u32>| {
         t.and_then(|t| bundle.tasks.get(t as usize))
             .map(|t| bundle.string(t.name).to_string())

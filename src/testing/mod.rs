@@ -51,8 +51,8 @@ use coverage::{coverage, Observation};
 use discovery::{dir_of, discover, display_dir, SuiteFile};
 use json_pos::{key, path_string, Seg};
 use suite::{
-    check_keys, origin_of, parse_case, parse_suite, problem, read_suite, request_path_of,
-    suite_name, Case, Problem, Suite, SUITE_KEYS,
+    check_keys, origin_of, parse_case, parse_suite, problem, read_suite, suite_name, Case, Problem,
+    Suite, SUITE_KEYS,
 };
 
 /// The file name suffix of test suites.
@@ -699,16 +699,17 @@ fn run_case(suite: &Suite<'_>, case: &Case, bundle: &Bundle) -> (CaseReport, Opt
             let e = bundle.explain(&bound);
             (e.decision.clone(), Some(Box::new(e)))
         }
-        Err(err) if expects_invalid => (DecisionRecord::invalid(err.message), None),
+        Err(err) if expects_invalid => (DecisionRecord::invalid(err.to_string()), None),
         Err(err) => {
-            let origin = request_path_of(&err.message)
-                .and_then(|p| origin_of(&case.origins, &p))
+            let origin = Some(err.path.as_str())
+                .filter(|p| !p.is_empty())
+                .and_then(|p| origin_of(&case.origins, p))
                 .unwrap_or_else(|| key(&case.path, "request"));
             let mut p = problem(
                 origin,
                 format!(
                     "case `{}`: the request does not fit the policy: {}",
-                    case.name, err.message
+                    case.name, err
                 ),
             );
             p.help = Some(

@@ -485,11 +485,12 @@ fn parse_expect(v: &Value, path: &[Seg], bundle: &Bundle) -> Result<Expectation,
         e.reason = Some(reason);
     }
     if let Some(r) = o.get("rule") {
-        let ids = bundle.rules.iter().map(|r| bundle.string(r.id));
+        let ids = bundle.rule_ids();
         e.rule = Some(declared_name(r, key(path, "rule"), "rule", ids)?);
     }
     if let Some(t) = o.get("task") {
-        let names = bundle.tasks.iter().map(|t| bundle.string(t.name));
+        let img = bundle.image();
+        let names = img.tasks.iter().map(|t| img.string(t.name));
         e.task = Some(declared_name(t, key(path, "task"), "task", names)?);
     }
     if let Some(n) = o.get("needs") {
@@ -563,31 +564,6 @@ fn declared_name<'b>(
     let mut p = problem(path, format!("the policy has no {what} `{name}`"));
     p.help = did_you_mean(name, declared.iter().copied());
     Err(p)
-}
-
-/// The request path a binding error message is about.
-pub(super) fn request_path_of(message: &str) -> Option<String> {
-    if let Some(rest) = message.strip_prefix("unknown request field `") {
-        return rest.split('`').next().map(str::to_string);
-    }
-    if message.starts_with("unknown action `") || message.starts_with("action `") {
-        return Some("action.name".into());
-    }
-    if message.starts_with("unknown task `") {
-        return Some("task.name".into());
-    }
-    const ROOTS: [&str; 7] = [
-        "subject", "action", "resource", "context", "task", "evidence", "now",
-    ];
-    message
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .find(|s| {
-            let head = s.split(['.', '[']).next().unwrap_or("");
-            ROOTS.contains(&head)
-        })
-        .map(str::to_string)
 }
 
 /// The origin of `req_path` (or its closest recorded ancestor).
@@ -752,43 +728,12 @@ pub(super) fn suite_name(path: &Path, given: Option<&str>) -> String {
 }
 
 pub(super) fn read_suite(path: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string().to_lowercase())?;
-    if meta.len() > MAX_SUITE_BYTES {
-        return Err(format!(
-            "the suite is larger than {} MiB",
-            MAX_SUITE_BYTES / 1024 / 1024
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(|e| e.to_string().to_lowercase())?;
+    // Only a regular file, and never more than the cap, whatever it claims.
+    let bytes = crate::driver::read_capped(path, MAX_SUITE_BYTES).map_err(|e| e.message)?;
     String::from_utf8(bytes).map_err(|e| {
         format!(
             "the suite is not valid UTF-8 (at byte {})",
             e.utf8_error().valid_up_to()
         )
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn request_paths_from_binding_errors() {
-        assert_eq!(
-            request_path_of("unknown request field `contxt`").as_deref(),
-            Some("contxt")
-        );
-        assert_eq!(
-            request_path_of("`context.risk` must be an integer").as_deref(),
-            Some("context.risk")
-        );
-        assert_eq!(
-            request_path_of("unknown entity type `Foo` in `subject.type`").as_deref(),
-            Some("subject.type")
-        );
-        assert_eq!(
-            request_path_of("unknown action `x.y`").as_deref(),
-            Some("action.name")
-        );
-    }
 }

@@ -116,7 +116,7 @@ fn decide_all(both: &Both, request: &str) -> DecisionRecord {
             );
             rec
         }
-        Err(e) => DecisionRecord::invalid(e.message),
+        Err(e) => DecisionRecord::invalid(e.to_string()),
     };
     assert_eq!(
         vm, direct,
@@ -132,7 +132,7 @@ fn decide_all(both: &Both, request: &str) -> DecisionRecord {
     // binding a parsed `serde_json::Value` agrees with binding the text
     let via_value = match both.bundle.bind(&json) {
         Ok(bound) => both.bundle.decide(&bound).to_record(),
-        Err(e) => DecisionRecord::invalid(e.message),
+        Err(e) => DecisionRecord::invalid(e.to_string()),
     };
     assert_eq!(
         vm, via_value,
@@ -1603,7 +1603,7 @@ fn assert_invalid(b: &Both, request: &str, mentions: &[&str]) {
     }
     // the typed API rejects it at bind time
     let err = b.bundle.bind_str(request).expect_err("binding fails");
-    assert_eq!(err.message, e);
+    assert_eq!(err.message(), e);
     assert_eq!(err.to_string(), e);
     // and the reference interpreter also names the same thing
     if let Ok(json) = serde_json::from_str::<Value>(request) {
@@ -1974,8 +1974,8 @@ fn depth_limit_boundary() {
         .bind_str(&at_limit)
         .expect_err("nested arrays are not strings");
     let e2 = b.bundle.bind_str(&over).expect_err("too deep");
-    assert!(!e1.message.contains("nested deeper"), "{e1}");
-    assert!(e2.message.contains("nested deeper"), "{e2}");
+    assert!(!e1.message().contains("nested deeper"), "{e1}");
+    assert!(e2.message().contains("nested deeper"), "{e2}");
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 mod support;
 
-mod bundle;
+mod bundle_fixtures;
 mod cli;
 mod decisions;
 mod diagnostics;

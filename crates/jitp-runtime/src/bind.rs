@@ -6,7 +6,12 @@
 //! request is an error naming the offending field; deciding it gives
 //! `deny` / `invalid_request`.
 
+// On the decision path: no indexing or slicing that could panic, no
+// explicit panics (checked access, errors or documented defaults instead).
+#![deny(clippy::indexing_slicing, clippy::panic)]
+
 use crate::bundle::{Bundle, FieldLayout, TypeDesc, MAX_SLOTS};
+use crate::error::{RequestError, RequestErrorKind as K};
 use crate::json::J as Json;
 use crate::val::{Arena, SetRef, Val};
 use crate::value::{Cidr, Duration, Time};
@@ -32,27 +37,27 @@ pub struct BoundRequest {
     pub(crate) now: i64,
 }
 
-/// Why a request could not be bound.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequestError {
-    /// What was wrong, naming the field.
-    pub message: String,
+type R<T> = Result<T, RequestError>;
+
+/// The error for a fact verification guarantees (a layout that disagrees
+/// with itself): a bug in jitp if it happens, asserted in debug builds.
+fn inconsistent(path: impl Into<String>, message: impl Into<String>) -> RequestError {
+    let message = message.into();
+    invariant!(false, "a verified bundle is inconsistent: {message}");
+    RequestError::new(K::Inconsistent, path, message)
 }
 
-impl std::fmt::Display for RequestError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
+/// The kind of error for a required value that is not of the expected
+/// type: missing when absent or null, else of the wrong type.
+fn kind_of(v: Option<&Json<'_>>, expected: &'static str) -> K {
+    match v {
+        None | Some(Json::Null) => K::MissingField,
+        Some(_) => K::WrongType { expected },
     }
 }
 
-impl std::error::Error for RequestError {}
-
-type R<T> = Result<T, RequestError>;
-
-fn fail<T>(message: impl Into<String>) -> R<T> {
-    Err(RequestError {
-        message: message.into(),
-    })
+fn fail<T>(kind: K, path: impl Into<String>, message: impl Into<String>) -> R<T> {
+    Err(RequestError::new(kind, path, message))
 }
 
 /// Depth of nesting of a JSON value, stopping early past `limit`.
@@ -110,12 +115,23 @@ impl Bundle {
     /// Parses and binds a request given as JSON text.
     pub fn bind_str(&self, text: &str) -> Result<BoundRequest, RequestError> {
         if text.len() > MAX_REQUEST_BYTES {
-            return fail(format!(
-                "the request is larger than {MAX_REQUEST_BYTES} bytes"
-            ));
+            return fail(
+                K::TooLarge {
+                    limit: MAX_REQUEST_BYTES,
+                },
+                "",
+                format!("the request is larger than {MAX_REQUEST_BYTES} bytes"),
+            );
         }
-        let json: Json<'_> = serde_json::from_str(text).map_err(|e| RequestError {
-            message: format!("the request is not valid JSON: {e}"),
+        let json: Json<'_> = serde_json::from_str(text).map_err(|e| {
+            RequestError::new(
+                K::Syntax {
+                    line: e.line(),
+                    col: e.column(),
+                },
+                "",
+                format!("the request is not valid JSON: {e}"),
+            )
         })?;
         self.bind_tree(&json)
     }
@@ -127,15 +143,19 @@ impl Bundle {
 
     fn bind_tree(&self, json: &Json<'_>) -> Result<BoundRequest, RequestError> {
         if depth_exceeds(json, MAX_REQUEST_DEPTH) {
-            return fail(format!(
-                "the request is nested deeper than {MAX_REQUEST_DEPTH} levels"
-            ));
+            return fail(
+                K::TooDeep {
+                    limit: MAX_REQUEST_DEPTH,
+                },
+                "",
+                format!("the request is nested deeper than {MAX_REQUEST_DEPTH} levels"),
+            );
         }
         let mut b = Binder {
             bundle: self,
             req: BoundRequest {
                 fingerprint: self.lookup.fingerprint,
-                slots: vec![Val::Absent; self.schema.slot_count.min(MAX_SLOTS) as usize],
+                slots: vec![Val::Absent; self.img.schema.slot_count.min(MAX_SLOTS) as usize],
                 strings: Vec::new(),
                 sets: Vec::new(),
                 principal_type: 0,
@@ -159,7 +179,7 @@ impl Binder<'_> {
                 *s = v;
                 Ok(())
             }
-            None => fail("the bundle's layout is inconsistent"),
+            None => Err(inconsistent("", "the bundle's layout is inconsistent")),
         }
     }
 
@@ -167,7 +187,7 @@ impl Binder<'_> {
         if let Some(id) = self.bundle.string_id(s) {
             return id;
         }
-        let base = self.bundle.strings.len();
+        let base = self.bundle.img.strings.len();
         let local = &self.req.strings;
         let found = if local.len() <= LOCAL_SCAN_LIMIT {
             local.iter().position(|l| l == s).map(|i| (base + i) as u32)
@@ -191,8 +211,14 @@ impl Binder<'_> {
     }
 
     fn request(&mut self, json: &Json<'_>) -> R<()> {
-        let obj = json.as_object().ok_or_else(|| RequestError {
-            message: "the request must be a JSON object".into(),
+        let obj = json.as_object().ok_or_else(|| {
+            RequestError::new(
+                K::WrongType {
+                    expected: "an object",
+                },
+                "",
+                "the request must be a JSON object",
+            )
         })?;
         for (k, _) in obj {
             if ![
@@ -200,15 +226,23 @@ impl Binder<'_> {
             ]
             .contains(&k.as_ref())
             {
-                return fail(format!("unknown request field `{k}`"));
+                return fail(
+                    K::UnknownField,
+                    k.as_ref(),
+                    format!("unknown request field `{k}`"),
+                );
             }
         }
         let (ptype, principal_id) = self.entity(json.get("subject"), "subject", true)?;
         let action_obj = json
             .get("action")
             .filter(|a| a.as_object().is_some())
-            .ok_or_else(|| RequestError {
-                message: "`action` must be an object with a `name`".into(),
+            .ok_or_else(|| {
+                RequestError::new(
+                    kind_of(json.get("action"), "an object"),
+                    "action",
+                    "`action` must be an object with a `name`",
+                )
             })?;
         if let Some((k, _)) = action_obj
             .as_object()
@@ -216,65 +250,79 @@ impl Binder<'_> {
             .iter()
             .find(|(k, _)| k != "name")
         {
-            return fail(format!("unknown field `action.{k}`"));
+            return fail(
+                K::UnknownField,
+                format!("action.{k}"),
+                format!("unknown field `action.{k}`"),
+            );
         }
         let action_name = action_obj
             .get("name")
             .and_then(Json::as_str)
-            .ok_or_else(|| RequestError {
-                message: "`action.name` must be a string".into(),
+            .ok_or_else(|| {
+                RequestError::new(
+                    kind_of(action_obj.get("name"), "a string"),
+                    "action.name",
+                    "`action.name` must be a string",
+                )
             })?;
         let bundle = self.bundle;
-        let action = bundle.named(1, action_name).ok_or_else(|| RequestError {
-            message: format!("unknown action `{action_name}`"),
+        let action = bundle.named(1, action_name).ok_or_else(|| {
+            RequestError::new(
+                K::UnknownName,
+                "action.name",
+                format!("unknown action `{action_name}`"),
+            )
         })?;
         let (rtype, _) = self.entity(json.get("resource"), "resource", false)?;
         let meta = bundle
+            .img
             .actions
             .get(action as usize)
-            .ok_or_else(|| RequestError {
-                message: "the bundle's actions are inconsistent".into(),
-            })?;
+            .ok_or_else(|| inconsistent("", "the bundle's actions are inconsistent"))?;
         if !meta.on.contains(&rtype) {
             let rname = bundle
+                .img
                 .schema
                 .entities
                 .get(rtype as usize)
                 .map_or("", |e| bundle.string(e.name));
-            return fail(format!(
-                "action `{action_name}` does not apply to resource type `{rname}`"
-            ));
+            invariant!(!rname.is_empty(), "resource type {rtype} out of range");
+            return fail(
+                K::NotApplicable,
+                "action.name",
+                format!("action `{action_name}` does not apply to resource type `{rname}`"),
+            );
         }
         self.req.principal_type = ptype;
         self.req.resource_type = rtype;
         self.req.action = action;
-        let sp = bundle.schema.special.clone();
+        let sp = bundle.img.schema.special.clone();
         self.set(sp.action, Val::Str(meta.name))?;
 
         let empty = Json::Obj(Vec::new());
-        let (ctx_rec, ctx_base) = bundle.schema.context;
+        let (ctx_rec, ctx_base) = bundle.img.schema.context;
         let ctx = json
             .get("context")
             .filter(|c| !c.is_null())
             .unwrap_or(&empty);
         self.record(ctx_rec, ctx, ctx_base, &At::Root("context"))?;
-        let (ev_rec, ev_base) = bundle.schema.evidence;
+        let (ev_rec, ev_base) = bundle.img.schema.evidence;
         let ev = json
             .get("evidence")
             .filter(|c| !c.is_null())
             .unwrap_or(&empty);
         self.record(ev_rec, ev, ev_base, &At::Root("evidence"))?;
 
-        let now = json
-            .get("now")
-            .and_then(Json::as_str)
-            .ok_or_else(|| RequestError {
-                message: "`now` must be an RFC 3339 time string".into(),
-            })?;
+        let now = json.get("now").and_then(Json::as_str).ok_or_else(|| {
+            RequestError::new(
+                kind_of(json.get("now"), "an RFC 3339 time string"),
+                "now",
+                "`now` must be an RFC 3339 time string",
+            )
+        })?;
         let now = Time::parse(now)
-            .map_err(|e| RequestError {
-                message: format!("`now`: {e}"),
-            })?
+            .map_err(|e| RequestError::new(K::InvalidValue, "now", format!("`now`: {e}")))?
             .0;
         self.req.now = now;
         self.set(sp.now, Val::Time(now))?;
@@ -287,36 +335,64 @@ impl Binder<'_> {
     }
 
     fn task(&mut self, t: &Json, principal_id: &str) -> R<()> {
-        let entries = t.as_object().ok_or_else(|| RequestError {
-            message: "`task` must be an object".into(),
+        let entries = t.as_object().ok_or_else(|| {
+            RequestError::new(
+                K::WrongType {
+                    expected: "an object",
+                },
+                "task",
+                "`task` must be an object",
+            )
         })?;
         for (k, _) in entries {
             if !["name", "id", "started_at", "approvals"].contains(&k.as_ref()) {
-                return fail(format!("unknown field `task.{k}`"));
+                return fail(
+                    K::UnknownField,
+                    format!("task.{k}"),
+                    format!("unknown field `task.{k}`"),
+                );
             }
         }
-        let name = t
-            .get("name")
-            .and_then(Json::as_str)
-            .ok_or_else(|| RequestError {
-                message: "`task.name` must be a string".into(),
-            })?;
-        let task = self.bundle.named(2, name).ok_or_else(|| RequestError {
-            message: format!("unknown task `{name}`"),
+        let name = t.get("name").and_then(Json::as_str).ok_or_else(|| {
+            RequestError::new(
+                kind_of(t.get("name"), "a string"),
+                "task.name",
+                "`task.name` must be a string",
+            )
+        })?;
+        let task = self.bundle.named(2, name).ok_or_else(|| {
+            RequestError::new(
+                K::UnknownName,
+                "task.name",
+                format!("unknown task `{name}`"),
+            )
         })?;
         let id = match t.get("id") {
             None | Some(Json::Null) => "",
             Some(Json::Str(s)) => s.as_ref(),
-            Some(_) => return fail("`task.id` must be a string"),
+            Some(_) => {
+                return fail(
+                    K::WrongType {
+                        expected: "a string",
+                    },
+                    "task.id",
+                    "`task.id` must be a string",
+                )
+            }
         };
-        let started = t
-            .get("started_at")
-            .and_then(Json::as_str)
-            .ok_or_else(|| RequestError {
-                message: "`task.started_at` must be an RFC 3339 time string".into(),
-            })?;
-        let started_at = Time::parse(started).map_err(|e| RequestError {
-            message: format!("`task.started_at`: {e}"),
+        let started = t.get("started_at").and_then(Json::as_str).ok_or_else(|| {
+            RequestError::new(
+                kind_of(t.get("started_at"), "an RFC 3339 time string"),
+                "task.started_at",
+                "`task.started_at` must be an RFC 3339 time string",
+            )
+        })?;
+        let started_at = Time::parse(started).map_err(|e| {
+            RequestError::new(
+                K::InvalidValue,
+                "task.started_at",
+                format!("`task.started_at`: {e}"),
+            )
         })?;
         let mut approvers: Vec<u32> = Vec::new();
         let mut seen: Option<HashSet<u32>> = match t.get("approvals") {
@@ -327,24 +403,45 @@ impl Binder<'_> {
             None | Some(Json::Null) => {}
             Some(Json::Arr(items)) => {
                 for (i, a) in items.iter().enumerate() {
-                    let entries = a.as_object().ok_or_else(|| RequestError {
-                        message: format!("`task.approvals[{i}]` must be an object"),
+                    let entries = a.as_object().ok_or_else(|| {
+                        RequestError::new(
+                            K::WrongType {
+                                expected: "an object",
+                            },
+                            format!("task.approvals[{i}]"),
+                            format!("`task.approvals[{i}]` must be an object"),
+                        )
                     })?;
                     if let Some((k, _)) = entries.iter().find(|(k, _)| k != "by" && k != "at") {
-                        return fail(format!("unknown field `task.approvals[{i}].{k}`"));
+                        return fail(
+                            K::UnknownField,
+                            format!("task.approvals[{i}].{k}"),
+                            format!("unknown field `task.approvals[{i}].{k}`"),
+                        );
                     }
-                    let by = a
-                        .get("by")
-                        .and_then(Json::as_str)
-                        .ok_or_else(|| RequestError {
-                            message: format!("`task.approvals[{i}].by` must be a string"),
-                        })?;
+                    let by = a.get("by").and_then(Json::as_str).ok_or_else(|| {
+                        RequestError::new(
+                            kind_of(a.get("by"), "a string"),
+                            format!("task.approvals[{i}].by"),
+                            format!("`task.approvals[{i}].by` must be a string"),
+                        )
+                    })?;
                     if let Some(at) = a.get("at") {
-                        let at = at.as_str().ok_or_else(|| RequestError {
-                            message: format!("`task.approvals[{i}].at` must be a time string"),
+                        let at = at.as_str().ok_or_else(|| {
+                            RequestError::new(
+                                K::WrongType {
+                                    expected: "a time string",
+                                },
+                                format!("task.approvals[{i}].at"),
+                                format!("`task.approvals[{i}].at` must be a time string"),
+                            )
                         })?;
-                        Time::parse(at).map_err(|e| RequestError {
-                            message: format!("`task.approvals[{i}].at`: {e}"),
+                        Time::parse(at).map_err(|e| {
+                            RequestError::new(
+                                K::InvalidValue,
+                                format!("task.approvals[{i}].at"),
+                                format!("`task.approvals[{i}].at`: {e}"),
+                            )
                         })?;
                     }
                     // Self-approval never counts.
@@ -360,10 +457,23 @@ impl Binder<'_> {
                     }
                 }
             }
-            Some(_) => return fail("`task.approvals` must be an array"),
+            Some(_) => {
+                return fail(
+                    K::WrongType {
+                        expected: "an array",
+                    },
+                    "task.approvals",
+                    "`task.approvals` must be an array",
+                )
+            }
         }
-        let sp = self.bundle.schema.special.clone();
-        let tname = self.bundle.tasks.get(task as usize).map_or(0, |t| t.name);
+        let sp = self.bundle.img.schema.special.clone();
+        let tname = self
+            .bundle
+            .img
+            .tasks
+            .get(task as usize)
+            .map_or(0, |t| t.name);
         self.set(sp.task_name, Val::Str(tname))?;
         let id = self.intern(id);
         self.set(sp.task_id, Val::Str(id))?;
@@ -387,48 +497,67 @@ impl Binder<'_> {
 
     /// Binds `subject` or `resource`; returns the type and the id.
     fn entity(&mut self, json: Option<&Json<'_>>, role: &str, principal: bool) -> R<(u32, String)> {
-        let obj = json
-            .filter(|j| j.as_object().is_some())
-            .ok_or_else(|| RequestError {
-                message: format!("`{role}` must be an object with `type` and `id`"),
-            })?;
+        let obj = json.filter(|j| j.as_object().is_some()).ok_or_else(|| {
+            RequestError::new(
+                kind_of(json, "an object"),
+                role,
+                format!("`{role}` must be an object with `type` and `id`"),
+            )
+        })?;
         if let Some((k, _)) = obj
             .as_object()
             .unwrap_or(&[])
             .iter()
             .find(|(k, _)| !["type", "id", "properties"].contains(&k.as_ref()))
         {
-            return fail(format!("unknown field `{role}.{k}`"));
+            return fail(
+                K::UnknownField,
+                format!("{role}.{k}"),
+                format!("unknown field `{role}.{k}`"),
+            );
         }
-        let ty = obj
-            .get("type")
-            .and_then(Json::as_str)
-            .ok_or_else(|| RequestError {
-                message: format!("`{role}.type` must be a string"),
-            })?;
-        let bundle = self.bundle;
-        let eid = bundle.named(0, ty).ok_or_else(|| RequestError {
-            message: format!("unknown entity type `{ty}` in `{role}.type`"),
+        let ty = obj.get("type").and_then(Json::as_str).ok_or_else(|| {
+            RequestError::new(
+                kind_of(obj.get("type"), "a string"),
+                format!("{role}.type"),
+                format!("`{role}.type` must be a string"),
+            )
         })?;
-        let id = obj
-            .get("id")
-            .and_then(Json::as_str)
-            .ok_or_else(|| RequestError {
-                message: format!("`{role}.id` must be a string"),
-            })?;
+        let bundle = self.bundle;
+        let eid = bundle.named(0, ty).ok_or_else(|| {
+            RequestError::new(
+                K::UnknownName,
+                format!("{role}.type"),
+                format!("unknown entity type `{ty}` in `{role}.type`"),
+            )
+        })?;
+        let id = obj.get("id").and_then(Json::as_str).ok_or_else(|| {
+            RequestError::new(
+                kind_of(obj.get("id"), "a string"),
+                format!("{role}.id"),
+                format!("`{role}.id` must be a string"),
+            )
+        })?;
         let empty = Json::Obj(Vec::new());
         let props = match obj.get("properties") {
             None | Some(Json::Null) => &empty,
             Some(p @ Json::Obj(_)) => p,
-            Some(_) => return fail(format!("`{role}.properties` must be an object")),
+            Some(_) => {
+                return fail(
+                    K::WrongType {
+                        expected: "an object",
+                    },
+                    format!("{role}.properties"),
+                    format!("`{role}.properties` must be an object"),
+                )
+            }
         };
         let layout = bundle
+            .img
             .schema
             .entities
             .get(eid as usize)
-            .ok_or_else(|| RequestError {
-                message: "the bundle's entities are inconsistent".into(),
-            })?;
+            .ok_or_else(|| inconsistent("", "the bundle's entities are inconsistent"))?;
         let fields: &[FieldLayout] = if principal {
             &layout.as_principal
         } else {
@@ -437,9 +566,11 @@ impl Binder<'_> {
         for (k, _) in props.as_object().unwrap_or(&[]) {
             let known = fields.iter().skip(1).any(|f| bundle.string(f.name) == k);
             if !known {
-                return fail(format!(
-                    "unknown property `{role}.properties.{k}` of `{ty}`"
-                ));
+                return fail(
+                    K::UnknownField,
+                    format!("{role}.properties.{k}"),
+                    format!("unknown property `{role}.properties.{k}` of `{ty}`"),
+                );
             }
         }
         let mut fields_iter = fields.iter();
@@ -459,26 +590,35 @@ impl Binder<'_> {
     fn record(&mut self, rec: u32, json: &Json<'_>, base: u32, path: &At<'_>) -> R<()> {
         let bundle = self.bundle;
         let layout = bundle
+            .img
             .schema
             .records
             .get(rec as usize)
-            .ok_or_else(|| RequestError {
-                message: "the bundle's records are inconsistent".into(),
-            })?;
-        let entries = json.as_object().ok_or_else(|| RequestError {
-            message: format!("`{path}` must be an object"),
+            .ok_or_else(|| inconsistent("", "the bundle's records are inconsistent"))?;
+        let entries = json.as_object().ok_or_else(|| {
+            RequestError::new(
+                K::WrongType {
+                    expected: "an object",
+                },
+                path.to_string(),
+                format!("`{path}` must be an object"),
+            )
         })?;
         for (k, _) in entries {
             if !layout.fields.iter().any(|f| bundle.string(f.name) == k) {
-                return fail(format!("unknown field `{path}.{k}`"));
+                return fail(
+                    K::UnknownField,
+                    format!("{path}.{k}"),
+                    format!("unknown field `{path}.{k}`"),
+                );
             }
         }
         self.set(base, Val::Present)?;
         for f in &layout.fields {
             let name = bundle.string(f.name);
-            let slot = base.checked_add(f.slot).ok_or_else(|| RequestError {
-                message: "the bundle's layout is inconsistent".into(),
-            })?;
+            let slot = base
+                .checked_add(f.slot)
+                .ok_or_else(|| inconsistent("", "the bundle's layout is inconsistent"))?;
             self.value(&f.ty, json.get(name), slot, &At::Key(path, name))?;
         }
         Ok(())
@@ -487,16 +627,34 @@ impl Binder<'_> {
     fn value(&mut self, ty: &TypeDesc, json: Option<&Json<'_>>, slot: u32, path: &At<'_>) -> R<()> {
         let json = match (json, ty) {
             (None | Some(Json::Null), TypeDesc::Optional(_)) => return Ok(()),
-            (None, _) => return fail(format!("missing `{path}`")),
-            (Some(Json::Null), _) => return fail(format!("`{path}` must not be null")),
+            (None, _) => {
+                return fail(
+                    K::MissingField,
+                    path.to_string(),
+                    format!("missing `{path}`"),
+                )
+            }
+            (Some(Json::Null), _) => {
+                return fail(
+                    K::Null,
+                    path.to_string(),
+                    format!("`{path}` must not be null"),
+                )
+            }
             (Some(j), _) => j,
         };
         match ty {
             TypeDesc::Optional(inner) => self.value(inner, Some(json), slot, path),
             TypeDesc::Record(r) => self.record(*r, json, slot, path),
             TypeDesc::Set(elem) => {
-                let items = json.as_array().ok_or_else(|| RequestError {
-                    message: format!("`{path}` must be an array"),
+                let items = json.as_array().ok_or_else(|| {
+                    RequestError::new(
+                        K::WrongType {
+                            expected: "an array",
+                        },
+                        path.to_string(),
+                        format!("`{path}` must be an array"),
+                    )
                 })?;
                 // Elements go straight into the arena, duplicates dropped
                 // (linear scan for small sets, a hash set for large ones).
@@ -530,8 +688,12 @@ impl Binder<'_> {
     }
 
     fn scalar(&mut self, ty: &TypeDesc, json: &Json<'_>, path: &At<'_>) -> R<Val> {
-        let want = |what: &str| RequestError {
-            message: format!("`{path}` must be {what}"),
+        let want = |what: &'static str| {
+            RequestError::new(
+                K::WrongType { expected: what },
+                path.to_string(),
+                format!("`{path}` must be {what}"),
+            )
         };
         Ok(match ty {
             TypeDesc::Bool => Val::Bool(json.as_bool().ok_or_else(|| want("a boolean"))?),
@@ -546,8 +708,12 @@ impl Binder<'_> {
                     .ok_or_else(|| want("an RFC 3339 time string"))?;
                 Val::Time(
                     Time::parse(s)
-                        .map_err(|e| RequestError {
-                            message: format!("`{path}`: {e}"),
+                        .map_err(|e| {
+                            RequestError::new(
+                                K::InvalidValue,
+                                path.to_string(),
+                                format!("`{path}`: {e}"),
+                            )
                         })?
                         .0,
                 )
@@ -558,57 +724,220 @@ impl Binder<'_> {
                     .ok_or_else(|| want("a duration string such as \"15m\""))?;
                 Val::Dur(
                     Duration::parse(s)
-                        .map_err(|e| RequestError {
-                            message: format!("`{path}`: {e}"),
+                        .map_err(|e| {
+                            RequestError::new(
+                                K::InvalidValue,
+                                path.to_string(),
+                                format!("`{path}`: {e}"),
+                            )
                         })?
                         .0,
                 )
             }
             TypeDesc::Ip => {
                 let s = json.as_str().ok_or_else(|| want("an ip address string"))?;
-                Val::Ip(s.parse().map_err(|_| RequestError {
-                    message: format!("`{path}`: `{s}` is not a valid ip address"),
+                Val::Ip(s.parse().map_err(|_| {
+                    RequestError::new(
+                        K::InvalidValue,
+                        path.to_string(),
+                        format!("`{path}`: `{s}` is not a valid ip address"),
+                    )
                 })?)
             }
             TypeDesc::Net => {
                 let s = json
                     .as_str()
                     .ok_or_else(|| want("a network string such as \"10.0.0.0/8\""))?;
-                Val::Net(Cidr::parse(s).map_err(|e| RequestError {
-                    message: format!("`{path}`: {e}"),
+                Val::Net(Cidr::parse(s).map_err(|e| {
+                    RequestError::new(K::InvalidValue, path.to_string(), format!("`{path}`: {e}"))
                 })?)
             }
             TypeDesc::Enum(e) => {
                 let bundle = self.bundle;
-                let (name, variants) =
-                    bundle
-                        .schema
-                        .enums
-                        .get(*e as usize)
-                        .ok_or_else(|| RequestError {
-                            message: "the bundle's enums are inconsistent".into(),
-                        })?;
+                let (name, variants) = bundle
+                    .img
+                    .schema
+                    .enums
+                    .get(*e as usize)
+                    .ok_or_else(|| inconsistent("", "the bundle's enums are inconsistent"))?;
                 let s = json.as_str().ok_or_else(|| {
-                    want(&format!("one of the `{}` variants", bundle.string(*name)))
+                    RequestError::new(
+                        K::WrongType {
+                            expected: "a variant name",
+                        },
+                        path.to_string(),
+                        format!(
+                            "`{path}` must be one of the `{}` variants",
+                            bundle.string(*name)
+                        ),
+                    )
                 })?;
                 let v = variants
                     .iter()
                     .position(|v| bundle.string(*v) == s)
                     .ok_or_else(|| {
                         let all: Vec<&str> = variants.iter().map(|v| bundle.string(*v)).collect();
-                        RequestError {
-                            message: format!(
+                        RequestError::new(
+                            K::InvalidValue,
+                            path.to_string(),
+                            format!(
                                 "`{path}`: `{s}` is not a variant of `{}` ({})",
                                 bundle.string(*name),
                                 all.join(", ")
                             ),
-                        }
+                        )
                     })?;
                 Val::Enum(v as u32)
             }
             TypeDesc::Set(_) | TypeDesc::Optional(_) | TypeDesc::Record(_) => {
-                return fail(format!("`{path}` has an unsupported type"))
+                return Err(inconsistent(
+                    path.to_string(),
+                    format!("`{path}` has an unsupported type"),
+                ))
             }
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn bundle() -> Bundle {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/rotate_secrets.jitb"
+        );
+        Bundle::from_file(path).expect("the fixture loads")
+    }
+
+    fn valid() -> serde_json::Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/rotate_secrets/requests/allow-rotate-in-change-window.json"
+        );
+        let text = std::fs::read_to_string(path).expect("request readable");
+        serde_json::from_str(&text).expect("valid JSON")
+    }
+
+    /// Binds `valid()` edited by `edit`; returns the error.
+    fn error(b: &Bundle, edit: impl FnOnce(&mut serde_json::Value)) -> RequestError {
+        let mut v = valid();
+        edit(&mut v);
+        b.bind(&v).expect_err("binding should fail")
+    }
+
+    #[test]
+    fn errors_carry_a_kind_and_the_path_the_message_names() {
+        let b = bundle();
+        b.bind(&valid()).expect("the valid request binds");
+        type Edit = fn(&mut serde_json::Value);
+        let cases: Vec<(Edit, K, &str)> = vec![
+            (|v| v["color"] = "red".into(), K::UnknownField, "color"),
+            (
+                |v| v["action"]["name"] = "secrets.nuke".into(),
+                K::UnknownName,
+                "action.name",
+            ),
+            (
+                |v| v["action"] = serde_json::Value::Null,
+                K::MissingField,
+                "action",
+            ),
+            (
+                |v| v["action"] = 3.into(),
+                K::WrongType {
+                    expected: "an object",
+                },
+                "action",
+            ),
+            (
+                |v| v["subject"]["type"] = "Robot".into(),
+                K::UnknownName,
+                "subject.type",
+            ),
+            (
+                |v| v["subject"]["properties"]["team"] = 7.into(),
+                K::WrongType {
+                    expected: "a string",
+                },
+                "subject.properties.team",
+            ),
+            (
+                |v| v["resource"]["properties"]["colour"] = "x".into(),
+                K::UnknownField,
+                "resource.properties.colour",
+            ),
+            (
+                |v| {
+                    v["context"].as_object_mut().map(|c| c.remove("risk"));
+                },
+                K::MissingField,
+                "context.risk",
+            ),
+            (
+                |v| v["context"]["ticket"]["status"] = "pending".into(),
+                K::InvalidValue,
+                "context.ticket.status",
+            ),
+            (
+                |v| v["context"]["source_ip"] = "10.1.2".into(),
+                K::InvalidValue,
+                "context.source_ip",
+            ),
+            (
+                |v| v["context"]["risk"] = serde_json::Value::Null,
+                K::Null,
+                "context.risk",
+            ),
+            (
+                |v| v["task"]["approvals"][0]["by"] = 1.into(),
+                K::WrongType {
+                    expected: "a string",
+                },
+                "task.approvals[0].by",
+            ),
+            (|v| v["now"] = "soon".into(), K::InvalidValue, "now"),
+        ];
+        for (edit, kind, path) in cases {
+            let e = error(&b, edit);
+            assert_eq!((e.kind, e.path.as_str()), (kind, path), "{e}");
+            assert_eq!(e.message(), e.to_string());
+        }
+    }
+
+    #[test]
+    fn whole_request_errors_have_an_empty_path() {
+        let b = bundle();
+        let e = b.bind_str("{\"subject\": ").expect_err("not JSON");
+        assert!(matches!(e.kind, K::Syntax { line: 1, .. }), "{e:?}");
+        assert_eq!(e.path, "");
+        let e = b.bind_str("[1]").expect_err("not an object");
+        assert_eq!(
+            e.kind,
+            K::WrongType {
+                expected: "an object"
+            }
+        );
+        assert_eq!(e.path, "");
+        let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
+        let e = b.bind_str(&deep).expect_err("too deep");
+        assert_eq!(
+            e.kind,
+            K::TooDeep {
+                limit: MAX_REQUEST_DEPTH
+            }
+        );
+        let big = " ".repeat(MAX_REQUEST_BYTES + 1);
+        let e = b.bind_str(&big).expect_err("too large");
+        assert_eq!(
+            e.kind,
+            K::TooLarge {
+                limit: MAX_REQUEST_BYTES
+            }
+        );
+        let any: crate::Error = e.into();
+        assert!(matches!(any, crate::Error::Request(_)));
     }
 }

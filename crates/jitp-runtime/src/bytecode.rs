@@ -21,16 +21,84 @@ pub enum DecodeError {
     Truncated,
 }
 
+/// A 32-bit operand with a meaning: each kind of index gets its own type,
+/// so a slot cannot be passed where a constant is expected. Ranges are
+/// checked when a bundle is loaded (verification knows the table sizes);
+/// the VM still checks every access.
+macro_rules! operands {
+    ($( $(#[$doc:meta])* $name:ident; )*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+            pub struct $name(pub u32);
+
+            impl $name {
+                /// The operand as an index into its table.
+                #[inline]
+                pub fn index(self) -> usize {
+                    self.0 as usize
+                }
+            }
+
+            impl From<u32> for $name {
+                #[inline]
+                fn from(v: u32) -> $name {
+                    $name(v)
+                }
+            }
+
+            impl From<$name> for u32 {
+                #[inline]
+                fn from(v: $name) -> u32 {
+                    v.0
+                }
+            }
+        )*
+    };
+}
+
+operands! {
+    /// An index into the constant pool.
+    ConstIdx;
+    /// A request slot.
+    SlotIdx;
+    /// A field's offset from its record's presence marker (at least 1).
+    FieldOff;
+    /// A local (an inlined function's argument).
+    LocalIdx;
+    /// An index into the `like` patterns.
+    PatternIdx;
+    /// A comparison operator code (see [`cmp`]).
+    CmpOp;
+    /// A built-in method code (see [`method`]).
+    MethodId;
+    /// A forward jump distance, in instructions after the jump.
+    JumpOff;
+}
+
+impl MethodId {
+    /// Number of arguments the method takes besides its receiver (0 for an
+    /// unknown code, which verification rejects).
+    pub fn args(self) -> u32 {
+        method::ARGS.get(self.index()).copied().unwrap_or(0)
+    }
+}
+
+/// Describes the instruction set. One line per instruction: name, opcode,
+/// typed operands, and the stack effect `(popped, pushed)` (for conditional
+/// jumps the fall-through effect; the taken branch pops nothing). The
+/// effect may use the operands.
 macro_rules! instructions {
-    ($( $(#[$doc:meta])* $name:ident = $op:literal { $($field:ident),* } ; )*) => {
+    ($( $(#[$doc:meta])* $name:ident = $op:literal { $($field:ident : $ty:ident),* } => ($pop:expr, $push:expr) ; )*) => {
         /// One instruction. Operands are 32-bit.
         #[derive(Copy, Clone, Debug, PartialEq, Eq)]
         pub enum Instr {
-            $( $(#[$doc])* $name { $( #[allow(missing_docs)] $field: u32 ),* }, )*
+            $( $(#[$doc])* $name { $( #[allow(missing_docs)] $field: $ty ),* }, )*
         }
 
         impl Instr {
             /// The opcode byte.
+            #[cfg_attr(not(feature = "compiler"), allow(dead_code))]
             pub fn opcode(&self) -> u8 {
                 match self { $( Instr::$name { .. } => $op, )* }
             }
@@ -40,12 +108,22 @@ macro_rules! instructions {
                 match self { $( Instr::$name { .. } => stringify!($name), )* }
             }
 
+            /// Stack effect: (values popped, values pushed). For conditional
+            /// jumps this is the fall-through effect; the taken branch pops
+            /// nothing.
+            #[allow(unused_variables)]
+            pub fn stack_effect(&self) -> (u32, u32) {
+                match *self {
+                    $( Instr::$name { $($field),* } => ($pop, $push), )*
+                }
+            }
+
             /// Appends the encoding of `self` to `out`.
             pub fn encode(&self, out: &mut Vec<u8>) {
                 match *self {
                     $( Instr::$name { $($field),* } => {
                         out.push($op);
-                        $( out.extend_from_slice(&$field.to_le_bytes()); )*
+                        $( out.extend_from_slice(&u32::from($field).to_le_bytes()); )*
                     } )*
                 }
             }
@@ -66,7 +144,7 @@ macro_rules! instructions {
                     }};
                 }
                 let instr = match op {
-                    $( $op => Instr::$name { $( $field: operand!() ),* }, )*
+                    $( $op => Instr::$name { $( $field: $ty(operand!()) ),* }, )*
                     other => return Err(DecodeError::UnknownOpcode(other)),
                 };
                 let _ = rest;
@@ -76,7 +154,7 @@ macro_rules! instructions {
             /// Operand names and values, for disassembly.
             pub fn operands(&self) -> Vec<(&'static str, u32)> {
                 match *self {
-                    $( Instr::$name { $($field),* } => vec![ $( (stringify!($field), $field) ),* ], )*
+                    $( Instr::$name { $($field),* } => vec![ $( (stringify!($field), u32::from($field)) ),* ], )*
                 }
             }
         }
@@ -85,89 +163,91 @@ macro_rules! instructions {
 
 instructions! {
     /// Push constant `k` of the pool.
-    Const = 0x01 { k };
+    Const = 0x01 { k: ConstIdx } => (0, 1);
     /// Push request slot `slot`.
-    Slot = 0x02 { slot };
+    Slot = 0x02 { slot: SlotIdx } => (0, 1);
     /// Push a reference to the record whose presence marker is `slot`
     /// (absent when the record is absent).
-    Rec = 0x03 { slot };
+    Rec = 0x03 { slot: SlotIdx } => (0, 1);
     /// Pop a record reference; push its field at offset `off` (absent stays absent).
-    Field = 0x04 { off };
+    Field = 0x04 { off: FieldOff } => (1, 1);
     /// Pop a record reference; push a reference to its record-typed field at
     /// offset `off` (absent when either is absent).
-    FieldRec = 0x07 { off };
+    FieldRec = 0x07 { off: FieldOff } => (1, 1);
     /// Push local `i` (an inlined function's argument).
-    Local = 0x05 { i };
+    Local = 0x05 { i: LocalIdx } => (0, 1);
     /// Pop into local `i`.
-    SetLocal = 0x06 { i };
+    SetLocal = 0x06 { i: LocalIdx } => (1, 0);
     /// Pop a `Bool`; push its negation.
-    Not = 0x10 {};
+    Not = 0x10 {} => (1, 1);
     /// Pop an `Int` or `Duration`; push its negation (overflow is an error).
-    Neg = 0x11 {};
+    Neg = 0x11 {} => (1, 1);
     /// Pop `b`, `a`; push `a + b` (Int, Time + Duration, Duration + Duration; checked).
-    Add = 0x12 {};
+    Add = 0x12 {} => (2, 1);
     /// Pop `b`, `a`; push `a - b` (checked).
-    Sub = 0x13 {};
+    Sub = 0x13 {} => (2, 1);
     /// Pop `b`, `a`; push `a <op> b`; false when either is absent. `op`: 0 `==`,
     /// 1 `!=`, 2 `<`, 3 `<=`, 4 `>`, 5 `>=`.
-    Cmp = 0x20 { op };
+    Cmp = 0x20 { op: CmpOp } => (2, 1);
     /// Push `slot <op> const k`: a fused load and compare.
-    CmpSlotConst = 0x21 { op, slot, k };
+    CmpSlotConst = 0x21 { op: CmpOp, slot: SlotIdx, k: ConstIdx } => (0, 1);
     /// Pop `b`, `a`; push whether `a` is in `b` (set, network, set of
     /// networks, time window); false when either is absent.
-    In = 0x22 {};
+    In = 0x22 {} => (2, 1);
     /// Pop a string; push whether it matches pattern `p`.
-    Like = 0x23 { p };
+    Like = 0x23 { p: PatternIdx } => (1, 1);
     /// Apply built-in method `m` to the receiver and arguments on the stack.
-    Method = 0x24 { m };
+    Method = 0x24 { m: MethodId } => (1 + m.args(), 1);
     /// Pop a value; push whether it is present.
-    Has = 0x25 {};
+    Has = 0x25 {} => (1, 1);
     /// If the top is `false` jump forward by `off`, keeping it; else pop it.
-    JumpIfFalseOrPop = 0x30 { off };
+    JumpIfFalseOrPop = 0x30 { off: JumpOff } => (1, 0);
     /// If the top is `true` jump forward by `off`, keeping it; else pop it.
-    JumpIfTrueOrPop = 0x31 { off };
+    JumpIfTrueOrPop = 0x31 { off: JumpOff } => (1, 0);
     /// If the top is present jump forward by `off`, keeping it; else pop it.
-    JumpIfPresentOrPop = 0x32 { off };
+    JumpIfPresentOrPop = 0x32 { off: JumpOff } => (1, 0);
     /// End of a condition: the top of the stack is the result.
-    Ret = 0x3f {};
+    Ret = 0x3f {} => (1, 0);
 }
 
 /// Comparison operator codes used by `Cmp` and `CmpSlotConst`.
 pub mod cmp {
+    use super::CmpOp;
     /// `==`
-    pub const EQ: u32 = 0;
+    pub const EQ: CmpOp = CmpOp(0);
     /// `!=`
-    pub const NE: u32 = 1;
+    pub const NE: CmpOp = CmpOp(1);
     /// `<`
-    pub const LT: u32 = 2;
+    pub const LT: CmpOp = CmpOp(2);
     /// `<=`
-    pub const LE: u32 = 3;
+    pub const LE: CmpOp = CmpOp(3);
     /// `>`
-    pub const GT: u32 = 4;
+    pub const GT: CmpOp = CmpOp(4);
     /// `>=`
-    pub const GE: u32 = 5;
+    pub const GE: CmpOp = CmpOp(5);
     /// Symbols by code.
     pub const SYMBOLS: [&str; 6] = ["==", "!=", "<", "<=", ">", ">="];
 }
 
 /// Method codes used by `Method`, with their argument counts.
 pub mod method {
+    use super::MethodId;
     /// `starts_with`
-    pub const STARTS_WITH: u32 = 0;
+    pub const STARTS_WITH: MethodId = MethodId(0);
     /// `ends_with`
-    pub const ENDS_WITH: u32 = 1;
+    pub const ENDS_WITH: MethodId = MethodId(1);
     /// `contains` on strings
-    pub const STR_CONTAINS: u32 = 2;
+    pub const STR_CONTAINS: MethodId = MethodId(2);
     /// `contains` on sets
-    pub const CONTAINS: u32 = 3;
+    pub const CONTAINS: MethodId = MethodId(3);
     /// `contains_any`
-    pub const CONTAINS_ANY: u32 = 4;
+    pub const CONTAINS_ANY: MethodId = MethodId(4);
     /// `contains_all`
-    pub const CONTAINS_ALL: u32 = 5;
+    pub const CONTAINS_ALL: MethodId = MethodId(5);
     /// `is_empty`
-    pub const IS_EMPTY: u32 = 6;
+    pub const IS_EMPTY: MethodId = MethodId(6);
     /// `len`
-    pub const LEN: u32 = 7;
+    pub const LEN: MethodId = MethodId(7);
     /// Names by code.
     pub const NAMES: [&str; 8] = [
         "starts_with",
@@ -184,32 +264,8 @@ pub mod method {
 }
 
 impl Instr {
-    /// Stack effect: (values popped, values pushed). For conditional jumps
-    /// this is the fall-through effect; the taken branch pops nothing.
-    pub fn stack_effect(&self) -> (u32, u32) {
-        match *self {
-            Instr::Const { .. } | Instr::Slot { .. } | Instr::Rec { .. } | Instr::Local { .. } => {
-                (0, 1)
-            }
-            Instr::CmpSlotConst { .. } => (0, 1),
-            Instr::Field { .. }
-            | Instr::FieldRec { .. }
-            | Instr::Not {}
-            | Instr::Neg {}
-            | Instr::Like { .. }
-            | Instr::Has {} => (1, 1),
-            Instr::SetLocal { .. } => (1, 0),
-            Instr::Add {} | Instr::Sub {} | Instr::Cmp { .. } | Instr::In {} => (2, 1),
-            Instr::Method { m } => (1 + method::ARGS.get(m as usize).copied().unwrap_or(0), 1),
-            Instr::JumpIfFalseOrPop { .. }
-            | Instr::JumpIfTrueOrPop { .. }
-            | Instr::JumpIfPresentOrPop { .. } => (1, 0),
-            Instr::Ret {} => (1, 0),
-        }
-    }
-
     /// The forward jump distance, for jump instructions.
-    pub fn jump(&self) -> Option<u32> {
+    pub fn jump(&self) -> Option<JumpOff> {
         match *self {
             Instr::JumpIfFalseOrPop { off }
             | Instr::JumpIfTrueOrPop { off }
@@ -265,13 +321,13 @@ mod tests {
     #[test]
     fn round_trip() {
         let code = vec![
-            Instr::Slot { slot: 7 },
+            Instr::Slot { slot: SlotIdx(7) },
             Instr::CmpSlotConst {
                 op: cmp::GE,
-                slot: 3,
-                k: 9,
+                slot: SlotIdx(3),
+                k: ConstIdx(9),
             },
-            Instr::JumpIfFalseOrPop { off: 2 },
+            Instr::JumpIfFalseOrPop { off: JumpOff(2) },
             Instr::Method { m: method::LEN },
             Instr::Ret {},
         ];

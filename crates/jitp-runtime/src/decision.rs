@@ -1,6 +1,10 @@
 //! Decisions: what the VM and the reference interpreter answer, and its
 //! JSON form.
 
+// On the decision path: no indexing or slicing that could panic, no
+// explicit panics (checked access, errors or documented defaults instead).
+#![deny(clippy::indexing_slicing, clippy::panic)]
+
 use serde::Serialize;
 
 /// The outcome kind.

@@ -22,6 +22,7 @@ impl Bundle {
             Val::Set(s) => {
                 let items: Vec<String> = match s.arena {
                     Arena::Const => self
+                        .img
                         .const_sets
                         .get(s.start as usize..s.start.saturating_add(s.len) as usize)
                         .unwrap_or(&[])
@@ -46,6 +47,7 @@ impl Bundle {
             TypeDesc::Ip => "Ip".into(),
             TypeDesc::Net => "Net".into(),
             TypeDesc::Enum(e) => self
+                .img
                 .schema
                 .enums
                 .get(*e as usize)
@@ -53,6 +55,7 @@ impl Bundle {
             TypeDesc::Set(i) => format!("Set<{}>", self.show_type(i)),
             TypeDesc::Optional(i) => format!("{}?", self.show_type(i)),
             TypeDesc::Record(r) => self
+                .img
                 .schema
                 .records
                 .get(*r as usize)
@@ -61,7 +64,11 @@ impl Bundle {
     }
 
     fn show_span(&self, s: &SrcSpan) -> String {
-        let file = self.files.get(s.file as usize).map_or("?", String::as_str);
+        let file = self
+            .img
+            .files
+            .get(s.file as usize)
+            .map_or("?", String::as_str);
         format!("{file}:{}:{}", s.line, s.col)
     }
 
@@ -69,22 +76,22 @@ impl Bundle {
     /// its span covers (looked up by file index).
     pub fn disassemble(&self, source: Option<&dyn Fn(u32) -> Option<String>>) -> String {
         let mut out = String::new();
-        let name = if self.name.is_empty() {
+        let name = if self.img.name.is_empty() {
             "(unnamed)"
         } else {
-            &self.name
+            &self.img.name
         };
         let _ = writeln!(
             out,
             "bundle {name}: {} rules, {} actions, {} tasks, {} slots, {} instructions",
-            self.rules.len(),
-            self.actions.len(),
-            self.tasks.len(),
-            self.schema.slot_count,
-            self.code.len()
+            self.img.rules.len(),
+            self.img.actions.len(),
+            self.img.tasks.len(),
+            self.img.schema.slot_count,
+            self.img.code.len()
         );
         let _ = writeln!(out, "\nslots:");
-        let sp = &self.schema.special;
+        let sp = &self.img.schema.special;
         for (n, s) in [
             ("now", sp.now),
             ("action", sp.action),
@@ -98,13 +105,19 @@ impl Bundle {
         }
         let mut lines: Vec<(u32, String)> = Vec::new();
         let record = |lines: &mut Vec<(u32, String)>, prefix: &str, rec: u32, base: u32| {
-            // bounded: an unverified bundle may nest a record in itself
-            let mut stack = vec![(prefix.to_string(), rec, base)];
+            // Bounded: an unverified bundle may nest a record in itself. A
+            // verified layout only nests records of lower index, so no path
+            // is deeper than the number of records.
+            let records = &self.img.schema.records;
+            let mut stack = vec![(prefix.to_string(), rec, base, 0usize)];
             let mut budget = MAX_SLOTS;
-            while let Some((prefix, rec, base)) = stack.pop() {
-                let Some(r) = self.schema.records.get(rec as usize) else {
+            while let Some((prefix, rec, base, depth)) = stack.pop() {
+                let Some(r) = records.get(rec as usize) else {
                     continue;
                 };
+                if depth > records.len() {
+                    continue;
+                }
                 budget = budget.saturating_sub(1 + r.fields.len() as u32);
                 if budget == 0 {
                     break;
@@ -114,10 +127,10 @@ impl Bundle {
                     let path = format!("{prefix}.{}", self.string(f.name));
                     let at = base.saturating_add(f.slot);
                     match f.ty.clone() {
-                        TypeDesc::Record(inner) => stack.push((path, inner, at)),
+                        TypeDesc::Record(inner) => stack.push((path, inner, at, depth + 1)),
                         TypeDesc::Optional(inner) if matches!(*inner, TypeDesc::Record(_)) => {
                             if let TypeDesc::Record(i) = *inner {
-                                stack.push((format!("{path}?"), i, at));
+                                stack.push((format!("{path}?"), i, at, depth + 1));
                             }
                         }
                         ty => lines.push((at, format!("{path}: {}", self.show_type(&ty)))),
@@ -128,16 +141,16 @@ impl Bundle {
         record(
             &mut lines,
             "context",
-            self.schema.context.0,
-            self.schema.context.1,
+            self.img.schema.context.0,
+            self.img.schema.context.1,
         );
         record(
             &mut lines,
             "evidence",
-            self.schema.evidence.0,
-            self.schema.evidence.1,
+            self.img.schema.evidence.0,
+            self.img.schema.evidence.1,
         );
-        for e in &self.schema.entities {
+        for e in &self.img.schema.entities {
             let en = self.string(e.name);
             for (role, fields) in [("principal", &e.as_principal), ("resource", &e.as_resource)] {
                 for f in fields {
@@ -156,22 +169,24 @@ impl Bundle {
         for (slot, text) in lines {
             let _ = writeln!(out, "  @{slot:<4} {text}");
         }
-        if !self.consts.is_empty() {
+        if !self.img.consts.is_empty() {
             let _ = writeln!(out, "\nconstants:");
-            for (i, c) in self.consts.iter().enumerate() {
+            for (i, c) in self.img.consts.iter().enumerate() {
                 let _ = writeln!(out, "  k{i:<4} {}", self.show_val(c));
             }
         }
         let _ = writeln!(out, "\nindex:");
-        for e in &self.index {
+        for e in &self.img.index {
             let scope = if e.scope == 0 {
                 "global".to_string()
             } else {
-                self.tasks
+                self.img
+                    .tasks
                     .get(e.scope as usize - 1)
                     .map_or("?".into(), |t| self.string(t.name).to_string())
             };
             let action = self
+                .img
                 .actions
                 .get(e.action as usize)
                 .map_or("?", |a| self.string(a.name));
@@ -189,11 +204,11 @@ impl Bundle {
                 ids(e.permits)
             );
         }
-        for (ri, r) in self.rules.iter().enumerate() {
+        for (ri, r) in self.img.rules.iter().enumerate() {
             let kind = if r.forbid { "forbid" } else { "permit" };
             let task = r
                 .task
-                .and_then(|t| self.tasks.get(t as usize))
+                .and_then(|t| self.img.tasks.get(t as usize))
                 .map_or("standing".to_string(), |t| {
                     format!("task {}", self.string(t.name))
                 });
@@ -218,13 +233,16 @@ impl Bundle {
             }
             for (title, b) in blocks {
                 let _ = writeln!(out, "  {title}:");
-                let end = b.start.saturating_add(b.len).min(self.code.len() as u32);
+                let end = b
+                    .start
+                    .saturating_add(b.len)
+                    .min(self.img.code.len() as u32);
                 for pc in b.start..end {
-                    let Some(instr) = self.code.get(pc as usize) else {
+                    let Some(instr) = self.img.code.get(pc as usize) else {
                         continue;
                     };
                     let text = instr.disassemble(&|i, name, v| self.describe(i, name, v));
-                    let span = self.spans.get(pc as usize).copied().unwrap_or_default();
+                    let span = self.img.spans.get(pc as usize).copied().unwrap_or_default();
                     let src = source
                         .and_then(|f| f(span.file))
                         .and_then(|t| {
@@ -254,12 +272,13 @@ impl Bundle {
 
     fn describe(&self, instr: &Instr, name: &str, v: u32) -> Option<String> {
         match (instr, name) {
-            (_, "k") => self.consts.get(v as usize).map(|c| self.show_val(c)),
+            (_, "k") => self.img.consts.get(v as usize).map(|c| self.show_val(c)),
             (Instr::Cmp { .. } | Instr::CmpSlotConst { .. }, "op") => {
                 cmp::SYMBOLS.get(v as usize).map(|s| s.to_string())
             }
             (Instr::Method { .. }, "m") => method::NAMES.get(v as usize).map(|s| s.to_string()),
             (Instr::Like { .. }, "p") => self
+                .img
                 .patterns
                 .get(v as usize)
                 .map(|p| {

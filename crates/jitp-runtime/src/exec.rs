@@ -1,8 +1,12 @@
 //! The evaluator loop and the decision procedure.
 
+// On the decision path: no indexing or slicing that could panic, no
+// explicit panics (checked access, errors or documented defaults instead).
+#![deny(clippy::indexing_slicing, clippy::panic)]
+
 use crate::bind::BoundRequest;
 use crate::bundle::{Block, Bundle, RuleMeta, MAX_LOCALS, MAX_STACK};
-use crate::bytecode::{cmp, method, Instr};
+use crate::bytecode::{cmp, method, CmpOp, Instr};
 use crate::decision::{Effect, Reason};
 use crate::val::{Arena, EvalError, SetRef, Val};
 use crate::value::{Duration, Time};
@@ -23,7 +27,10 @@ pub(super) struct Machine {
 impl Machine {
     pub(super) fn new(b: &Bundle) -> Machine {
         // capped: an unverified (in-memory edited) bundle may claim more
-        let (max_stack, max_locals) = (b.max_stack.min(MAX_STACK), b.max_locals.min(MAX_LOCALS));
+        let (max_stack, max_locals) = (
+            b.img.max_stack.min(MAX_STACK),
+            b.img.max_locals.min(MAX_LOCALS),
+        );
         let big = max_stack as usize > INLINE || max_locals as usize > INLINE;
         Machine {
             stack: [Val::Absent; INLINE],
@@ -59,7 +66,7 @@ pub(super) enum Applies {
 
 impl Bundle {
     fn text<'a>(&'a self, req: &'a BoundRequest, id: u32) -> R<&'a str> {
-        let n = self.strings.len() as u32;
+        let n = self.img.strings.len() as u32;
         if id < n {
             Ok(self.string(id))
         } else {
@@ -72,7 +79,7 @@ impl Bundle {
 
     fn set_items<'a>(&'a self, req: &'a BoundRequest, s: SetRef) -> R<&'a [Val]> {
         let arena = match s.arena {
-            Arena::Const => &self.const_sets,
+            Arena::Const => &self.img.const_sets,
             Arena::Request => &req.sets,
         };
         let (start, len) = (s.start as usize, s.len as usize);
@@ -97,6 +104,7 @@ impl Bundle {
     pub(super) fn run(&self, req: &BoundRequest, m: &mut Machine, block: &Block) -> R<bool> {
         let start = block.start as usize;
         let code = self
+            .img
             .code
             .get(start..start + block.len as usize)
             .ok_or(EvalError::Index)?;
@@ -132,16 +140,16 @@ impl Bundle {
             pc += 1;
             match instr {
                 Instr::Const { k } => {
-                    push!(*self.consts.get(k as usize).ok_or(EvalError::Index)?)
+                    push!(*self.img.consts.get(k.index()).ok_or(EvalError::Index)?)
                 }
-                Instr::Slot { slot } => push!(slot!(slot)),
-                Instr::Rec { slot } => push!(match slot!(slot) {
-                    Val::Present => Val::Rec(slot),
+                Instr::Slot { slot } => push!(slot!(slot.0)),
+                Instr::Rec { slot } => push!(match slot!(slot.0) {
+                    Val::Present => Val::Rec(slot.0),
                     _ => Val::Absent,
                 }),
                 Instr::Field { off } => {
                     let v = match pop!() {
-                        Val::Rec(b) => slot!(b.checked_add(off).ok_or(EvalError::Index)?),
+                        Val::Rec(b) => slot!(b.checked_add(off.0).ok_or(EvalError::Index)?),
                         Val::Absent => Val::Absent,
                         _ => return Err(EvalError::Type),
                     };
@@ -150,7 +158,7 @@ impl Bundle {
                 Instr::FieldRec { off } => {
                     let v = match pop!() {
                         Val::Rec(b) => {
-                            let at = b.checked_add(off).ok_or(EvalError::Index)?;
+                            let at = b.checked_add(off.0).ok_or(EvalError::Index)?;
                             match slot!(at) {
                                 Val::Present => Val::Rec(at),
                                 _ => Val::Absent,
@@ -161,10 +169,10 @@ impl Bundle {
                     };
                     push!(v)
                 }
-                Instr::Local { i } => push!(*locals.get(i as usize).ok_or(EvalError::Index)?),
+                Instr::Local { i } => push!(*locals.get(i.index()).ok_or(EvalError::Index)?),
                 Instr::SetLocal { i } => {
                     let v = pop!();
-                    *locals.get_mut(i as usize).ok_or(EvalError::Index)? = v;
+                    *locals.get_mut(i.index()).ok_or(EvalError::Index)? = v;
                 }
                 Instr::Not {} => match pop!() {
                     Val::Bool(b) => push!(Val::Bool(!b)),
@@ -208,8 +216,8 @@ impl Bundle {
                     push!(Val::Bool(self.compare(req, op, a, b)?))
                 }
                 Instr::CmpSlotConst { op, slot, k } => {
-                    let a = slot!(slot);
-                    let b = *self.consts.get(k as usize).ok_or(EvalError::Index)?;
+                    let a = slot!(slot.0);
+                    let b = *self.img.consts.get(k.index()).ok_or(EvalError::Index)?;
                     push!(Val::Bool(self.compare(req, op, a, b)?))
                 }
                 Instr::In {} => {
@@ -244,7 +252,8 @@ impl Bundle {
                     let r = match pop!() {
                         Val::Absent => false,
                         Val::Str(s) => {
-                            let pieces = self.patterns.get(p as usize).ok_or(EvalError::Index)?;
+                            let pieces =
+                                self.img.patterns.get(p.index()).ok_or(EvalError::Index)?;
                             like(self, self.text(req, s)?, pieces)
                         }
                         _ => return Err(EvalError::Type),
@@ -252,7 +261,7 @@ impl Bundle {
                     push!(Val::Bool(r))
                 }
                 Instr::Method { m: code } => {
-                    let nargs = *method::ARGS.get(code as usize).ok_or(EvalError::Index)? as usize;
+                    let nargs = *method::ARGS.get(code.index()).ok_or(EvalError::Index)? as usize;
                     let arg = if nargs == 1 { pop!() } else { Val::Absent };
                     let recv = pop!();
                     let absent = recv.is_absent() || (nargs == 1 && arg.is_absent());
@@ -318,7 +327,7 @@ impl Bundle {
                     };
                     let jump_on = matches!(instr, Instr::JumpIfTrueOrPop { .. });
                     if b == jump_on {
-                        pc += off as usize;
+                        pc += off.index();
                     } else {
                         sp -= 1;
                     }
@@ -330,7 +339,7 @@ impl Bundle {
                     if top.is_absent() {
                         sp -= 1;
                     } else {
-                        pc += off as usize;
+                        pc += off.index();
                     }
                 }
                 Instr::Ret {} => {
@@ -343,7 +352,7 @@ impl Bundle {
         }
     }
 
-    fn compare(&self, req: &BoundRequest, op: u32, a: Val, b: Val) -> R<bool> {
+    fn compare(&self, req: &BoundRequest, op: CmpOp, a: Val, b: Val) -> R<bool> {
         if a.is_absent() || b.is_absent() {
             return Ok(false);
         }
@@ -426,7 +435,7 @@ impl Bundle {
                 }
                 (None, None) => return,
             };
-            if let Some(r) = self.rules.get(next as usize) {
+            if let Some(r) = self.img.rules.get(next as usize) {
                 if f(next, r) {
                     return;
                 }

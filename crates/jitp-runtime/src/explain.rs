@@ -2,6 +2,10 @@
 //! fate and where in the source. Slower than [`Bundle::decide`] and
 //! allocating; meant for operators, the CLI's `--explain` and tests.
 
+// On the decision path: no indexing or slicing that could panic, no
+// explicit panics (checked access, errors or documented defaults instead).
+#![deny(clippy::indexing_slicing, clippy::panic)]
+
 use crate::bind::BoundRequest;
 use crate::bundle::{Bundle, SrcSpan};
 use crate::decision::DecisionRecord;
@@ -51,7 +55,13 @@ impl Bundle {
         let decision = self.decide(req).to_record();
         let mut m = Machine::new(self);
         let mut rules = Vec::new();
-        let file = |s: &SrcSpan| self.files.get(s.file as usize).cloned().unwrap_or_default();
+        let file = |s: &SrcSpan| {
+            self.img
+                .files
+                .get(s.file as usize)
+                .cloned()
+                .unwrap_or_default()
+        };
         let mut trace =
             |rule: &crate::bundle::RuleMeta, kind: &'static str, outcome: String, span: SrcSpan| {
                 rules.push(RuleTrace {

@@ -18,28 +18,114 @@
 //! Deciding a bound request allocates nothing (for conditions within the
 //! inline stack limits) and takes `&self`: one bundle serves any number of
 //! threads.
+//!
+//! Errors are typed: [`BundleError`] and [`RequestError`] carry a matchable
+//! kind ([`BundleErrorKind`], [`RequestErrorKind`]) and print the same
+//! messages the `jitp` command prints; [`Error`] is either, for `?`:
+//!
+//! ```no_run
+//! use jitp_runtime::{Bundle, RequestErrorKind};
+//! fn decide(path: &str, request: &str) -> Result<bool, jitp_runtime::Error> {
+//!     let bundle = Bundle::from_file(path)?;
+//!     let bound = match bundle.bind_str(request) {
+//!         Err(e) if matches!(e.kind, RequestErrorKind::UnknownField) => {
+//!             eprintln!("client sent an unknown field at `{}`", e.path);
+//!             return Ok(false);
+//!         }
+//!         other => other?,
+//!     };
+//!     Ok(bundle.decide(&bound).is_allow())
+//! }
+//! ```
+//!
+//! # Stability
+//!
+//! The stable surface is what this page lists without a feature:
+//!
+//! - [`Bundle`]: [`Bundle::from_bytes`], [`Bundle::from_file`],
+//!   [`Bundle::to_bytes`], [`Bundle::bind`], [`Bundle::bind_str`],
+//!   [`Bundle::decide`], [`Bundle::decide_json`], [`Bundle::explain`],
+//!   [`Bundle::disassemble`], [`Bundle::sources`] and the descriptive
+//!   accessors ([`Bundle::name`], [`Bundle::rule_count`],
+//!   [`Bundle::action_count`], [`Bundle::task_count`], [`Bundle::rule_ids`],
+//!   [`Bundle::checksum`], [`Bundle::revision`]);
+//! - [`BoundRequest`], [`Decision`], [`Explanation`], [`RuleTrace`],
+//!   [`SrcSpan`], [`EvalError`], the [`decision`] records and the [`value`]
+//!   types;
+//! - the errors ([`BundleError`], [`RequestError`], [`Error`] and their
+//!   kinds; the kind enums are `#[non_exhaustive]`, so new kinds are not
+//!   breaking) and the limits [`MAX_REQUEST_BYTES`], [`MAX_REQUEST_DEPTH`];
+//! - the text of error messages, decisions as JSON and the bundle format
+//!   version a build reads (a build reads exactly one format version; a
+//!   bundle of another version is refused with
+//!   [`BundleErrorKind::UnsupportedVersion`], never misread).
+//!
+//! jitp is 0.x: a breaking change to this surface bumps the minor version
+//! (0.1 to 0.2), anything else only the patch version.
+//!
+//! The `compiler` feature (off by default; the `jitp` crate enables it)
+//! adds `format`, the unverified data model of a bundle, and
+//! `Bundle::from_image` / `Bundle::image`. They follow the bundle format
+//! and the compiler, change in any release and are **not covered** by the
+//! promise above: services should not enable the feature.
 
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+/// Asserts, in debug builds, a fact that verification guarantees, where
+/// the code falls back to a harmless default if it is false anyway: a
+/// violation is a bug in jitp, which debug builds (and the root crate's
+/// tests) should report rather than hide. Not checked in this crate's own
+/// tests, which break verified facts in memory on purpose to test the
+/// fallbacks.
+macro_rules! invariant {
+    ($cond:expr, $($msg:tt)+) => {
+        #[cfg(not(test))]
+        debug_assert!($cond, $($msg)+);
+    };
+}
+
 mod bind;
-pub mod bundle;
-pub mod bytecode;
+mod bundle;
+mod bytecode;
 pub mod decision;
 mod disasm;
+mod error;
 mod exec;
 mod explain;
 mod json;
-pub mod val;
+mod val;
 pub mod value;
 
-pub use bind::{BoundRequest, RequestError, MAX_REQUEST_BYTES, MAX_REQUEST_DEPTH};
-pub use bundle::{Bundle, BundleError};
+pub use bind::{BoundRequest, MAX_REQUEST_BYTES, MAX_REQUEST_DEPTH};
+pub use bundle::{Bundle, SrcSpan};
 pub use decision::{DecisionRecord, Effect, Obligation, Reason};
+pub use error::{BundleError, BundleErrorKind, Error, RequestError, RequestErrorKind};
 pub use explain::{Explanation, RuleTrace};
+pub use val::EvalError;
 
 use crate::value::Time;
-use val::EvalError;
+
+/// The unverified bundle data model, for the jitp compiler: it assembles an
+/// [`format::Image`] and turns it into a [`Bundle`] with
+/// [`Bundle::from_image`], which verifies it exactly as loading does.
+///
+/// **Not covered by semver**: enabled by the `compiler` feature (off by
+/// default), this module follows the bundle format and changes with it in
+/// any release. Services that embed jitp do not need it.
+#[cfg(feature = "compiler")]
+pub mod format {
+    pub use crate::bundle::{
+        checksum, ActionMeta, Block, EntityLayout, FieldLayout, Image, IndexEntry, RecordLayout,
+        RuleMeta, Schema, SpecialSlots, SrcSpan, TaskMeta, TypeDesc, FORMAT_VERSION, HEADER_LEN,
+        MAGIC, MAX_LOCALS, MAX_REQUIRES, MAX_SLOTS, MAX_STACK,
+    };
+    pub use crate::bytecode::{
+        cmp, decode_all, encode_all, method, CmpOp, ConstIdx, DecodeError, FieldOff, Instr,
+        JumpOff, LocalIdx, MethodId, PatternIdx, SlotIdx,
+    };
+    pub use crate::val::{Arena, SetRef, Val};
+}
 
 /// A decision that borrows from its bundle; converting it to an owned
 /// [`DecisionRecord`] or JSON is the caller's choice (and allocates).
@@ -57,6 +143,7 @@ pub struct Decision<'a> {
     pub error: Option<EvalError>,
 }
 
+#[deny(clippy::indexing_slicing, clippy::panic)]
 impl<'a> Decision<'a> {
     fn new(bundle: &'a Bundle, effect: Effect, reason: Reason, rule: Option<u32>) -> Decision<'a> {
         Decision {
@@ -79,7 +166,7 @@ impl<'a> Decision<'a> {
     pub fn rule_id(&self) -> Option<&'a str> {
         let b = self.bundle;
         self.rule
-            .and_then(|r| b.rules.get(r as usize))
+            .and_then(|r| b.img.rules.get(r as usize))
             .map(|r| b.string(r.id))
     }
 
@@ -87,9 +174,9 @@ impl<'a> Decision<'a> {
     pub fn task(&self) -> Option<&'a str> {
         let b = self.bundle;
         self.rule
-            .and_then(|r| b.rules.get(r as usize))
+            .and_then(|r| b.img.rules.get(r as usize))
             .and_then(|r| r.task)
-            .and_then(|t| b.tasks.get(t as usize))
+            .and_then(|t| b.img.tasks.get(t as usize))
             .map(|t| b.string(t.name))
     }
 
@@ -104,7 +191,7 @@ impl<'a> Decision<'a> {
         let missing = self.missing;
         let reqs: &'a [(crate::bundle::Block, u32)] = self
             .rule
-            .and_then(|r| b.rules.get(r as usize))
+            .and_then(|r| b.img.rules.get(r as usize))
             .map_or(&[], |r| r.requires.as_slice());
         reqs.iter()
             .enumerate()
@@ -117,9 +204,9 @@ impl<'a> Decision<'a> {
         let b = self.bundle;
         let task = if self.effect == Effect::Allow {
             self.rule
-                .and_then(|r| b.rules.get(r as usize))
+                .and_then(|r| b.img.rules.get(r as usize))
                 .and_then(|r| r.task)
-                .and_then(|t| b.tasks.get(t as usize))
+                .and_then(|t| b.img.tasks.get(t as usize))
         } else {
             None
         };
@@ -160,13 +247,14 @@ impl<'a> Decision<'a> {
     }
 }
 
+#[deny(clippy::indexing_slicing, clippy::panic)]
 impl Bundle {
     /// Parses, binds and decides a JSON request in one call. An invalid
     /// request is a deny with reason `invalid_request`.
     pub fn decide_json(&self, text: &str) -> DecisionRecord {
         match self.bind_str(text) {
             Ok(req) => self.decide(&req).to_record(),
-            Err(e) => DecisionRecord::invalid(e.message),
+            Err(e) => DecisionRecord::invalid(e.to_string()),
         }
     }
 }

@@ -1,5 +1,9 @@
 //! Runtime values of the VM: small, `Copy`, allocation-free.
 
+// On the decision path: no indexing or slicing that could panic, no
+// explicit panics (checked access, errors or documented defaults instead).
+#![deny(clippy::indexing_slicing, clippy::panic)]
+
 use crate::value::Cidr;
 use std::net::IpAddr;
 

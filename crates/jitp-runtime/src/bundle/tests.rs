@@ -1,34 +1,76 @@
-//! The bundle format: every truncation and every single-byte corruption is
-//! rejected with an error (never a panic), wrong versions and magic bytes
-//! are explained, and hostile bundles whose checksum is valid are caught by
-//! structural verification.
+//! Hostile bundles: every way a bundle can be wrong is rejected with an
+//! error (never a panic), wrong versions and magic bytes are explained, and
+//! bundles whose checksum is valid but whose structure is hostile are
+//! caught by verification. The structural cases mutate the data model
+//! ([`Image`]) directly, then encode it, so the whole loader is exercised.
+//!
+//! The bundles come from `crates/jitp-runtime/tests/data/*.jitb`, compiled
+//! from the example policies and a generated one by the root crate's
+//! `bundle_fixtures` test (which fails when they are stale; rerun it with
+//! `JITP_UPDATE_FIXTURES=1`). Requests come from `examples/*/requests`.
+//!
+//! Corruption sweeps are linear by default: the checksum function is tested
+//! directly (every single-bit flip and every truncation of a small buffer
+//! changes it), then bundles are corrupted and truncated at every section
+//! boundary and at a fixed-seed sample of offsets. `JITP_EXHAUSTIVE=1`
+//! sweeps every byte of every fixture instead (minutes in debug builds).
 
-use jitp_runtime::bundle::{
-    checksum, Block, SrcSpan, TypeDesc, FORMAT_VERSION, MAGIC, MAX_REQUIRES, MAX_STACK,
+// Test code: a failed index or an explicit panic is a failed test.
+#![allow(clippy::indexing_slicing, clippy::panic)]
+
+use super::decode::section_offsets;
+use super::*;
+use crate::bytecode::{
+    CmpOp, ConstIdx, FieldOff, Instr, JumpOff, LocalIdx, MethodId, PatternIdx, SlotIdx,
 };
-use jitp_runtime::bytecode::Instr;
-use jitp_runtime::val::{Arena, SetRef, Val};
-use jitp_runtime::{Bundle, BundleError};
+use crate::val::{Arena, SetRef, Val};
+use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(name)
+fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }
 
-fn compile_example(name: &str) -> Bundle {
-    let text = std::fs::read_to_string(example(name).join("policy.jitp")).expect("policy readable");
-    jitp::driver::compile_text(&format!("{name}/policy.jitp"), &text)
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
 }
 
-fn requests(name: &str) -> Vec<String> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(example(name).join("requests"))
-        .expect("requests readable")
-        .map(|e| e.expect("entry").path())
+fn fixture_bytes(name: &str) -> Vec<u8> {
+    let path = data_dir().join(format!("{name}.jitb"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn fixture(name: &str) -> Bundle {
+    Bundle::from_bytes(&fixture_bytes(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Every fixture, by name, sorted.
+fn fixtures() -> Vec<(String, Vec<u8>)> {
+    let mut names: Vec<String> = std::fs::read_dir(data_dir())
+        .expect("tests/data readable")
+        .filter_map(|e| {
+            let name = e.expect("entry").file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".jitb").map(str::to_string)
+        })
         .collect();
+    names.sort();
+    assert!(names.len() >= 3, "fixtures missing: {names:?}");
+    names
+        .into_iter()
+        .map(|n| {
+            let bytes = fixture_bytes(&n);
+            (n, bytes)
+        })
+        .collect()
+}
+
+/// The example's requests (none for the generated policy).
+fn requests(name: &str) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(examples_dir().join(name).join("requests")) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = dir.map(|e| e.expect("entry").path()).collect();
     files.sort();
     files
         .into_iter()
@@ -36,60 +78,53 @@ fn requests(name: &str) -> Vec<String> {
         .collect()
 }
 
-/// A larger bundle: every example policy's rules in one policy set is not
-/// possible (their schemas clash), so take the biggest examples plus a
-/// generated policy with many rules, functions, sets and patterns.
-fn generated_policy() -> String {
-    let mut s = String::from(
-        r#"package gen.big
-use std.time
-use std.net
+fn exhaustive() -> bool {
+    std::env::var_os("JITP_EXHAUSTIVE").is_some_and(|v| v == "1")
+}
 
-entity Svc { team: String  roles: Set<String>  level: Int }
-entity Doc { path: String  tags: Set<String>  owner: String }
-enum Stage { dev, test, prod }
-record Change { id: String  stage: Stage  window: time.Window }
-context { change: Change?  ip: Ip  risk: Int  note: String? }
-action doc.read on Doc sensitivity low
-action doc.write on Doc sensitivity high
-action doc.admin on Doc sensitivity critical
+/// A deterministic xorshift generator: the sampled offsets are the same on
+/// every run.
+struct Rng(u64);
 
-const TEAMS = ["a", "b", "c"]
-fn ok_team(t: String) -> Bool = t in TEAMS or t like "team-*"
-fn fresh(t: Time, w: time.Window?) -> Bool = t in w
-"#,
-    );
-    for t in 0..6 {
-        s.push_str(&format!(
-            "task t{t} {{\n  ttl {}m\n  notify \"ch{t}\"\n",
-            10 + t
-        ));
-        for r in 0..6 {
-            s.push_str(&format!(
-                "  @id(\"t{t}-r{r}\")\n  permit Svc to doc.read, doc.write on Doc\n    when ok_team(principal.team) and principal.level >= {r}\n     and (context.change?.stage ?? Stage.dev) != Stage.prod\n     and fresh(now, context.change?.window)\n    unless resource.tags.contains_any([\"hold\", \"x{r}\"])\n    require context.risk < {}  else \"low risk {r}\"\n    require principal.roles.contains(\"role{r}\") else \"role {r}\"\n",
-                50 + r
-            ));
-        }
-        s.push_str(&format!(
-            "  forbid doc.admin when resource.path.starts_with(\"/t{t}\")\n}}\n"
-        ));
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
     }
-    s.push_str("breakglass bg {\n  ttl 1h\n  permit Svc to doc.* on Doc when has context.note require context.risk < 10 else \"calm\"\n}\n");
-    s.push_str("forbid * when context.risk >= 90\nforbid doc.* when not (context.ip in 10.0.0.0/8) or not net.is_private(context.ip)\n");
-    s
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
 }
 
-fn generated() -> Bundle {
-    jitp::driver::compile_text("gen.jitp", &generated_policy())
-        .unwrap_or_else(|e| panic!("generated policy: {e}"))
-}
+/// The fixed seed of the sampled sweeps.
+const SEED: u64 = 0x6a69_7470_2026;
 
-fn bundles() -> Vec<(&'static str, Bundle)> {
-    vec![
-        ("rotate_secrets", compile_example("rotate_secrets")),
-        ("ai_agent", compile_example("ai_agent")),
-        ("generated", generated()),
-    ]
+/// Offsets of `bytes` (a valid bundle) to corrupt: every offset when
+/// exhaustive, else the header, a few bytes around every section boundary
+/// and `samples` offsets drawn with the fixed seed. Sorted, distinct, in
+/// range.
+fn offsets(bytes: &[u8], samples: usize) -> Vec<usize> {
+    if exhaustive() {
+        return (0..bytes.len()).collect();
+    }
+    let mut set: HashSet<usize> = (0..HEADER_LEN).collect();
+    let body = bytes.get(HEADER_LEN..).expect("a header");
+    for b in section_offsets(body) {
+        let at = HEADER_LEN + b;
+        for d in [-1isize, 0, 1, 2, 3, 4] {
+            set.insert(at.saturating_add_signed(d));
+        }
+    }
+    let mut rng = Rng(SEED ^ bytes.len() as u64);
+    for _ in 0..samples {
+        set.insert(rng.below(bytes.len()));
+    }
+    set.insert(bytes.len() - 1);
+    let mut v: Vec<usize> = set.into_iter().filter(|i| *i < bytes.len()).collect();
+    v.sort_unstable();
+    v
 }
 
 fn load(bytes: &[u8]) -> Result<Bundle, BundleError> {
@@ -102,78 +137,127 @@ fn load(bytes: &[u8]) -> Result<Bundle, BundleError> {
 /// Rewrites the checksum so that only structural verification stands
 /// between `bytes` and the VM.
 fn fix_checksum(bytes: &mut [u8]) {
-    let sum = checksum(&bytes[20..]);
+    let sum = checksum(&bytes[HEADER_LEN..]);
     bytes[12..20].copy_from_slice(&sum.to_le_bytes());
 }
 
+// ------------------------------------------------------------------ checksum
+
+/// What makes the sampled sweeps below enough: the checksum itself notices
+/// every single-bit flip and every truncation (checked here exhaustively
+/// on buffers around the 32-byte block size), so a corrupted or cut body
+/// only ever reaches the decoder with a recomputed checksum.
+#[test]
+fn the_checksum_detects_every_bit_flip_and_truncation() {
+    let mut rng = Rng(SEED);
+    for len in [0usize, 1, 7, 8, 9, 31, 32, 33, 63, 64, 65, 200] {
+        let buf: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let sum = checksum(&buf);
+        for i in 0..len {
+            for bit in 0..8 {
+                let mut bad = buf.clone();
+                bad[i] ^= 1 << bit;
+                assert_ne!(checksum(&bad), sum, "len {len}: byte {i} bit {bit}");
+            }
+        }
+        let prefixes: HashSet<u64> = (0..=len).map(|n| checksum(&buf[..n])).collect();
+        assert_eq!(prefixes.len(), len + 1, "len {len}: two prefixes collide");
+    }
+    // zero padding of the last block is told apart by the length
+    let zeros = [0u8; 70];
+    let sums: HashSet<u64> = (0..=zeros.len()).map(|n| checksum(&zeros[..n])).collect();
+    assert_eq!(sums.len(), zeros.len() + 1);
+}
+
+#[test]
+fn the_loader_checks_the_checksum_of_the_whole_body() {
+    for (name, bytes) in fixtures() {
+        for i in offsets(&bytes, 64) {
+            if i < HEADER_LEN {
+                continue;
+            }
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x01;
+            let e = load(&bad).expect_err(&format!("{name}: byte {i} ^ 1 was accepted"));
+            assert_eq!(e.kind, BundleErrorKind::Checksum, "{name}: byte {i}: {e}");
+        }
+    }
+}
+
+// ------------------------------------------------------------------ bytes
+
 #[test]
 fn header_layout() {
-    let b = compile_example("rotate_secrets");
+    let b = fixture("rotate_secrets");
     let bytes = b.to_bytes();
+    assert_eq!(bytes, fixture_bytes("rotate_secrets"));
     assert_eq!(&bytes[..8], MAGIC);
     assert_eq!(&bytes[8..12], &FORMAT_VERSION.to_le_bytes());
     assert_eq!(&bytes[12..20], &checksum(&bytes[20..]).to_le_bytes());
+    assert_eq!(b.checksum(), checksum(&bytes[20..]));
+    assert_eq!(b.revision(), format!("{:016x}", b.checksum()));
     let again = load(&bytes).expect("loads");
     assert_eq!(again.to_bytes(), bytes);
     assert_eq!(again, Bundle::from_bytes(&bytes).expect("loads twice"));
 }
 
 #[test]
-fn round_trip_preserves_decisions() {
-    for (name, b) in [
-        ("rotate_secrets", compile_example("rotate_secrets")),
-        ("ai_agent", compile_example("ai_agent")),
-    ] {
-        let loaded = load(&b.to_bytes()).expect("loads");
-        for r in requests(name) {
-            assert_eq!(b.decide_json(&r), loaded.decide_json(&r), "{name}: {r}");
+fn every_fixture_round_trips_and_decides_the_same() {
+    for (name, bytes) in fixtures() {
+        let b = load(&bytes).expect("loads");
+        assert_eq!(b.to_bytes(), bytes, "{name}: re-encoding differs");
+        let again = load(&b.to_bytes()).expect("loads");
+        for r in requests(&name) {
+            assert_eq!(b.decide_json(&r), again.decide_json(&r), "{name}: {r}");
         }
     }
 }
 
 #[test]
-fn every_truncation_is_rejected() {
-    for (name, b) in bundles() {
-        let bytes = b.to_bytes();
-        assert!(load(&bytes).is_ok());
-        for len in 0..bytes.len() {
+fn truncations_are_rejected() {
+    for (name, bytes) in fixtures() {
+        for len in offsets(&bytes, 64) {
             let e = load(&bytes[..len]).expect_err(&format!(
                 "{name}: truncated to {len} of {} bytes was accepted",
                 bytes.len()
             ));
-            assert!(!e.message.is_empty());
+            assert!(!e.message().is_empty());
             assert!(e.to_string().starts_with("invalid bundle: "), "{e}");
             if len < 8 {
-                assert!(e.message.contains("magic"), "{len}: {e}");
+                assert!(e.message().contains("magic"), "{len}: {e}");
+                assert_eq!(e.kind, BundleErrorKind::NotABundle);
             } else if len < 20 {
-                assert!(e.message.contains("truncated"), "{len}: {e}");
+                assert!(e.message().contains("truncated"), "{len}: {e}");
+                assert_eq!(e.kind, BundleErrorKind::Truncated);
             } else {
-                assert!(e.message.contains("checksum"), "{len}: {e}");
+                assert!(e.message().contains("checksum"), "{len}: {e}");
+                assert_eq!(e.kind, BundleErrorKind::Checksum);
             }
         }
     }
 }
 
 #[test]
-fn every_truncation_with_a_valid_checksum_is_rejected() {
-    for (name, b) in bundles() {
-        let bytes = b.to_bytes();
-        for len in 20..bytes.len() {
+fn truncations_with_a_valid_checksum_are_rejected() {
+    for (name, bytes) in fixtures() {
+        for len in offsets(&bytes, 64) {
+            if len < HEADER_LEN {
+                continue;
+            }
             let mut cut = bytes[..len].to_vec();
             fix_checksum(&mut cut);
             let e = load(&cut).expect_err(&format!(
                 "{name}: truncated to {len} bytes (checksum fixed) was accepted"
             ));
-            assert!(!e.message.is_empty());
+            assert!(!e.message().is_empty());
         }
     }
 }
 
 #[test]
-fn a_flipped_bit_at_every_byte_is_rejected() {
-    for (name, b) in bundles() {
-        let bytes = b.to_bytes();
-        for i in 0..bytes.len() {
+fn flipped_bits_are_rejected() {
+    for (name, bytes) in fixtures() {
+        for i in offsets(&bytes, 32) {
             for mask in [0x01u8, 0x80, 0xff] {
                 let mut bad = bytes.clone();
                 bad[i] ^= mask;
@@ -185,7 +269,7 @@ fn a_flipped_bit_at_every_byte_is_rejected() {
                     _ => "checksum",
                 };
                 assert!(
-                    e.message.contains(expected),
+                    e.message().contains(expected),
                     "{name}: byte {i} ^ {mask:#04x}: {e}"
                 );
             }
@@ -195,31 +279,33 @@ fn a_flipped_bit_at_every_byte_is_rejected() {
 
 #[test]
 fn appended_bytes_are_rejected() {
-    let bytes = compile_example("rotate_secrets").to_bytes();
+    let bytes = fixture_bytes("rotate_secrets");
     let mut longer = bytes.clone();
     longer.push(0);
     assert!(load(&longer)
         .expect_err("trailing byte")
-        .message
+        .message()
         .contains("checksum"));
     fix_checksum(&mut longer);
     let e = load(&longer).expect_err("trailing byte with a valid checksum");
-    assert!(e.message.contains("unexpected bytes"), "{e}");
+    assert!(e.message().contains("unexpected bytes"), "{e}");
+    assert_eq!(e.kind, BundleErrorKind::Malformed);
+    assert_eq!(e.offset, Some(bytes.len() - HEADER_LEN));
 }
 
 #[test]
 fn wrong_magic_and_version_are_explained() {
-    let bytes = compile_example("rotate_secrets").to_bytes();
+    let bytes = fixture_bytes("rotate_secrets");
     let e = load(b"").expect_err("empty");
-    assert!(e.message.contains("not a jitp bundle"), "{e}");
+    assert!(e.message().contains("not a jitp bundle"), "{e}");
     let e = load(b"PK\x03\x04 this is a zip file").expect_err("zip");
     assert!(
-        e.message.contains("not a jitp bundle") && e.message.contains("magic"),
+        e.message().contains("not a jitp bundle") && e.message().contains("magic"),
         "{e}"
     );
     let mut bad = bytes.clone();
     bad[..8].copy_from_slice(b"JITPBNDX");
-    assert!(load(&bad).expect_err("magic").message.contains("magic"));
+    assert!(load(&bad).expect_err("magic").message().contains("magic"));
     for v in [0u32, FORMAT_VERSION + 1, 2, u32::MAX] {
         if v == FORMAT_VERSION {
             continue;
@@ -227,49 +313,57 @@ fn wrong_magic_and_version_are_explained() {
         let mut bad = bytes.clone();
         bad[8..12].copy_from_slice(&v.to_le_bytes());
         let e = load(&bad).expect_err("version");
-        assert!(e.message.contains(&format!("format version {v}")), "{e}");
+        assert!(e.message().contains(&format!("format version {v}")), "{e}");
         assert!(
-            e.message
+            e.message()
                 .contains(&format!("reads version {FORMAT_VERSION}")),
             "{e}"
         );
-        assert!(e.message.contains("rebuild"), "{e}");
+        assert!(e.message().contains("rebuild"), "{e}");
+        assert_eq!(
+            e.kind,
+            BundleErrorKind::UnsupportedVersion {
+                found: v,
+                supported: FORMAT_VERSION
+            }
+        );
     }
     // a policy source is not a bundle
     let e = load(b"package acme\nentity X {}\n").expect_err("source");
-    assert!(e.message.contains("magic"), "{e}");
+    assert!(e.message().contains("magic"), "{e}");
 }
 
 #[test]
 fn missing_file_is_an_error() {
     let e = Bundle::from_file("/nonexistent/dir/policy.jitb").expect_err("missing");
     assert!(
-        e.message.contains("/nonexistent/dir/policy.jitb") && e.message.contains("no such file"),
+        e.message().contains("/nonexistent/dir/policy.jitb")
+            && e.message().contains("no such file"),
         "{e}"
     );
+    assert_eq!(e.kind, BundleErrorKind::Io);
 }
 
 // ------------------------------------------------------------------ hostile bundles
 
 /// Applies `mutate` to a decoded bundle, re-serialises (which recomputes
 /// the checksum) and returns the loader's verdict.
-fn hostile(base: &Bundle, mutate: impl FnOnce(&mut Bundle)) -> Result<Bundle, BundleError> {
-    let mut b = base.clone();
-    mutate(&mut b);
-    let bytes = b.to_bytes();
-    load(&bytes)
+fn hostile(base: &Bundle, mutate: impl FnOnce(&mut Image)) -> Result<Bundle, BundleError> {
+    let mut img = base.img.clone();
+    mutate(&mut img);
+    load(&img.to_bytes())
 }
 
-fn rejected(base: &Bundle, what: &str, expect: &[&str], mutate: impl FnOnce(&mut Bundle)) {
+fn rejected(base: &Bundle, what: &str, expect: &[&str], mutate: impl FnOnce(&mut Image)) {
     match hostile(base, mutate) {
         Ok(_) => panic!("hostile bundle accepted: {what}"),
         Err(e) => {
-            assert!(!e.message.is_empty(), "{what}");
+            assert!(!e.message().is_empty(), "{what}");
             for x in expect {
                 assert!(
-                    e.message.contains(x),
+                    e.message().contains(x),
                     "{what}: message `{}` should mention `{x}`",
-                    e.message
+                    e.message()
                 );
             }
         }
@@ -277,7 +371,7 @@ fn rejected(base: &Bundle, what: &str, expect: &[&str], mutate: impl FnOnce(&mut
 }
 
 /// Appends `code` as a new block and points the first `when` of a permit at it.
-fn with_block(b: &mut Bundle, code: &[Instr]) {
+fn with_block(b: &mut Image, code: &[Instr]) {
     let start = b.code.len() as u32;
     b.code.extend_from_slice(code);
     b.spans
@@ -294,7 +388,7 @@ fn with_block(b: &mut Bundle, code: &[Instr]) {
     });
 }
 
-fn first_jump(b: &Bundle) -> (usize, Block) {
+fn first_jump(b: &Image) -> (usize, Block) {
     for r in &b.rules {
         for blk in r
             .when
@@ -314,17 +408,21 @@ fn first_jump(b: &Bundle) -> (usize, Block) {
 
 #[test]
 fn hostile_bundles_with_valid_checksums_are_rejected() {
-    let base = compile_example("rotate_secrets");
-    let nconst = base.consts.len() as u32;
-    let nslot = base.schema.slot_count;
-    let nstr = base.strings.len() as u32;
-    let bool_k = base.consts.iter().position(|v| matches!(v, Val::Bool(_)));
+    let base = fixture("rotate_secrets");
+    let nconst = base.img.consts.len() as u32;
+    let nslot = base.img.schema.slot_count;
+    let nstr = base.img.strings.len() as u32;
+    let bool_k = base
+        .img
+        .consts
+        .iter()
+        .position(|v| matches!(v, Val::Bool(_)));
 
     // sanity: an unmodified clone loads
     assert!(hostile(&base, |_| {}).is_ok());
 
     // ---- code
-    let (pc, blk) = first_jump(&base);
+    let (pc, blk) = first_jump(&base.img);
     let end = (blk.start + blk.len) as usize;
     rejected(
         &base,
@@ -335,7 +433,7 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
             match &mut b.code[pc] {
                 Instr::JumpIfFalseOrPop { off: o }
                 | Instr::JumpIfTrueOrPop { off: o }
-                | Instr::JumpIfPresentOrPop { off: o } => *o = off,
+                | Instr::JumpIfPresentOrPop { off: o } => *o = JumpOff(off),
                 _ => unreachable!(),
             }
         },
@@ -345,7 +443,7 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
         | Instr::JumpIfTrueOrPop { off }
         | Instr::JumpIfPresentOrPop { off } = &mut b.code[pc]
         {
-            *off = u32::MAX;
+            *off = JumpOff(u32::MAX);
         }
     });
     rejected(
@@ -358,7 +456,9 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
                 .iter()
                 .position(|i| matches!(i, Instr::Const { .. }))
                 .expect("a Const");
-            b.code[i] = Instr::Const { k: nconst };
+            b.code[i] = Instr::Const {
+                k: ConstIdx(nconst),
+            };
         },
     );
     rejected(
@@ -372,7 +472,7 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
                 .position(|i| matches!(i, Instr::CmpSlotConst { .. }))
                 .expect("a CmpSlotConst");
             if let Instr::CmpSlotConst { k, .. } = &mut b.code[i] {
-                *k = u32::MAX;
+                *k = ConstIdx(u32::MAX);
             }
         },
     );
@@ -387,7 +487,7 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
                 .position(|i| matches!(i, Instr::CmpSlotConst { .. }))
                 .expect("a CmpSlotConst");
             if let Instr::CmpSlotConst { slot, .. } = &mut b.code[i] {
-                *slot = nslot;
+                *slot = SlotIdx(nslot);
             }
         },
     );
@@ -402,7 +502,7 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
                 .position(|i| matches!(i, Instr::CmpSlotConst { .. }))
                 .expect("a CmpSlotConst");
             if let Instr::CmpSlotConst { op, .. } = &mut b.code[i] {
-                *op = 6;
+                *op = CmpOp(6);
             }
         },
     );
@@ -412,7 +512,9 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
             .iter()
             .position(|i| matches!(i, Instr::Slot { .. } | Instr::Rec { .. }))
             .expect("a Slot");
-        b.code[i] = Instr::Slot { slot: nslot };
+        b.code[i] = Instr::Slot {
+            slot: SlotIdx(nslot),
+        };
     });
     rejected(
         &base,
@@ -421,7 +523,13 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
         |b| {
             with_block(
                 b,
-                &[Instr::Rec { slot: u32::MAX }, Instr::Has {}, Instr::Ret {}],
+                &[
+                    Instr::Rec {
+                        slot: SlotIdx(u32::MAX),
+                    },
+                    Instr::Has {},
+                    Instr::Ret {},
+                ],
             )
         },
     );
@@ -429,8 +537,8 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
         with_block(
             b,
             &[
-                Instr::Rec { slot: 0 },
-                Instr::Field { off: 0 },
+                Instr::Rec { slot: SlotIdx(0) },
+                Instr::Field { off: FieldOff(0) },
                 Instr::Has {},
                 Instr::Ret {},
             ],
@@ -440,7 +548,16 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
         &base,
         "local out of range",
         &["operand out of range"],
-        |b| with_block(b, &[Instr::Local { i: 0 }, Instr::Has {}, Instr::Ret {}]),
+        |b| {
+            with_block(
+                b,
+                &[
+                    Instr::Local { i: LocalIdx(0) },
+                    Instr::Has {},
+                    Instr::Ret {},
+                ],
+            )
+        },
     );
     rejected(
         &base,
@@ -450,8 +567,8 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
             with_block(
                 b,
                 &[
-                    Instr::Slot { slot: 0 },
-                    Instr::Like { p: 99 },
+                    Instr::Slot { slot: SlotIdx(0) },
+                    Instr::Like { p: PatternIdx(99) },
                     Instr::Ret {},
                 ],
             )
@@ -465,8 +582,8 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
             with_block(
                 b,
                 &[
-                    Instr::Slot { slot: 0 },
-                    Instr::Method { m: 8 },
+                    Instr::Slot { slot: SlotIdx(0) },
+                    Instr::Method { m: MethodId(8) },
                     Instr::Ret {},
                 ],
             )
@@ -480,9 +597,9 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
             with_block(
                 b,
                 &[
-                    Instr::Slot { slot: 0 },
-                    Instr::Slot { slot: 0 },
-                    Instr::Cmp { op: 99 },
+                    Instr::Slot { slot: SlotIdx(0) },
+                    Instr::Slot { slot: SlotIdx(0) },
+                    Instr::Cmp { op: CmpOp(99) },
                     Instr::Ret {},
                 ],
             )
@@ -492,7 +609,14 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
         with_block(b, &[Instr::Not {}, Instr::Ret {}])
     });
     rejected(&base, "binary op on one value", &["stack underflow"], |b| {
-        with_block(b, &[Instr::Slot { slot: 0 }, Instr::Add {}, Instr::Ret {}])
+        with_block(
+            b,
+            &[
+                Instr::Slot { slot: SlotIdx(0) },
+                Instr::Add {},
+                Instr::Ret {},
+            ],
+        )
     });
     rejected(
         &base,
@@ -508,8 +632,8 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
             with_block(
                 b,
                 &[
-                    Instr::Slot { slot: 0 },
-                    Instr::Slot { slot: 0 },
+                    Instr::Slot { slot: SlotIdx(0) },
+                    Instr::Slot { slot: SlotIdx(0) },
                     Instr::Ret {},
                 ],
             )
@@ -519,9 +643,9 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
         with_block(
             b,
             &[
-                Instr::Slot { slot: 0 },
+                Instr::Slot { slot: SlotIdx(0) },
                 Instr::Ret {},
-                Instr::Slot { slot: 0 },
+                Instr::Slot { slot: SlotIdx(0) },
                 Instr::Ret {},
             ],
         )
@@ -530,7 +654,7 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
         &base,
         "block not ending in `Ret`",
         &["does not end in `Ret`"],
-        |b| with_block(b, &[Instr::Slot { slot: 0 }, Instr::Not {}]),
+        |b| with_block(b, &[Instr::Slot { slot: SlotIdx(0) }, Instr::Not {}]),
     );
     rejected(&base, "empty block", &["does not end in `Ret`"], |b| {
         with_block(b, &[])
@@ -544,10 +668,10 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
             with_block(
                 b,
                 &[
-                    Instr::Const { k },
-                    Instr::JumpIfFalseOrPop { off: 2 },
-                    Instr::Const { k },
-                    Instr::Const { k },
+                    Instr::Const { k: ConstIdx(k) },
+                    Instr::JumpIfFalseOrPop { off: JumpOff(2) },
+                    Instr::Const { k: ConstIdx(k) },
+                    Instr::Const { k: ConstIdx(k) },
                     Instr::Not {},
                     Instr::Ret {},
                 ],
@@ -1001,7 +1125,7 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
         },
     );
     // entries that no rule refers to are only checked by the index pass
-    fn extra_entry(b: &mut Bundle, guards: (u32, u32)) {
+    fn extra_entry(b: &mut Image, guards: (u32, u32)) {
         let mut extra = b.actions[0].clone();
         extra.name = 0;
         b.actions.push(extra);
@@ -1013,7 +1137,7 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
             .unwrap_or(b.index.len());
         b.index.insert(
             at,
-            jitp_runtime::bundle::IndexEntry {
+            IndexEntry {
                 scope: 0,
                 action,
                 guards,
@@ -1062,7 +1186,7 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
         "index entry scope out of range",
         &["index entry out of range"],
         |b| {
-            b.index.push(jitp_runtime::bundle::IndexEntry {
+            b.index.push(IndexEntry {
                 scope: 99,
                 action: 0,
                 guards: (0, 0),
@@ -1076,7 +1200,7 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
         &["index entry out of range"],
         |b| {
             let scope = b.tasks.len() as u32;
-            b.index.push(jitp_runtime::bundle::IndexEntry {
+            b.index.push(IndexEntry {
                 scope,
                 action: 99,
                 guards: (0, 0),
@@ -1088,26 +1212,26 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
 
 #[test]
 fn hostile_byte_level_encodings_are_rejected() {
-    let base = compile_example("rotate_secrets");
+    let base = fixture("rotate_secrets");
     let bytes = base.to_bytes();
     // the body starts with the package name: a length then bytes
     let name_len = u32::from_le_bytes(bytes[20..24].try_into().expect("4 bytes")) as usize;
-    assert_eq!(&bytes[24..24 + name_len], base.name.as_bytes());
+    assert_eq!(&bytes[24..24 + name_len], base.img.name.as_bytes());
     // invalid UTF-8 in the name
     let mut bad = bytes.clone();
     bad[24] = 0xff;
     fix_checksum(&mut bad);
-    assert!(load(&bad).expect_err("utf-8").message.contains("UTF-8"));
+    assert!(load(&bad).expect_err("utf-8").message().contains("UTF-8"));
     // a huge length
     let mut bad = bytes.clone();
     bad[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
     fix_checksum(&mut bad);
     assert!(load(&bad)
         .expect_err("length")
-        .message
+        .message()
         .contains("exceeds the bundle"));
     // an unknown opcode: find the code section through a re-encoding of a known bundle
-    let mut b = base.clone();
+    let mut b = base.img.clone();
     b.code.push(Instr::Ret {});
     b.spans.push(SrcSpan::default());
     let with_ret = b.to_bytes();
@@ -1128,25 +1252,28 @@ fn hostile_byte_level_encodings_are_rejected() {
     bad[op_at] = 0xee;
     fix_checksum(&mut bad);
     let e = load(&bad).expect_err("opcode");
-    assert!(e.message.contains("unknown opcode 0xee"), "{e}");
+    assert!(e.message().contains("unknown opcode 0xee"), "{e}");
     // a truncated instruction: give the code section one byte of an operand-taking opcode
     let mut bad = with_ret.clone();
     bad[op_at] = 0x01; // Const needs four operand bytes
     fix_checksum(&mut bad);
     let e = load(&bad).expect_err("truncated instruction");
-    assert!(e.message.contains("truncated instruction"), "{e}");
+    assert!(e.message().contains("truncated instruction"), "{e}");
 }
 
-/// Every single-byte change of the body, with the checksum recomputed, is
-/// rejected or yields a bundle that still decides every request without
-/// panicking.
+/// Single-byte changes of the body (at the offsets of [`offsets`]), with
+/// the checksum recomputed, are rejected or yield a bundle that still
+/// decides every request without panicking.
 #[test]
 fn body_corruptions_with_valid_checksums_never_panic() {
-    let base = compile_example("rotate_secrets");
+    let base = fixture("rotate_secrets");
     let reqs = requests("rotate_secrets");
     let bytes = base.to_bytes();
     let mut accepted = 0;
-    for i in 20..bytes.len() {
+    for i in offsets(&bytes, 256) {
+        if i < HEADER_LEN {
+            continue;
+        }
         for v in [
             0x00u8,
             0x01,
@@ -1166,7 +1293,7 @@ fn body_corruptions_with_valid_checksums_never_panic() {
             fix_checksum(&mut bad);
             if let Ok(b) = load(&bad) {
                 accepted += 1;
-                if b.schema.slot_count > 100_000 {
+                if b.img.schema.slot_count > 100_000 {
                     // see `a_huge_slot_count_is_rejected_at_load`: binding would
                     // allocate slot_count values (up to ~100 GB) and abort
                     continue;
@@ -1195,26 +1322,26 @@ fn body_corruptions_with_valid_checksums_never_panic() {
 /// 10^9 slots would otherwise make every `bind_str` ask for ~25 GB.
 #[test]
 fn a_huge_slot_count_is_rejected_at_load() {
-    let base = compile_example("rotate_secrets");
-    let needed = base.schema.slot_count;
+    let base = fixture("rotate_secrets");
+    let needed = base.img.schema.slot_count;
     let e = hostile(&base, |b| b.schema.slot_count = 0x3f00_0000)
         .expect_err("a slot count far beyond the schema's fields must be rejected");
-    assert!(e.message.contains("slot"), "{e}");
+    assert!(e.message().contains("slot"), "{e}");
     // a few spare slots are harmless but should not be needed by the compiler
     assert!(needed < 1_000);
 }
 
-/// The fields of a loaded bundle are public: an embedder can break every
-/// invariant the loader checked. Deciding, explaining and disassembling must
-/// still not panic (the VM "never panics if they are wrong").
+/// A loaded bundle's contents are private, but the VM does not rely on
+/// that alone: with every invariant the loader checked broken in memory,
+/// deciding, explaining and disassembling must still not panic (the VM
+/// "never panics if they are wrong").
 fn unverified_corruptions(check_disassembly: bool) -> Vec<String> {
-    let base = compile_example("rotate_secrets");
-    let text =
-        std::fs::read_to_string(example("rotate_secrets").join("policy.jitp")).expect("readable");
+    let base = fixture("rotate_secrets");
+    let text = base.img.sources[0].clone();
     let reqs = requests("rotate_secrets");
     let bound: Vec<_> = reqs.iter().filter_map(|r| base.bind_str(r).ok()).collect();
-    let nstr = base.strings.len() as u32;
-    type M = Box<dyn Fn(&mut Bundle)>;
+    let nstr = base.img.strings.len() as u32;
+    type M = Box<dyn Fn(&mut Image)>;
     let mutations: Vec<(&str, M)> = vec![
         ("code emptied", Box::new(|b| b.code.clear())),
         ("spans emptied", Box::new(|b| b.spans.clear())),
@@ -1241,7 +1368,7 @@ fn unverified_corruptions(check_disassembly: bool) -> Vec<String> {
                     | Instr::JumpIfTrueOrPop { off }
                     | Instr::JumpIfPresentOrPop { off } = i
                     {
-                        *off = u32::MAX;
+                        *off = JumpOff(u32::MAX);
                     }
                 }
             }),
@@ -1265,21 +1392,29 @@ fn unverified_corruptions(check_disassembly: bool) -> Vec<String> {
         (
             "every instruction a Field",
             Box::new(|b| {
-                b.code
-                    .iter_mut()
-                    .for_each(|i| *i = Instr::Field { off: u32::MAX })
+                b.code.iter_mut().for_each(|i| {
+                    *i = Instr::Field {
+                        off: FieldOff(u32::MAX),
+                    }
+                })
             }),
         ),
         (
             "every instruction a Method",
-            Box::new(|b| b.code.iter_mut().for_each(|i| *i = Instr::Method { m: 99 })),
+            Box::new(|b| {
+                b.code
+                    .iter_mut()
+                    .for_each(|i| *i = Instr::Method { m: MethodId(99) })
+            }),
         ),
         (
             "every instruction SetLocal",
             Box::new(|b| {
-                b.code
-                    .iter_mut()
-                    .for_each(|i| *i = Instr::SetLocal { i: u32::MAX })
+                b.code.iter_mut().for_each(|i| {
+                    *i = Instr::SetLocal {
+                        i: LocalIdx(u32::MAX),
+                    }
+                })
             }),
         ),
         (
@@ -1425,7 +1560,7 @@ fn unverified_corruptions(check_disassembly: bool) -> Vec<String> {
     let mut panics = Vec::new();
     for (what, m) in &mutations {
         let mut b = base.clone();
-        m(&mut b);
+        m(&mut b.img);
         let r = catch_unwind(AssertUnwindSafe(|| {
             for req in &bound {
                 let d = b.decide(req);
@@ -1474,4 +1609,27 @@ fn unverified_in_memory_corruption_never_panics_the_disassembler() {
         "panics on unverified bundles:\n{}",
         panics.join("\n")
     );
+}
+
+/// `from_image` verifies exactly what loading verifies: every hostile image
+/// that loading rejects is rejected before it is ever encoded, and a valid
+/// one makes the same bundle as its bytes.
+#[cfg(feature = "compiler")]
+#[test]
+fn from_image_verifies_like_loading() {
+    let base = fixture("rotate_secrets");
+    let same = Bundle::from_image(base.img.clone()).expect("a valid image");
+    assert_eq!(same, base);
+    assert_eq!(same.checksum(), base.checksum());
+    let mut bad = base.img.clone();
+    bad.schema.slot_count += 1;
+    let e = Bundle::from_image(bad).expect_err("a hostile image");
+    assert_eq!(e.kind, BundleErrorKind::Invalid);
+    let mut bad = base.img.clone();
+    bad.consts.push(Val::Net(crate::value::Cidr {
+        addr: std::net::IpAddr::from([10, 0, 0, 1]),
+        prefix: 8,
+    }));
+    let e = Bundle::from_image(bad).expect_err("host bits in a network constant");
+    assert!(e.message().contains("invalid network constant"), "{e}");
 }
