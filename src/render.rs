@@ -28,10 +28,19 @@ fn file_name(sources: &SourceMap, span: Span) -> String {
         .map_or_else(|| "<unknown>".to_string(), |f| f.name.clone())
 }
 
+/// The byte range of `span`, inside its file and on character boundaries
+/// (widened to whole characters): spans from a bundle are data, and a
+/// hostile or stale one must not make rendering slice inside a character.
 fn clamp(sources: &SourceMap, span: Span) -> std::ops::Range<usize> {
-    let len = sources.get(span.file).map_or(0, |f| f.text.len());
-    let start = (span.start as usize).min(len);
-    let end = (span.end as usize).clamp(start, len);
+    let text = sources.get(span.file).map_or("", |f| f.text.as_str());
+    let mut start = (span.start as usize).min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = (span.end as usize).clamp(start, text.len());
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
     start..end
 }
 

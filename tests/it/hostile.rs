@@ -168,3 +168,37 @@ fn one_error_for_one_nesting_problem() {
         );
     }
 }
+
+/// A bundle whose spans fall inside a multi-byte character of its
+/// embedded source (a hostile or buggy bundle: spans are not semantic)
+/// still explains, with the span widened to whole characters.
+#[test]
+fn explanations_survive_spans_inside_characters() {
+    use jitp::span::SourceMap;
+    use jitp_runtime::Bundle;
+    let text = "entity S {}\nentity R {}\naction a.go on R\n@standing(\"é — ünïcode\")\npermit S to a.go on R when \"ä\" == \"ä\"\n";
+    let bundle = compile_text("p.jitp", text).unwrap();
+    let mut image = bundle.image().clone();
+    let at = text.find('é').unwrap() as u32 + 1; // inside `é`
+    for span in image.spans.iter_mut() {
+        span.start = at;
+        span.end = at + 2;
+    }
+    for rule in image.rules.iter_mut() {
+        rule.span.start = at;
+        rule.span.end = at + 3;
+        for block in rule.when.iter_mut().chain(rule.unless.iter_mut()) {
+            block.span.start = at;
+            block.span.end = at + 2;
+        }
+    }
+    let hostile = Bundle::from_image(image).unwrap();
+    let request = serde_json::json!({
+        "subject": {"type": "S", "id": "s"}, "action": {"name": "a.go"},
+        "resource": {"type": "R", "id": "r"}, "now": "2026-11-22T08:00:00Z",
+    });
+    let bound = hostile.bind(&request).unwrap();
+    let explanation = hostile.explain(&bound);
+    let out = jitp::explain_render::render(&SourceMap::of_bundle(&hostile), &explanation, false);
+    assert!(out.contains("allow"), "{out}");
+}
