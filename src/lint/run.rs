@@ -59,8 +59,12 @@ pub fn find_config(paths: &[PathBuf]) -> Option<PathBuf> {
         } else {
             p.parent().map(Path::to_path_buf).unwrap_or_default()
         };
+        // Anything by that name counts (a directory, a dangling link): it
+        // is an error to report, never a configuration silently ignored.
         let candidate = dir.join(config::FILE_NAME);
-        candidate.is_file().then_some(candidate)
+        std::fs::symlink_metadata(&candidate)
+            .is_ok()
+            .then_some(candidate)
     })
 }
 
@@ -69,11 +73,13 @@ fn load_config(path: Option<&Path>) -> Result<Config, RunError> {
     let Some(path) = path else {
         return Ok(Config::default());
     };
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let bytes = driver::read_capped(path, driver::MAX_FILE_BYTES)
+        .map_err(|e| RunError::Input(format!("cannot read the configuration {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
         RunError::Input(format!(
-            "cannot read `{}`: {}",
+            "cannot read the configuration `{}`: it is not valid UTF-8 (at byte {})",
             path.display(),
-            e.to_string().to_lowercase()
+            e.utf8_error().valid_up_to()
         ))
     })?;
     let mut sources = SourceMap::new();

@@ -97,3 +97,36 @@ fn a_directory_link_loop_reads_each_file_once() {
     let files = doc["policy_sets"][0]["files"].as_array().unwrap();
     assert_eq!(files.len(), 1, "{files:?}");
 }
+
+/// A `jitp.toml` that is a directory or a dangling link is an error, not
+/// a configuration silently ignored.
+#[test]
+fn an_unreadable_lint_configuration_is_an_error() {
+    for kind in ["directory", "dangling link"] {
+        let dir = scratch(&kind.replace(' ', "-"));
+        std::fs::copy("examples/guards/policy.jitp", dir.join("policy.jitp")).unwrap();
+        let config = dir.join("jitp.toml");
+        match kind {
+            "directory" => std::fs::create_dir(&config).unwrap(),
+            _ => {
+                if std::os::unix::fs::symlink(dir.join("missing"), &config).is_err() {
+                    continue;
+                }
+            }
+        }
+        refused(
+            &["lint", &dir.display().to_string()],
+            "cannot read the configuration",
+        );
+    }
+}
+
+/// `lint` refuses policies `check` rejects, limits included.
+#[test]
+fn lint_fails_where_check_fails() {
+    let dir = scratch("lint-check");
+    std::fs::write(dir.join("p.jitp"), "entity S {}\ncontext { x: Unknown }\n").unwrap();
+    let path = dir.display().to_string();
+    assert_eq!(bounded(&["check", &path]).status.code(), Some(1));
+    assert_eq!(bounded(&["lint", &path]).status.code(), Some(2));
+}
