@@ -44,6 +44,53 @@ fn clamp(sources: &SourceMap, span: Span) -> std::ops::Range<usize> {
     start..end
 }
 
+/// Lines longer than this are not excerpted: a report quotes whole lines,
+/// and a policy made of one enormous line would be echoed once per
+/// diagnostic.
+const MAX_EXCERPT_LINE: usize = 400;
+
+/// Whether every line a label of `d` touches is short enough to quote.
+fn excerptable(sources: &SourceMap, d: &Diagnostic) -> bool {
+    std::iter::once(&d.primary).chain(&d.secondary).all(|l| {
+        let Some(file) = sources.get(l.span.file) else {
+            return true;
+        };
+        let range = clamp(sources, l.span);
+        let (first, _) = sources.line_col(l.span.file, range.start as u32);
+        let (last, _) = sources.line_col(l.span.file, range.end as u32);
+        (first..=last).all(|n| file.line(n).is_none_or(|t| t.len() <= MAX_EXCERPT_LINE))
+    })
+}
+
+/// A report without source excerpts: the code, the message, each label
+/// with its position, the help and the notes.
+fn write_compact(sources: &SourceMap, d: &Diagnostic, out: &mut Vec<u8>) {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    let kind = match d.severity {
+        Severity::Error => "Error",
+        Severity::Warning => "Warning",
+        Severity::Note => "Advice",
+    };
+    let _ = writeln!(text, "[{}] {kind}: {}", d.code.as_str(), d.message);
+    for l in std::iter::once(&d.primary).chain(&d.secondary) {
+        let (line, col) = sources.line_col(l.span.file, l.span.start);
+        let _ = write!(text, "   ─[ {}:{line}:{col} ]", file_name(sources, l.span));
+        if !l.message.is_empty() {
+            let _ = write!(text, " {}", l.message);
+        }
+        text.push('\n');
+    }
+    let _ = writeln!(text, "   (the line is too long to quote)");
+    if let Some(h) = &d.help {
+        let _ = writeln!(text, "   Help: {h}");
+    }
+    for n in &d.notes {
+        let _ = writeln!(text, "   Note: {n}");
+    }
+    out.extend_from_slice(text.as_bytes());
+}
+
 fn write_report(
     sources: &SourceMap,
     cache: &mut impl ariadne::Cache<String>,
@@ -51,6 +98,10 @@ fn write_report(
     color: bool,
     out: &mut Vec<u8>,
 ) {
+    if !excerptable(sources, d) {
+        write_compact(sources, d, out);
+        return;
+    }
     let kind = match d.severity {
         Severity::Error => ReportKind::Error,
         Severity::Warning => ReportKind::Warning,

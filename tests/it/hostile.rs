@@ -202,3 +202,26 @@ fn explanations_survive_spans_inside_characters() {
     let out = jitp::explain_render::render(&SourceMap::of_bundle(&hostile), &explanation, false);
     assert!(out.contains("allow"), "{out}");
 }
+
+/// A policy written on one enormous line is not echoed once per error:
+/// lines too long to quote are reported without an excerpt.
+#[test]
+fn huge_lines_are_not_echoed_per_error() {
+    let line: String = (0..2000)
+        .map(|i| format!("const A{i}: Int = \"x\" "))
+        .collect();
+    let (sources, _, diags) = check_text("p.jitp", &line);
+    assert_eq!(diags.len(), 2000);
+    let out = jitp::render::terminal(&sources, &diags, false);
+    assert!(
+        out.len() < 2000 * 300,
+        "{} bytes for a {}-byte line",
+        out.len(),
+        line.len()
+    );
+    assert!(out.contains("p.jitp:1:1999"), "positions are still given");
+    // Ordinary lines keep their excerpt.
+    let (sources, _, diags) = check_text("p.jitp", "const A: Int = \"x\"\n");
+    let out = jitp::render::terminal(&sources, &diags, false);
+    assert!(out.contains("const A: Int = \"x\""), "{out}");
+}
