@@ -76,6 +76,7 @@ fn a_fifo_does_not_block() {
         &["eval", "--policy", "examples/guards", "--request", &path],
         "is not a regular file",
     );
+    refused(&["disasm", &path], "not a regular file");
 }
 
 #[test]

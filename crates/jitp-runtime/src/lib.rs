@@ -54,7 +54,8 @@
 //!   types;
 //! - the errors ([`BundleError`], [`RequestError`], [`Error`] and their
 //!   kinds; the kind enums are `#[non_exhaustive]`, so new kinds are not
-//!   breaking) and the limits [`MAX_REQUEST_BYTES`], [`MAX_REQUEST_DEPTH`];
+//!   breaking) and the limits [`MAX_REQUEST_BYTES`], [`MAX_REQUEST_DEPTH`],
+//!   [`MAX_BUNDLE_BYTES`];
 //! - the text of error messages, decisions as JSON and the bundle format
 //!   version a build reads (a build reads exactly one format version; a
 //!   bundle of another version is refused with
@@ -98,7 +99,7 @@ mod val;
 pub mod value;
 
 pub use bind::{BoundRequest, MAX_REQUEST_BYTES, MAX_REQUEST_DEPTH};
-pub use bundle::{Bundle, SrcSpan};
+pub use bundle::{Bundle, SrcSpan, MAX_BUNDLE_BYTES};
 pub use decision::{DecisionRecord, Effect, Obligation, Reason};
 pub use error::{BundleError, BundleErrorKind, Error, RequestError, RequestErrorKind};
 pub use explain::{Explanation, RuleTrace};

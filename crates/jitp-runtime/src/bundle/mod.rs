@@ -30,6 +30,7 @@ mod tests;
 mod verify;
 
 pub use checksum::checksum;
+pub use decode::MAX_BUNDLE_BYTES;
 pub use model::*;
 pub(crate) use strindex::StrIndex;
 
