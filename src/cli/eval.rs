@@ -3,7 +3,7 @@
 use super::build::compile_paths;
 use super::{input_error, Format};
 use jitp::span::SourceMap;
-use jitp_runtime::{Bundle, DecisionRecord};
+use jitp_runtime::{Bundle, DecisionRecord, RequestErrorKind};
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -54,6 +54,12 @@ pub fn run(args: Args, color: bool) -> ExitCode {
     };
     let bound = match bundle.bind_str(&text) {
         Ok(b) => b,
+        // A file that is not JSON at all is an input error, like an
+        // unreadable one; a JSON request that does not fit the schema is
+        // decided (deny, `invalid_request`).
+        Err(e) if matches!(e.kind, RequestErrorKind::Syntax { .. }) => {
+            return input_error(&format!("`{}`: {e}", args.request.display()));
+        }
         Err(e) => {
             let d = DecisionRecord::invalid(e.to_string());
             outln!(

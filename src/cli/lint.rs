@@ -33,8 +33,8 @@ enum FailLevel {
 /// The arguments of `jitp lint`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Policy files or directories.
-    #[arg(value_name = "PATH", required_unless_present_any = ["explain", "rules"])]
+    /// Policy files or directories (default: the current directory).
+    #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = LintFormat::Human)]
@@ -83,7 +83,7 @@ pub fn run(a: Args, color: bool) -> ExitCode {
                     .iter()
                     .flat_map(|l| [l.info().code.as_str(), l.info().name]);
                 let hint = jitp::diagnostic::did_you_mean(code, names)
-                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .map(|s| format!(" ({s})"))
                     .unwrap_or_default();
                 input_error(&format!(
                     "no finding `{code}`{hint}; `jitp lint --rules` lists them"
@@ -95,7 +95,12 @@ pub fn run(a: Args, color: bool) -> ExitCode {
         config: a.config,
         baseline: (!a.baseline.is_empty()).then_some(a.baseline),
     };
-    let report = match jitp::lint::run::run(&a.paths, &options) {
+    let paths = if a.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        a.paths
+    };
+    let report = match jitp::lint::run::run(&paths, &options) {
         Ok(r) => r,
         Err(RunError::Input(m)) => return input_error(&m),
         Err(RunError::Diagnostics {

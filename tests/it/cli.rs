@@ -257,6 +257,38 @@ fn non_utf8_file_exits_2() {
     assert!(err.contains("not valid UTF-8"), "{err}");
 }
 
+/// A request file that is not JSON at all is an input error (exit 2), like
+/// an unreadable one; a JSON request that does not fit the schema is
+/// decided: deny, `invalid_request`, exit 0.
+#[test]
+fn eval_refuses_a_request_file_that_is_not_json() {
+    let dir = scratch("eval-json");
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, "subject: bot\n").expect("write");
+    let o = jitp()
+        .args(["eval", "--policy", "examples/guards", "--request"])
+        .arg(&bad)
+        .output()
+        .expect("runs");
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("not valid JSON"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("bad.json"),
+        "names the file: {}",
+        stderr(&o)
+    );
+
+    let misfit = dir.join("misfit.json");
+    std::fs::write(&misfit, r#"{"subject": {"type": "Nobody", "id": "x"}}"#).expect("write");
+    let o = jitp()
+        .args(["eval", "--policy", "examples/guards", "--request"])
+        .arg(&misfit)
+        .output()
+        .expect("runs");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("invalid_request"), "{}", stdout(&o));
+}
+
 #[test]
 fn no_path_is_a_usage_error() {
     let o = run(&["check"]);

@@ -430,7 +430,21 @@ fn cli_exit_codes() {
     assert_eq!(code(&out), 2, "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("fix them before linting"));
     assert_eq!(code(&jitp(&["lint", "no/such/dir"])), 2);
-    assert_eq!(code(&jitp(&["lint"])), 2);
+    // No path: the current directory.
+    let here = |dir: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_jitp"))
+            .current_dir(dir)
+            .arg("lint")
+            .output()
+            .unwrap()
+    };
+    assert_eq!(
+        code(&here(&dir)),
+        2,
+        "the broken policy in the current directory"
+    );
+    std::fs::write(dir.join("p.jitp"), "entity S {}\n").unwrap();
+    assert_eq!(code(&here(&dir)), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
