@@ -392,6 +392,18 @@ impl Checker<'_> {
             ));
             return error_expr(span);
         }
+        if name == "null" {
+            self.error(
+                Diagnostic::error(
+                    Code::E0202,
+                    span,
+                    "jitp has no `null`",
+                    "not a value",
+                )
+                .with_help("an optional field is absent or present: test it with `has` (`has context.ticket`), or give a default with `??` (`context.risk ?? 100`)"),
+            );
+            return error_expr(span);
+        }
         if ["time", "net", "nhi"].contains(&name) {
             let d = self.unknown_module(cx.module, name, span);
             self.error(d);

@@ -29,6 +29,8 @@ pub enum LexError {
     BadDuration(String),
     /// A malformed IP address or network.
     BadIp(String),
+    /// A number with a fraction (`1.5`): jitp has integers only.
+    Decimal,
 }
 
 /// A token. Literal values are decoded by the lexer.
@@ -58,9 +60,11 @@ pub enum Tok<'a> {
     Str(String),
     /// An integer literal.
     #[regex(r"[0-9]+", |lex| lex.slice().parse::<i64>().map_err(|_| LexError::IntOverflow))]
+    #[regex(r"[0-9]+\.[0-9]+", |_| Err(LexError::Decimal))]
     Int(i64),
     /// A duration literal such as `15m` or `1h30m`.
-    #[regex(r"[0-9]+(ms|s|m|h|d)([0-9]+(ms|s|m|h|d))*", |lex| parse_duration(lex.slice()))]
+    #[regex(r"[0-9]+(ms|s|m|h|d)([0-9]+(ms|s|m|h|d))*", |lex| parse_duration(lex.slice()), priority = 4)]
+    #[regex(r"[0-9]+[A-Za-z_][A-Za-z0-9_]*", |lex| bad_unit(lex.slice()), priority = 2)]
     Duration(Duration),
     /// An IPv4 or IPv6 address.
     #[regex(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+", |lex| parse_ip(lex.slice()))]
@@ -366,6 +370,52 @@ fn parse_duration(s: &str) -> Result<Duration, LexError> {
     Duration::parse(s).map_err(LexError::BadDuration)
 }
 
+/// Digits followed by letters that are not a duration (`30min`, `2weeks`):
+/// names the first unit jitp does not know and the one to write.
+fn bad_unit(s: &str) -> Result<Duration, LexError> {
+    const UNITS: [&str; 5] = ["ms", "s", "m", "h", "d"];
+    let mut rest = s;
+    let (mut number, mut unit) = ("", "");
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        number = rest.get(..digits).unwrap_or("");
+        let tail = rest.get(digits..).unwrap_or("");
+        let letters = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        unit = tail.get(..letters).unwrap_or("");
+        if !UNITS.contains(&unit) {
+            break;
+        }
+        rest = tail.get(letters..).unwrap_or("");
+    }
+    let n: i64 = number.parse().unwrap_or(1);
+    let days = |per: i64| {
+        n.checked_mul(per)
+            .map_or("d".to_string(), |d| format!("{d}d"))
+    };
+    let instead = match unit.to_ascii_lowercase().as_str() {
+        "min" | "mins" | "minute" | "minutes" => format!("use `m`: `{n}m`"),
+        "sec" | "secs" | "second" | "seconds" => format!("use `s`: `{n}s`"),
+        "hr" | "hrs" | "hour" | "hours" => format!("use `h`: `{n}h`"),
+        "day" | "days" => format!("use `d`: `{n}d`"),
+        "msec" | "msecs" | "millis" | "millisecond" | "milliseconds" => {
+            format!("use `ms`: `{n}ms`")
+        }
+        "w" | "wk" | "wks" | "week" | "weeks" => format!("write weeks in days: `{}`", days(7)),
+        "y" | "yr" | "yrs" | "year" | "years" => {
+            format!("write years in days: `{}`", days(365))
+        }
+        "us" | "ns" => "the smallest unit is `ms`".to_string(),
+        _ => "the units are `ms`, `s`, `m`, `h` and `d`".to_string(),
+    };
+    Err(LexError::BadDuration(format!(
+        "unknown duration unit `{unit}` in `{s}`; {instead}"
+    )))
+}
+
 fn parse_ip(s: &str) -> Result<IpAddr, LexError> {
     s.parse::<IpAddr>()
         .map_err(|_| LexError::BadIp(format!("`{s}` is not a valid ip address")))
@@ -427,7 +477,7 @@ pub fn lex(file: FileId, text: &str) -> Lexed<'_> {
                     LexError::UnterminatedString | LexError::BadEscape(_) => {
                         Some(Tok::Str("?".to_string()))
                     }
-                    LexError::IntOverflow => Some(Tok::Int(0)),
+                    LexError::IntOverflow | LexError::Decimal => Some(Tok::Int(0)),
                     LexError::BadDuration(_) => Some(Tok::Duration(Duration(1_000_000))),
                     LexError::BadIp(_) if lexer.slice().contains('/') => Some(Tok::Net(Cidr {
                         addr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
@@ -525,5 +575,12 @@ fn lex_error(span: Span, slice: &str, e: LexError) -> Diagnostic {
                 .with_help("write durations as `500ms`, `30s`, `15m`, `2h`, `7d` or combinations like `1h30m`, largest unit first")
         }
         LexError::BadIp(msg) => Diagnostic::error(Code::E0006, span, msg, "invalid address"),
+        LexError::Decimal => Diagnostic::error(
+            Code::E0008,
+            span,
+            format!("decimal numbers are not supported: `{slice}`"),
+            "not an integer",
+        )
+        .with_help("numbers are 64-bit integers: count in the smallest unit (cents, basis points), and write durations with a unit (`1500ms`)"),
     }
 }

@@ -200,6 +200,22 @@ action secrets.read on Secret sensitivity low
 
 forbid secrets.* when context.source_ip == 10.0.0.256
 "#;
+
+    lex_duration_unknown_unit: [E0005] => r#"
+task rotate {
+  ttl 30min
+}
+"#;
+
+    lex_duration_weeks: [E0005] => r#"
+task rotate {
+  ttl 2weeks
+}
+"#;
+
+    lex_decimal_number: [E0008] => r#"
+const LIMIT: Int = 12.50
+"#;
 }
 
 // ------------------------------------------------------------------ parsing
@@ -751,6 +767,16 @@ task rotate {
 // ----------------------------------------------------------------- names
 
 cases! { NAME_CASES;
+    name_null: [E0202] => r#"
+entity ServiceAccount {}
+entity Secret {}
+context { ticket: String? }
+action secrets.read on Secret
+
+@standing("reads are audited elsewhere")
+permit ServiceAccount to secrets.read on Secret when context.ticket != null
+"#;
+
     name_unknown_did_you_mean: [E0202] => r#"
 entity ServiceAccount { team: String }
 entity Secret { env: String }
