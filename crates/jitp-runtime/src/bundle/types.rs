@@ -155,8 +155,38 @@ impl Image {
         })
     }
 
-    /// The type of a constant (of the pool, or an element of a constant set
-    /// when `elem`).
+    /// The type of every constant of the pool. Constant sets are scanned
+    /// once per distinct range, and their ranges may not overlap much (the
+    /// compiler never overlaps them), so a bundle cannot make this quadratic.
+    pub(super) fn const_types(&self) -> Result<Vec<Ty>, BundleError> {
+        let mut seen: std::collections::HashMap<(u32, u32), Ty> = Default::default();
+        let budget = self.const_sets.len().saturating_mul(2).saturating_add(64);
+        let mut scanned = 0usize;
+        let mut out = Vec::with_capacity(self.consts.len());
+        for (k, v) in self.consts.iter().enumerate() {
+            let t = match *v {
+                Val::Set(SetRef { start, len, .. }) => match seen.get(&(start, len)) {
+                    Some(t) => Ok(*t),
+                    None => {
+                        scanned = scanned.saturating_add(len as usize);
+                        if scanned > budget {
+                            return err("constant sets overlap too much to verify");
+                        }
+                        self.val_ty(v).inspect(|t| {
+                            seen.insert((start, len), *t);
+                        })
+                    }
+                },
+                _ => self.val_ty(v),
+            };
+            out.push(t.map_err(|e| {
+                BundleError::new(e.kind, e.offset, format!("constant {k}: {}", e.message()))
+            })?);
+        }
+        Ok(out)
+    }
+
+    /// The type of a constant.
     pub(super) fn val_ty(&self, v: &Val) -> Result<Ty, BundleError> {
         Ok(Ty::scalar(match *v {
             Val::Bool(_) => Scalar::Bool,

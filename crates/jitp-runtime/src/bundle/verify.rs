@@ -46,6 +46,11 @@
 //!     type; records are never compared;
 //!   - `Ret` is the last instruction and finds exactly one present `Bool`.
 //!
+//!   The analysis is bounded (the types held for jump targets not yet
+//!   reached, and the types copied in all), far above what the compiler
+//!   produces; a block beyond the bounds is rejected, so verification
+//!   takes time and memory linear in the bundle.
+//!
 //!   An enum constant carries its variant but not its enum: it takes the
 //!   enum its use requires, if that enum has the variant. The empty
 //!   constant set has the element type its use requires.
@@ -183,16 +188,7 @@ impl Image {
         }
         // The type of every slot and every constant, for the blocks.
         let layout = self.layout()?;
-        let consts = self
-            .consts
-            .iter()
-            .enumerate()
-            .map(|(k, v)| {
-                self.val_ty(v).map_err(|e| {
-                    BundleError::new(e.kind, e.offset, format!("constant {k}: {}", e.message()))
-                })
-            })
-            .collect::<Result<Vec<Ty>, BundleError>>()?;
+        let consts = self.const_types()?;
         for p in &self.patterns {
             if p.is_empty() {
                 return err("empty pattern");
@@ -360,17 +356,23 @@ impl Image {
         // earlier block are never read).
         let mut states: Vec<Option<State>> = std::iter::once(Some(State {
             stack: Vec::new(),
-            locals: vec![None; self.max_locals as usize],
+            locals: Vec::new(),
         }))
         .chain(std::iter::repeat_n(None, code.len()))
         .collect();
         let nconst = self.consts.len() as u32;
         let nslot = self.schema.slot_count;
+        // Bounds on the analysis, far above what the compiler produces: the
+        // types held for jump targets not reached yet, and the types
+        // copied and merged in all.
+        let (mut pending, mut work) = (0usize, 0usize);
+        let work_limit = (1usize << 24).saturating_add(code.len().saturating_mul(32));
         for (pc, instr) in code.iter().enumerate() {
             let at = start + pc;
             let Some(mut st) = states.get_mut(pc).and_then(Option::take) else {
                 return err(format!("unreachable instruction at {at}"));
             };
+            pending = pending.saturating_sub(st.size());
             let in_range = match *instr {
                 Instr::Const { k } => k.0 < nconst,
                 Instr::Slot { slot } | Instr::Rec { slot } => slot.0 < nslot,
@@ -421,14 +423,23 @@ impl Image {
                 if target >= code.len() {
                     return err(format!("jump out of its block at {at}"));
                 }
+                work = work.saturating_add(st.size());
                 match states.get_mut(target) {
-                    None => err(format!("jump out of its block at {at}")),
+                    None => return err(format!("jump out of its block at {at}")),
                     Some(slot @ None) => {
+                        pending = pending.saturating_add(st.size());
                         *slot = Some(st);
-                        Ok(())
                     }
-                    Some(Some(existing)) => self.merge(existing, &st, start + target),
+                    Some(Some(existing)) => {
+                        pending = pending.saturating_sub(existing.size());
+                        self.merge(existing, &st, start + target)?;
+                        pending = pending.saturating_add(existing.size());
+                    }
                 }
+                if pending > MAX_PENDING || work > work_limit {
+                    return err(format!("block too complex to verify at {at}"));
+                }
+                Ok(())
             };
             if let (Some(off), Some(t)) = (instr.jump(), taken) {
                 flow(pc + 1 + off.index(), t)?;
@@ -468,6 +479,8 @@ impl Image {
                 _ => None,
             };
         }
+        // the locals past the end of `new` are unset on its path
+        into.locals.truncate(new.locals.len());
         Ok(())
     }
 
@@ -551,6 +564,12 @@ impl Image {
                 .ok_or_else(|| format!("local {} read before it is set on every path", i.0))?,
             Instr::SetLocal { i } => {
                 let t = pop(st)?;
+                if i.0 >= self.max_locals {
+                    return Err(format!("local {} out of range", i.0));
+                }
+                if st.locals.len() <= i.index() {
+                    st.locals.resize(i.index() + 1, None);
+                }
                 match st.locals.get_mut(i.index()) {
                     Some(l) => *l = Some(t),
                     None => return Err(format!("local {} out of range", i.0)),
@@ -721,8 +740,13 @@ impl Image {
     }
 }
 
+/// Most stack entries and locals held for jump targets not yet reached
+/// while a block is verified.
+const MAX_PENDING: usize = 1 << 22;
+
 /// The abstract state before an instruction: the type of each stack entry
-/// (bottom first) and of each local (`None` when unset).
+/// (bottom first) and of each local (`None` when unset; locals past the
+/// end are unset).
 #[derive(Clone, Debug)]
 struct State {
     stack: Vec<Ty>,
@@ -732,6 +756,11 @@ struct State {
 impl State {
     fn pop(&mut self) -> Option<Ty> {
         self.stack.pop()
+    }
+
+    /// Entries held, for the analysis' bounds.
+    fn size(&self) -> usize {
+        1 + self.stack.len() + self.locals.len()
     }
 }
 
