@@ -28,6 +28,8 @@ use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+mod mutants;
+
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }
@@ -1539,6 +1541,55 @@ fn ill_typed_bundles_with_valid_checksums_are_rejected() {
         )
     })
     .is_ok());
+}
+
+/// Type-checking costs time and memory linear in the bundle: a block
+/// crafted to keep very many jump targets pending, each with a deep stack,
+/// and constant sets crafted to overlap (each scanned for its element
+/// type) are rejected instead of making loading slow or unbounded.
+#[test]
+fn bundles_too_costly_to_verify_are_rejected() {
+    let base = fixture("rotate_secrets");
+    rejected(
+        &base,
+        "constant sets overlapping each other",
+        &["constant sets overlap too much to verify"],
+        |b| {
+            let n = 2000u32;
+            let start = b.const_sets.len() as u32;
+            b.const_sets.extend((0..n).map(|i| Val::Int(i64::from(i))));
+            for i in 0..n {
+                b.consts.push(Val::Set(SetRef {
+                    arena: Arena::Const,
+                    start: start + i,
+                    len: n - i,
+                }));
+            }
+        },
+    );
+    rejected(
+        &base,
+        "many pending jump targets with deep stacks",
+        &["block too complex to verify"],
+        |b| {
+            let t = push_const(b, Val::Bool(true));
+            b.max_stack = MAX_STACK;
+            let depth = MAX_STACK as usize - 1;
+            let jumps = (1 << 22) / depth + 100;
+            let mut code = vec![Instr::Const { k: t }; depth];
+            for i in 0..jumps {
+                code.push(Instr::Const { k: t });
+                // each lands on its own instruction after the last jump
+                let off = 2 * (jumps - i - 1) + i;
+                code.push(Instr::JumpIfTrueOrPop {
+                    off: JumpOff(off as u32),
+                });
+            }
+            code.extend(std::iter::repeat_n(Instr::Not {}, jumps));
+            code.push(Instr::Ret {});
+            with_block(b, &code);
+        },
+    );
 }
 
 /// Comparing values of different types is an evaluation error, never an
