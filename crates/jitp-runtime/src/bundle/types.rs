@@ -94,7 +94,7 @@ pub(super) enum SlotUse {
 }
 
 /// Who owns a slot, for messages about overlaps.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Owner {
     Special(&'static str),
     Record(&'static str),
@@ -355,6 +355,7 @@ impl Image {
             owners.push(Owner::Record(name));
             self.place_record(&mut l, &owners, rec, base, false)?;
         }
+        let mut fields_seen: std::collections::HashSet<Owner> = Default::default();
         for (i, e) in s.entities.iter().enumerate() {
             for (principal, fields) in [(true, &e.as_principal), (false, &e.as_resource)] {
                 for (n, f) in fields.iter().enumerate() {
@@ -373,7 +374,7 @@ impl Image {
                         start: f.slot,
                     };
                     // the same field of another entity type: shared
-                    if owners.contains(&owner) {
+                    if !fields_seen.insert(owner.clone()) {
                         continue;
                     }
                     owners.push(owner);

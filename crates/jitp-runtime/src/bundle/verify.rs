@@ -531,11 +531,7 @@ impl Image {
                 let Base::Rec(rec) = r.base else {
                     return Err(format!("`{mnemonic}` needs a record, not {}", name(r)));
                 };
-                let field = self
-                    .schema
-                    .records
-                    .get(rec as usize)
-                    .and_then(|l| l.fields.iter().find(|f| f.slot == off.0));
+                let field = self.field_at(rec, off.0);
                 let Some(field) = field else {
                     return Err(format!(
                         "`{mnemonic}`: {} has no field at offset {}",
@@ -729,14 +725,18 @@ impl Image {
     /// Whether record `r` is a time window: `Time` fields at offsets 1 and
     /// 2, which `In` reads as its start and end.
     fn is_window(&self, r: u32) -> bool {
-        let Some(rec) = self.schema.records.get(r as usize) else {
-            return false;
-        };
         [1, 2].iter().all(|off| {
-            rec.fields
-                .iter()
-                .any(|f| f.slot == *off && f.ty == TypeDesc::Time)
+            self.field_at(r, *off)
+                .is_some_and(|f| f.ty == TypeDesc::Time)
         })
+    }
+
+    /// The field of record `r` at offset `off` (a record's fields are
+    /// verified to be in ascending offsets).
+    fn field_at(&self, r: u32, off: u32) -> Option<&FieldLayout> {
+        let fields = &self.schema.records.get(r as usize)?.fields;
+        let i = fields.binary_search_by_key(&off, |f| f.slot).ok()?;
+        fields.get(i)
     }
 }
 
