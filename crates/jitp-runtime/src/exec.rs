@@ -92,7 +92,11 @@ impl Bundle {
                 let (xs, ys) = (self.set_items(req, x)?, self.set_items(req, y)?);
                 Ok(xs.len() == ys.len() && xs.iter().all(|v| ys.contains(v)))
             }
-            (a, b) => Ok(a == b),
+            // Verification rules out comparing values of different types;
+            // should one slip through, it is an evaluation error, never an
+            // answer.
+            (a, b) if std::mem::discriminant(&a) == std::mem::discriminant(&b) => Ok(a == b),
+            _ => Err(EvalError::Type),
         }
     }
 

@@ -11,7 +11,10 @@
 //! version, every string, slot, constant, pattern and local index, every
 //! jump (forward, inside its block), the stack depth of every block, the
 //! record layouts (acyclic), the index (sorted, consistent with every
-//! rule). A bundle that fails any check is rejected with a [`BundleError`];
+//! rule), the slot layout (every slot laid out once, none over another or
+//! over the built-ins) and the types: every block is type-checked against
+//! the slots' and constants' types, so a well-formed but ill-typed bundle
+//! does not load. A bundle that fails any check is rejected with a [`BundleError`];
 //! the VM can then rely on these facts, and still never panics if they are
 //! wrong.
 
@@ -27,6 +30,7 @@ mod strindex;
 mod tags;
 #[cfg(test)]
 mod tests;
+mod types;
 mod verify;
 
 pub use checksum::checksum;

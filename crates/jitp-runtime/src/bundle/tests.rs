@@ -28,6 +28,8 @@ use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
+mod mutants;
+
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }
@@ -412,11 +414,6 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
     let nconst = base.img.consts.len() as u32;
     let nslot = base.img.schema.slot_count;
     let nstr = base.img.strings.len() as u32;
-    let bool_k = base
-        .img
-        .consts
-        .iter()
-        .position(|v| matches!(v, Val::Bool(_)));
 
     // sanity: an unmodified clone loads
     assert!(hostile(&base, |_| {}).is_ok());
@@ -533,11 +530,12 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
             )
         },
     );
+    let ctx = base.img.schema.context.1;
     rejected(&base, "field offset 0", &["operand out of range"], |b| {
         with_block(
             b,
             &[
-                Instr::Rec { slot: SlotIdx(0) },
+                Instr::Rec { slot: SlotIdx(ctx) },
                 Instr::Field { off: FieldOff(0) },
                 Instr::Has {},
                 Instr::Ret {},
@@ -664,7 +662,8 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
         "inconsistent stack heights where paths join",
         &["inconsistent stack height"],
         |b| {
-            let k = bool_k.unwrap_or(0) as u32;
+            let k = b.consts.len() as u32;
+            b.consts.push(Val::Bool(true));
             with_block(
                 b,
                 &[
@@ -1210,6 +1209,475 @@ fn hostile_bundles_with_valid_checksums_are_rejected() {
     );
 }
 
+// ------------------------------------------------------------------ ill-typed bundles
+
+/// The slot of `context.<name>` in `b`.
+fn context_slot(b: &Image, name: &str) -> u32 {
+    let (rec, base) = b.schema.context;
+    let f = b.schema.records[rec as usize]
+        .fields
+        .iter()
+        .find(|f| b.string(f.name) == name)
+        .unwrap_or_else(|| panic!("no `context.{name}`"));
+    base + f.slot
+}
+
+/// The position of the fused compare that reads `slot`.
+fn fused_compare_on(b: &Image, slot: u32) -> (usize, ConstIdx) {
+    b.code
+        .iter()
+        .enumerate()
+        .find_map(|(pc, i)| match *i {
+            Instr::CmpSlotConst { slot: s, k, .. } if s.0 == slot => Some((pc, k)),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no fused compare on slot {slot}"))
+}
+
+/// A constant of `value`, appended to the pool.
+fn push_const(b: &mut Image, value: Val) -> ConstIdx {
+    b.consts.push(value);
+    ConstIdx(b.consts.len() as u32 - 1)
+}
+
+/// A bundle whose checksum is repaired must still be well-typed to load:
+/// verification assigns every slot the type its layout gives it, every
+/// constant the type of its value, and checks every instruction's operands
+/// and every block's result. Each class of ill-typed bundle is rejected,
+/// and the message says what is wrong.
+#[test]
+fn ill_typed_bundles_with_valid_checksums_are_rejected() {
+    let base = fixture("rotate_secrets");
+    let img = &base.img;
+    let risk = context_slot(img, "risk");
+    let sp = img.schema.special.clone();
+    // `forbid * when context.risk >= 80`, and `principal.team == "platform"`
+    let (_, risk_k) = fused_compare_on(img, risk);
+    assert_eq!(img.consts[risk_k.index()], Val::Int(80));
+    let team_pc = img
+        .code
+        .iter()
+        .position(|i| {
+            matches!(i, Instr::CmpSlotConst { op, k, .. }
+                if *op == crate::bytecode::cmp::EQ && img.string_of(*k) == Some("platform"))
+        })
+        .expect("the `team` compare");
+    let Instr::CmpSlotConst { k: team_k, .. } = img.code[team_pc] else {
+        unreachable!()
+    };
+
+    // ---- a constant's type changed under a comparison
+    rejected(
+        &base,
+        "a guard's Int constant made a String",
+        &["compares `Int` with `String`", "CmpSlotConst"],
+        |b| b.consts[risk_k.index()] = Val::Str(0),
+    );
+    rejected(
+        &base,
+        "a permit's String constant made an Int",
+        &["compares `String` with `Int`"],
+        |b| b.consts[team_k.index()] = Val::Int(0),
+    );
+    rejected(
+        &base,
+        "a constant made a set",
+        &["compares `Int` with a set of `String`"],
+        |b| {
+            b.const_sets.push(Val::Str(0));
+            b.consts[risk_k.index()] = Val::Set(SetRef {
+                arena: Arena::Const,
+                start: b.const_sets.len() as u32 - 1,
+                len: 1,
+            });
+        },
+    );
+    rejected(
+        &base,
+        "a constant set mixing types",
+        &["a constant set mixes `String` and `Int`"],
+        |b| {
+            let start = b.const_sets.len() as u32;
+            b.const_sets.extend([Val::Str(0), Val::Int(1)]);
+            b.consts.push(Val::Set(SetRef {
+                arena: Arena::Const,
+                start,
+                len: 2,
+            }));
+        },
+    );
+    rejected(
+        &base,
+        "an absent constant",
+        &["absent value in the constant pool"],
+        |b| b.consts[risk_k.index()] = Val::Absent,
+    );
+
+    // ---- slots laid over each other
+    rejected(
+        &base,
+        "the context laid over `now`",
+        &["`now` and `context` share slot"],
+        |b| b.schema.context.1 = b.schema.special.now,
+    );
+    rejected(
+        &base,
+        "`action` laid over a context field",
+        &["`action` and `context` share slot"],
+        |b| {
+            let risk = context_slot(b, "risk");
+            b.schema.special.action = risk;
+        },
+    );
+    rejected(
+        &base,
+        "two task slots sharing one",
+        &["`task.name` and `task.id` share slot"],
+        |b| b.schema.special.task_id = b.schema.special.task_name,
+    );
+    rejected(
+        &base,
+        "two principal fields sharing a slot",
+        &["principal field `team` and principal field `env` share slot"],
+        |b| {
+            let e = &mut b.schema.entities[0].as_principal;
+            e[2].slot = e[1].slot;
+        },
+    );
+    rejected(
+        &base,
+        "a principal field over a resource field",
+        &["share slot"],
+        |b| {
+            let e = &mut b.schema.entities[1];
+            e.as_principal[1].slot = e.as_resource[1].slot;
+        },
+    );
+    rejected(
+        &base,
+        "an entity's id field typed Int",
+        &["the `id` field must be a `String`, not `Int`"],
+        |b| b.schema.entities[0].as_principal[0].ty = TypeDesc::Int,
+    );
+
+    // ---- a slot read as a type it does not hold
+    rejected(
+        &base,
+        "`context.risk` laid out as a String",
+        &["compares `String` with `Int`"],
+        |b| {
+            let (rec, _) = b.schema.context;
+            let f = b.schema.records[rec as usize]
+                .fields
+                .iter_mut()
+                .find(|f| f.slot + b.schema.context.1 == risk)
+                .expect("risk");
+            f.ty = TypeDesc::String;
+        },
+    );
+    rejected(
+        &base,
+        "a String slot read where an Int is expected",
+        &["`Add` needs present `Int`, `Time` or `Duration` operands, not `String`"],
+        |b| {
+            let one = push_const(b, Val::Int(1));
+            with_block(
+                b,
+                &[
+                    Instr::Slot {
+                        slot: SlotIdx(sp.action),
+                    },
+                    Instr::Const { k: one },
+                    Instr::Add {},
+                    Instr::Const { k: one },
+                    Instr::Cmp {
+                        op: crate::bytecode::cmp::GT,
+                    },
+                    Instr::Ret {},
+                ],
+            )
+        },
+    );
+    rejected(
+        &base,
+        "a record's presence marker read as a value",
+        &["a record's presence marker, as a value"],
+        |b| {
+            let ctx = b.schema.context.1;
+            with_block(
+                b,
+                &[
+                    Instr::Slot { slot: SlotIdx(ctx) },
+                    Instr::Has {},
+                    Instr::Ret {},
+                ],
+            )
+        },
+    );
+    rejected(
+        &base,
+        "a local read before it is set (a stale value of another block)",
+        &["local 0 read before it is set"],
+        |b| {
+            b.max_locals = b.max_locals.max(1);
+            with_block(
+                b,
+                &[
+                    Instr::Local { i: LocalIdx(0) },
+                    Instr::Has {},
+                    Instr::Ret {},
+                ],
+            )
+        },
+    );
+
+    // ---- paths meeting with different types
+    rejected(
+        &base,
+        "a jump merging an Int and a String",
+        &["disagree on a stack entry: `Int` and `String`"],
+        |b| {
+            let s = push_const(b, Val::Str(0));
+            with_block(
+                b,
+                &[
+                    Instr::Slot {
+                        slot: SlotIdx(sp.task_approvals),
+                    },
+                    Instr::JumpIfPresentOrPop { off: JumpOff(1) },
+                    Instr::Const { k: s },
+                    Instr::Has {},
+                    Instr::Ret {},
+                ],
+            )
+        },
+    );
+
+    // ---- a condition that is not a Bool
+    rejected(
+        &base,
+        "a block returning an Int as a condition",
+        &["the condition is `Int`, not a `Bool`"],
+        |b| {
+            with_block(
+                b,
+                &[
+                    Instr::Slot {
+                        slot: SlotIdx(sp.task_approvals),
+                    },
+                    Instr::Ret {},
+                ],
+            )
+        },
+    );
+    rejected(
+        &base,
+        "a block returning a possibly absent Bool",
+        &["the condition is `Bool` (possibly absent), not a `Bool`"],
+        |b| {
+            let ticket = context_slot(b, "ticket");
+            // `context.ticket?` holds a `Ticket`; make its first field a `Bool?`
+            let (rec, _) = b.schema.context;
+            let tf = b.schema.records[rec as usize]
+                .fields
+                .iter()
+                .find(|f| b.string(f.name) == "ticket")
+                .expect("ticket")
+                .ty
+                .clone();
+            let TypeDesc::Optional(inner) = tf else {
+                panic!("`ticket` is optional")
+            };
+            let TypeDesc::Record(t) = *inner else {
+                panic!("`ticket` is a record")
+            };
+            b.schema.records[t as usize].fields[0].ty = TypeDesc::Bool;
+            with_block(
+                b,
+                &[
+                    Instr::Slot {
+                        slot: SlotIdx(ticket + 1),
+                    },
+                    Instr::Ret {},
+                ],
+            )
+        },
+    );
+    rejected(
+        &base,
+        "a jump on a String",
+        &["`JumpIfFalseOrPop` needs a present `Bool`, not `String`"],
+        |b| {
+            with_block(
+                b,
+                &[
+                    Instr::Slot {
+                        slot: SlotIdx(sp.action),
+                    },
+                    Instr::JumpIfFalseOrPop { off: JumpOff(0) },
+                    Instr::Has {},
+                    Instr::Ret {},
+                ],
+            )
+        },
+    );
+    // sanity: the same shapes, well-typed, load
+    assert!(hostile(&base, |b| {
+        let one = push_const(b, Val::Int(1));
+        with_block(
+            b,
+            &[
+                Instr::Slot {
+                    slot: SlotIdx(sp.task_approvals),
+                },
+                Instr::Const { k: one },
+                Instr::Add {},
+                Instr::Const { k: one },
+                Instr::Cmp {
+                    op: crate::bytecode::cmp::GT,
+                },
+                Instr::Ret {},
+            ],
+        )
+    })
+    .is_ok());
+}
+
+/// Type-checking costs time and memory linear in the bundle: a block
+/// crafted to keep very many jump targets pending, each with a deep stack,
+/// and constant sets crafted to overlap (each scanned for its element
+/// type) are rejected instead of making loading slow or unbounded.
+#[test]
+fn bundles_too_costly_to_verify_are_rejected() {
+    let base = fixture("rotate_secrets");
+    rejected(
+        &base,
+        "constant sets overlapping each other",
+        &["constant sets overlap too much to verify"],
+        |b| {
+            let n = 2000u32;
+            let start = b.const_sets.len() as u32;
+            b.const_sets.extend((0..n).map(|i| Val::Int(i64::from(i))));
+            for i in 0..n {
+                b.consts.push(Val::Set(SetRef {
+                    arena: Arena::Const,
+                    start: start + i,
+                    len: n - i,
+                }));
+            }
+        },
+    );
+    rejected(
+        &base,
+        "many pending jump targets with deep stacks",
+        &["block too complex to verify"],
+        |b| {
+            let t = push_const(b, Val::Bool(true));
+            b.max_stack = MAX_STACK;
+            let depth = MAX_STACK as usize - 1;
+            let jumps = (1 << 22) / depth + 100;
+            let mut code = vec![Instr::Const { k: t }; depth];
+            for i in 0..jumps {
+                code.push(Instr::Const { k: t });
+                // each lands on its own instruction after the last jump
+                let off = 2 * (jumps - i - 1) + i;
+                code.push(Instr::JumpIfTrueOrPop {
+                    off: JumpOff(off as u32),
+                });
+            }
+            code.extend(std::iter::repeat_n(Instr::Not {}, jumps));
+            code.push(Instr::Ret {});
+            with_block(b, &code);
+        },
+    );
+}
+
+/// Comparing values of different types is an evaluation error, never an
+/// answer, even in a bundle edited in memory past verification: a guard
+/// with such a comparison denies, and a permit with one does not apply.
+#[test]
+fn a_comparison_of_mismatched_types_is_an_evaluation_error() {
+    let base = fixture("rotate_secrets");
+    let reqs = requests("rotate_secrets");
+    let allow = reqs
+        .iter()
+        .map(|r| base.bind_str(r).expect("binds"))
+        .find(|r| base.decide(r).is_allow())
+        .expect("an allowed request");
+    let risk = context_slot(&base.img, "risk");
+    let team = base
+        .img
+        .code
+        .iter()
+        .find_map(|i| match *i {
+            Instr::CmpSlotConst { slot, k, .. } if base.img.string_of(k) == Some("platform") => {
+                Some(slot)
+            }
+            _ => None,
+        })
+        .expect("the `team` compare");
+    let edit = |forbid: bool, code: Vec<Instr>| {
+        let mut b = base.clone();
+        let start = b.img.code.len() as u32;
+        b.img.spans.extend(code.iter().map(|_| SrcSpan::default()));
+        let len = code.len() as u32;
+        b.img.code.extend(code);
+        for r in b.img.rules.iter_mut().filter(|r| r.forbid == forbid) {
+            if r.when.is_some() {
+                r.when = Some(Block {
+                    start,
+                    len,
+                    span: SrcSpan::default(),
+                });
+            }
+        }
+        b
+    };
+    // `context.risk == "platform"` in every guard: without the error, the
+    // guards would answer false and the request would be allowed.
+    let k_str = base
+        .img
+        .consts
+        .iter()
+        .position(|v| matches!(v, Val::Str(_)))
+        .expect("a string constant") as u32;
+    let b = edit(
+        true,
+        vec![
+            Instr::CmpSlotConst {
+                op: crate::bytecode::cmp::EQ,
+                slot: SlotIdx(risk),
+                k: ConstIdx(k_str),
+            },
+            Instr::Ret {},
+        ],
+    );
+    let d = b.decide(&allow);
+    assert_eq!(d.effect, crate::decision::Effect::Deny);
+    assert_eq!(d.error, Some(crate::val::EvalError::Type));
+    // `principal.team != 80` in every permit: without the error, they would
+    // answer true and apply.
+    let k_int = base
+        .img
+        .consts
+        .iter()
+        .position(|v| matches!(v, Val::Int(_)))
+        .expect("an int constant") as u32;
+    let b = edit(
+        false,
+        vec![
+            Instr::CmpSlotConst {
+                op: crate::bytecode::cmp::NE,
+                slot: team,
+                k: ConstIdx(k_int),
+            },
+            Instr::Ret {},
+        ],
+    );
+    let d = b.decide(&allow);
+    assert!(!d.is_allow(), "{:?}", d.effect);
+}
+
 #[test]
 fn hostile_byte_level_encodings_are_rejected() {
     let base = fixture("rotate_secrets");
@@ -1632,4 +2100,14 @@ fn from_image_verifies_like_loading() {
     }));
     let e = Bundle::from_image(bad).expect_err("host bits in a network constant");
     assert!(e.message().contains("invalid network constant"), "{e}");
+}
+
+impl Image {
+    /// The text of constant `k`, if it is a string.
+    fn string_of(&self, k: ConstIdx) -> Option<&str> {
+        match self.consts.get(k.index()) {
+            Some(Val::Str(s)) => Some(self.string(*s)),
+            _ => None,
+        }
+    }
 }

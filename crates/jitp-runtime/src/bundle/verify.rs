@@ -1,12 +1,75 @@
-//! Structural verification: every internal reference of a decoded or
-//! assembled bundle is checked before anything evaluates it.
+//! Verification: a decoded or assembled bundle is checked completely before
+//! anything evaluates it. A checksum only detects corruption; whoever can
+//! rewrite a bundle can repair it, so verification must not trust anything
+//! the checksum covers. What it establishes:
+//!
+//! - **References**: every string, slot, constant, pattern, local, entity,
+//!   action, task and rule index in range; the rule index sorted and
+//!   consistent with every rule; one source text per file.
+//! - **The schema layout**: records are a presence marker followed by their
+//!   fields back to back (sizes match their fields exactly, records only
+//!   contain lower-numbered records); the built-in slots (`now`, `action`,
+//!   `task.name`, `task.id`, `task.started_at`, `task.approvals`,
+//!   `task.approvers`), the context and evidence records and the entity
+//!   fields occupy **disjoint** slots, and **every slot belongs to exactly
+//!   one of them**, so every slot has one type: the type its layout entry
+//!   declares (the built-ins have the types the binder writes: `Time`,
+//!   `String`, `Int`, `Set<String>`). Two entity types may share a slot
+//!   only for a field with the same name and type in the same role (a
+//!   request binds one principal and one resource); principal and resource
+//!   fields never share. An entity's first field (its `id`) is a `String`.
+//! - **Constants**: each has the type of its value; no constant is absent
+//!   or a record; a constant set's elements all have one type.
+//! - **Blocks**, by abstract interpretation over each block's instructions,
+//!   with a type per stack entry and per local (bool, int, string, time,
+//!   duration, ip, net, an enum, a set of one of those, a record; each
+//!   possibly absent):
+//!   - jumps go forward and stay inside the block; every instruction is
+//!     reachable; where paths meet (a jump target) they have the same stack
+//!     height and the same type in every entry (absent if absent on either
+//!     path); a local set on only one path, or differently, is unset there;
+//!   - the block starts with an empty stack and no local set: a local is
+//!     read only after it is set on every path, never a value an earlier
+//!     block left behind;
+//!   - every instruction gets operands of the types it needs: `Slot` reads a
+//!     value slot (not a record's marker) with its layout type; `Rec` a
+//!     marker; `Field`/`FieldRec` a field the record's layout has at that
+//!     offset, scalar or record respectively; `Not`, `Neg`, `Add`, `Sub`
+//!     and the conditional jumps present values (`Bool`; `Int` or
+//!     `Duration`; `Int + Int`, `Time ± Duration`, `Duration + Time`,
+//!     `Time - Time`, `Duration ± Duration`); `==`/`!=` two values of one
+//!     type, `<`, `<=`, `>`, `>=` two `Int`s, `Time`s or `Duration`s (either
+//!     side may be absent: the comparison is then false); `in` an element
+//!     of the set's type, an `Ip` in a `Net` or a set of them, or a `Time`
+//!     in a window record (`Time` fields at offsets 1 and 2); `like` and the
+//!     string methods strings, the set methods sets with elements of one
+//!     type; records are never compared;
+//!   - `Ret` is the last instruction and finds exactly one present `Bool`.
+//!
+//!   The analysis is bounded (the types held for jump targets not yet
+//!   reached, and the types copied in all), far above what the compiler
+//!   produces; a block beyond the bounds is rejected, so verification
+//!   takes time and memory linear in the bundle.
+//!
+//!   An enum constant carries its variant but not its enum: it takes the
+//!   enum its use requires, if that enum has the variant. The empty
+//!   constant set has the element type its use requires.
+//!
+//! So a bundle that passes is well-typed: every value an instruction sees
+//! has the type verification assigned it, or is absent (an optional, a
+//! field of an absent record or of another entity type, a task slot outside
+//! a task), and the VM treats absence safely everywhere. The VM still
+//! checks every type and turns a mismatch (which verification rules out)
+//! into an evaluation error, which denies in a guard and makes a permit not
+//! apply; it never answers a comparison of mismatched types.
 
 // On the decision path: no indexing or slicing that could panic, no
 // explicit panics (checked access, errors or documented defaults instead).
 #![deny(clippy::indexing_slicing, clippy::panic)]
 
+use super::types::{Base, Layout, Scalar, SlotUse, Ty};
 use super::*;
-use crate::bytecode::{cmp, method, Instr};
+use crate::bytecode::{cmp, method, CmpOp, Instr};
 use crate::val::{Arena, SetRef, Val};
 use crate::value::Cidr;
 
@@ -123,6 +186,9 @@ impl Image {
         for v in self.const_sets.iter() {
             self.verify_val(v, false)?;
         }
+        // The type of every slot and every constant, for the blocks.
+        let layout = self.layout()?;
+        let consts = self.const_types()?;
         for p in &self.patterns {
             if p.is_empty() {
                 return err("empty pattern");
@@ -189,7 +255,7 @@ impl Image {
                 .chain(r.unless.iter())
                 .chain(r.requires.iter().map(|(b, _)| b))
             {
-                self.verify_block(b).map_err(|e| {
+                self.verify_block(b, &layout, &consts).map_err(|e| {
                     BundleError::new(e.kind, e.offset, format!("rule {ri}: {}", e.message()))
                 })?;
             }
@@ -266,9 +332,12 @@ impl Image {
         }
     }
 
-    /// Checks one block: operands in range, jumps forward and inside, stack
-    /// heights consistent, within limits, and exactly one value at `Ret`.
-    fn verify_block(&self, b: &Block) -> Result<(), BundleError> {
+    /// Checks one block by abstract interpretation: operands in range,
+    /// jumps forward and inside, the stack height and the type of every
+    /// stack entry and local consistent wherever paths meet, every operand
+    /// of the type its instruction needs, and exactly one present `Bool` at
+    /// `Ret`. See the module documentation for the rules.
+    fn verify_block(&self, b: &Block, layout: &Layout, consts: &[Ty]) -> Result<(), BundleError> {
         let start = b.start as usize;
         let end = start
             .checked_add(b.len as usize)
@@ -282,17 +351,28 @@ impl Image {
         let Some(code) = self.code.get(start..end) else {
             return err("block out of range");
         };
-        // The stack height on entry to each instruction, once known; the
-        // entry of the block has an empty stack.
-        let mut height: Vec<Option<u32>> = std::iter::once(Some(0))
-            .chain(std::iter::repeat_n(None, code.len()))
-            .collect();
+        // The state on entry to each instruction, once known; the block
+        // starts with an empty stack and no local set (locals left by an
+        // earlier block are never read).
+        let mut states: Vec<Option<State>> = std::iter::once(Some(State {
+            stack: Vec::new(),
+            locals: Vec::new(),
+        }))
+        .chain(std::iter::repeat_n(None, code.len()))
+        .collect();
         let nconst = self.consts.len() as u32;
         let nslot = self.schema.slot_count;
+        // Bounds on the analysis, far above what the compiler produces: the
+        // types held for jump targets not reached yet, and the types
+        // copied and merged in all.
+        let (mut pending, mut work) = (0usize, 0usize);
+        let work_limit = (1usize << 24).saturating_add(code.len().saturating_mul(32));
         for (pc, instr) in code.iter().enumerate() {
-            let Some(h) = height.get(pc).copied().flatten() else {
-                return err(format!("unreachable instruction at {}", start + pc));
+            let at = start + pc;
+            let Some(mut st) = states.get_mut(pc).and_then(Option::take) else {
+                return err(format!("unreachable instruction at {at}"));
             };
+            pending = pending.saturating_sub(st.size());
             let in_range = match *instr {
                 Instr::Const { k } => k.0 < nconst,
                 Instr::Slot { slot } | Instr::Rec { slot } => slot.0 < nslot,
@@ -307,53 +387,380 @@ impl Image {
                 _ => true,
             };
             if !in_range {
-                return err(format!("operand out of range at {}", start + pc));
+                return err(format!("operand out of range at {at}"));
             }
+            let h = st.stack.len() as u32;
             let (pop, push) = instr.stack_effect();
-            let Some(after) = h.checked_sub(pop) else {
-                return err(format!("stack underflow at {}", start + pc));
-            };
+            if h < pop {
+                return err(format!("stack underflow at {at}"));
+            }
             if let Instr::Ret {} = instr {
                 if h != 1 {
-                    return err(format!(
-                        "`Ret` with {h} values on the stack at {}",
-                        start + pc
-                    ));
+                    return err(format!("`Ret` with {h} values on the stack at {at}"));
                 }
                 if pc + 1 != code.len() {
                     // an early return would leave later code unreachable
-                    return err(format!("`Ret` before the end of a block at {}", start + pc));
+                    return err(format!("`Ret` before the end of a block at {at}"));
+                }
+                let t = st.pop();
+                if t != Some(Ty::BOOL) {
+                    return err(format!(
+                        "the condition is {}, not a `Bool`, at {at}",
+                        self.maybe_name(t)
+                    ));
                 }
                 continue;
             }
-            let next = after.saturating_add(push);
-            if next > self.max_stack {
-                return err(format!("stack deeper than declared at {}", start + pc));
+            if (h - pop).saturating_add(push) > self.max_stack {
+                return err(format!("stack deeper than declared at {at}"));
             }
-            let mut flow = |target: usize, h: u32| -> Result<(), BundleError> {
+            // The state where a taken jump lands.
+            let taken = self.step(*instr, &mut st, layout, consts).map_err(|m| {
+                BundleError::new(BundleErrorKind::Invalid, None, format!("{m} at {at}"))
+            })?;
+            let mut flow = |target: usize, st: State| -> Result<(), BundleError> {
                 // The last instruction is `Ret`: jumps may land on it but not past it.
                 if target >= code.len() {
-                    return err(format!("jump out of its block at {}", start + pc));
+                    return err(format!("jump out of its block at {at}"));
                 }
-                match height.get_mut(target) {
-                    None => err(format!("jump out of its block at {}", start + pc)),
+                work = work.saturating_add(st.size());
+                match states.get_mut(target) {
+                    None => return err(format!("jump out of its block at {at}")),
                     Some(slot @ None) => {
-                        *slot = Some(h);
-                        Ok(())
+                        pending = pending.saturating_add(st.size());
+                        *slot = Some(st);
                     }
-                    Some(Some(existing)) if *existing == h => Ok(()),
-                    Some(Some(_)) => {
-                        err(format!("inconsistent stack height at {}", start + target))
+                    Some(Some(existing)) => {
+                        pending = pending.saturating_sub(existing.size());
+                        self.merge(existing, &st, start + target)?;
+                        pending = pending.saturating_add(existing.size());
                     }
                 }
+                if pending > MAX_PENDING || work > work_limit {
+                    return err(format!("block too complex to verify at {at}"));
+                }
+                Ok(())
             };
-            flow(pc + 1, next)?;
-            if let Some(off) = instr.jump() {
-                let target = pc + 1 + off.index();
-                flow(target, h)?;
+            if let (Some(off), Some(t)) = (instr.jump(), taken) {
+                flow(pc + 1 + off.index(), t)?;
             }
+            flow(pc + 1, st)?;
         }
         Ok(())
+    }
+
+    fn maybe_name(&self, t: Option<Ty>) -> String {
+        t.map_or_else(|| "missing".into(), |t| self.ty_name(t))
+    }
+
+    /// Merges `new` into the state `into` where two paths meet: the same
+    /// height, the same type in each stack entry (absent if absent on
+    /// either path); a local differently typed or unset on either path is
+    /// unset.
+    fn merge(&self, into: &mut State, new: &State, at: usize) -> Result<(), BundleError> {
+        if into.stack.len() != new.stack.len() {
+            return err(format!("inconsistent stack height at {at}"));
+        }
+        for (a, b) in into.stack.iter_mut().zip(&new.stack) {
+            match self.unify_ty(*a, *b) {
+                Some(t) => *a = t,
+                None => {
+                    return err(format!(
+                        "paths meeting at {at} disagree on a stack entry: {} and {}",
+                        self.ty_name(*a),
+                        self.ty_name(*b)
+                    ))
+                }
+            }
+        }
+        for (a, b) in into.locals.iter_mut().zip(&new.locals) {
+            *a = match (*a, *b) {
+                (Some(x), Some(y)) => self.unify_ty(x, y),
+                _ => None,
+            };
+        }
+        // the locals past the end of `new` are unset on its path
+        into.locals.truncate(new.locals.len());
+        Ok(())
+    }
+
+    /// The effect of `instr` (not `Ret`) on the types in `st`; for a jump,
+    /// also the state where it lands. The message of an error names the
+    /// instruction; the caller adds its position.
+    fn step(
+        &self,
+        instr: Instr,
+        st: &mut State,
+        layout: &Layout,
+        consts: &[Ty],
+    ) -> Result<Option<State>, String> {
+        let mnemonic = instr.mnemonic();
+        let name = |t: Ty| self.ty_name(t);
+        // Pops a value (the height was checked).
+        let pop = |st: &mut State| st.pop().ok_or_else(|| "stack underflow".to_string());
+        let slot_value = |slot: u32| match layout.slot(slot) {
+            Some(SlotUse::Value(t)) => Ok(t),
+            Some(SlotUse::Marker { .. }) => Err(format!(
+                "`{mnemonic}` reads slot {slot}, a record's presence marker, as a value"
+            )),
+            None => Err(format!("slot {slot} out of range")),
+        };
+        let konst = |k: u32| {
+            consts
+                .get(k as usize)
+                .copied()
+                .ok_or_else(|| format!("constant {k} out of range"))
+        };
+        // A present value of one of the scalar types accepted.
+        let present = |t: Ty, what: &str, ok: &[Scalar]| match t.as_scalar() {
+            Some(s) if !t.opt && ok.contains(&s) => Ok(s),
+            _ => Err(format!("`{mnemonic}` needs {what}, not {}", name(t))),
+        };
+        let pushed = match instr {
+            Instr::Const { k } => konst(k.0)?,
+            Instr::Slot { slot } => slot_value(slot.0)?,
+            Instr::Rec { slot } => match layout.slot(slot.0) {
+                Some(SlotUse::Marker { rec, opt }) => Ty {
+                    base: Base::Rec(rec),
+                    opt,
+                },
+                _ => return Err(format!("`Rec` on slot {}, not a record's marker", slot.0)),
+            },
+            Instr::Field { off } | Instr::FieldRec { off } => {
+                let r = pop(st)?;
+                let Base::Rec(rec) = r.base else {
+                    return Err(format!("`{mnemonic}` needs a record, not {}", name(r)));
+                };
+                let field = self.field_at(rec, off.0);
+                let Some(field) = field else {
+                    return Err(format!(
+                        "`{mnemonic}`: {} has no field at offset {}",
+                        name(r),
+                        off.0
+                    ));
+                };
+                let t = self
+                    .desc_ty(&field.ty)
+                    .map_err(|e| e.message().to_string())?;
+                let is_rec = matches!(t.base, Base::Rec(_));
+                if is_rec != matches!(instr, Instr::FieldRec { .. }) {
+                    return Err(format!(
+                        "`{mnemonic}` reads a field of type {} at offset {}",
+                        name(t),
+                        off.0
+                    ));
+                }
+                t.or_absent(r.opt)
+            }
+            Instr::Local { i } => st
+                .locals
+                .get(i.index())
+                .copied()
+                .flatten()
+                .ok_or_else(|| format!("local {} read before it is set on every path", i.0))?,
+            Instr::SetLocal { i } => {
+                let t = pop(st)?;
+                if i.0 >= self.max_locals {
+                    return Err(format!("local {} out of range", i.0));
+                }
+                if st.locals.len() <= i.index() {
+                    st.locals.resize(i.index() + 1, None);
+                }
+                match st.locals.get_mut(i.index()) {
+                    Some(l) => *l = Some(t),
+                    None => return Err(format!("local {} out of range", i.0)),
+                }
+                return Ok(None);
+            }
+            Instr::Not {} => {
+                present(pop(st)?, "a present `Bool`", &[Scalar::Bool])?;
+                Ty::BOOL
+            }
+            Instr::Neg {} => Ty::scalar(present(
+                pop(st)?,
+                "a present `Int` or `Duration`",
+                &[Scalar::Int, Scalar::Dur],
+            )?),
+            Instr::Add {} | Instr::Sub {} => {
+                let b = pop(st)?;
+                let a = pop(st)?;
+                let ok = [Scalar::Int, Scalar::Time, Scalar::Dur];
+                let what = "present `Int`, `Time` or `Duration` operands";
+                let (x, y) = (present(a, what, &ok)?, present(b, what, &ok)?);
+                let add = matches!(instr, Instr::Add {});
+                Ty::scalar(match (x, y) {
+                    (Scalar::Int, Scalar::Int) => Scalar::Int,
+                    (Scalar::Time, Scalar::Dur) => Scalar::Time,
+                    (Scalar::Dur, Scalar::Time) if add => Scalar::Time,
+                    (Scalar::Time, Scalar::Time) if !add => Scalar::Dur,
+                    (Scalar::Dur, Scalar::Dur) => Scalar::Dur,
+                    _ => return Err(format!("`{mnemonic}` of {} and {}", name(a), name(b))),
+                })
+            }
+            Instr::Cmp { op } => {
+                let b = pop(st)?;
+                let a = pop(st)?;
+                self.comparable(op, a, b)
+                    .map_err(|m| format!("`Cmp`: {m}"))?;
+                Ty::BOOL
+            }
+            Instr::CmpSlotConst { op, slot, k } => {
+                let (a, b) = (slot_value(slot.0)?, konst(k.0)?);
+                self.comparable(op, a, b).map_err(|m| {
+                    format!("`CmpSlotConst` (slot {}, constant {}): {m}", slot.0, k.0)
+                })?;
+                Ty::BOOL
+            }
+            Instr::In {} => {
+                let b = pop(st)?;
+                let a = pop(st)?;
+                let ok = match (a.base, b.base) {
+                    (Base::Scalar(Scalar::Ip), Base::Scalar(Scalar::Net)) => true,
+                    (Base::Scalar(Scalar::Time), Base::Rec(r)) => self.is_window(r),
+                    (Base::Scalar(Scalar::Ip), Base::Set(Some(Scalar::Net))) => true,
+                    (Base::Scalar(_), Base::Set(None)) => true,
+                    (Base::Scalar(x), Base::Set(Some(e))) => self.unify(x, e).is_some(),
+                    _ => false,
+                };
+                if !ok {
+                    return Err(format!("`In`: {} in {}", name(a), name(b)));
+                }
+                Ty::BOOL
+            }
+            Instr::Like { .. } => {
+                let a = pop(st)?;
+                if a.as_scalar() != Some(Scalar::Str) {
+                    return Err(format!("`Like` needs a `String`, not {}", name(a)));
+                }
+                Ty::BOOL
+            }
+            Instr::Method { m } => {
+                let arg = if m.args() == 1 { Some(pop(st)?) } else { None };
+                let recv = pop(st)?;
+                let mname = method::NAMES.get(m.index()).copied().unwrap_or("?");
+                let bad = || {
+                    Err(match arg {
+                        Some(a) => format!("`{mname}` on {} with {}", name(recv), name(a)),
+                        None => format!("`{mname}` on {}", name(recv)),
+                    })
+                };
+                let str_ty = Some(Scalar::Str);
+                match (m, recv.base, arg.map(|a| a.base)) {
+                    (method::STARTS_WITH | method::ENDS_WITH | method::STR_CONTAINS, _, _)
+                        if recv.as_scalar() == str_ty && arg.and_then(Ty::as_scalar) == str_ty =>
+                    {
+                        Ty::BOOL
+                    }
+                    (method::CONTAINS, Base::Set(e), Some(Base::Scalar(x)))
+                        if e.is_none_or(|e| self.unify(e, x).is_some()) =>
+                    {
+                        Ty::BOOL
+                    }
+                    (
+                        method::CONTAINS_ANY | method::CONTAINS_ALL,
+                        Base::Set(e),
+                        Some(Base::Set(f)),
+                    ) if match (e, f) {
+                        (Some(e), Some(f)) => self.unify(e, f).is_some(),
+                        _ => true,
+                    } =>
+                    {
+                        Ty::BOOL
+                    }
+                    (method::IS_EMPTY, Base::Set(_), None) => Ty::BOOL,
+                    (method::LEN, Base::Set(_), None) => Ty::INT.or_absent(recv.opt),
+                    _ => return bad(),
+                }
+            }
+            Instr::Has {} => {
+                pop(st)?;
+                Ty::BOOL
+            }
+            Instr::JumpIfFalseOrPop { .. } | Instr::JumpIfTrueOrPop { .. } => {
+                let taken = st.clone();
+                let t = pop(st)?;
+                if t != Ty::BOOL {
+                    return Err(format!(
+                        "`{mnemonic}` needs a present `Bool`, not {}",
+                        name(t)
+                    ));
+                }
+                return Ok(Some(taken));
+            }
+            Instr::JumpIfPresentOrPop { .. } => {
+                let mut taken = st.clone();
+                if let Some(top) = taken.stack.last_mut() {
+                    top.opt = false;
+                }
+                pop(st)?;
+                return Ok(Some(taken));
+            }
+            Instr::Ret {} => return Err("`Ret` in the middle of a block".into()),
+        };
+        st.stack.push(pushed);
+        Ok(None)
+    }
+
+    /// Whether `a <op> b` compares values of one type: equality on any
+    /// scalar or set type, order on `Int`, `Time` or `Duration`. Either
+    /// side may be absent (the comparison is then false).
+    fn comparable(&self, op: CmpOp, a: Ty, b: Ty) -> Result<(), String> {
+        let mismatch = || format!("compares {} with {}", self.ty_name(a), self.ty_name(b));
+        let common = match (a.base, b.base) {
+            (Base::Rec(_), _) | (_, Base::Rec(_)) => return Err(mismatch()),
+            _ => self.unify_ty(a, b).ok_or_else(mismatch)?,
+        };
+        if op == cmp::EQ || op == cmp::NE {
+            return Ok(());
+        }
+        match common.base {
+            Base::Scalar(Scalar::Int | Scalar::Time | Scalar::Dur) => Ok(()),
+            _ => Err(format!(
+                "orders {}, which only `Int`, `Time` and `Duration` allow",
+                self.ty_name(common)
+            )),
+        }
+    }
+
+    /// Whether record `r` is a time window: `Time` fields at offsets 1 and
+    /// 2, which `In` reads as its start and end.
+    fn is_window(&self, r: u32) -> bool {
+        [1, 2].iter().all(|off| {
+            self.field_at(r, *off)
+                .is_some_and(|f| f.ty == TypeDesc::Time)
+        })
+    }
+
+    /// The field of record `r` at offset `off` (a record's fields are
+    /// verified to be in ascending offsets).
+    fn field_at(&self, r: u32, off: u32) -> Option<&FieldLayout> {
+        let fields = &self.schema.records.get(r as usize)?.fields;
+        let i = fields.binary_search_by_key(&off, |f| f.slot).ok()?;
+        fields.get(i)
+    }
+}
+
+/// Most stack entries and locals held for jump targets not yet reached
+/// while a block is verified.
+const MAX_PENDING: usize = 1 << 22;
+
+/// The abstract state before an instruction: the type of each stack entry
+/// (bottom first) and of each local (`None` when unset; locals past the
+/// end are unset).
+#[derive(Clone, Debug)]
+struct State {
+    stack: Vec<Ty>,
+    locals: Vec<Option<Ty>>,
+}
+
+impl State {
+    fn pop(&mut self) -> Option<Ty> {
+        self.stack.pop()
+    }
+
+    /// Entries held, for the analysis' bounds.
+    fn size(&self) -> usize {
+        1 + self.stack.len() + self.locals.len()
     }
 }
 
