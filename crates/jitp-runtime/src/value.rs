@@ -9,6 +9,43 @@ use serde::{Serialize, Serializer};
 use std::fmt;
 use std::net::IpAddr;
 
+/// How many characters of user input a message quotes before `…`.
+pub(crate) const QUOTE_CHARS: usize = 64;
+
+/// User input for a message: whole when short, else its first
+/// [`QUOTE_CHARS`] characters and `…`, so that a huge key or value cannot
+/// make a huge message.
+pub(crate) struct Clip<'a>(pub(crate) &'a str);
+
+impl fmt::Display for Clip<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.char_indices().nth(QUOTE_CHARS) {
+            None => f.write_str(self.0),
+            Some((end, _)) => {
+                f.write_str(self.0.get(..end).unwrap_or_default())?;
+                f.write_str("…")
+            }
+        }
+    }
+}
+
+/// The canonical form of an address: an IPv4-mapped IPv6 address
+/// (`::ffff:203.0.113.7`) is the IPv4 address it maps (`203.0.113.7`);
+/// any other address is itself. Every address jitp reads (request values,
+/// literals, networks) is canonical, so an IPv4 network contains the mapped
+/// spelling of its addresses and equality sees one address, not two.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    ip.to_canonical()
+}
+
+/// Parses an IPv4 or IPv6 address into its canonical form (see
+/// [`canonical_ip`]).
+pub fn parse_ip(text: &str) -> Result<IpAddr, String> {
+    text.parse::<IpAddr>()
+        .map(canonical_ip)
+        .map_err(|_| format!("`{}` is not a valid ip address", Clip(text)))
+}
+
 /// A span of time in microseconds.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Duration(pub i64);
@@ -35,7 +72,7 @@ impl Duration {
                 .find(|c: char| !c.is_ascii_digit())
                 .unwrap_or(rest.len());
             if digits == 0 {
-                return Err(format!("invalid duration `{text}`"));
+                return Err(format!("invalid duration `{}`", Clip(text)));
             }
             let (num, tail) = rest.split_at(digits);
             let unit_len = tail
@@ -43,21 +80,26 @@ impl Duration {
                 .unwrap_or(tail.len());
             let (unit, tail) = tail.split_at(unit_len);
             let Some(rank) = UNITS.iter().position(|(u, _)| *u == unit) else {
-                return Err(format!("invalid duration unit `{unit}` in `{text}`"));
+                return Err(format!(
+                    "invalid duration unit `{}` in `{}`",
+                    Clip(unit),
+                    Clip(text)
+                ));
             };
             if last_rank.is_some_and(|r| r >= rank) {
                 return Err(format!(
-                    "units of duration `{text}` must go from largest to smallest, each once"
+                    "units of duration `{}` must go from largest to smallest, each once",
+                    Clip(text)
                 ));
             }
             last_rank = Some(rank);
             let n: i64 = num
                 .parse()
-                .map_err(|_| format!("duration `{text}` is too large"))?;
+                .map_err(|_| format!("duration `{}` is too large", Clip(text)))?;
             let part = n
                 .checked_mul(UNITS[rank].1)
                 .and_then(|p| total.checked_add(p))
-                .ok_or_else(|| format!("duration `{text}` is too large"))?;
+                .ok_or_else(|| format!("duration `{}` is too large", Clip(text)))?;
             total = part;
             rest = tail;
         }
@@ -107,12 +149,12 @@ impl Time {
     /// Parses an RFC 3339 timestamp such as `2026-11-22T10:00:00Z`.
     pub fn parse(text: &str) -> Result<Time, String> {
         let dt = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-            .map_err(|e| format!("`{text}` is not an RFC 3339 time ({e})"))?;
+            .map_err(|e| format!("`{}` is not an RFC 3339 time ({e})", Clip(text)))?;
         let nanos = dt.unix_timestamp_nanos();
         let micros = nanos.div_euclid(1_000);
         i64::try_from(micros)
             .map(Time)
-            .map_err(|_| format!("`{text}` is out of range"))
+            .map_err(|_| format!("`{}` is out of range", Clip(text)))
     }
 
     /// The last instant RFC 3339 can write: `9999-12-31T23:59:59.999999Z`.
@@ -163,27 +205,49 @@ pub struct Cidr {
 
 impl Cidr {
     /// Parses `10.0.0.0/8` or `fd00::/8`. Host bits must be zero.
+    ///
+    /// A network of IPv4-mapped IPv6 addresses is the IPv4 network it maps:
+    /// `::ffff:10.0.0.0/104` is `10.0.0.0/8` (see [`canonical_ip`]).
     pub fn parse(text: &str) -> Result<Cidr, String> {
-        let (addr, prefix) = text
-            .split_once('/')
-            .ok_or_else(|| format!("`{text}` is not a network: expected `address/prefix`"))?;
+        let (addr, prefix) = text.split_once('/').ok_or_else(|| {
+            format!(
+                "`{}` is not a network: expected `address/prefix`",
+                Clip(text)
+            )
+        })?;
         let addr: IpAddr = addr
             .parse()
-            .map_err(|_| format!("`{addr}` is not a valid ip address"))?;
+            .map_err(|_| format!("`{}` is not a valid ip address", Clip(addr)))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix: u8 = prefix
-            .parse()
-            .ok()
-            .filter(|p| *p <= max)
-            .ok_or_else(|| format!("prefix `/{prefix}` is out of range (at most {max})"))?;
+        let prefix: u8 =
+            prefix.parse().ok().filter(|p| *p <= max).ok_or_else(|| {
+                format!("prefix `/{}` is out of range (at most {max})", Clip(prefix))
+            })?;
         let cidr = Cidr { addr, prefix };
         if cidr.network_bits() != ip_bits(addr) {
             return Err(format!(
-                "`{text}` has host bits set; the network is `{}/{prefix}`",
+                "`{}` has host bits set; the network is `{}/{prefix}`",
+                Clip(text),
                 bits_to_ip(addr.is_ipv4(), cidr.network_bits())
             ));
         }
-        Ok(cidr)
+        Ok(cidr.canonical())
+    }
+
+    /// The canonical form: a network inside `::ffff:0:0/96` (IPv4-mapped
+    /// addresses) is the IPv4 network it maps, prefix less 96; any other
+    /// network is itself.
+    pub fn canonical(self) -> Cidr {
+        match self.addr {
+            IpAddr::V6(v6) if self.prefix >= 96 => match v6.to_ipv4_mapped() {
+                Some(v4) => Cidr {
+                    addr: IpAddr::V4(v4),
+                    prefix: self.prefix - 96,
+                },
+                None => self,
+            },
+            _ => self,
+        }
     }
 
     fn mask(&self) -> u128 {
@@ -201,9 +265,14 @@ impl Cidr {
         ip_bits(self.addr) & self.mask()
     }
 
-    /// Whether `ip` lies inside this network (families must match).
+    /// Whether `ip` lies inside this network. Both are taken in their
+    /// canonical form (an IPv4-mapped IPv6 address is its IPv4 address),
+    /// then the families must match: an IPv6 network such as `::/0` holds
+    /// no IPv4 address.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        ip.is_ipv4() == self.addr.is_ipv4() && ip_bits(ip) & self.mask() == self.network_bits()
+        let net = self.canonical();
+        let ip = canonical_ip(ip);
+        ip.is_ipv4() == net.addr.is_ipv4() && ip_bits(ip) & net.mask() == net.network_bits()
     }
 }
 
@@ -263,5 +332,51 @@ mod tests {
         assert!(all.contains("1.2.3.4".parse().unwrap()));
         let v6 = Cidr::parse("fd00::/8").unwrap();
         assert!(v6.contains("fd12::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn mapped_addresses_are_their_ipv4_address() {
+        let v4 = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(parse_ip("::ffff:10.0.0.1"), Ok(v4("10.0.0.1")));
+        assert_eq!(parse_ip("::FFFF:a00:1"), Ok(v4("10.0.0.1")));
+        // other IPv6 addresses stay themselves, IPv4-compatible ones too
+        assert_eq!(parse_ip("::1"), Ok(v4("::1")));
+        assert_eq!(parse_ip("::10.0.0.1"), Ok(v4("::10.0.0.1")));
+        assert_eq!(
+            Cidr::parse("::ffff:10.0.0.0/104"),
+            Cidr::parse("10.0.0.0/8")
+        );
+        assert_eq!(Cidr::parse("::ffff:0:0/96"), Cidr::parse("0.0.0.0/0"));
+        assert!(Cidr::parse("::ffff:10.0.0.1/104").is_err());
+        let n = Cidr::parse("203.0.113.0/24").unwrap();
+        assert!(n.contains(v4("::ffff:203.0.113.7")));
+        assert!(!n.contains(v4("::ffff:203.0.114.7")));
+        // a net built by hand from a mapped address behaves as its IPv4 net
+        let raw = Cidr {
+            addr: v4("::ffff:203.0.113.0"),
+            prefix: 120,
+        };
+        assert!(raw.contains(v4("203.0.113.9")));
+        assert!(!Cidr::parse("::/0").unwrap().contains(v4("::ffff:1.2.3.4")));
+    }
+
+    #[test]
+    fn messages_quote_at_most_64_characters_of_input() {
+        let long = "9".repeat(100_000);
+        for e in [
+            Duration::parse(&format!("{long}x")).unwrap_err(),
+            Time::parse(&long).unwrap_err(),
+            Cidr::parse(&long).unwrap_err(),
+            parse_ip(&long).unwrap_err(),
+        ] {
+            assert!(e.len() < 200, "{} bytes: {}", e.len(), &e[..200]);
+            assert!(e.contains(&format!("{}…", "9".repeat(64))), "{e}");
+        }
+        assert_eq!(Clip("short").to_string(), "short");
+        assert_eq!(Clip(&"é".repeat(64)).to_string(), "é".repeat(64));
+        assert_eq!(
+            Clip(&"é".repeat(65)).to_string(),
+            format!("{}…", "é".repeat(64))
+        );
     }
 }
