@@ -1342,13 +1342,18 @@ fn ip_and_networks() {
         ],
         &ctx2,
     );
-    // IPv4-mapped IPv6 addresses are IPv6 addresses
+    // an IPv4-mapped IPv6 address is its IPv4 address
     let mut ctx3 = ctx.clone();
     ctx3["ip"] = json!("::ffff:10.1.2.3");
     check_exprs(
         &[
-            ("context.ip in 10.0.0.0/8", false),
-            ("context.ip in context.nets", false),
+            ("context.ip in 10.0.0.0/8", true),
+            ("context.ip in 11.0.0.0/8", false),
+            ("context.ip in context.nets", true),
+            ("context.ip in ::/0", false),
+            ("context.ip == 10.1.2.3", true),
+            ("context.ip == ::ffff:10.1.2.3", true),
+            ("net.is_private(context.ip)", true),
         ],
         &ctx3,
     );

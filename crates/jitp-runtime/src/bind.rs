@@ -14,10 +14,9 @@ use crate::bundle::{Bundle, FieldLayout, TypeDesc, MAX_SLOTS};
 use crate::error::{RequestError, RequestErrorKind as K};
 use crate::json::{check_shape, value_too_deep, Shape, J as Json};
 use crate::val::{Arena, SetRef, Val};
-use crate::value::{parse_ip, Cidr, Clip, Duration, Time};
+use crate::value::{approver_key, canonical_identity, parse_ip, Cidr, Clip, Duration, Time};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
 /// Largest request text accepted, in bytes.
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
@@ -72,94 +71,17 @@ fn too_deep() -> RequestError {
     )
 }
 
-/// Invisible code points no identity may contain: the format characters
-/// (general category Cf: soft hyphen, zero-width space and joiners, bidi
-/// controls, word joiner, byte order mark, tags, …) and the other default
-/// ignorable code points (variation selectors, Hangul fillers, the
-/// combining grapheme joiner, Mongolian free variation selectors, …).
-/// Inclusive ranges, sorted.
-const INVISIBLE: &[(char, char)] = &[
-    ('\u{00AD}', '\u{00AD}'),
-    ('\u{034F}', '\u{034F}'),
-    ('\u{0600}', '\u{0605}'),
-    ('\u{061C}', '\u{061C}'),
-    ('\u{06DD}', '\u{06DD}'),
-    ('\u{070F}', '\u{070F}'),
-    ('\u{0890}', '\u{0891}'),
-    ('\u{08E2}', '\u{08E2}'),
-    ('\u{115F}', '\u{1160}'),
-    ('\u{17B4}', '\u{17B5}'),
-    ('\u{180B}', '\u{180F}'),
-    ('\u{200B}', '\u{200F}'),
-    ('\u{202A}', '\u{202E}'),
-    ('\u{2060}', '\u{206F}'),
-    ('\u{3164}', '\u{3164}'),
-    ('\u{FE00}', '\u{FE0F}'),
-    ('\u{FEFF}', '\u{FEFF}'),
-    ('\u{FFA0}', '\u{FFA0}'),
-    ('\u{FFF0}', '\u{FFFB}'),
-    ('\u{110BD}', '\u{110BD}'),
-    ('\u{110CD}', '\u{110CD}'),
-    ('\u{13430}', '\u{1343F}'),
-    ('\u{1BCA0}', '\u{1BCA3}'),
-    ('\u{1D173}', '\u{1D17A}'),
-    ('\u{E0000}', '\u{E0FFF}'),
-];
-
-fn invisible(c: char) -> bool {
-    INVISIBLE.iter().any(|&(lo, hi)| lo <= c && c <= hi)
-}
-
-/// The canonical form of an identity (`subject.id`, `resource.id`,
-/// `task.approvals[i].by`): its Unicode NFC normalisation, compared byte
-/// for byte (case-sensitive). An identity that is empty, starts or ends
-/// with whitespace, or contains a control character, an invisible
-/// character (see [`INVISIBLE`]) or whitespace other than the space
-/// U+0020 is refused: each is a second spelling of a name that looks the
-/// same, or no name at all.
+/// [`canonical_identity`] of the identity at `path`, or the error naming
+/// it.
 fn identity<'s>(s: &'s str, path: impl Fn() -> String) -> R<Cow<'s, str>> {
-    let bad = |why: String| {
+    canonical_identity(s).map_err(|why| {
         let path = path();
-        fail(
+        RequestError::new(
             K::InvalidValue,
             path.clone(),
             format!("`{path}` is not a valid identity: {why}"),
         )
-    };
-    if s.is_empty() {
-        return bad("it is empty".into());
-    }
-    if s.starts_with(char::is_whitespace) {
-        return bad("it starts with whitespace".into());
-    }
-    if s.ends_with(char::is_whitespace) {
-        return bad("it ends with whitespace".into());
-    }
-    if let Some(c) = s
-        .chars()
-        .find(|&c| c.is_control() || invisible(c) || (c.is_whitespace() && c != ' '))
-    {
-        let what = if c.is_control() {
-            "a control character"
-        } else if c.is_whitespace() {
-            "whitespace other than a space"
-        } else {
-            "an invisible character"
-        };
-        return bad(format!("it contains U+{:04X}, {what}", u32::from(c)));
-    }
-    Ok(match is_nfc_quick(s.chars()) {
-        IsNormalized::Yes => Cow::Borrowed(s),
-        _ => Cow::Owned(s.nfc().collect()),
     })
-}
-
-/// Who an approval is by, for telling approvers apart: the identity with
-/// case folded. Two approvals whose approvers differ only in case count
-/// once, and one by the principal in another case does not count, so the
-/// rule errs toward fewer approvals, never more.
-fn approver_key(id: &str) -> String {
-    id.to_lowercase()
 }
 
 /// Sorts the set that starts at `start` (the arena's tail) and drops its

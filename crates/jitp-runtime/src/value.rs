@@ -1,13 +1,16 @@
-//! Primitive values shared by the compiler and the VM: durations, instants
-//! and CIDR networks, with their parsing and formatting.
+//! Primitive values shared by the compiler and the VM: durations, instants,
+//! addresses and CIDR networks, with their parsing and formatting, and the
+//! canonical form of identities.
 //!
 //! Time and durations are counted in whole microseconds in an `i64`, which
 //! covers about ±292,000 years around 1970. RFC 3339 input with finer
 //! precision is truncated toward the past.
 
 use serde::{Serialize, Serializer};
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
+use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 
 /// How many characters of user input a message quotes before `…`.
 pub(crate) const QUOTE_CHARS: usize = 64;
@@ -44,6 +47,90 @@ pub fn parse_ip(text: &str) -> Result<IpAddr, String> {
     text.parse::<IpAddr>()
         .map(canonical_ip)
         .map_err(|_| format!("`{}` is not a valid ip address", Clip(text)))
+}
+
+/// Invisible code points no identity may contain: the format characters
+/// (general category Cf: soft hyphen, zero-width space and joiners, bidi
+/// controls, word joiner, byte order mark, tags, …) and the other default
+/// ignorable code points (variation selectors, Hangul fillers, the
+/// combining grapheme joiner, Mongolian free variation selectors, …).
+/// Inclusive ranges, sorted.
+const INVISIBLE: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{034F}', '\u{034F}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{115F}', '\u{1160}'),
+    ('\u{17B4}', '\u{17B5}'),
+    ('\u{180B}', '\u{180F}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{206F}'),
+    ('\u{3164}', '\u{3164}'),
+    ('\u{FE00}', '\u{FE0F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFA0}', '\u{FFA0}'),
+    ('\u{FFF0}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0000}', '\u{E0FFF}'),
+];
+
+fn invisible(c: char) -> bool {
+    INVISIBLE.iter().any(|&(lo, hi)| lo <= c && c <= hi)
+}
+
+/// The canonical form of an identity (a principal's or resource's id, an
+/// approver's name): its Unicode NFC normalisation, compared byte for byte
+/// (case-sensitive). Refused, with the reason: an identity that is empty,
+/// starts or ends with whitespace, or contains a control character
+/// (general category Cc), an invisible character (format characters, Cf,
+/// and the other default-ignorable code points) or whitespace other than
+/// the space U+0020. Each is a second spelling of a name that looks the
+/// same, or no name at all.
+pub fn canonical_identity(s: &str) -> Result<Cow<'_, str>, String> {
+    if s.is_empty() {
+        return Err("it is empty".into());
+    }
+    if s.starts_with(char::is_whitespace) {
+        return Err("it starts with whitespace".into());
+    }
+    if s.ends_with(char::is_whitespace) {
+        return Err("it ends with whitespace".into());
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|&c| c.is_control() || invisible(c) || (c.is_whitespace() && c != ' '))
+    {
+        let what = if c.is_control() {
+            "a control character"
+        } else if c.is_whitespace() {
+            "whitespace other than a space"
+        } else {
+            "an invisible character"
+        };
+        return Err(format!("it contains U+{:04X}, {what}", u32::from(c)));
+    }
+    Ok(match is_nfc_quick(s.chars()) {
+        IsNormalized::Yes => Cow::Borrowed(s),
+        _ => Cow::Owned(s.nfc().collect()),
+    })
+}
+
+/// Who an approval is by, for telling approvers apart: a canonical
+/// identity with its case folded (Unicode lowercase). Two approvals whose
+/// approvers differ only in case count once, and one by the principal in
+/// another case does not count, so counting errs toward fewer approvals,
+/// never more.
+pub fn approver_key(id: &str) -> String {
+    id.to_lowercase()
 }
 
 /// A span of time in microseconds.
