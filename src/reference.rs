@@ -11,7 +11,7 @@
 use crate::check::hir::*;
 use crate::syntax::ast::{Effect as RuleEffect, TaskKind};
 use jitp_runtime::decision::{DecisionRecord, Effect, Obligation, Reason};
-use jitp_runtime::value::{Cidr, Duration, Time};
+use jitp_runtime::value::{approver_key, canonical_identity, parse_ip, Cidr, Duration, Time};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -195,6 +195,10 @@ pub fn parse_request(p: &Program, json: &Json) -> Result<Request, String> {
             let started_at = Time::parse(started)
                 .map_err(|e| format!("`task.started_at`: {e}"))?
                 .0;
+            // Approvers are told apart, and from the principal, by
+            // approver_key; the set keeps the first spelling of each.
+            let principal_key = approver_key(&principal_id);
+            let mut keys = BTreeSet::new();
             let mut approvers = BTreeSet::new();
             match t.get("approvals") {
                 None | Some(Json::Null) => {}
@@ -219,8 +223,12 @@ pub fn parse_request(p: &Program, json: &Json) -> Result<Request, String> {
                             Time::parse(at)
                                 .map_err(|e| format!("`task.approvals[{i}].at`: {e}"))?;
                         }
-                        if by != principal_id {
-                            approvers.insert(by.to_string());
+                        let by = canonical_identity(by).map_err(|why| {
+                            format!("`task.approvals[{i}].by` is not a valid identity: {why}")
+                        })?;
+                        let key = approver_key(&by);
+                        if key != principal_key && keys.insert(key) {
+                            approvers.insert(by.into_owned());
                         }
                     }
                 }
@@ -267,6 +275,8 @@ fn entity(p: &Program, json: Option<&Json>, role: &str) -> Result<(EntityId, Val
         .get("id")
         .and_then(Json::as_str)
         .ok_or_else(|| format!("`{role}.id` must be a string"))?;
+    let id = canonical_identity(id)
+        .map_err(|why| format!("`{role}.id` is not a valid identity: {why}"))?;
     let empty = serde_json::Map::new();
     let props = match obj.get("properties") {
         None | Some(Json::Null) => &empty,
@@ -358,10 +368,7 @@ fn value(p: &Program, ty: &Type, json: Option<&Json>, path: &str) -> Result<Valu
         }
         Type::Ip => {
             let s = json.as_str().ok_or_else(|| want("an ip address string"))?;
-            Value::Ip(
-                s.parse()
-                    .map_err(|_| format!("`{path}`: `{s}` is not a valid ip address"))?,
-            )
+            Value::Ip(parse_ip(s).map_err(|e| format!("`{path}`: {e}"))?)
         }
         Type::Net => {
             let s = json

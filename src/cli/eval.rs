@@ -151,6 +151,14 @@ fn default_now(text: &str) -> String {
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     errln!("note: the request has no `now`; deciding at the current time {now}");
-    obj.insert("now".into(), serde_json::Value::String(now));
-    serde_json::Value::Object(obj).to_string()
+    let now = serde_json::Value::String(now);
+    // Into the text, not a re-serialised `Value`: that would drop a
+    // repeated key the runtime must see (and refuse).
+    match text.trim_start().strip_prefix('{') {
+        Some(rest) if !obj.is_empty() => format!("{{\"now\": {now}, {rest}"),
+        _ => {
+            obj.insert("now".into(), now);
+            serde_json::Value::Object(obj).to_string()
+        }
+    }
 }

@@ -416,9 +416,11 @@ fn bad_unit(s: &str) -> Result<Duration, LexError> {
     )))
 }
 
+/// An address literal in its canonical form: `::ffff:10.0.0.1` is the
+/// IPv4 address `10.0.0.1` (as a network `::ffff:10.0.0.0/104` is
+/// `10.0.0.0/8`, see [`Cidr::parse`]).
 fn parse_ip(s: &str) -> Result<IpAddr, LexError> {
-    s.parse::<IpAddr>()
-        .map_err(|_| LexError::BadIp(format!("`{s}` is not a valid ip address")))
+    jitp_runtime::value::parse_ip(s).map_err(LexError::BadIp)
 }
 
 fn parse_net(s: &str) -> Result<Cidr, LexError> {

@@ -12,9 +12,10 @@
 
 use crate::bundle::{Bundle, FieldLayout, TypeDesc, MAX_SLOTS};
 use crate::error::{RequestError, RequestErrorKind as K};
-use crate::json::J as Json;
+use crate::json::{check_shape, value_too_deep, Shape, J as Json};
 use crate::val::{Arena, SetRef, Val};
-use crate::value::{Cidr, Duration, Time};
+use crate::value::{approver_key, canonical_identity, parse_ip, Cidr, Clip, Duration, Time};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 /// Largest request text accepted, in bytes.
@@ -60,21 +61,49 @@ fn fail<T>(kind: K, path: impl Into<String>, message: impl Into<String>) -> R<T>
     Err(RequestError::new(kind, path, message))
 }
 
-/// Depth of nesting of a JSON value, stopping early past `limit`.
-fn depth_exceeds(v: &Json<'_>, limit: usize) -> bool {
-    // Iterative, so hostile nesting cannot overflow our stack.
-    let mut stack: Vec<(&Json<'_>, usize)> = vec![(v, 1)];
-    while let Some((v, d)) = stack.pop() {
-        if d > limit {
-            return true;
-        }
-        match v {
-            Json::Arr(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
-            Json::Obj(entries) => stack.extend(entries.iter().map(|(_, i)| (i, d + 1))),
-            _ => {}
+fn too_deep() -> RequestError {
+    RequestError::new(
+        K::TooDeep {
+            limit: MAX_REQUEST_DEPTH,
+        },
+        "",
+        format!("the request is nested deeper than {MAX_REQUEST_DEPTH} levels"),
+    )
+}
+
+/// [`canonical_identity`] of the identity at `path`, or the error naming
+/// it.
+fn identity<'s>(s: &'s str, path: impl Fn() -> String) -> R<Cow<'s, str>> {
+    canonical_identity(s).map_err(|why| {
+        let path = path();
+        RequestError::new(
+            K::InvalidValue,
+            path.clone(),
+            format!("`{path}` is not a valid identity: {why}"),
+        )
+    })
+}
+
+/// Sorts the set that starts at `start` (the arena's tail) and drops its
+/// duplicates: request sets are kept sorted so set operations can search
+/// them.
+fn sort_dedup_tail(arena: &mut Vec<Val>, start: usize) {
+    let Some(tail) = arena.get_mut(start..) else {
+        return;
+    };
+    tail.sort_unstable();
+    let mut kept = 0usize;
+    for read in 0..tail.len() {
+        let cur = tail.get(read).copied();
+        let prev = kept.checked_sub(1).and_then(|p| tail.get(p)).copied();
+        if let Some(cur) = cur.filter(|c| prev != Some(*c)) {
+            if let Some(slot) = tail.get_mut(kept) {
+                *slot = cur;
+            }
+            kept += 1;
         }
     }
-    false
+    arena.truncate(start + kept);
 }
 
 /// Where a value sits in the request, for error messages. Built on the
@@ -112,7 +141,9 @@ struct Binder<'a> {
 }
 
 impl Bundle {
-    /// Parses and binds a request given as JSON text.
+    /// Parses and binds a request given as JSON text. An object that
+    /// repeats a key, at any level, is refused
+    /// ([`RequestErrorKind::DuplicateKey`](crate::RequestErrorKind)).
     pub fn bind_str(&self, text: &str) -> Result<BoundRequest, RequestError> {
         if text.len() > MAX_REQUEST_BYTES {
             return fail(
@@ -137,19 +168,39 @@ impl Bundle {
     }
 
     /// Binds a parsed request.
+    ///
+    /// A `serde_json::Value` cannot hold a repeated key: its parser kept
+    /// the last one silently, so this cannot refuse
+    /// `{"risk": 99, "risk": 10}` the way [`Bundle::bind_str`] does. A
+    /// caller that parses request JSON itself owns that check (a proxy and
+    /// jitp reading different `risk`s decide different requests); pass the
+    /// text to `bind_str` to have jitp make it. Nesting deeper than
+    /// [`MAX_REQUEST_DEPTH`] is refused before anything else reads the
+    /// value, however deep it is.
     pub fn bind(&self, json: &serde_json::Value) -> Result<BoundRequest, RequestError> {
+        if value_too_deep(json, MAX_REQUEST_DEPTH) {
+            return Err(too_deep());
+        }
         self.bind_tree(&Json::from_value(json))
     }
 
     fn bind_tree(&self, json: &Json<'_>) -> Result<BoundRequest, RequestError> {
-        if depth_exceeds(json, MAX_REQUEST_DEPTH) {
-            return fail(
-                K::TooDeep {
-                    limit: MAX_REQUEST_DEPTH,
-                },
-                "",
-                format!("the request is nested deeper than {MAX_REQUEST_DEPTH} levels"),
-            );
+        match check_shape(json, MAX_REQUEST_DEPTH) {
+            Ok(()) => {}
+            Err(Shape::TooDeep) => return Err(too_deep()),
+            Err(Shape::DuplicateKey { key, at }) => {
+                let key = Clip(&key).to_string();
+                let (path, place) = if at.is_empty() {
+                    (key.clone(), "the request".to_string())
+                } else {
+                    (format!("{at}.{key}"), format!("`{at}`"))
+                };
+                return fail(
+                    K::DuplicateKey,
+                    path,
+                    format!("duplicate key `{key}` in {place}"),
+                );
+            }
         }
         let mut b = Binder {
             bundle: self,
@@ -226,9 +277,10 @@ impl Binder<'_> {
             ]
             .contains(&k.as_ref())
             {
+                let k = Clip(k);
                 return fail(
                     K::UnknownField,
-                    k.as_ref(),
+                    k.to_string(),
                     format!("unknown request field `{k}`"),
                 );
             }
@@ -250,6 +302,7 @@ impl Binder<'_> {
             .iter()
             .find(|(k, _)| k != "name")
         {
+            let k = Clip(k);
             return fail(
                 K::UnknownField,
                 format!("action.{k}"),
@@ -271,7 +324,7 @@ impl Binder<'_> {
             RequestError::new(
                 K::UnknownName,
                 "action.name",
-                format!("unknown action `{action_name}`"),
+                format!("unknown action `{}`", Clip(action_name)),
             )
         })?;
         let (rtype, _) = self.entity(json.get("resource"), "resource", false)?;
@@ -329,12 +382,13 @@ impl Binder<'_> {
 
         match json.get("task") {
             None | Some(Json::Null) => {}
-            Some(t) => self.task(t, &principal_id)?,
+            Some(t) => self.task(t, &approver_key(&principal_id))?,
         }
         Ok(())
     }
 
-    fn task(&mut self, t: &Json, principal_id: &str) -> R<()> {
+    /// Binds `task`; `principal_key` is the principal's [`approver_key`].
+    fn task(&mut self, t: &Json, principal_key: &str) -> R<()> {
         let entries = t.as_object().ok_or_else(|| {
             RequestError::new(
                 K::WrongType {
@@ -346,6 +400,7 @@ impl Binder<'_> {
         })?;
         for (k, _) in entries {
             if !["name", "id", "started_at", "approvals"].contains(&k.as_ref()) {
+                let k = Clip(k);
                 return fail(
                     K::UnknownField,
                     format!("task.{k}"),
@@ -364,7 +419,7 @@ impl Binder<'_> {
             RequestError::new(
                 K::UnknownName,
                 "task.name",
-                format!("unknown task `{name}`"),
+                format!("unknown task `{}`", Clip(name)),
             )
         })?;
         let id = match t.get("id") {
@@ -395,7 +450,8 @@ impl Binder<'_> {
             )
         })?;
         let mut approvers: Vec<u32> = Vec::new();
-        let mut seen: Option<HashSet<u32>> = match t.get("approvals") {
+        let mut keys: Vec<String> = Vec::new();
+        let mut seen: Option<HashSet<String>> = match t.get("approvals") {
             Some(Json::Arr(items)) if items.len() > 16 => Some(HashSet::new()),
             _ => None,
         };
@@ -413,6 +469,7 @@ impl Binder<'_> {
                         )
                     })?;
                     if let Some((k, _)) = entries.iter().find(|(k, _)| k != "by" && k != "at") {
+                        let k = Clip(k);
                         return fail(
                             K::UnknownField,
                             format!("task.approvals[{i}].{k}"),
@@ -444,15 +501,21 @@ impl Binder<'_> {
                             )
                         })?;
                     }
-                    // Self-approval never counts.
-                    if by != principal_id {
-                        let s = self.intern(by);
+                    let by = identity(by, || format!("task.approvals[{i}].by"))?;
+                    // Self-approval never counts, nor a second approval by
+                    // the same approver (both compared by approver_key).
+                    let key = approver_key(&by);
+                    if key != principal_key {
                         let fresh = match &mut seen {
-                            Some(set) => set.insert(s),
-                            None => !approvers.contains(&s),
+                            Some(set) => set.insert(key),
+                            None if keys.contains(&key) => false,
+                            None => {
+                                keys.push(key);
+                                true
+                            }
                         };
                         if fresh {
-                            approvers.push(s);
+                            approvers.push(self.intern(&by));
                         }
                     }
                 }
@@ -482,6 +545,7 @@ impl Binder<'_> {
         let start = self.req.sets.len() as u32;
         let len = approvers.len() as u32;
         self.req.sets.extend(approvers.into_iter().map(Val::Str));
+        sort_dedup_tail(&mut self.req.sets, start as usize);
         self.set(
             sp.task_approvers,
             Val::Set(SetRef {
@@ -510,6 +574,7 @@ impl Binder<'_> {
             .iter()
             .find(|(k, _)| !["type", "id", "properties"].contains(&k.as_ref()))
         {
+            let k = Clip(k);
             return fail(
                 K::UnknownField,
                 format!("{role}.{k}"),
@@ -528,7 +593,7 @@ impl Binder<'_> {
             RequestError::new(
                 K::UnknownName,
                 format!("{role}.type"),
-                format!("unknown entity type `{ty}` in `{role}.type`"),
+                format!("unknown entity type `{}` in `{role}.type`", Clip(ty)),
             )
         })?;
         let id = obj.get("id").and_then(Json::as_str).ok_or_else(|| {
@@ -538,6 +603,7 @@ impl Binder<'_> {
                 format!("`{role}.id` must be a string"),
             )
         })?;
+        let id = identity(id, || format!("{role}.id"))?;
         let empty = Json::Obj(Vec::new());
         let props = match obj.get("properties") {
             None | Some(Json::Null) => &empty,
@@ -566,6 +632,7 @@ impl Binder<'_> {
         for (k, _) in props.as_object().unwrap_or(&[]) {
             let known = fields.iter().skip(1).any(|f| bundle.string(f.name) == k);
             if !known {
+                let k = Clip(k);
                 return fail(
                     K::UnknownField,
                     format!("{role}.properties.{k}"),
@@ -575,7 +642,7 @@ impl Binder<'_> {
         }
         let mut fields_iter = fields.iter();
         if let Some(idf) = fields_iter.next() {
-            let s = self.intern(id);
+            let s = self.intern(&id);
             self.set(idf.slot, Val::Str(s))?;
         }
         let root = At::Root(role);
@@ -606,6 +673,7 @@ impl Binder<'_> {
         })?;
         for (k, _) in entries {
             if !layout.fields.iter().any(|f| bundle.string(f.name) == k) {
+                let k = Clip(k);
                 return fail(
                     K::UnknownField,
                     format!("{path}.{k}"),
@@ -656,20 +724,14 @@ impl Binder<'_> {
                         format!("`{path}` must be an array"),
                     )
                 })?;
-                // Elements go straight into the arena, duplicates dropped
-                // (linear scan for small sets, a hash set for large ones).
+                // Elements go straight into the arena, then are sorted and
+                // deduplicated there: set operations search request sets.
                 let start = self.req.sets.len();
-                let mut seen: Option<HashSet<Val>> = (items.len() > 16).then(HashSet::new);
                 for (i, item) in items.iter().enumerate() {
                     let v = self.scalar(elem, item, &At::Index(path, i))?;
-                    let fresh = match &mut seen {
-                        Some(set) => set.insert(v),
-                        None => !self.req.sets.get(start..).is_some_and(|s| s.contains(&v)),
-                    };
-                    if fresh {
-                        self.req.sets.push(v);
-                    }
+                    self.req.sets.push(v);
                 }
+                sort_dedup_tail(&mut self.req.sets, start);
                 let len = (self.req.sets.len() - start) as u32;
                 self.set(
                     slot,
@@ -736,12 +798,8 @@ impl Binder<'_> {
             }
             TypeDesc::Ip => {
                 let s = json.as_str().ok_or_else(|| want("an ip address string"))?;
-                Val::Ip(s.parse().map_err(|_| {
-                    RequestError::new(
-                        K::InvalidValue,
-                        path.to_string(),
-                        format!("`{path}`: `{s}` is not a valid ip address"),
-                    )
+                Val::Ip(parse_ip(s).map_err(|e| {
+                    RequestError::new(K::InvalidValue, path.to_string(), format!("`{path}`: {e}"))
                 })?)
             }
             TypeDesc::Net => {
@@ -781,7 +839,8 @@ impl Binder<'_> {
                             K::InvalidValue,
                             path.to_string(),
                             format!(
-                                "`{path}`: `{s}` is not a variant of `{}` ({})",
+                                "`{path}`: `{}` is not a variant of `{}` ({})",
+                                Clip(s),
                                 bundle.string(*name),
                                 all.join(", ")
                             ),
@@ -939,5 +998,89 @@ mod tests {
         );
         let any: crate::Error = e.into();
         assert!(matches!(any, crate::Error::Request(_)));
+    }
+
+    #[test]
+    fn a_repeated_key_is_a_duplicate_key_error_at_its_path() {
+        let b = bundle();
+        let text = valid().to_string();
+        let risk = text.replacen("\"risk\":10", "\"risk\":99,\"risk\":10", 1);
+        assert_ne!(risk, text);
+        let e = b.bind_str(&risk).expect_err("repeated key");
+        assert_eq!((e.kind, e.path.as_str()), (K::DuplicateKey, "context.risk"));
+        assert_eq!(e.message(), "duplicate key `risk` in `context`");
+        let top = format!("{{\"now\":\"x\",{}", &text[1..]);
+        let e = b.bind_str(&top).expect_err("repeated key");
+        assert_eq!((e.kind, e.path.as_str()), (K::DuplicateKey, "now"));
+        assert_eq!(e.message(), "duplicate key `now` in the request");
+    }
+
+    #[test]
+    fn identities_are_nfc_and_refuse_invisible_spellings() {
+        let path = || "subject.id".to_string();
+        assert_eq!(identity("bob", path).ok(), Some(Cow::Borrowed("bob")));
+        assert_eq!(
+            identity("bo\u{308}b", path).ok().as_deref(),
+            Some("b\u{f6}b")
+        );
+        assert_eq!(
+            identity("Bob Smith", path).ok().as_deref(),
+            Some("Bob Smith")
+        );
+        for bad in [
+            "",
+            " bob",
+            "bob ",
+            "bob\t",
+            "bob\u{0}",
+            "b\u{7f}ob",
+            "b\u{200b}ob",
+            "b\u{2060}ob",
+            "b\u{202e}ob",
+            "\u{feff}bob",
+            "b\u{ad}ob",
+            "b\u{34f}ob",
+            "b\u{e0041}ob",
+            "b\u{3000}ob",
+            "b\u{85}ob",
+        ] {
+            let e = identity(bad, path).expect_err(bad);
+            assert_eq!(
+                (e.kind, e.path.as_str()),
+                (K::InvalidValue, "subject.id"),
+                "{bad:?}"
+            );
+            assert!(
+                e.message()
+                    .starts_with("`subject.id` is not a valid identity: "),
+                "{bad:?}: {e}"
+            );
+        }
+        assert_eq!(approver_key("BoB"), approver_key("bob"));
+        assert_ne!(approver_key("bob"), approver_key("rob"));
+    }
+
+    #[test]
+    fn request_sets_are_sorted_and_deduplicated() {
+        let mut arena = vec![
+            Val::Int(7),
+            Val::Int(3),
+            Val::Int(1),
+            Val::Int(3),
+            Val::Int(1),
+        ];
+        sort_dedup_tail(&mut arena, 1);
+        assert_eq!(arena, vec![Val::Int(7), Val::Int(1), Val::Int(3)]);
+        let mut empty: Vec<Val> = vec![Val::Int(1)];
+        sort_dedup_tail(&mut empty, 1);
+        assert_eq!(empty, vec![Val::Int(1)]);
+        let b = bundle();
+        let mut v = valid();
+        v["subject"]["properties"]["roles"] = serde_json::json!(["z", "a", "z", "m", "a"]);
+        let req = b.bind(&v).expect("binds");
+        // three distinct roles and one approver
+        assert_eq!(req.sets.len(), 4);
+        let roles = &req.sets[..3];
+        assert!(roles.is_sorted(), "{roles:?}");
     }
 }

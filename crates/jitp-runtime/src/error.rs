@@ -90,6 +90,10 @@ pub enum RequestErrorKind {
         /// The limit in levels.
         limit: usize,
     },
+    /// An object of the request repeats a key. A reader that keeps the
+    /// first of two `risk` keys and one that keeps the last would decide
+    /// different requests, so jitp refuses both.
+    DuplicateKey,
     /// The request text is not valid JSON.
     Syntax {
         /// 1-based line of the problem.
@@ -110,8 +114,10 @@ pub enum RequestErrorKind {
     /// `null` where a value is required.
     Null,
     /// A value of the right JSON type that does not parse or is not
-    /// allowed: a malformed time, duration, address or network, or a string
-    /// that is not a variant of its enum.
+    /// allowed: a malformed time, duration, address or network, a string
+    /// that is not a variant of its enum, or an identity (`subject.id`,
+    /// `resource.id`, `task.approvals[i].by`) that is empty or has
+    /// surrounding whitespace or invisible characters.
     InvalidValue,
     /// An entity type, action or task the policy does not declare.
     UnknownName,

@@ -88,10 +88,7 @@ impl Bundle {
 
     fn eq(&self, req: &BoundRequest, a: Val, b: Val) -> R<bool> {
         match (a, b) {
-            (Val::Set(x), Val::Set(y)) => {
-                let (xs, ys) = (self.set_items(req, x)?, self.set_items(req, y)?);
-                Ok(xs.len() == ys.len() && xs.iter().all(|v| ys.contains(v)))
-            }
+            (Val::Set(x), Val::Set(y)) => Ok(x.len == y.len && self.subset(req, x, y)?),
             // Verification rules out comparing values of different types;
             // should one slip through, it is an evaluation error, never an
             // answer.
@@ -100,8 +97,53 @@ impl Bundle {
         }
     }
 
+    /// A set's items and whether they are sorted: a request set always is
+    /// (binding sorts it); a constant set is checked, in linear time.
+    fn searchable<'a>(&'a self, req: &'a BoundRequest, s: SetRef) -> R<(&'a [Val], bool)> {
+        let items = self.set_items(req, s)?;
+        Ok((items, s.arena == Arena::Request || items.is_sorted()))
+    }
+
+    /// Whether `x` is in `set`: a binary search in a request set, a scan
+    /// of a constant one.
     fn member(&self, req: &BoundRequest, x: Val, set: SetRef) -> R<bool> {
-        Ok(self.set_items(req, set)?.contains(&x))
+        let items = self.set_items(req, set)?;
+        Ok(if set.arena == Arena::Request {
+            items.binary_search(&x).is_ok()
+        } else {
+            items.contains(&x)
+        })
+    }
+
+    /// Whether the sets share an element. `n log m` when either is sorted
+    /// (every request set is); two unsorted sets are both constants of the
+    /// policy, which bounds them.
+    fn overlap(&self, req: &BoundRequest, a: SetRef, b: SetRef) -> R<bool> {
+        let ((xs, xs_sorted), (ys, ys_sorted)) =
+            (self.searchable(req, a)?, self.searchable(req, b)?);
+        Ok(if ys_sorted {
+            xs.iter().any(|v| ys.binary_search(v).is_ok())
+        } else if xs_sorted {
+            ys.iter().any(|v| xs.binary_search(v).is_ok())
+        } else {
+            xs.iter().any(|v| ys.contains(v))
+        })
+    }
+
+    /// Whether every element of `small` is in `big`. `n log m` when `big`
+    /// is sorted; otherwise `big` is an unsorted constant, and a request
+    /// set (no duplicates) can only be inside it when it is no larger,
+    /// which bounds the scan by the constant's size squared.
+    fn subset(&self, req: &BoundRequest, small: SetRef, big: SetRef) -> R<bool> {
+        let (xs, _) = self.searchable(req, small)?;
+        let (ys, ys_sorted) = self.searchable(req, big)?;
+        Ok(if ys_sorted {
+            xs.iter().all(|v| ys.binary_search(v).is_ok())
+        } else if small.arena == Arena::Request && xs.len() > ys.len() {
+            false
+        } else {
+            xs.iter().all(|v| ys.contains(v))
+        })
     }
 
     /// Runs one block; the result is its `Bool`.
@@ -244,7 +286,7 @@ impl Bundle {
                                     .iter()
                                     .any(|v| matches!(v, Val::Net(n) if n.contains(ip)))
                             } else {
-                                items.contains(&a)
+                                self.member(req, a, s)?
                             }
                         }
                         (x, Val::Set(s)) => self.member(req, x, s)?,
@@ -290,26 +332,10 @@ impl Bundle {
                                 Val::Bool(self.member(req, x, s)?)
                             }
                             (method::CONTAINS_ANY, Val::Set(s), Val::Set(x)) => {
-                                let items = self.set_items(req, x)?;
-                                let mut any = false;
-                                for v in items {
-                                    if self.member(req, *v, s)? {
-                                        any = true;
-                                        break;
-                                    }
-                                }
-                                Val::Bool(any)
+                                Val::Bool(self.overlap(req, s, x)?)
                             }
                             (method::CONTAINS_ALL, Val::Set(s), Val::Set(x)) => {
-                                let items = self.set_items(req, x)?;
-                                let mut all = true;
-                                for v in items {
-                                    if !self.member(req, *v, s)? {
-                                        all = false;
-                                        break;
-                                    }
-                                }
-                                Val::Bool(all)
+                                Val::Bool(self.subset(req, x, s)?)
                             }
                             (method::IS_EMPTY, Val::Set(s), _) => Val::Bool(s.len == 0),
                             (method::LEN, Val::Set(s), _) => Val::Int(i64::from(s.len)),

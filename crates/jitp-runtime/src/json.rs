@@ -21,7 +21,8 @@ pub(crate) enum J<'a> {
     OtherNumber,
     Str(Cow<'a, str>),
     Arr(Vec<J<'a>>),
-    /// Entries in document order (a repeated key: the last one counts).
+    /// Entries in document order. Parsing keeps a repeated key;
+    /// [`check_shape`] refuses it before anything reads the object.
     Obj(Vec<(Cow<'a, str>, J<'a>)>),
 }
 
@@ -59,16 +60,17 @@ impl<'a> J<'a> {
     pub fn is_null(&self) -> bool {
         matches!(self, J::Null)
     }
-    /// The value of `key` in an object (the last one if repeated).
+    /// The value of `key` in an object (keys are unique once
+    /// [`check_shape`] passed).
     pub fn get(&self, key: &str) -> Option<&J<'a>> {
         self.as_object()?
             .iter()
-            .rev()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v)
     }
 
-    /// Converts a `serde_json::Value`, borrowing its strings.
+    /// Converts a `serde_json::Value`, borrowing its strings. Recursive:
+    /// check the value's depth first ([`value_too_deep`]).
     pub fn from_value(v: &'a serde_json::Value) -> J<'a> {
         match v {
             serde_json::Value::Null => J::Null,
@@ -161,5 +163,179 @@ impl<'de> Deserialize<'de> for J<'de> {
             }
         }
         d.deserialize_any(JVisitor)
+    }
+}
+
+/// What [`check_shape`] found wrong with a parsed request.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// A value nests deeper than the limit.
+    TooDeep,
+    /// An object repeats a key: `key` (as written) in the object at `at`,
+    /// a request path (`context.ticket`, `task.approvals[0]`; empty for the
+    /// request itself).
+    DuplicateKey { key: String, at: String },
+}
+
+/// Objects up to this size are searched for repeated keys pair by pair,
+/// larger ones with a hash set.
+const PAIRWISE_KEYS: usize = 16;
+
+/// The index of the first entry whose key an earlier entry already has.
+fn first_duplicate(entries: &[(Cow<'_, str>, J<'_>)]) -> Option<usize> {
+    if entries.len() <= PAIRWISE_KEYS {
+        (1..entries.len()).find(|&i| {
+            let key = entries.get(i).map(|(k, _)| k);
+            entries.iter().take(i).any(|(k, _)| Some(k) == key)
+        })
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(entries.len());
+        entries.iter().position(|(k, _)| !seen.insert(k.as_ref()))
+    }
+}
+
+/// One open container of the walk, with the index of the child being
+/// visited.
+enum Frame<'j, 'a> {
+    Arr(&'j [J<'a>], usize),
+    Obj(&'j [(Cow<'a, str>, J<'a>)], usize),
+}
+
+/// Checks a parsed request before binding reads it: no value deeper than
+/// `limit` (the root is at depth 1) and no object with a repeated key, at
+/// any level. Iterative, so hostile nesting cannot overflow the stack;
+/// linear in the size of the tree.
+pub(crate) fn check_shape(root: &J<'_>, limit: usize) -> Result<(), Shape> {
+    let mut stack: Vec<Frame<'_, '_>> = Vec::new();
+    let mut next = Some(root);
+    loop {
+        if let Some(v) = next.take() {
+            if stack.len() + 1 > limit {
+                return Err(Shape::TooDeep);
+            }
+            match v {
+                J::Arr(items) => stack.push(Frame::Arr(items, 0)),
+                J::Obj(entries) => {
+                    if let Some(i) = first_duplicate(entries) {
+                        let key = entries.get(i).map_or("", |(k, _)| k.as_ref());
+                        return Err(Shape::DuplicateKey {
+                            key: key.to_string(),
+                            at: frames_path(&stack),
+                        });
+                    }
+                    stack.push(Frame::Obj(entries, 0));
+                }
+                _ => {}
+            }
+        }
+        let Some(top) = stack.last_mut() else {
+            return Ok(());
+        };
+        let child = match top {
+            Frame::Arr(items, i) => {
+                *i += 1;
+                items.get(*i - 1)
+            }
+            Frame::Obj(entries, i) => {
+                *i += 1;
+                entries.get(*i - 1).map(|(_, v)| v)
+            }
+        };
+        match child {
+            Some(c) => next = Some(c),
+            None => {
+                stack.pop();
+            }
+        }
+    }
+}
+
+/// The request path of the container the walk is in: each open frame's
+/// current child, keys dotted and indices in brackets.
+fn frames_path(stack: &[Frame<'_, '_>]) -> String {
+    let mut out = String::new();
+    for f in stack {
+        match f {
+            Frame::Arr(_, i) => out.push_str(&format!("[{}]", i.saturating_sub(1))),
+            Frame::Obj(entries, i) => {
+                let k = entries.get(i.saturating_sub(1)).map_or("", |(k, _)| k);
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(&crate::value::Clip(k).to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Whether a `serde_json::Value` nests deeper than `limit` (the root at
+/// depth 1). Iterative, and stops at the first value past the limit, so a
+/// value nested a million deep is refused without recursion.
+pub(crate) fn value_too_deep(v: &serde_json::Value, limit: usize) -> bool {
+    let mut stack: Vec<(&serde_json::Value, usize)> = vec![(v, 1)];
+    while let Some((v, d)) = stack.pop() {
+        if d > limit {
+            return true;
+        }
+        match v {
+            serde_json::Value::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
+            serde_json::Value::Object(m) => stack.extend(m.values().map(|i| (i, d + 1))),
+            _ => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn shape(text: &str) -> Result<(), Shape> {
+        let j: J<'_> = serde_json::from_str(text).expect("JSON");
+        check_shape(&j, 32)
+    }
+
+    fn dup(key: &str, at: &str) -> Result<(), Shape> {
+        Err(Shape::DuplicateKey {
+            key: key.into(),
+            at: at.into(),
+        })
+    }
+
+    #[test]
+    fn repeated_keys_are_found_at_every_level_with_their_path() {
+        assert_eq!(shape(r#"{"a": 1, "b": {"c": [1, {"d": 2}]}}"#), Ok(()));
+        assert_eq!(shape(r#"{"now": 1, "now": 2}"#), dup("now", ""));
+        assert_eq!(
+            shape(r#"{"context": {"risk": 99, "risk": 10}}"#),
+            dup("risk", "context")
+        );
+        assert_eq!(
+            shape(r#"{"a": {}, "task": {"approvals": [{"by": "x"}, {"by": "x", "by": "y"}]}}"#),
+            dup("by", "task.approvals[1]")
+        );
+        // escapes spell the same key
+        assert_eq!(shape(r#"{"k": 1, "\u006b": 2}"#), dup("k", ""));
+        // large objects take the hashed path
+        let many: Vec<String> = (0..100).map(|i| format!("\"k{i}\": {i}")).collect();
+        let text = format!("{{{}, \"k7\": 0}}", many.join(", "));
+        assert_eq!(shape(&text), dup("k7", ""));
+        let text = format!("{{{}}}", many.join(", "));
+        assert_eq!(shape(&text), Ok(()));
+    }
+
+    #[test]
+    fn depth_counts_the_root_as_one() {
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert_eq!(shape(&nested(32)), Ok(()));
+        assert_eq!(shape(&nested(33)), Err(Shape::TooDeep));
+        let mut v = serde_json::Value::Null;
+        for _ in 0..31 {
+            v = serde_json::Value::Array(vec![v]);
+        }
+        assert!(!value_too_deep(&v, 32));
+        assert!(value_too_deep(&serde_json::Value::Array(vec![v]), 32));
     }
 }

@@ -8,7 +8,7 @@ use crate::value::Cidr;
 use std::net::IpAddr;
 
 /// Where a set's elements live.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Arena {
     /// The bundle's constant set arena.
     Const,
@@ -17,7 +17,11 @@ pub enum Arena {
 }
 
 /// A set: a range of elements in an arena.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+///
+/// A set of the request arena is sorted by `Val`'s order and has no
+/// duplicates (binding makes it so), which set operations use to run in
+/// `n log n`; a constant set is searched without that assumption.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SetRef {
     /// Which arena.
     pub arena: Arena,
@@ -32,7 +36,10 @@ pub struct SetRef {
 /// Strings are ids: below the bundle's string count they name a bundle
 /// string, above it a string of the request (binding interns both, so equal
 /// strings have equal ids and string equality is an integer compare).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+///
+/// The order (variant, then contents; strings by id) is total and agrees
+/// with equality; it has no meaning beyond sorting sets for search.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Val {
     /// An absent optional.
     Absent,

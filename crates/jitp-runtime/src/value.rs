@@ -1,13 +1,137 @@
-//! Primitive values shared by the compiler and the VM: durations, instants
-//! and CIDR networks, with their parsing and formatting.
+//! Primitive values shared by the compiler and the VM: durations, instants,
+//! addresses and CIDR networks, with their parsing and formatting, and the
+//! canonical form of identities.
 //!
 //! Time and durations are counted in whole microseconds in an `i64`, which
 //! covers about ±292,000 years around 1970. RFC 3339 input with finer
 //! precision is truncated toward the past.
 
 use serde::{Serialize, Serializer};
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
+use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+
+/// How many characters of user input a message quotes before `…`.
+pub(crate) const QUOTE_CHARS: usize = 64;
+
+/// User input for a message: whole when short, else its first
+/// [`QUOTE_CHARS`] characters and `…`, so that a huge key or value cannot
+/// make a huge message.
+pub(crate) struct Clip<'a>(pub(crate) &'a str);
+
+impl fmt::Display for Clip<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.char_indices().nth(QUOTE_CHARS) {
+            None => f.write_str(self.0),
+            Some((end, _)) => {
+                f.write_str(self.0.get(..end).unwrap_or_default())?;
+                f.write_str("…")
+            }
+        }
+    }
+}
+
+/// The canonical form of an address: an IPv4-mapped IPv6 address
+/// (`::ffff:203.0.113.7`) is the IPv4 address it maps (`203.0.113.7`);
+/// any other address is itself. Every address jitp reads (request values,
+/// literals, networks) is canonical, so an IPv4 network contains the mapped
+/// spelling of its addresses and equality sees one address, not two.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    ip.to_canonical()
+}
+
+/// Parses an IPv4 or IPv6 address into its canonical form (see
+/// [`canonical_ip`]).
+pub fn parse_ip(text: &str) -> Result<IpAddr, String> {
+    text.parse::<IpAddr>()
+        .map(canonical_ip)
+        .map_err(|_| format!("`{}` is not a valid ip address", Clip(text)))
+}
+
+/// Invisible code points no identity may contain: the format characters
+/// (general category Cf: soft hyphen, zero-width space and joiners, bidi
+/// controls, word joiner, byte order mark, tags, …) and the other default
+/// ignorable code points (variation selectors, Hangul fillers, the
+/// combining grapheme joiner, Mongolian free variation selectors, …).
+/// Inclusive ranges, sorted.
+const INVISIBLE: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{034F}', '\u{034F}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{115F}', '\u{1160}'),
+    ('\u{17B4}', '\u{17B5}'),
+    ('\u{180B}', '\u{180F}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{206F}'),
+    ('\u{3164}', '\u{3164}'),
+    ('\u{FE00}', '\u{FE0F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFA0}', '\u{FFA0}'),
+    ('\u{FFF0}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0000}', '\u{E0FFF}'),
+];
+
+fn invisible(c: char) -> bool {
+    INVISIBLE.iter().any(|&(lo, hi)| lo <= c && c <= hi)
+}
+
+/// The canonical form of an identity (a principal's or resource's id, an
+/// approver's name): its Unicode NFC normalisation, compared byte for byte
+/// (case-sensitive). Refused, with the reason: an identity that is empty,
+/// starts or ends with whitespace, or contains a control character
+/// (general category Cc), an invisible character (format characters, Cf,
+/// and the other default-ignorable code points) or whitespace other than
+/// the space U+0020. Each is a second spelling of a name that looks the
+/// same, or no name at all.
+pub fn canonical_identity(s: &str) -> Result<Cow<'_, str>, String> {
+    if s.is_empty() {
+        return Err("it is empty".into());
+    }
+    if s.starts_with(char::is_whitespace) {
+        return Err("it starts with whitespace".into());
+    }
+    if s.ends_with(char::is_whitespace) {
+        return Err("it ends with whitespace".into());
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|&c| c.is_control() || invisible(c) || (c.is_whitespace() && c != ' '))
+    {
+        let what = if c.is_control() {
+            "a control character"
+        } else if c.is_whitespace() {
+            "whitespace other than a space"
+        } else {
+            "an invisible character"
+        };
+        return Err(format!("it contains U+{:04X}, {what}", u32::from(c)));
+    }
+    Ok(match is_nfc_quick(s.chars()) {
+        IsNormalized::Yes => Cow::Borrowed(s),
+        _ => Cow::Owned(s.nfc().collect()),
+    })
+}
+
+/// Who an approval is by, for telling approvers apart: a canonical
+/// identity with its case folded (Unicode lowercase). Two approvals whose
+/// approvers differ only in case count once, and one by the principal in
+/// another case does not count, so counting errs toward fewer approvals,
+/// never more.
+pub fn approver_key(id: &str) -> String {
+    id.to_lowercase()
+}
 
 /// A span of time in microseconds.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -35,7 +159,7 @@ impl Duration {
                 .find(|c: char| !c.is_ascii_digit())
                 .unwrap_or(rest.len());
             if digits == 0 {
-                return Err(format!("invalid duration `{text}`"));
+                return Err(format!("invalid duration `{}`", Clip(text)));
             }
             let (num, tail) = rest.split_at(digits);
             let unit_len = tail
@@ -43,21 +167,26 @@ impl Duration {
                 .unwrap_or(tail.len());
             let (unit, tail) = tail.split_at(unit_len);
             let Some(rank) = UNITS.iter().position(|(u, _)| *u == unit) else {
-                return Err(format!("invalid duration unit `{unit}` in `{text}`"));
+                return Err(format!(
+                    "invalid duration unit `{}` in `{}`",
+                    Clip(unit),
+                    Clip(text)
+                ));
             };
             if last_rank.is_some_and(|r| r >= rank) {
                 return Err(format!(
-                    "units of duration `{text}` must go from largest to smallest, each once"
+                    "units of duration `{}` must go from largest to smallest, each once",
+                    Clip(text)
                 ));
             }
             last_rank = Some(rank);
             let n: i64 = num
                 .parse()
-                .map_err(|_| format!("duration `{text}` is too large"))?;
+                .map_err(|_| format!("duration `{}` is too large", Clip(text)))?;
             let part = n
                 .checked_mul(UNITS[rank].1)
                 .and_then(|p| total.checked_add(p))
-                .ok_or_else(|| format!("duration `{text}` is too large"))?;
+                .ok_or_else(|| format!("duration `{}` is too large", Clip(text)))?;
             total = part;
             rest = tail;
         }
@@ -107,12 +236,12 @@ impl Time {
     /// Parses an RFC 3339 timestamp such as `2026-11-22T10:00:00Z`.
     pub fn parse(text: &str) -> Result<Time, String> {
         let dt = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-            .map_err(|e| format!("`{text}` is not an RFC 3339 time ({e})"))?;
+            .map_err(|e| format!("`{}` is not an RFC 3339 time ({e})", Clip(text)))?;
         let nanos = dt.unix_timestamp_nanos();
         let micros = nanos.div_euclid(1_000);
         i64::try_from(micros)
             .map(Time)
-            .map_err(|_| format!("`{text}` is out of range"))
+            .map_err(|_| format!("`{}` is out of range", Clip(text)))
     }
 
     /// The last instant RFC 3339 can write: `9999-12-31T23:59:59.999999Z`.
@@ -163,27 +292,49 @@ pub struct Cidr {
 
 impl Cidr {
     /// Parses `10.0.0.0/8` or `fd00::/8`. Host bits must be zero.
+    ///
+    /// A network of IPv4-mapped IPv6 addresses is the IPv4 network it maps:
+    /// `::ffff:10.0.0.0/104` is `10.0.0.0/8` (see [`canonical_ip`]).
     pub fn parse(text: &str) -> Result<Cidr, String> {
-        let (addr, prefix) = text
-            .split_once('/')
-            .ok_or_else(|| format!("`{text}` is not a network: expected `address/prefix`"))?;
+        let (addr, prefix) = text.split_once('/').ok_or_else(|| {
+            format!(
+                "`{}` is not a network: expected `address/prefix`",
+                Clip(text)
+            )
+        })?;
         let addr: IpAddr = addr
             .parse()
-            .map_err(|_| format!("`{addr}` is not a valid ip address"))?;
+            .map_err(|_| format!("`{}` is not a valid ip address", Clip(addr)))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix: u8 = prefix
-            .parse()
-            .ok()
-            .filter(|p| *p <= max)
-            .ok_or_else(|| format!("prefix `/{prefix}` is out of range (at most {max})"))?;
+        let prefix: u8 =
+            prefix.parse().ok().filter(|p| *p <= max).ok_or_else(|| {
+                format!("prefix `/{}` is out of range (at most {max})", Clip(prefix))
+            })?;
         let cidr = Cidr { addr, prefix };
         if cidr.network_bits() != ip_bits(addr) {
             return Err(format!(
-                "`{text}` has host bits set; the network is `{}/{prefix}`",
+                "`{}` has host bits set; the network is `{}/{prefix}`",
+                Clip(text),
                 bits_to_ip(addr.is_ipv4(), cidr.network_bits())
             ));
         }
-        Ok(cidr)
+        Ok(cidr.canonical())
+    }
+
+    /// The canonical form: a network inside `::ffff:0:0/96` (IPv4-mapped
+    /// addresses) is the IPv4 network it maps, prefix less 96; any other
+    /// network is itself.
+    pub fn canonical(self) -> Cidr {
+        match self.addr {
+            IpAddr::V6(v6) if self.prefix >= 96 => match v6.to_ipv4_mapped() {
+                Some(v4) => Cidr {
+                    addr: IpAddr::V4(v4),
+                    prefix: self.prefix - 96,
+                },
+                None => self,
+            },
+            _ => self,
+        }
     }
 
     fn mask(&self) -> u128 {
@@ -201,9 +352,14 @@ impl Cidr {
         ip_bits(self.addr) & self.mask()
     }
 
-    /// Whether `ip` lies inside this network (families must match).
+    /// Whether `ip` lies inside this network. Both are taken in their
+    /// canonical form (an IPv4-mapped IPv6 address is its IPv4 address),
+    /// then the families must match: an IPv6 network such as `::/0` holds
+    /// no IPv4 address.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        ip.is_ipv4() == self.addr.is_ipv4() && ip_bits(ip) & self.mask() == self.network_bits()
+        let net = self.canonical();
+        let ip = canonical_ip(ip);
+        ip.is_ipv4() == net.addr.is_ipv4() && ip_bits(ip) & net.mask() == net.network_bits()
     }
 }
 
@@ -263,5 +419,51 @@ mod tests {
         assert!(all.contains("1.2.3.4".parse().unwrap()));
         let v6 = Cidr::parse("fd00::/8").unwrap();
         assert!(v6.contains("fd12::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn mapped_addresses_are_their_ipv4_address() {
+        let v4 = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(parse_ip("::ffff:10.0.0.1"), Ok(v4("10.0.0.1")));
+        assert_eq!(parse_ip("::FFFF:a00:1"), Ok(v4("10.0.0.1")));
+        // other IPv6 addresses stay themselves, IPv4-compatible ones too
+        assert_eq!(parse_ip("::1"), Ok(v4("::1")));
+        assert_eq!(parse_ip("::10.0.0.1"), Ok(v4("::10.0.0.1")));
+        assert_eq!(
+            Cidr::parse("::ffff:10.0.0.0/104"),
+            Cidr::parse("10.0.0.0/8")
+        );
+        assert_eq!(Cidr::parse("::ffff:0:0/96"), Cidr::parse("0.0.0.0/0"));
+        assert!(Cidr::parse("::ffff:10.0.0.1/104").is_err());
+        let n = Cidr::parse("203.0.113.0/24").unwrap();
+        assert!(n.contains(v4("::ffff:203.0.113.7")));
+        assert!(!n.contains(v4("::ffff:203.0.114.7")));
+        // a net built by hand from a mapped address behaves as its IPv4 net
+        let raw = Cidr {
+            addr: v4("::ffff:203.0.113.0"),
+            prefix: 120,
+        };
+        assert!(raw.contains(v4("203.0.113.9")));
+        assert!(!Cidr::parse("::/0").unwrap().contains(v4("::ffff:1.2.3.4")));
+    }
+
+    #[test]
+    fn messages_quote_at_most_64_characters_of_input() {
+        let long = "9".repeat(100_000);
+        for e in [
+            Duration::parse(&format!("{long}x")).unwrap_err(),
+            Time::parse(&long).unwrap_err(),
+            Cidr::parse(&long).unwrap_err(),
+            parse_ip(&long).unwrap_err(),
+        ] {
+            assert!(e.len() < 200, "{} bytes: {}", e.len(), &e[..200]);
+            assert!(e.contains(&format!("{}…", "9".repeat(64))), "{e}");
+        }
+        assert_eq!(Clip("short").to_string(), "short");
+        assert_eq!(Clip(&"é".repeat(64)).to_string(), "é".repeat(64));
+        assert_eq!(
+            Clip(&"é".repeat(65)).to_string(),
+            format!("{}…", "é".repeat(64))
+        );
     }
 }
