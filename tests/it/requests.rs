@@ -609,3 +609,26 @@ fn messages_quote_at_most_64_characters_of_a_huge_key_or_value() {
         assert!(e.len() < 300, "{} bytes: {}", e.len(), &e[..300]);
     }
 }
+
+/// `-0` is the integer zero (serde reads it as a float to keep the sign);
+/// any other fraction is not an integer.
+#[test]
+fn negative_zero_is_zero_and_fractions_are_refused() {
+    let b = compile(
+        "entity S {}\nentity R {}\ncontext { risk: Int }\naction a.go on R\n@standing(\"t\")\npermit S to a.go on R when context.risk == 0\n",
+    );
+    let request = |risk: &str| {
+        format!(
+            r#"{{"subject": {{"type": "S", "id": "s"}}, "action": {{"name": "a.go"}},
+                "resource": {{"type": "R", "id": "r"}}, "context": {{"risk": {risk}}},
+                "now": "2026-11-22T08:00:00Z"}}"#
+        )
+    };
+    assert_eq!(b.decide_json(&request("-0")).decision, Effect::Allow);
+    assert_eq!(b.decide_json(&request("0")).decision, Effect::Allow);
+    let value: Value = serde_json::from_str(&request("-0")).unwrap();
+    assert!(b.bind(&value).is_ok(), "the same through bind(&Value)");
+    for bad in ["0.5", "1e3", "-1.25"] {
+        invalid(&b, &request(bad), "context.risk");
+    }
+}

@@ -75,7 +75,11 @@ impl<'a> J<'a> {
         match v {
             serde_json::Value::Null => J::Null,
             serde_json::Value::Bool(b) => J::Bool(*b),
-            serde_json::Value::Number(n) => n.as_i64().map_or(J::OtherNumber, J::Int),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => J::Int(i),
+                None if n.as_f64().is_some_and(|f| f == 0.0 && f.is_sign_negative()) => J::Int(0),
+                None => J::OtherNumber,
+            },
             serde_json::Value::String(s) => J::Str(Cow::Borrowed(s)),
             serde_json::Value::Array(items) => J::Arr(items.iter().map(J::from_value).collect()),
             serde_json::Value::Object(m) => J::Obj(
@@ -135,8 +139,15 @@ impl<'de> Deserialize<'de> for J<'de> {
             fn visit_u64<E>(self, v: u64) -> Result<J<'de>, E> {
                 Ok(i64::try_from(v).map_or(J::OtherNumber, J::Int))
             }
-            fn visit_f64<E>(self, _: f64) -> Result<J<'de>, E> {
-                Ok(J::OtherNumber)
+            fn visit_f64<E>(self, v: f64) -> Result<J<'de>, E> {
+                // serde_json reads `-0` as a float to keep its sign; it is
+                // the integer zero (so is `-0.0`, which is exactly zero).
+                // Any other fraction or exponent is not an integer.
+                Ok(if v == 0.0 && v.is_sign_negative() {
+                    J::Int(0)
+                } else {
+                    J::OtherNumber
+                })
             }
             fn visit_borrowed_str<E>(self, v: &'de str) -> Result<J<'de>, E> {
                 Ok(J::Str(Cow::Borrowed(v)))
