@@ -3,38 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn jitp() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jitp"));
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
-    // Keep output stable whatever the caller's environment says.
-    cmd.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
-    cmd
-}
-
-fn run(args: &[&str]) -> Output {
-    jitp().args(args).output().expect("the jitp binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn code(o: &Output) -> i32 {
-    o.status
-        .code()
-        .expect("the process exited normally (not by a signal)")
-}
-
-fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
-}
+use crate::support::{code, examples_dir, jitp, run, scratch, stderr, stdout};
+use std::path::PathBuf;
+use std::process::Output;
 
 /// Every `examples/*/` directory holding a `policy.jitp`.
 fn example_dirs() -> Vec<PathBuf> {
@@ -47,15 +18,6 @@ fn example_dirs() -> Vec<PathBuf> {
     dirs.sort();
     assert!(!dirs.is_empty(), "no examples found");
     dirs
-}
-
-/// A fresh, empty directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
 }
 
 const BROKEN: &str = r#"package acme.broken

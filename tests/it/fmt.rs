@@ -4,12 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use crate::support::{code, jitp, scratch};
 use jitp::fmt::{comments, format_source, same_tree, unified_diff, FmtError};
 use jitp::span::FileId;
 use jitp::syntax::parser::parse;
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 
 /// Formats `src`, checking the formatter's promises on the way.
 fn fmt(src: &str) -> String {
@@ -589,24 +590,6 @@ proptest! {
 }
 
 // ------------------------------------------------------------------ command line
-
-fn jitp() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jitp"));
-    cmd.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
-    cmd
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fmt-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().unwrap()
-}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

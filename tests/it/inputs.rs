@@ -1,17 +1,9 @@
 //! Hostile input files: pipes, devices and link loops are refused or
 //! walked once, within a time bound, without reading unbounded data.
 
-use crate::support::jitp;
-use std::path::PathBuf;
+use crate::support::{jitp, scratch};
 use std::process::Output;
 use std::time::{Duration, Instant};
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("jitp-inputs-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Runs `jitp args`, killing it (and failing) after five seconds.
 fn bounded(args: &[&str]) -> Output {

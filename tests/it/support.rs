@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 /// The repository root (where `examples/` and `tests/` live).
@@ -23,6 +24,40 @@ pub fn jitp() -> Command {
     cmd.current_dir(root());
     cmd.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
     cmd
+}
+
+/// Runs `jitp args` to completion.
+pub fn run(args: &[&str]) -> Output {
+    jitp().args(args).output().expect("the jitp binary runs")
+}
+
+/// The exit status of a finished `jitp` (a signal is a test failure).
+pub fn code(o: &Output) -> i32 {
+    o.status
+        .code()
+        .expect("the process exited normally (not by a signal)")
+}
+
+/// Standard error, as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Standard output, as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A fresh, empty directory of its own for one test: the tests of all
+/// modules run in parallel in one process, so every call gets a new one.
+pub fn scratch(name: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a scratch directory");
+    dir
 }
 
 /// The seed every generated test starts from.
