@@ -363,7 +363,13 @@ fn unescape<'a>(lex: &mut logos::Lexer<'a, Tok<'a>>) -> Result<String, LexError>
             None => return Err(LexError::UnterminatedString),
         }
     }
-    Ok(out)
+    // Literals are compared in Unicode NFC, the form binding gives
+    // identities: a literal typed in NFD (`"bo\u{308}b"`) still matches
+    // the principal it names, so a guard on it cannot be sidestepped.
+    Ok(match unicode_normalization::is_nfc_quick(out.chars()) {
+        unicode_normalization::IsNormalized::Yes => out,
+        _ => unicode_normalization::UnicodeNormalization::nfc(out.as_str()).collect(),
+    })
 }
 
 fn parse_duration(s: &str) -> Result<Duration, LexError> {

@@ -225,3 +225,26 @@ fn huge_lines_are_not_echoed_per_error() {
     let out = jitp::render::terminal(&sources, &diags, false);
     assert!(out.contains("const A: Int = \"x\""), "{out}");
 }
+
+/// A guard naming a principal in NFD still stops it: literals are NFC,
+/// like the identities binding canonicalises.
+#[test]
+fn literals_are_compared_in_nfc() {
+    let nfd = "j\u{75}\u{308}rgen"; // `jürgen`, decomposed
+    let text = format!(
+        "entity S {{}}\nentity R {{}}\naction a.go on R\n@standing(\"t\")\npermit S to a.go on R\nforbid * when principal.id == \"{nfd}\"\n"
+    );
+    let bundle = compile_text("p.jitp", &text).unwrap();
+    for id in ["j\u{fc}rgen", nfd] {
+        let request = serde_json::json!({
+            "subject": {"type": "S", "id": id}, "action": {"name": "a.go"},
+            "resource": {"type": "R", "id": "r"}, "now": "2026-11-22T08:00:00Z",
+        });
+        let d = bundle.decide_json(&request.to_string());
+        assert_eq!(
+            (d.decision, d.reason),
+            (Effect::Deny, Reason::Forbidden),
+            "{id:?}"
+        );
+    }
+}
