@@ -41,6 +41,10 @@ pub struct Args {
     /// production: the caller then chooses the time.
     #[arg(long)]
     replay: bool,
+    /// Namespace of action names sent without one (`todo`: an AuthZEN
+    /// `can_read_user` is decided as `todo.can_read_user`).
+    #[arg(long, value_name = "NS")]
+    action_namespace: Option<String>,
     /// Settings file; flags override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -59,6 +63,7 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     replay: Option<bool>,
+    action_namespace: Option<String>,
     max_body_bytes: Option<usize>,
     max_batch: Option<usize>,
     max_connections: Option<usize>,
@@ -111,6 +116,7 @@ pub fn run(args: Args) -> ExitCode {
     }
     config.entities = args.entities.or(file.entities.map(rel));
     config.tokens = args.tokens.or(file.tokens.map(rel));
+    config.action_namespace = args.action_namespace.or(file.action_namespace);
     config.replay = args.replay || file.replay.unwrap_or(false);
     let cert = args.tls_cert.or(file.tls_cert.map(rel));
     let key = args.tls_key.or(file.tls_key.map(rel));

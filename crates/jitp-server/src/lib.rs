@@ -72,6 +72,9 @@ pub struct Config {
     pub entities: Option<PathBuf>,
     /// Accept a request's `now` (replaying recorded requests).
     pub replay: bool,
+    /// The namespace of action names sent without one: with `todo`, an
+    /// AuthZEN `can_read_user` is jitp's `todo.can_read_user`.
+    pub action_namespace: Option<String>,
     /// A file of bearer tokens, one per line; without it, no
     /// authentication.
     pub tokens: Option<PathBuf>,
@@ -101,6 +104,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8180)),
             entities: None,
             replay: false,
+            action_namespace: None,
             tokens: None,
             tls: None,
             watch: Vec::new(),
@@ -241,6 +245,14 @@ impl State {
                 now
             }
         };
+        if let Some(ns) = &self.config.action_namespace {
+            if let Some(Value::String(name)) = obj.get_mut("action").and_then(|a| a.get_mut("name"))
+            {
+                if !name.contains('.') {
+                    *name = format!("{ns}.{name}");
+                }
+            }
+        }
         for role in ["subject", "resource"] {
             if let Some(member) = obj.get_mut(role) {
                 entities::merge(&loaded.entities, role, member)?;
