@@ -21,4 +21,5 @@ mod lint;
 mod lint_soundness;
 mod output;
 mod pipeline;
+mod serve;
 mod testing;

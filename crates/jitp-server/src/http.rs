@@ -232,36 +232,37 @@ async fn reload_on_sighup(state: Arc<State>) {
 }
 
 async fn reload_on_change(state: Arc<State>) {
-    let mut paths = state.config.watch.clone();
-    if let Some(e) = &state.config.entities {
-        paths.push(e.clone());
-    }
+    let paths = crate::watched_paths(&state.config);
     if paths.is_empty() {
         return;
     }
-    let fingerprint_of = |paths: Vec<PathBuf>| async move {
-        tokio::task::spawn_blocking(move || fingerprint(&paths))
-            .await
-            .unwrap_or(0)
-    };
-    let mut last = fingerprint_of(paths.clone()).await;
+    let mut last = state.current().watched;
     let mut tick = tokio::time::interval(state.config.poll_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let now = fingerprint_of(paths.clone()).await;
+        let p = paths.clone();
+        let now = tokio::task::spawn_blocking(move || fingerprint(&p))
+            .await
+            .unwrap_or(last);
         if now != last {
-            last = now;
             tracing::info!("a watched file changed: reloading");
             let s = state.clone();
-            let _ = tokio::task::spawn_blocking(move || s.reload()).await;
+            let ok = tokio::task::spawn_blocking(move || s.reload())
+                .await
+                .unwrap_or(false);
+            // After a good reload, what it saw before loading (a change
+            // made during the load is caught next time); after a failed
+            // one, what failed, so that a broken file is not retried every
+            // second until it changes again.
+            last = if ok { state.current().watched } else { now };
         }
     }
 }
 
 /// A hash of the names, sizes and modification times of `paths` (files,
 /// or directories walked recursively, at most 10,000 entries).
-fn fingerprint(paths: &[PathBuf]) -> u64 {
+pub(crate) fn fingerprint(paths: &[PathBuf]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     let mut budget = 10_000usize;
     fn visit(p: &Path, h: &mut impl Hasher, budget: &mut usize) {

@@ -129,6 +129,9 @@ pub struct Loaded {
     pub revision: String,
     /// When it was loaded (RFC 3339).
     pub loaded_at: String,
+    /// The watched files' fingerprint taken just before loading: a change
+    /// after it triggers a reload, even one made while this loaded.
+    pub watched: u64,
 }
 
 /// The server's shared state.
@@ -316,7 +319,15 @@ pub struct Decided {
     pub explanation: Option<Value>,
 }
 
+/// The files whose change triggers a reload.
+pub(crate) fn watched_paths(config: &Config) -> Vec<PathBuf> {
+    let mut paths = config.watch.clone();
+    paths.extend(config.entities.iter().cloned());
+    paths
+}
+
 fn load(config: &Config, loader: &Loader) -> Result<Loaded, String> {
+    let watched = http::fingerprint(&watched_paths(config));
     let bundle = loader()?;
     let entities = match &config.entities {
         Some(path) => Entities::load(path, &bundle)?,
@@ -327,6 +338,7 @@ fn load(config: &Config, loader: &Loader) -> Result<Loaded, String> {
         bundle,
         entities,
         loaded_at: now_rfc3339(),
+        watched,
     })
 }
 
