@@ -22,4 +22,5 @@ mod lint_soundness;
 mod output;
 mod pipeline;
 mod serve;
+mod serve_fuzz;
 mod testing;

@@ -133,33 +133,58 @@ fn explain_requested(query: &str) -> bool {
 }
 
 /// The AuthZEN response for one decision.
-fn authzen_answer(d: &Decided) -> Value {
+#[derive(serde::Serialize)]
+struct AzAnswer<'a> {
+    decision: bool,
+    context: AzContext<'a>,
+}
+
+/// jitp's detail in an AuthZEN response's `context`.
+#[derive(serde::Serialize)]
+struct AzContext<'a> {
+    decision_id: &'a str,
+    reason: &'static str,
+    effect: Effect,
+    rule: Option<&'a str>,
+    task: Option<&'a str>,
+    expires_at: Option<&'a str>,
+    needs: &'a [String],
+    obligations: &'a [jitp_runtime::Obligation],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+fn authzen_answer(d: &Decided) -> AzAnswer<'_> {
     let r: &DecisionRecord = &d.record;
-    let mut ctx = Map::new();
-    ctx.insert("decision_id".into(), Value::String(d.id.clone()));
-    ctx.insert("reason".into(), Value::String(r.reason.as_str().into()));
-    ctx.insert(
-        "effect".into(),
-        serde_json::to_value(r.decision).unwrap_or_default(),
-    );
-    ctx.insert("rule".into(), json!(r.rule));
-    ctx.insert("task".into(), json!(r.task));
-    ctx.insert("expires_at".into(), json!(r.expires_at));
-    ctx.insert("needs".into(), json!(r.needs));
-    ctx.insert(
-        "obligations".into(),
-        serde_json::to_value(&r.obligations).unwrap_or_default(),
-    );
-    if let Some(e) = &r.error {
-        ctx.insert("error".into(), Value::String(e.clone()));
+    AzAnswer {
+        decision: r.decision == Effect::Allow,
+        context: AzContext {
+            decision_id: &d.id,
+            reason: r.reason.as_str(),
+            effect: r.decision,
+            rule: r.rule.as_deref(),
+            task: r.task.as_deref(),
+            expires_at: r.expires_at.as_deref(),
+            needs: &r.needs,
+            obligations: &r.obligations,
+            error: r.error.as_deref(),
+        },
     }
-    json!({"decision": r.decision == Effect::Allow, "context": ctx})
+}
+
+fn serialized(status: u16, v: &impl serde::Serialize) -> Answer {
+    Answer {
+        status,
+        content_type: "application/json",
+        body: serde_json::to_vec(v).unwrap_or_default(),
+        headers: Vec::new(),
+    }
 }
 
 fn evaluation(state: &State, body: Value) -> Answer {
     let loaded = state.current();
-    match state.decide(&loaded, body, false) {
-        Ok(d) => with_revision(Answer::json(200, &authzen_answer(&d)), &loaded),
+    match state.decide(&loaded, body, &crate::now_rfc3339(), false) {
+        Ok(d) => with_revision(serialized(200, &authzen_answer(&d)), &loaded),
         Err(e) => error(400, e),
     }
 }
@@ -216,6 +241,8 @@ fn evaluations(state: &State, body: Value) -> Answer {
     } else {
         items
     };
+    // One clock reading for the whole batch.
+    let now = crate::now_rfc3339();
     let mut answers = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
         let Value::Object(item) = item else {
@@ -226,12 +253,12 @@ fn evaluations(state: &State, body: Value) -> Answer {
         for (k, v) in item {
             req.insert(k, v);
         }
-        let d = match state.decide(&loaded, Value::Object(req), false) {
+        let d = match state.decide(&loaded, Value::Object(req), &now, false) {
             Ok(d) => d,
             Err(e) => return error(400, format!("`evaluations[{i}]`: {e}")),
         };
         let allow = d.record.decision == Effect::Allow;
-        answers.push(authzen_answer(&d));
+        answers.push(d);
         let stop = match semantic {
             Semantic::ExecuteAll => false,
             Semantic::DenyOnFirstDeny => !allow,
@@ -241,12 +268,19 @@ fn evaluations(state: &State, body: Value) -> Answer {
             break;
         }
     }
-    with_revision(Answer::json(200, &json!({"evaluations": answers})), &loaded)
+    #[derive(serde::Serialize)]
+    struct Batch<'a> {
+        evaluations: Vec<AzAnswer<'a>>,
+    }
+    let batch = Batch {
+        evaluations: answers.iter().map(authzen_answer).collect(),
+    };
+    with_revision(serialized(200, &batch), &loaded)
 }
 
 fn decide(state: &State, body: Value, explain: bool) -> Answer {
     let loaded = state.current();
-    match state.decide(&loaded, body, explain) {
+    match state.decide(&loaded, body, &crate::now_rfc3339(), explain) {
         Ok(d) => {
             let mut doc = d.record.to_json();
             if let (Some(rules), Value::Object(o)) = (d.explanation, &mut doc) {

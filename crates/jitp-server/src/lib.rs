@@ -148,8 +148,8 @@ pub struct State {
     id_prefix: String,
 }
 
-/// The current time, RFC 3339 with microseconds.
-pub(crate) fn now_rfc3339() -> String {
+/// The current time, RFC 3339 (what [`State::decide`] is given).
+pub fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
     now.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
@@ -222,13 +222,15 @@ impl State {
         format!("{}-{n:08x}", self.id_prefix)
     }
 
-    /// Decides one jitp-shaped request: refuses a `now` unless in replay
-    /// mode, merges entity data, binds and decides. `Err` is a client
-    /// error (status 400) with its message.
+    /// Decides one jitp-shaped request at `now` (the server's clock, RFC
+    /// 3339): refuses a request's own `now` unless in replay mode, merges
+    /// entity data, binds and decides. `Err` is a client error (status
+    /// 400) with its message.
     pub fn decide(
         &self,
         loaded: &Loaded,
         mut request: Value,
+        now: &str,
         explain: bool,
     ) -> Result<Decided, String> {
         let started = std::time::Instant::now();
@@ -241,11 +243,11 @@ impl State {
                     "the request sets `now`; the server's clock decides (start the server with `--replay` to replay recorded requests)".into(),
                 )
             }
-            Some(Value::String(s)) => s.clone(),
-            _ => {
-                let now = now_rfc3339();
-                obj.insert("now".into(), Value::String(now.clone()));
-                now
+            // Replay: binding checks the request's own `now`.
+            Some(v) => v.as_str().unwrap_or_default().to_string(),
+            None => {
+                obj.insert("now".into(), Value::String(now.to_string()));
+                now.to_string()
             }
         };
         if let Some(ns) = &self.config.action_namespace {
