@@ -451,7 +451,7 @@ fn bundle_discovery_health_and_metrics() {
     let (status, text) = s.get("/v1/bundle");
     assert_eq!(status, 200);
     let v: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(v["package"], "authzen.todo");
+    assert_eq!(v["package"], "acme.todo");
     assert_eq!(v["revision"].as_str().unwrap().len(), 16);
     assert_eq!(v["entities"], 5);
     time::OffsetDateTime::parse(
@@ -489,7 +489,7 @@ fn bundle_discovery_health_and_metrics() {
         "{m}"
     );
     assert!(m.contains(&format!(
-        r#"jitp_bundle_info{{package="authzen.todo",revision="{}"}} 1"#,
+        r#"jitp_bundle_info{{package="acme.todo",revision="{}"}} 1"#,
         v["revision"].as_str().unwrap()
     )));
     assert!(m.contains("jitp_reload_failures_total 0"));
