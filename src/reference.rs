@@ -352,7 +352,16 @@ fn value(p: &Program, ty: &Type, json: Option<&Json>, path: &str) -> Result<Valu
     Ok(match ty {
         Type::Optional(inner) => value(p, inner, Some(json), path)?,
         Type::Bool => Value::Bool(json.as_bool().ok_or_else(|| want("a boolean"))?),
-        Type::Int => Value::Int(json.as_i64().ok_or_else(|| want("a 64-bit integer"))?),
+        Type::Int => Value::Int(
+            json.as_i64()
+                // `-0` reaches serde_json's tree as a float: it is zero.
+                .or_else(|| {
+                    json.as_f64()
+                        .filter(|f| *f == 0.0 && f.is_sign_negative())
+                        .map(|_| 0)
+                })
+                .ok_or_else(|| want("a 64-bit integer"))?,
+        ),
         Type::String => Value::Str(json.as_str().ok_or_else(|| want("a string"))?.to_string()),
         Type::Time => {
             let s = json

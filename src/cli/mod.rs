@@ -42,6 +42,7 @@ mod disasm;
 mod eval;
 mod fmt;
 mod lint;
+mod serve;
 mod test;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -161,6 +162,21 @@ enum Command {
     /// or (with `--check`) would change, 2 on usage, I/O or internal
     /// errors.
     Fmt(fmt::Args),
+    /// Serve decisions over HTTP: an AuthZEN 1.0 decision point.
+    ///
+    /// Loads a bundle (`--bundle`) or compiles policies (`--policy`),
+    /// listens on loopback (`127.0.0.1:8180` unless `--listen`), prints
+    /// `listening on http://ADDR` once bound, and serves
+    /// `/access/v1/evaluation(s)`, `/v1/decide`, `/v1/bundle`, `/healthz`,
+    /// `/readyz` and `/metrics` until SIGTERM or SIGINT, which drain the
+    /// requests in flight. SIGHUP or a change to the files reloads them;
+    /// a bundle that fails to load is refused and the old one keeps
+    /// serving. The server's clock decides: a request's `now` is refused
+    /// unless `--replay`. See docs/server.md.
+    ///
+    /// Exit status 0 after a clean shutdown, 2 when the server cannot
+    /// start (bad settings, a bundle that does not load, a port in use).
+    Serve(serve::Args),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -181,6 +197,7 @@ pub fn main() -> ExitCode {
         Command::Lint(args) => lint::run(args, color),
         Command::Disasm(args) => disasm::run(args),
         Command::Fmt(args) => fmt::run(args, color),
+        Command::Serve(args) => serve::run(args),
     }
 }
 

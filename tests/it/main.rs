@@ -22,4 +22,6 @@ mod lint_soundness;
 mod output;
 mod pipeline;
 mod requests;
+mod serve;
+mod serve_fuzz;
 mod testing;

@@ -1,0 +1,266 @@
+//! Load benchmark of `jitp serve` on loopback (`cargo bench --bench serve`).
+//!
+//! Starts the real `jitp` binary on the AuthZEN Todo example and, beside
+//! it, an empty handler on the same HTTP stack (hyper's HTTP/1 server on a
+//! tokio runtime, answering a fixed JSON body after reading the request
+//! body). A load generator in the same run keeps N persistent keep-alive
+//! connections busy for a fixed time and reports throughput and p50/p99
+//! latency for single evaluations at concurrency 1, 16 and 64, and the
+//! throughput of batches of 100 evaluations.
+//!
+//! `JITP_BENCH_SECS` sets the time per measurement (default 2).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const MORTY: &str = "CiRmZDE2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVhNTEwMGQSBWxvY2Fs";
+
+struct Guard(Child);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_jitp() -> (Guard, SocketAddr) {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jitp"))
+        .current_dir(root)
+        .args([
+            "serve",
+            "--config",
+            "examples/authzen_todo/jitp-server.toml",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start jitp serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(a) = line.strip_prefix("listening on http://") {
+                let _ = tx.send(a.to_string());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server did not start");
+    (Guard(child), addr.parse().expect("address"))
+}
+
+/// The empty handler: hyper's HTTP/1 server on a tokio runtime, the same
+/// stack and settings `jitp serve` uses, answering a fixed body.
+fn start_empty() -> SocketAddr {
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Bytes;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let _ = tx.send(l.local_addr().expect("addr"));
+            loop {
+                let Ok((s, _)) = l.accept().await else {
+                    continue;
+                };
+                let _ = s.set_nodelay(true);
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(
+                        |req: hyper::Request<hyper::body::Incoming>| async move {
+                            let _ = req.into_body().collect().await;
+                            let mut r = hyper::Response::new(Full::new(Bytes::from_static(
+                                br#"{"decision":true,"context":{}}"#,
+                            )));
+                            r.headers_mut().insert(
+                                "content-type",
+                                hyper::header::HeaderValue::from_static("application/json"),
+                            );
+                            Ok::<_, std::convert::Infallible>(r)
+                        },
+                    );
+                    let mut b = hyper::server::conn::http1::Builder::new();
+                    b.timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(10));
+                    let _ = b
+                        .serve_connection(hyper_util::rt::TokioIo::new(s), svc)
+                        .await;
+                });
+            }
+        });
+    });
+    rx.recv().expect("empty handler address")
+}
+
+fn request(path: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nhost: bench\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Reads one response; returns whether it was a 200.
+fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+    buf.clear();
+    let mut chunk = [0u8; 16384];
+    loop {
+        let n = match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            while buf.len() < end + 4 + len {
+                let n = match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => return false,
+                    Ok(n) => n,
+                };
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            return head.starts_with("http/1.1 200");
+        }
+    }
+}
+
+struct Measured {
+    rps: f64,
+    p50_us: f64,
+    p99_us: f64,
+    errors: usize,
+}
+
+fn load(addr: SocketAddr, req: &[u8], conns: usize, secs: f64) -> Measured {
+    let stop = Arc::new(AtomicBool::new(false));
+    let req = Arc::new(req.to_vec());
+    let workers: Vec<_> = (0..conns)
+        .map(|_| {
+            let stop = stop.clone();
+            let req = req.clone();
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).expect("connect");
+                let _ = s.set_nodelay(true);
+                let mut buf = Vec::new();
+                let mut lat = Vec::with_capacity(100_000);
+                let mut errors = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let t = Instant::now();
+                    if s.write_all(&req).is_err() || !read_response(&mut s, &mut buf) {
+                        errors += 1;
+                        s = TcpStream::connect(addr).expect("reconnect");
+                        continue;
+                    }
+                    lat.push(t.elapsed().as_nanos() as u64);
+                }
+                (lat, errors)
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for w in workers {
+        let (l, e) = w.join().expect("worker");
+        all.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .map_or(0.0, |n| *n as f64 / 1000.0)
+    };
+    Measured {
+        rps: all.len() as f64 / elapsed,
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+        errors,
+    }
+}
+
+fn main() {
+    // `cargo test --benches` runs this with `--bench` absent: do nothing.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let secs: f64 = std::env::var("JITP_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2.0);
+    let (_guard, jitp) = start_jitp();
+    let empty = start_empty();
+    let one = format!(
+        r#"{{"subject":{{"type":"user","id":"{MORTY}"}},"action":{{"name":"can_update_todo"}},"resource":{{"type":"todo","id":"7","properties":{{"ownerID":"morty@the-citadel.com"}}}}}}"#
+    );
+    let single = request("/access/v1/evaluation", &one);
+    let items: Vec<String> = (0..100)
+        .map(|i| {
+            format!(r#"{{"resource":{{"type":"todo","id":"{i}","properties":{{"ownerID":"morty@the-citadel.com"}}}}}}"#)
+        })
+        .collect();
+    let batch_body = format!(
+        r#"{{"subject":{{"type":"user","id":"{MORTY}"}},"action":{{"name":"can_update_todo"}},"evaluations":[{}]}}"#,
+        items.join(",")
+    );
+    let batch = request("/access/v1/evaluations", &batch_body);
+    // Warm up both.
+    load(jitp, &single, 4, 0.5);
+    load(empty, &single, 4, 0.5);
+    let health = b"GET /healthz HTTP/1.1\r\nhost: bench\r\n\r\n".to_vec();
+    println!("| connections | empty handler req/s | jitp `/healthz` req/s | jitp evaluation req/s | ratio to empty | jitp p50 | jitp p99 | empty p99 |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut single_rps_1 = 0.0;
+    for conns in [1, 16, 64] {
+        let e = load(empty, &single, conns, secs);
+        let h = load(jitp, &health, conns, secs);
+        let j = load(jitp, &single, conns, secs);
+        if conns == 1 {
+            single_rps_1 = j.rps;
+        }
+        assert_eq!(j.errors + e.errors, 0, "failed requests");
+        println!(
+            "| {conns} | {:.0} | {:.0} | {:.0} | {:.0}% | {:.0} µs | {:.0} µs | {:.0} µs |",
+            e.rps,
+            h.rps,
+            j.rps,
+            100.0 * j.rps / e.rps,
+            j.p50_us,
+            j.p99_us,
+            e.p99_us
+        );
+    }
+    let b = load(jitp, &batch, 1, secs);
+    println!();
+    println!(
+        "batch of 100 at 1 connection: {:.0} batches/s ({:.0} evaluations/s), p50 {:.0} µs; one batch costs {:.2} single calls",
+        b.rps,
+        b.rps * 100.0,
+        b.p50_us,
+        single_rps_1 / b.rps
+    );
+}

@@ -1,0 +1,334 @@
+//! The endpoints: AuthZEN 1.0 (`/access/v1/...`, discovery), jitp's own
+//! (`/v1/decide`, `/v1/bundle`) and operations (`/healthz`, `/readyz`,
+//! `/metrics`). Pure functions of the state and the request; the HTTP
+//! plumbing is in `http.rs`.
+
+use crate::{strict, Decided, Loaded, State};
+use jitp_runtime::{DecisionRecord, Effect};
+use serde_json::{json, Map, Value};
+
+/// An answer: status, content type, body and extra headers.
+pub struct Answer {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Answer {
+    fn json(status: u16, v: &Value) -> Answer {
+        Answer {
+            status,
+            content_type: "application/json",
+            body: serde_json::to_vec(v).unwrap_or_default(),
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// An AuthZEN-shaped error body: `{"error": {"status", "message"}}`.
+pub fn error(status: u16, message: impl Into<String>) -> Answer {
+    Answer::json(
+        status,
+        &json!({"error": {"status": status, "message": message.into()}}),
+    )
+}
+
+/// What the request looks like, after the HTTP layer read it.
+pub struct Incoming<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+    pub content_type: Option<&'a str>,
+    pub authorization: Option<&'a [u8]>,
+    pub body: &'a [u8],
+}
+
+/// Whether a path's requests carry a body to read.
+pub fn wants_body(path: &str) -> bool {
+    matches!(
+        path,
+        "/access/v1/evaluation" | "/access/v1/evaluations" | "/v1/decide"
+    )
+}
+
+/// Whether a path answers without a token (the probes).
+pub fn public(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz")
+}
+
+/// Routes and answers one request.
+pub fn handle(state: &State, req: &Incoming<'_>, base_url: &str) -> Answer {
+    if !public(req.path) && !state.authorised(req.authorization) {
+        let mut a = error(401, "a valid bearer token is required");
+        a.headers.push(("www-authenticate", "Bearer".into()));
+        return a;
+    }
+    let post = |f: &dyn Fn(Value) -> Answer| -> Answer {
+        if req.method != "POST" {
+            return method_not_allowed("POST");
+        }
+        if !is_json(req.content_type) {
+            return error(
+                415,
+                "the request body must be JSON (`content-type: application/json`)",
+            );
+        }
+        match strict::parse(req.body) {
+            Ok(v) => f(v),
+            Err(e) => error(400, format!("the request body is not valid JSON: {e}")),
+        }
+    };
+    let get = |f: &dyn Fn() -> Answer| -> Answer {
+        if req.method != "GET" && req.method != "HEAD" {
+            return method_not_allowed("GET");
+        }
+        f()
+    };
+    match req.path {
+        "/access/v1/evaluation" => post(&|v| evaluation(state, v)),
+        "/access/v1/evaluations" => post(&|v| evaluations(state, v)),
+        "/v1/decide" => post(&|v| decide(state, v, explain_requested(req.query))),
+        "/v1/bundle" => get(&|| bundle(state)),
+        "/.well-known/authzen-configuration" => get(&|| discovery(base_url)),
+        "/healthz" => get(&|| Answer::json(200, &json!({"status": "ok"}))),
+        "/readyz" => get(&|| {
+            let l = state.current();
+            Answer::json(200, &json!({"status": "ready", "revision": l.revision}))
+        }),
+        "/metrics" => get(&|| {
+            let l = state.current();
+            Answer {
+                status: 200,
+                content_type: "text/plain; version=0.0.4",
+                body: state
+                    .metrics
+                    .render(l.bundle.name(), &l.revision)
+                    .into_bytes(),
+                headers: Vec::new(),
+            }
+        }),
+        _ => error(404, format!("no endpoint at `{}`", req.path)),
+    }
+}
+
+fn method_not_allowed(allowed: &'static str) -> Answer {
+    let mut a = error(405, format!("this endpoint accepts only {allowed}"));
+    a.headers.push(("allow", allowed.into()));
+    a
+}
+
+fn is_json(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else {
+        return false;
+    };
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json")
+}
+
+fn explain_requested(query: &str) -> bool {
+    query
+        .split('&')
+        .any(|kv| kv == "explain=true" || kv == "explain=1" || kv == "explain")
+}
+
+/// The AuthZEN response for one decision.
+#[derive(serde::Serialize)]
+struct AzAnswer<'a> {
+    decision: bool,
+    context: AzContext<'a>,
+}
+
+/// jitp's detail in an AuthZEN response's `context`.
+#[derive(serde::Serialize)]
+struct AzContext<'a> {
+    decision_id: &'a str,
+    reason: &'static str,
+    effect: Effect,
+    rule: Option<&'a str>,
+    task: Option<&'a str>,
+    expires_at: Option<&'a str>,
+    needs: &'a [String],
+    obligations: &'a [jitp_runtime::Obligation],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+fn authzen_answer(d: &Decided) -> AzAnswer<'_> {
+    let r: &DecisionRecord = &d.record;
+    AzAnswer {
+        decision: r.decision == Effect::Allow,
+        context: AzContext {
+            decision_id: &d.id,
+            reason: r.reason.as_str(),
+            effect: r.decision,
+            rule: r.rule.as_deref(),
+            task: r.task.as_deref(),
+            expires_at: r.expires_at.as_deref(),
+            needs: &r.needs,
+            obligations: &r.obligations,
+            error: r.error.as_deref(),
+        },
+    }
+}
+
+fn serialized(status: u16, v: &impl serde::Serialize) -> Answer {
+    Answer {
+        status,
+        content_type: "application/json",
+        body: serde_json::to_vec(v).unwrap_or_default(),
+        headers: Vec::new(),
+    }
+}
+
+fn evaluation(state: &State, body: Value) -> Answer {
+    let loaded = state.current();
+    match state.decide(&loaded, body, &crate::now_rfc3339(), false) {
+        Ok(d) => with_revision(serialized(200, &authzen_answer(&d)), &loaded),
+        Err(e) => error(400, e),
+    }
+}
+
+#[derive(Copy, Clone, PartialEq)]
+enum Semantic {
+    ExecuteAll,
+    DenyOnFirstDeny,
+    PermitOnFirstPermit,
+}
+
+fn evaluations(state: &State, body: Value) -> Answer {
+    let Value::Object(mut top) = body else {
+        return error(400, "the request must be a JSON object");
+    };
+    let semantic = match top.remove("options") {
+        None | Some(Value::Null) => Semantic::ExecuteAll,
+        Some(Value::Object(o)) => match o.get("evaluations_semantic") {
+            None | Some(Value::Null) => Semantic::ExecuteAll,
+            Some(Value::String(s)) => match s.as_str() {
+                "execute_all" => Semantic::ExecuteAll,
+                "deny_on_first_deny" => Semantic::DenyOnFirstDeny,
+                "permit_on_first_permit" => Semantic::PermitOnFirstPermit,
+                other => {
+                    return error(
+                        400,
+                        format!("unknown `options.evaluations_semantic` `{other}`; expected `execute_all`, `deny_on_first_deny` or `permit_on_first_permit`"),
+                    )
+                }
+            },
+            Some(_) => return error(400, "`options.evaluations_semantic` must be a string"),
+        },
+        Some(_) => return error(400, "`options` must be an object"),
+    };
+    let items = match top.remove("evaluations") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items,
+        Some(_) => return error(400, "`evaluations` must be an array"),
+    };
+    if items.len() > state.config.max_batch {
+        return error(
+            413,
+            format!(
+                "the batch holds {} evaluations; at most {} are accepted",
+                items.len(),
+                state.config.max_batch
+            ),
+        );
+    }
+    let loaded = state.current();
+    // No items: the top level is the one evaluation.
+    let items = if items.is_empty() {
+        vec![Value::Object(Map::new())]
+    } else {
+        items
+    };
+    // One clock reading for the whole batch.
+    let now = crate::now_rfc3339();
+    let mut answers = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let Value::Object(item) = item else {
+            return error(400, format!("`evaluations[{i}]` must be an object"));
+        };
+        // Defaults first; an item's member replaces the default whole.
+        let mut req = top.clone();
+        for (k, v) in item {
+            req.insert(k, v);
+        }
+        let d = match state.decide(&loaded, Value::Object(req), &now, false) {
+            Ok(d) => d,
+            Err(e) => return error(400, format!("`evaluations[{i}]`: {e}")),
+        };
+        let allow = d.record.decision == Effect::Allow;
+        answers.push(d);
+        let stop = match semantic {
+            Semantic::ExecuteAll => false,
+            Semantic::DenyOnFirstDeny => !allow,
+            Semantic::PermitOnFirstPermit => allow,
+        };
+        if stop {
+            break;
+        }
+    }
+    #[derive(serde::Serialize)]
+    struct Batch<'a> {
+        evaluations: Vec<AzAnswer<'a>>,
+    }
+    let batch = Batch {
+        evaluations: answers.iter().map(authzen_answer).collect(),
+    };
+    with_revision(serialized(200, &batch), &loaded)
+}
+
+fn decide(state: &State, body: Value, explain: bool) -> Answer {
+    let loaded = state.current();
+    match state.decide(&loaded, body, &crate::now_rfc3339(), explain) {
+        Ok(d) => {
+            let mut doc = d.record.to_json();
+            if let (Some(rules), Value::Object(o)) = (d.explanation, &mut doc) {
+                o.insert("explanation".into(), rules);
+            }
+            let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+            text.push('\n');
+            let mut a = Answer {
+                status: 200,
+                content_type: "application/json",
+                body: text.into_bytes(),
+                headers: vec![("jitp-decision-id", d.id)],
+            };
+            a.headers
+                .push(("jitp-bundle-revision", loaded.revision.clone()));
+            a
+        }
+        Err(e) => error(400, e),
+    }
+}
+
+fn with_revision(mut a: Answer, loaded: &Loaded) -> Answer {
+    a.headers
+        .push(("jitp-bundle-revision", loaded.revision.clone()));
+    a
+}
+
+fn bundle(state: &State) -> Answer {
+    let l = state.current();
+    Answer::json(
+        200,
+        &json!({
+            "package": l.bundle.name(),
+            "revision": l.revision,
+            "loaded_at": l.loaded_at,
+            "rules": l.bundle.rule_count(),
+            "entities": l.entities.len(),
+        }),
+    )
+}
+
+fn discovery(base: &str) -> Answer {
+    Answer::json(
+        200,
+        &json!({
+            "policy_decision_point": base,
+            "access_evaluation_endpoint": format!("{base}/access/v1/evaluation"),
+            "access_evaluations_endpoint": format!("{base}/access/v1/evaluations"),
+        }),
+    )
+}

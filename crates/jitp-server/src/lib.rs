@@ -1,0 +1,380 @@
+//! `jitp serve`: an AuthZEN 1.0 policy decision point over HTTP.
+//!
+//! The server holds a snapshot ([`Loaded`]: bundle, entity data, revision,
+//! load time) behind a lock that readers only hold to clone an `Arc`; a
+//! reload builds and verifies a new snapshot first and swaps it in, so
+//! requests in flight finish on the one they started with. Bundles come
+//! from a [`Loader`] the caller provides (the `jitp` command reads a
+//! `.jitb` file or compiles policies), called at start and on every reload.
+//!
+//! Every decision goes through [`State::decide`], which takes the time
+//! from the server's clock, merges entity data, binds, decides, counts it
+//! and hands a [`Record`] to the [`RecordSink`] (the decision log's hook).
+//! See docs/server.md for the endpoints and their statuses.
+
+#![forbid(unsafe_code)]
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+#![deny(clippy::indexing_slicing, clippy::panic)]
+
+mod api;
+pub mod entities;
+mod http;
+pub mod metrics;
+pub mod strict;
+
+pub use entities::Entities;
+
+use jitp_runtime::{Bundle, DecisionRecord};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+/// Produces a verified bundle: called at start and on every reload. The
+/// error is a message for the log (diagnostics included).
+pub type Loader = Arc<dyn Fn() -> Result<Bundle, String> + Send + Sync>;
+
+/// Where decisions go after they are made: the decision log's hook. The
+/// default sink drops them.
+pub trait RecordSink: Send + Sync {
+    /// Called once per decision, before the answer is sent.
+    fn record(&self, record: &Record<'_>);
+}
+
+/// One decision as the sink sees it.
+#[derive(Debug)]
+pub struct Record<'a> {
+    /// The decision's id, as returned in `context.decision_id`.
+    pub id: &'a str,
+    /// The time the decision was made at (RFC 3339).
+    pub time: &'a str,
+    /// The revision of the bundle that decided.
+    pub revision: &'a str,
+    /// The request as bound (after entity data was merged).
+    pub request: &'a Value,
+    /// The decision.
+    pub decision: &'a DecisionRecord,
+}
+
+struct NoSink;
+impl RecordSink for NoSink {
+    fn record(&self, _: &Record<'_>) {}
+}
+
+/// The server's settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address to listen on (`127.0.0.1:8180` by default).
+    pub listen: SocketAddr,
+    /// The entity data file, reloaded with the bundle.
+    pub entities: Option<PathBuf>,
+    /// Accept a request's `now` (replaying recorded requests).
+    pub replay: bool,
+    /// The namespace of action names sent without one: with `todo`, an
+    /// AuthZEN `can_read_user` is jitp's `todo.can_read_user`.
+    pub action_namespace: Option<String>,
+    /// A file of bearer tokens, one per line; without it, no
+    /// authentication.
+    pub tokens: Option<PathBuf>,
+    /// TLS certificate chain and private key (PEM files).
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Files and directories whose change triggers a reload.
+    pub watch: Vec<PathBuf>,
+    /// How often watched files are polled.
+    pub poll_interval: Duration,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Most evaluations in one batch.
+    pub max_batch: usize,
+    /// Most connections served at once; more are answered 503.
+    pub max_connections: usize,
+    /// Time a client has to send the request headers.
+    pub header_timeout: Duration,
+    /// Time a client has to send the request body.
+    pub body_timeout: Duration,
+    /// Time in-flight requests get to finish at shutdown.
+    pub drain_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8180)),
+            entities: None,
+            replay: false,
+            action_namespace: None,
+            tokens: None,
+            tls: None,
+            watch: Vec::new(),
+            poll_interval: Duration::from_secs(1),
+            max_body_bytes: 1024 * 1024,
+            max_batch: 1000,
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One loaded bundle with its entity data: what a request is decided on.
+pub struct Loaded {
+    /// The verified bundle.
+    pub bundle: Bundle,
+    /// The entity data checked against it.
+    pub entities: Entities,
+    /// [`Bundle::revision`].
+    pub revision: String,
+    /// When it was loaded (RFC 3339).
+    pub loaded_at: String,
+    /// The watched files' fingerprint taken just before loading: a change
+    /// after it triggers a reload, even one made while this loaded.
+    pub watched: u64,
+}
+
+/// The server's shared state.
+pub struct State {
+    current: RwLock<Arc<Loaded>>,
+    config: Config,
+    loader: Loader,
+    tokens: Vec<Vec<u8>>,
+    /// The counters shown at `/metrics`.
+    pub metrics: metrics::Metrics,
+    sink: Arc<dyn RecordSink>,
+    reload_lock: Mutex<()>,
+    next_id: AtomicU64,
+    id_prefix: String,
+}
+
+/// The current time, RFC 3339 (what [`State::decide`] is given).
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+impl State {
+    /// Loads the bundle and entity data and builds the state.
+    pub fn new(config: Config, loader: Loader) -> Result<State, String> {
+        let loaded = load(&config, &loader)?;
+        let tokens = match &config.tokens {
+            Some(path) => read_tokens(path)?,
+            None => Vec::new(),
+        };
+        let start = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Ok(State {
+            current: RwLock::new(Arc::new(loaded)),
+            config,
+            loader,
+            tokens,
+            metrics: metrics::Metrics::default(),
+            sink: Arc::new(NoSink),
+            reload_lock: Mutex::new(()),
+            next_id: AtomicU64::new(0),
+            id_prefix: format!("{start:016x}"),
+        })
+    }
+
+    /// Sends every decision to `sink` as well.
+    pub fn with_sink(mut self, sink: Arc<dyn RecordSink>) -> State {
+        self.sink = sink;
+        self
+    }
+
+    /// The snapshot requests are decided on now.
+    pub fn current(&self) -> Arc<Loaded> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Loads a new bundle and entity data and swaps them in; on failure
+    /// the old ones keep serving, and the failure is logged and counted.
+    pub fn reload(&self) -> bool {
+        let _one_at_a_time = self.reload_lock.lock();
+        match load(&self.config, &self.loader) {
+            Ok(loaded) => {
+                let revision = loaded.revision.clone();
+                let new = Arc::new(loaded);
+                match self.current.write() {
+                    Ok(mut g) => *g = new,
+                    Err(poisoned) => *poisoned.into_inner() = new,
+                }
+                self.metrics.reloads.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(revision = %revision, "reloaded the bundle");
+                true
+            }
+            Err(e) => {
+                self.metrics.reload_failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, "reload refused; the old bundle keeps serving");
+                false
+            }
+        }
+    }
+
+    fn decision_id(&self) -> String {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{n:08x}", self.id_prefix)
+    }
+
+    /// Decides one jitp-shaped request at `now` (the server's clock, RFC
+    /// 3339): refuses a request's own `now` unless in replay mode, merges
+    /// entity data, binds and decides. `Err` is a client error (status
+    /// 400) with its message.
+    pub fn decide(
+        &self,
+        loaded: &Loaded,
+        mut request: Value,
+        now: &str,
+        explain: bool,
+    ) -> Result<Decided, String> {
+        let started = std::time::Instant::now();
+        let Some(obj) = request.as_object_mut() else {
+            return Err("the request must be a JSON object".into());
+        };
+        let now = match obj.get("now") {
+            Some(_) if !self.config.replay => {
+                return Err(
+                    "the request sets `now`; the server's clock decides (start the server with `--replay` to replay recorded requests)".into(),
+                )
+            }
+            // Replay: binding checks the request's own `now`.
+            Some(v) => v.as_str().unwrap_or_default().to_string(),
+            None => {
+                obj.insert("now".into(), Value::String(now.to_string()));
+                now.to_string()
+            }
+        };
+        if let Some(ns) = &self.config.action_namespace {
+            if let Some(Value::String(name)) = obj.get_mut("action").and_then(|a| a.get_mut("name"))
+            {
+                if !name.contains('.') {
+                    *name = format!("{ns}.{name}");
+                }
+            }
+        }
+        for role in ["subject", "resource"] {
+            if let Some(member) = obj.get_mut(role) {
+                entities::merge(&loaded.entities, role, member)?;
+            }
+        }
+        let bundle = &loaded.bundle;
+        let (record, explanation) = match bundle.bind(&request) {
+            Ok(bound) if explain => {
+                let e = bundle.explain(&bound);
+                let rules = serde_json::to_value(&e.rules).unwrap_or_default();
+                (e.decision, Some(rules))
+            }
+            Ok(bound) => (bundle.decide(&bound).to_record(), None),
+            Err(e) => (DecisionRecord::invalid(e.to_string()), None),
+        };
+        let id = self.decision_id();
+        self.sink.record(&Record {
+            id: &id,
+            time: &now,
+            revision: &loaded.revision,
+            request: &request,
+            decision: &record,
+        });
+        self.metrics.decision(
+            record.decision,
+            record.reason,
+            started.elapsed().as_nanos() as u64,
+        );
+        Ok(Decided {
+            id,
+            record,
+            explanation,
+        })
+    }
+
+    /// Whether `header` (the `Authorization` value) carries a configured
+    /// token; always true when no tokens are configured. Every token is
+    /// compared in constant time.
+    pub(crate) fn authorised(&self, header: Option<&[u8]>) -> bool {
+        if self.config.tokens.is_none() {
+            return true;
+        }
+        let Some(token) = header.and_then(|h| h.strip_prefix(b"Bearer ")) else {
+            return false;
+        };
+        let mut ok = subtle::Choice::from(0);
+        for t in &self.tokens {
+            ok |= subtle::ConstantTimeEq::ct_eq(t.as_slice(), token);
+        }
+        bool::from(ok)
+    }
+}
+
+/// A decision with its id and, when asked for, its explanation.
+pub struct Decided {
+    /// The decision id.
+    pub id: String,
+    /// The decision.
+    pub record: DecisionRecord,
+    /// The explanation's rule traces, as `jitp eval --explain` prints them.
+    pub explanation: Option<Value>,
+}
+
+/// The files whose change triggers a reload.
+pub(crate) fn watched_paths(config: &Config) -> Vec<PathBuf> {
+    let mut paths = config.watch.clone();
+    paths.extend(config.entities.iter().cloned());
+    paths
+}
+
+fn load(config: &Config, loader: &Loader) -> Result<Loaded, String> {
+    let watched = http::fingerprint(&watched_paths(config));
+    let bundle = loader()?;
+    let entities = match &config.entities {
+        Some(path) => Entities::load(path, &bundle)?,
+        None => Entities::empty(),
+    };
+    Ok(Loaded {
+        revision: bundle.revision(),
+        bundle,
+        entities,
+        loaded_at: now_rfc3339(),
+        watched,
+    })
+}
+
+fn read_tokens(path: &std::path::Path) -> Result<Vec<Vec<u8>>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the tokens file `{}`: {e}", path.display()))?;
+    let tokens: Vec<Vec<u8>> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.as_bytes().to_vec())
+        .collect();
+    if tokens.is_empty() {
+        return Err(format!(
+            "the tokens file `{}` holds no token\nhelp: write one token per line",
+            path.display()
+        ));
+    }
+    Ok(tokens)
+}
+
+/// Runs the server until SIGTERM or SIGINT, then drains requests in
+/// flight. Prints `listening on http://ADDR` (or `https://`) to standard
+/// error once bound.
+pub fn run(config: Config, loader: Loader) -> Result<(), String> {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+    let state = State::new(config, loader)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the server's runtime: {e}"))?;
+    runtime.block_on(http::serve(Arc::new(state)))
+}
