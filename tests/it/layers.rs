@@ -119,16 +119,14 @@ fn compiler_stages_only_use_lower_stages() {
     );
 }
 
-/// The runtime depends only on what deciding needs: none of the
-/// compiler's or the command's dependencies are in its tree.
-#[test]
-fn the_runtime_depends_only_on_what_deciding_needs() {
+/// The crates of `package`'s normal dependency tree.
+fn tree(package: &str) -> (BTreeSet<String>, String) {
     let out = std::process::Command::new(env!("CARGO"))
         .current_dir(root())
         .args([
             "tree",
             "-p",
-            "jitp-runtime",
+            package,
             "-e",
             "normal",
             "--prefix",
@@ -144,27 +142,52 @@ fn the_runtime_depends_only_on_what_deciding_needs() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let tree = String::from_utf8_lossy(&out.stdout);
-    let crates: BTreeSet<&str> = tree
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let crates = text
         .lines()
         .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
         .collect();
-    for forbidden in [
-        "jitp",
-        "clap",
-        "ariadne",
-        "petgraph",
-        "toml",
-        "logos",
-        "lalrpop-util",
-        "strsim",
-    ] {
+    (crates, text)
+}
+
+/// The compiler's and the command's own dependencies.
+const COMPILER: [&str; 8] = [
+    "jitp",
+    "clap",
+    "ariadne",
+    "petgraph",
+    "toml",
+    "logos",
+    "lalrpop-util",
+    "strsim",
+];
+
+/// The runtime depends only on what deciding needs: none of the
+/// compiler's, the command's or the server's dependencies are in its tree.
+#[test]
+fn the_runtime_depends_only_on_what_deciding_needs() {
+    let (crates, text) = tree("jitp-runtime");
+    for forbidden in COMPILER.iter().chain(&["tokio", "hyper", "rustls"]) {
         assert!(
-            !crates.contains(forbidden),
-            "`{forbidden}` is in the runtime's tree:\n{tree}"
+            !crates.contains(*forbidden),
+            "`{forbidden}` is in the runtime's tree:\n{text}"
         );
     }
     for needed in ["jitp-runtime", "serde", "serde_json", "time"] {
-        assert!(crates.contains(needed), "`{needed}` missing from:\n{tree}");
+        assert!(crates.contains(needed), "`{needed}` missing from:\n{text}");
     }
+}
+
+/// The server builds on the runtime, never on the compiler.
+#[test]
+fn the_server_does_not_depend_on_the_compiler() {
+    let (crates, text) = tree("jitp-server");
+    for forbidden in COMPILER {
+        assert!(
+            !crates.contains(forbidden),
+            "`{forbidden}` is in the server's tree:\n{text}"
+        );
+    }
+    assert!(crates.contains("jitp-runtime"), "{text}");
 }
