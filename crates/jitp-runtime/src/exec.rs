@@ -108,6 +108,14 @@ impl Bundle {
     /// of a constant one.
     fn member(&self, req: &BoundRequest, x: Val, set: SetRef) -> R<bool> {
         let items = self.set_items(req, set)?;
+        // Sets hold one kind of value; asking for another is a type error
+        // (which verification rules out), never a plain `false`.
+        if items
+            .first()
+            .is_some_and(|v| std::mem::discriminant(v) != std::mem::discriminant(&x))
+        {
+            return Err(EvalError::Type);
+        }
         Ok(if set.arena == Arena::Request {
             items.binary_search(&x).is_ok()
         } else {
