@@ -45,17 +45,11 @@ impl Lint for ShadowedPermit {
     }
 
     fn check_program(&self, cx: &Context<'_>, out: &mut Vec<Draft>) {
-        // Permits by (task, action); wildcard permits by task.
+        // Permits by (task, action), over the expanded action sets.
         let mut by_action: HashMap<(Option<TaskId>, ActionId), Vec<RuleId>> = HashMap::new();
-        let mut wild: HashMap<Option<TaskId>, Vec<RuleId>> = HashMap::new();
         for (i, r) in cx.rules().filter(|(_, r)| is_permit(r)) {
-            let scope = r.task;
-            if r.wildcard_action {
-                wild.entry(scope).or_default().push(i);
-            } else {
-                for a in &r.actions {
-                    by_action.entry((scope, *a)).or_default().push(i);
-                }
+            for a in &r.actions {
+                by_action.entry((r.task, *a)).or_default().push(i);
             }
         }
         for (i, p1) in cx.rules() {
@@ -63,8 +57,8 @@ impl Lint for ShadowedPermit {
                 continue;
             }
             let scope = p1.task;
-            let mut candidates: Vec<RuleId> = wild.get(&scope).cloned().unwrap_or_default();
-            if let Some(first) = p1.actions.first().filter(|_| !p1.wildcard_action) {
+            let mut candidates: Vec<RuleId> = Vec::new();
+            if let Some(first) = p1.actions.first() {
                 candidates.extend(by_action.get(&(scope, *first)).into_iter().flatten());
             }
             candidates.sort_unstable();

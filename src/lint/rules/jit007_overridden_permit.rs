@@ -43,15 +43,11 @@ impl Lint for OverriddenPermit {
     }
 
     fn check_program(&self, cx: &Context<'_>, out: &mut Vec<Draft>) {
+        // Guards by action, over the expanded action sets.
         let mut by_action: HashMap<ActionId, Vec<RuleId>> = HashMap::new();
-        let mut wild: Vec<RuleId> = Vec::new();
         for (i, r) in cx.rules().filter(|(_, r)| !is_permit(r)) {
-            if r.wildcard_action {
-                wild.push(i);
-            } else {
-                for a in &r.actions {
-                    by_action.entry(*a).or_default().push(i);
-                }
+            for a in &r.actions {
+                by_action.entry(*a).or_default().push(i);
             }
         }
         for (i, p) in cx.rules() {
@@ -62,8 +58,8 @@ impl Lint for OverriddenPermit {
             if cx.guard(i).is_none_or(|g| classify(g) == Verdict::Never) {
                 continue;
             }
-            let mut candidates = wild.clone();
-            if let Some(first) = p.actions.first().filter(|_| !p.wildcard_action) {
+            let mut candidates: Vec<RuleId> = Vec::new();
+            if let Some(first) = p.actions.first() {
                 candidates.extend(by_action.get(first).into_iter().flatten());
             }
             candidates.sort_unstable();

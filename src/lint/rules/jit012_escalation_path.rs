@@ -16,8 +16,8 @@ A path in the privilege graph: a principal type holds a permit to an
 action declared `grants task_x`; performing it activates `task_x`, whose
 permits apply to the same principal type; and somewhere along the chain
 (which may pass through several tasks) a permit reaches a `high` or
-`critical` action. Every hop is shown. A loop that reaches no sensitive
-action is reported as JIT013.
+`critical` action. Every hop is shown. Such a chain is also a
+self-approval, reported as JIT013 as well.
 
 ## Why it matters
 Whoever holds the first grant can give themselves the later ones: the
@@ -83,7 +83,9 @@ pub(crate) fn report(cx: &Context<'_>, out: &mut Vec<Draft>, sensitive: bool) {
                 .find(|c| c.last().is_some_and(|(_, _, q)| reaches_sensitive(p, *q)));
             let chain = match (sensitive, reaching) {
                 (true, Some(c)) => c,
-                (false, None) => match chains.iter().min_by_key(|c| c.len()) {
+                // Every self-approval is JIT013, whether or not a chain
+                // also reaches a sensitive action (JIT012 as well).
+                (false, _) => match chains.iter().min_by_key(|c| c.len()) {
                     Some(c) => c,
                     None => continue,
                 },
