@@ -87,7 +87,10 @@ fn every_finding_has_a_trigger_and_a_near_miss() {
         assert!(!triggers.is_empty(), "{code}: no trigger fixture");
         let t: Vec<String> = triggers.iter().map(|p| suffix(p, "trigger")).collect();
         let m: Vec<String> = misses.iter().map(|p| suffix(p, "near_miss")).collect();
-        assert_eq!(t, m, "{code}: every trigger has a near miss of the same name");
+        assert_eq!(
+            t, m,
+            "{code}: every trigger has a near miss of the same name"
+        );
         for path in &triggers {
             let (sources, found) = lint(path);
             assert!(

@@ -45,9 +45,8 @@ impl Lint for VacuousCondition {
         if !is_permit(r) {
             return;
         }
-        let in_task = r.task.is_some();
         if let Some(when) = &r.when {
-            let f = Formula::of(cx.program, when, in_task);
+            let f = Formula::condition(cx.program, r, when);
             if classify(&f) == Verdict::Always {
                 out.push(Draft {
                     diagnostic: whatever(&f, draft(
@@ -63,7 +62,7 @@ impl Lint for VacuousCondition {
             }
         }
         for q in &r.requires {
-            let f = Formula::of(cx.program, &q.cond, in_task);
+            let f = Formula::condition(cx.program, r, &q.cond);
             if classify(&f) == Verdict::Always {
                 out.push(Draft {
                     diagnostic: whatever(&f, draft(

@@ -1,6 +1,6 @@
 use super::{covers, is_permit, ttl_at_least};
 use crate::check::hir::{ActionId, RuleId, TaskId};
-use crate::lint::solver::{canon, example, implies, Answer};
+use crate::lint::solver::{canon, exact_example, implies, Answer, Formula};
 use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 use std::collections::HashMap;
 
@@ -52,6 +52,12 @@ impl Lint for ShadowedPermit {
                 by_action.entry((r.task, *a)).or_default().push(i);
             }
         }
+        // When each permit allows: it applies and its `require`s hold.
+        let allows: Vec<Option<Formula>> = cx
+            .rules()
+            .map(|(_, r)| is_permit(r).then(|| Formula::allow(cx.program, r)))
+            .collect();
+        let allow = |i: RuleId| allows.get(i.index()).and_then(Option::as_ref);
         for (i, p1) in cx.rules() {
             if !is_permit(p1) || !cx.is_user(p1.span) {
                 continue;
@@ -63,9 +69,9 @@ impl Lint for ShadowedPermit {
             }
             candidates.sort_unstable();
             candidates.dedup();
-            let shadowing = candidates
-                .into_iter()
-                .find(|&j| j != i && shadows(cx, j, i) && (j < i || !shadows(cx, i, j)));
+            let shadowing = candidates.into_iter().find(|&j| {
+                j != i && shadows(cx, &allow, j, i) && (j < i || !shadows(cx, &allow, i, j))
+            });
             let Some(j) = shadowing else { continue };
             let Some(p2) = cx.rule(j) else { continue };
             out.push(Draft {
@@ -85,8 +91,8 @@ impl Lint for ShadowedPermit {
                 )
                 .with_help("delete the redundant permit, or narrow the broader one")
                 .with_note_opt(
-                    cx.guard(i)
-                        .and_then(example)
+                    allow(i)
+                        .and_then(exact_example)
                         .map(|w| format!("e.g. a request with {w} is allowed by both")),
                 ),
                 subject: p1.span,
@@ -96,8 +102,19 @@ impl Lint for ShadowedPermit {
     }
 }
 
-/// Whether permit `j` makes permit `i` redundant.
-fn shadows(cx: &Context<'_>, j: RuleId, i: RuleId) -> bool {
+/// Whether permit `j` makes permit `i` redundant: deleting `i` changes
+/// no decision. `j` covers `i`'s principals, actions and resources and
+/// lasts as long; it applies whenever `i` does, so where `i` asks for
+/// step-up `j` allows or asks too; it allows whenever `i` allows (its
+/// `require`s are implied by `i`'s conditions, so `>= 2` approvals
+/// implies `>= 1`); and none of its `require`s can fail where `i`'s
+/// conditions evaluate (each that could is one of `i`'s own).
+fn shadows<'f>(
+    cx: &Context<'_>,
+    allow: &impl Fn(RuleId) -> Option<&'f Formula>,
+    j: RuleId,
+    i: RuleId,
+) -> bool {
     let (Some(p2), Some(p1)) = (cx.rule(j), cx.rule(i)) else {
         return false;
     };
@@ -105,11 +122,19 @@ fn shadows(cx: &Context<'_>, j: RuleId, i: RuleId) -> bool {
         return false;
     }
     let asked: Vec<String> = p1.requires.iter().map(|q| canon(&q.cond)).collect();
-    if !p2.requires.iter().all(|q| asked.contains(&canon(&q.cond))) {
+    let may_fail = p2.requires.iter().any(|q| {
+        !Formula::condition(cx.program, p2, &q.cond).is_total() && !asked.contains(&canon(&q.cond))
+    });
+    if may_fail {
         return false;
     }
-    match (cx.guard(i), cx.guard(j)) {
+    let guards = match (cx.guard(i), cx.guard(j)) {
         (Some(g1), Some(g2)) => implies(g1, g2) == Answer::Yes,
         _ => false,
-    }
+    };
+    guards
+        && match (allow(i), allow(j)) {
+            (Some(a1), Some(a2)) => implies(a1, a2) == Answer::Yes,
+            _ => false,
+        }
 }

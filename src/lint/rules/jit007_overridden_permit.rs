@@ -1,6 +1,6 @@
 use super::{covers, is_permit};
 use crate::check::hir::{ActionId, RuleId};
-use crate::lint::solver::{classify, example, implies_or_fails, Verdict};
+use crate::lint::solver::{classify, exact_example, implies_or_fails, Verdict};
 use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 use std::collections::HashMap;
 
@@ -88,7 +88,7 @@ impl Lint for OverriddenPermit {
                 )
                 .with_label(f.head, "this guard holds whenever the permit does")
                 .with_help("narrow the guard, correct the permit's condition, or delete the permit")
-                .with_note_opt(cx.guard(i).and_then(example).map(|w| {
+                .with_note_opt(cx.guard(i).and_then(exact_example).map(|w| {
                     format!("e.g. a request with {w} meets the permit, and the guard denies it")
                 })),
                 subject: p.span,

@@ -52,10 +52,10 @@ impl Lint for MissingGuard {
         };
         let guarded = p.rules.iter().filter(|r| !is_permit(r)).any(|r| {
             r.actions.iter().any(|a| {
-                    p.actions
-                        .get(a.index())
-                        .is_some_and(|d| is_sensitive(d.sensitivity))
-                })
+                p.actions
+                    .get(a.index())
+                    .is_some_and(|d| is_sensitive(d.sensitivity))
+            })
         });
         if guarded {
             return;
