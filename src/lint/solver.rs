@@ -520,7 +520,10 @@ impl<'p> Tr<'p> {
                 _ => self.opaque(e),
             },
             ExprKind::Has(x) => match self.operand(x) {
-                Some(Operand::Path(p, _, true)) => Tv::total(self.lit(Atom::Present(p))),
+                Some(Operand::Path(p, info, true)) => {
+                    self.atoms.paths.insert(p.clone(), info);
+                    Tv::total(self.lit(Atom::Present(p)))
+                }
                 Some(Operand::Path(_, _, false)) => Tv::total(F::Const(true)),
                 _ => self.opaque(e),
             },
@@ -1228,8 +1231,24 @@ fn sat_conj(c: &Conj, atoms: &Atoms) -> ConjResult {
             // it may hang below an optional.
             exact &= !p.contains("?.");
         }
-        if !is && !mentioned.contains(p) {
+        if mentioned.contains(p) {
+            continue;
+        }
+        if !is {
             witness.push((p.to_string(), ABSENT.to_string()));
+            continue;
+        }
+        // Present, whatever its value: show one.
+        let shown = atoms.paths.get(*p).and_then(|info| {
+            Some(show(
+                &pick(&info.dom, &PathState::fresh(p))?,
+                &info.dom,
+                info.kind,
+            ))
+        });
+        match shown {
+            Some(v) => witness.push((p.to_string(), v)),
+            None => exact = false,
         }
     }
     // The task's start and `now` are related through its ttl.

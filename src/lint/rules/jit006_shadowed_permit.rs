@@ -14,10 +14,13 @@ finding!(
 
 ## What it catches
 A `permit` that another permit of the same task (or of the standing
-rules) makes redundant: the other one covers the same principals, actions
-and resources or more, holds whenever this one holds, asks for no more
-(`require`) and lasts at least as long. Decided over the analyser's
-condition fragment; anything it cannot decide is not reported.
+rules) makes redundant, so that deleting it changes no decision: the
+other one covers the same principals, actions and resources or more
+(wildcards as the checker expanded them), applies whenever this one
+does, allows whenever this one allows (its `require`s follow from this
+one's conditions: `task.approvals >= 2` implies `>= 1`), and lasts at
+least as long. Decided over the analyser's condition fragment; anything
+it cannot decide is not reported.
 
 ## Why it matters
 Redundant grants hide what a task really allows. Tightening the narrow
