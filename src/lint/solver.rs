@@ -1038,7 +1038,7 @@ impl PathState {
 enum ConjResult {
     /// Satisfiable: a witness, and whether it is exact (no opaque atom,
     /// no relation the solver does not model).
-    Sat(Witness, bool),
+    Sat(Witness, bool, Option<Model>),
     /// Unsatisfiable.
     Unsat,
     /// Could not tell.
@@ -1063,6 +1063,20 @@ fn find(parent: &mut BTreeMap<String, String>, x: &str) -> String {
 
 /// Whether the conjunction `c` over `atoms` is satisfiable.
 fn sat_conj(c: &Conj, atoms: &Atoms) -> ConjResult {
+    sat_conj_model(c, atoms, false).0
+}
+
+/// [`sat_conj`], and the assignment it found (values picked at the upper
+/// ends of ranges if `high`).
+fn sat_conj_model(c: &Conj, atoms: &Atoms, high: bool) -> (ConjResult, Option<Model>) {
+    let r = sat_conj_inner(c, atoms, high);
+    match r {
+        ConjResult::Sat(w, e, m) => (ConjResult::Sat(w, e, None), m),
+        other => (other, None),
+    }
+}
+
+fn sat_conj_inner(c: &Conj, atoms: &Atoms, high: bool) -> ConjResult {
     let mut paths: BTreeMap<String, PathState> = BTreeMap::new();
     let mut props: BTreeMap<usize, bool> = BTreeMap::new();
     let mut present: BTreeMap<&str, bool> = BTreeMap::new();
@@ -1196,7 +1210,7 @@ fn sat_conj(c: &Conj, atoms: &Atoms) -> ConjResult {
                 avoided |= st.excluded.insert(v.clone());
             }
         }
-        match pick(&info.dom, &st) {
+        match pick_at(&info.dom, &st, high) {
             Some(v) => {
                 chosen.insert(root, v);
             }
@@ -1256,13 +1270,48 @@ fn sat_conj(c: &Conj, atoms: &Atoms) -> ConjResult {
         exact = false;
     }
     witness.sort();
-    ConjResult::Sat(Witness(witness), exact)
+    let mut model = Model::default();
+    for p in &names {
+        let root = find(&mut parent, p);
+        if let Some(v) = chosen.get(&root) {
+            model.vals.insert(p.clone(), v.clone());
+        }
+    }
+    for (p, is) in present {
+        model.present.insert(p.to_string(), is);
+    }
+    for (i, v) in props {
+        if let Some(a) = atoms.list.get(i) {
+            model.props.insert(a.clone(), v);
+        }
+    }
+    ConjResult::Sat(Witness(witness), exact, Some(model))
 }
 
 #[derive(Clone)]
 enum Picked {
     Val(Val),
     Bool(bool),
+}
+
+/// A value of `dom` meeting `st`, if there is one: near 0, or (`high`)
+/// the largest integer allowed.
+fn pick_at(dom: &Domain, st: &PathState, high: bool) -> Option<Picked> {
+    if high && *dom == Domain::Int && st.allowed.is_none() {
+        let top = (st.hi..=st.hi).chain(st.excluded.iter().rev().filter_map(|v| match v {
+            Val::Int(n) => Some(*n as i128 - 1),
+            _ => None,
+        }));
+        let found = top
+            .filter(|n| st.lo <= *n && *n <= st.hi)
+            .filter_map(|n| i64::try_from(n).ok())
+            .map(Val::Int)
+            .find(|v| !st.excluded.contains(v));
+        if let Some(v) = found {
+            return Some(Picked::Val(v));
+        }
+    }
+    pick(dom, st)
 }
 
 /// A value of `dom` meeting `st`, if there is one.
@@ -1367,8 +1416,8 @@ fn satisfiable(f: &F, atoms: &Atoms, big: bool) -> Sat {
     let mut inexact = None;
     for c in &d {
         match sat_conj(c, atoms) {
-            ConjResult::Sat(w, true) => return Sat::Yes(w),
-            ConjResult::Sat(w, false) => {
+            ConjResult::Sat(w, true, _) => return Sat::Yes(w),
+            ConjResult::Sat(w, false, _) => {
                 inexact.get_or_insert(w);
             }
             ConjResult::Unsat => {}
@@ -1415,7 +1464,7 @@ pub fn exact_example(f: &Formula) -> Option<Witness> {
         return None;
     };
     d.iter().find_map(|c| match sat_conj(c, &f.atoms) {
-        ConjResult::Sat(w, true) => Some(w),
+        ConjResult::Sat(w, true, _) => Some(w),
         _ => None,
     })
 }
@@ -1443,4 +1492,155 @@ pub fn implies_or_fails(premise: &Formula, conclusion: &Formula) -> bool {
         satisfiable(&query, &both.atoms, premise.big || conclusion.big),
         Sat::No
     )
+}
+
+// ------------------------------------------------------------ prefiltering
+
+/// One assignment the solver found for a formula: values of paths,
+/// presence of optionals, truth of opaque atoms. Every path, presence or
+/// atom it does not mention is completed with one fixed value, so it is a
+/// whole assignment in the solver's own terms. If a formula is false in a
+/// model of another, the solver cannot prove that the other implies it:
+/// [`holds_in`] is a cheap, sound filter before [`implies`].
+#[derive(Clone, Debug, Default)]
+pub struct Model {
+    vals: BTreeMap<String, Picked>,
+    present: BTreeMap<String, bool>,
+    props: BTreeMap<Atom, bool>,
+}
+
+impl fmt::Debug for Picked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Picked::Val(v) => write!(f, "{v:?}"),
+            Picked::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+/// A value no constant of a program is likely to be, for paths a model
+/// does not mention (any value of the domain is a valid completion; this
+/// one is non-negative, as counts are).
+const FRESH_INT: i64 = (1 << 52) + 7;
+
+impl Model {
+    fn int(&self, p: &str) -> i64 {
+        match self.vals.get(p) {
+            Some(Picked::Val(Val::Int(n))) => *n,
+            _ => FRESH_INT,
+        }
+    }
+
+    fn val(&self, p: &str) -> Val {
+        match self.vals.get(p) {
+            Some(Picked::Val(v)) => v.clone(),
+            Some(Picked::Bool(b)) => Val::Bool(*b),
+            // Strings and enums alike: a value no constant equals for
+            // strings; for an enum, variant 0 (`Val::Enum(0)` below).
+            None => Val::Str("\u{0}fresh".into()),
+        }
+    }
+
+    fn atom(&self, a: &Atom, atoms: &Atoms) -> bool {
+        let enum_fresh = |p: &str, v: Val| -> Val {
+            match (&v, atoms.paths.get(p).map(|i| &i.dom)) {
+                (Val::Str(s), Some(Domain::Enum(_))) if s == "\u{0}fresh" => Val::Enum(0),
+                _ => v,
+            }
+        };
+        match a {
+            Atom::Cmp(p, op, v) => {
+                let x = match v {
+                    Val::Int(_) => Val::Int(self.int(p)),
+                    _ => enum_fresh(p, self.val(p)),
+                };
+                eval_op(*op, &x, v).unwrap_or(false)
+            }
+            Atom::In(p, vals) => {
+                let x = match vals.first() {
+                    Some(Val::Int(_)) => Val::Int(self.int(p)),
+                    _ => enum_fresh(p, self.val(p)),
+                };
+                vals.contains(&x)
+            }
+            Atom::Bool(p) => matches!(self.vals.get(p), Some(Picked::Bool(true))),
+            Atom::Present(p) => self.present.get(p).copied().unwrap_or(true),
+            // Unmentioned paths all have the fresh value of their domain.
+            Atom::EqPath(p, q) => match atoms.paths.get(p).map(|i| &i.dom) {
+                Some(Domain::Int) => self.int(p) == self.int(q),
+                _ => enum_fresh(p, self.val(p)) == enum_fresh(q, self.val(q)),
+            },
+            Atom::Opaque(_) | Atom::Defined(_) => self.props.get(a).copied().unwrap_or(false),
+        }
+    }
+}
+
+fn eval_in(f: &F, m: &Model, atoms: &Atoms) -> bool {
+    match f {
+        F::Const(b) => *b,
+        F::Lit(i, p) => atoms.list.get(*i).is_some_and(|a| m.atom(a, atoms)) == *p,
+        F::And(xs) => xs.iter().all(|x| eval_in(x, m, atoms)),
+        F::Or(xs) => xs.iter().any(|x| eval_in(x, m, atoms)),
+    }
+}
+
+/// Up to `n` models of `f` (from different cases of its normal form, with
+/// values near 0 and at the upper ends of ranges). None when the solver
+/// cannot tell.
+pub fn models(f: &Formula, n: usize) -> Vec<Model> {
+    let Some(d) = (!f.big).then(|| dnf(&f.t)).flatten() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for c in &d {
+        for high in [false, true] {
+            if let (ConjResult::Sat(..), Some(m)) = sat_conj_model(c, &f.atoms, high) {
+                out.push(m);
+            }
+        }
+        if out.len() >= n {
+            break;
+        }
+    }
+    out.truncate(n);
+    out
+}
+
+/// Whether `f` is true in model `m`. `false` means the formula `m` came
+/// from does not imply `f` (the solver would answer no).
+pub fn holds_in(f: &Formula, m: &Model) -> bool {
+    f.big || eval_in(&f.t, m, &f.atoms)
+}
+
+/// Whether `f`'s false side holds in `m` (for a guard: `m` is a request
+/// it lets through).
+pub fn false_in(f: &Formula, m: &Model) -> bool {
+    !f.big && eval_in(&f.f, m, &f.atoms)
+}
+
+/// A top-level conjunct `path == value` of `f` (integers and strings): a
+/// model in which the path has another value makes `f` false.
+pub fn required_eq(f: &Formula) -> Option<(String, String)> {
+    let conj = |x: &F| -> Option<(String, String)> {
+        let F::Lit(i, true) = x else { return None };
+        match f.atoms.list.get(*i)? {
+            Atom::Cmp(p, CmpOp::Eq, v @ (Val::Int(_) | Val::Str(_))) => {
+                Some((p.clone(), format!("{v:?}")))
+            }
+            _ => None,
+        }
+    };
+    match &f.t {
+        F::And(xs) => xs.iter().find_map(conj),
+        x => conj(x),
+    }
+}
+
+/// The key [`required_eq`] gives for a model's value of `path`, if the
+/// model mentions it.
+pub fn model_key(m: &Model, path: &str) -> Option<String> {
+    match m.vals.get(path)? {
+        Picked::Val(v @ (Val::Int(_) | Val::Str(_))) => Some(format!("{v:?}")),
+        _ => None,
+    }
 }

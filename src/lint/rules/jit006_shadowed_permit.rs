@@ -1,6 +1,8 @@
 use super::{covers, is_permit, ttl_at_least};
 use crate::check::hir::{ActionId, RuleId, TaskId};
-use crate::lint::solver::{canon, exact_example, implies, Answer, Formula};
+use crate::lint::solver::{
+    canon, exact_example, holds_in, implies, model_key, models, required_eq, Answer, Formula, Model,
+};
 use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 use std::collections::HashMap;
 
@@ -48,32 +50,79 @@ impl Lint for ShadowedPermit {
     }
 
     fn check_program(&self, cx: &Context<'_>, out: &mut Vec<Draft>) {
-        // Permits by (task, action), over the expanded action sets.
-        let mut by_action: HashMap<(Option<TaskId>, ActionId), Vec<RuleId>> = HashMap::new();
-        for (i, r) in cx.rules().filter(|(_, r)| is_permit(r)) {
-            for a in &r.actions {
-                by_action.entry((r.task, *a)).or_default().push(i);
-            }
-        }
-        // When each permit allows: it applies and its `require`s hold.
+        // When each permit allows: it applies and its `require`s hold; and
+        // a few requests it allows (models), to rule out most pairs cheaply.
         let allows: Vec<Option<Formula>> = cx
             .rules()
             .map(|(_, r)| is_permit(r).then(|| Formula::allow(cx.program, r)))
             .collect();
         let allow = |i: RuleId| allows.get(i.index()).and_then(Option::as_ref);
+        let samples: Vec<Vec<Model>> = allows
+            .iter()
+            .map(|a| a.as_ref().map_or(Vec::new(), |a| models(a, 4)))
+            .collect();
+        let sample = |i: RuleId| samples.get(i.index()).map_or(&[][..], Vec::as_slice);
+        // Permits by (task, action), over the expanded action sets; those
+        // that allow only when some `path == value` also by that equality
+        // (a permit can only shadow another if it allows in the other's
+        // models).
+        type Scope = (Option<TaskId>, ActionId);
+        let mut general: HashMap<Scope, Vec<RuleId>> = HashMap::new();
+        let mut by_eq: HashMap<(Scope, String, String), Vec<RuleId>> = HashMap::new();
+        let mut eq_paths: HashMap<Scope, Vec<String>> = HashMap::new();
+        for (i, r) in cx.rules().filter(|(_, r)| is_permit(r)) {
+            let eq = allow(i).and_then(required_eq);
+            for a in &r.actions {
+                let scope = (r.task, *a);
+                match &eq {
+                    Some((path, value)) => {
+                        by_eq
+                            .entry((scope, path.clone(), value.clone()))
+                            .or_default()
+                            .push(i);
+                        let paths = eq_paths.entry(scope).or_default();
+                        if !paths.contains(path) {
+                            paths.push(path.clone());
+                        }
+                    }
+                    None => general.entry(scope).or_default().push(i),
+                }
+            }
+        }
         for (i, p1) in cx.rules() {
             if !is_permit(p1) || !cx.is_user(p1.span) {
                 continue;
             }
-            let scope = p1.task;
-            let mut candidates: Vec<RuleId> = Vec::new();
-            if let Some(first) = p1.actions.first() {
-                candidates.extend(by_action.get(&(scope, *first)).into_iter().flatten());
+            let Some(first) = p1.actions.first() else {
+                continue;
+            };
+            let scope = (p1.task, *first);
+            let mut candidates: Vec<RuleId> = general.get(&scope).cloned().unwrap_or_default();
+            for path in eq_paths.get(&scope).into_iter().flatten() {
+                match sample(i).first() {
+                    // Only permits whose equality holds in the model can
+                    // allow there.
+                    Some(m) => {
+                        if let Some(v) = model_key(m, path) {
+                            candidates
+                                .extend(by_eq.get(&(scope, path.clone(), v)).into_iter().flatten());
+                        }
+                    }
+                    // No model (never allows, or undecided): every permit.
+                    None => candidates.extend(
+                        by_eq
+                            .iter()
+                            .filter(|((s, p, _), _)| *s == scope && p == path)
+                            .flat_map(|(_, v)| v.iter().copied()),
+                    ),
+                }
             }
             candidates.sort_unstable();
             candidates.dedup();
             let shadowing = candidates.into_iter().find(|&j| {
-                j != i && shadows(cx, &allow, j, i) && (j < i || !shadows(cx, &allow, i, j))
+                j != i
+                    && shadows(cx, &allow, &sample, j, i)
+                    && (j < i || !shadows(cx, &allow, &sample, i, j))
             });
             let Some(j) = shadowing else { continue };
             let Some(p2) = cx.rule(j) else { continue };
@@ -115,6 +164,7 @@ impl Lint for ShadowedPermit {
 fn shadows<'f>(
     cx: &Context<'_>,
     allow: &impl Fn(RuleId) -> Option<&'f Formula>,
+    sample: &impl Fn(RuleId) -> &'f [Model],
     j: RuleId,
     i: RuleId,
 ) -> bool {
@@ -123,6 +173,12 @@ fn shadows<'f>(
     };
     if !covers(p2, p1) || !ttl_at_least(p2.ttl, p1.ttl) {
         return false;
+    }
+    // A request `i` allows that `j` does not: the solver would say no.
+    if let Some(a2) = allow(j) {
+        if sample(i).iter().any(|m| !holds_in(a2, m)) {
+            return false;
+        }
     }
     let asked: Vec<String> = p1.requires.iter().map(|q| canon(&q.cond)).collect();
     let may_fail = p2.requires.iter().any(|q| {
