@@ -1618,22 +1618,53 @@ pub fn false_in(f: &Formula, m: &Model) -> bool {
     !f.big && eval_in(&f.f, m, &f.atoms)
 }
 
-/// A top-level conjunct `path == value` of `f` (integers and strings): a
-/// model in which the path has another value makes `f` false.
-pub fn required_eq(f: &Formula) -> Option<(String, String)> {
-    let conj = |x: &F| -> Option<(String, String)> {
-        let F::Lit(i, true) = x else { return None };
-        match f.atoms.list.get(*i)? {
-            Atom::Cmp(p, CmpOp::Eq, v @ (Val::Int(_) | Val::Str(_))) => {
-                Some((p.clone(), format!("{v:?}")))
+/// A top-level conjunct of `f` that pins one path to a few values
+/// (`path == v`, `path in [...]`, or an `or` of those on one path;
+/// integers and strings): the path and the values, as keys. A model in
+/// which the path has none of them makes `f` false.
+pub fn required_eq(f: &Formula) -> Option<(String, Vec<String>)> {
+    let key = |v: &Val| match v {
+        Val::Int(_) | Val::Str(_) => Some(format!("{v:?}")),
+        _ => None,
+    };
+    fn lit<'a>(
+        f: &'a Formula,
+        x: &F,
+        key: &impl Fn(&Val) -> Option<String>,
+    ) -> Option<(&'a str, Vec<String>)> {
+        match x {
+            F::Lit(i, true) => match f.atoms.list.get(*i)? {
+                Atom::Cmp(p, CmpOp::Eq, v) => Some((p.as_str(), vec![key(v)?])),
+                Atom::In(p, vals) => {
+                    Some((p.as_str(), vals.iter().map(key).collect::<Option<_>>()?))
+                }
+                _ => None,
+            },
+            F::Or(xs) => {
+                let mut path: Option<&str> = None;
+                let mut out = Vec::new();
+                for x in xs {
+                    let (p, vs) = lit(f, x, key)?;
+                    if path.is_some_and(|q| q != p) {
+                        return None;
+                    }
+                    path = Some(p);
+                    out.extend(vs);
+                }
+                Some((path?, out))
             }
             _ => None,
         }
-    };
-    match &f.t {
-        F::And(xs) => xs.iter().find_map(conj),
-        x => conj(x),
     }
+    let found = match &f.t {
+        F::And(xs) => xs.iter().find_map(|x| lit(f, x, &key)),
+        x => lit(f, x, &key),
+    };
+    found.map(|(p, mut vs)| {
+        vs.sort();
+        vs.dedup();
+        (p.to_string(), vs)
+    })
 }
 
 /// The key [`required_eq`] gives for a model's value of `path`, if the

@@ -4,6 +4,7 @@ use crate::lint::solver::{
     canon, exact_example, holds_in, implies, model_key, models, required_eq, Answer, Formula, Model,
 };
 use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
 finding!(
@@ -52,16 +53,26 @@ impl Lint for ShadowedPermit {
     fn check_program(&self, cx: &Context<'_>, out: &mut Vec<Draft>) {
         // When each permit allows: it applies and its `require`s hold; and
         // a few requests it allows (models), to rule out most pairs cheaply.
-        let allows: Vec<Option<Formula>> = cx
-            .rules()
-            .map(|(_, r)| is_permit(r).then(|| Formula::allow(cx.program, r)))
-            .collect();
-        let allow = |i: RuleId| allows.get(i.index()).and_then(Option::as_ref);
-        let samples: Vec<Vec<Model>> = allows
-            .iter()
-            .map(|a| a.as_ref().map_or(Vec::new(), |a| models(a, 4)))
-            .collect();
-        let sample = |i: RuleId| samples.get(i.index()).map_or(&[][..], Vec::as_slice);
+        // Both computed on first use: a permit alone on its action needs
+        // neither.
+        let allows: Vec<OnceCell<Option<Formula>>> = cx.rules().map(|_| OnceCell::new()).collect();
+        let allow = |i: RuleId| {
+            allows.get(i.index()).and_then(|c| {
+                c.get_or_init(|| {
+                    cx.rule(i)
+                        .filter(|r| is_permit(r))
+                        .map(|r| Formula::allow(cx.program, r))
+                })
+                .as_ref()
+            })
+        };
+        let samples: Vec<OnceCell<Vec<Model>>> = cx.rules().map(|_| OnceCell::new()).collect();
+        let sample = |i: RuleId| {
+            samples.get(i.index()).map_or(&[][..], |c| {
+                c.get_or_init(|| allow(i).map_or(Vec::new(), |a| models(a, 4)))
+                    .as_slice()
+            })
+        };
         // Permits by (task, action), over the expanded action sets; those
         // that allow only when some `path == value` also by that equality
         // (a permit can only shadow another if it allows in the other's
@@ -70,16 +81,33 @@ impl Lint for ShadowedPermit {
         let mut general: HashMap<Scope, Vec<RuleId>> = HashMap::new();
         let mut by_eq: HashMap<(Scope, String, String), Vec<RuleId>> = HashMap::new();
         let mut eq_paths: HashMap<Scope, Vec<String>> = HashMap::new();
+        let mut crowded: HashMap<Scope, usize> = HashMap::new();
+        for (_, r) in cx.rules().filter(|(_, r)| is_permit(r)) {
+            for a in &r.actions {
+                *crowded.entry((r.task, *a)).or_default() += 1;
+            }
+        }
         for (i, r) in cx.rules().filter(|(_, r)| is_permit(r)) {
-            let eq = allow(i).and_then(required_eq);
+            // Alone on all its actions: no pair to index.
+            let alone = r
+                .actions
+                .iter()
+                .all(|a| crowded.get(&(r.task, *a)).copied().unwrap_or(0) <= 1);
+            let eq = if alone {
+                None
+            } else {
+                allow(i).and_then(required_eq)
+            };
             for a in &r.actions {
                 let scope = (r.task, *a);
                 match &eq {
-                    Some((path, value)) => {
-                        by_eq
-                            .entry((scope, path.clone(), value.clone()))
-                            .or_default()
-                            .push(i);
+                    Some((path, values)) => {
+                        for value in values {
+                            by_eq
+                                .entry((scope, path.clone(), value.clone()))
+                                .or_default()
+                                .push(i);
+                        }
                         let paths = eq_paths.entry(scope).or_default();
                         if !paths.contains(path) {
                             paths.push(path.clone());

@@ -55,11 +55,13 @@ impl Lint for OverriddenPermit {
             let eq = cx.guard(i).filter(|g| g.is_total()).and_then(required_eq);
             for a in &r.actions {
                 match &eq {
-                    Some((path, value)) => {
-                        by_eq
-                            .entry((*a, path.clone(), value.clone()))
-                            .or_default()
-                            .push(i);
+                    Some((path, values)) => {
+                        for value in values {
+                            by_eq
+                                .entry((*a, path.clone(), value.clone()))
+                                .or_default()
+                                .push(i);
+                        }
                         let paths = eq_paths.entry(*a).or_default();
                         if !paths.contains(path) {
                             paths.push(path.clone());
