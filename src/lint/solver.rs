@@ -1656,10 +1656,15 @@ pub fn required_eq(f: &Formula) -> Option<(String, Vec<String>)> {
             _ => None,
         }
     }
-    let found = match &f.t {
-        F::And(xs) => xs.iter().find_map(|x| lit(f, x, &key)),
-        x => lit(f, x, &key),
-    };
+    fn conjuncts<'a>(x: &'a F, out: &mut Vec<&'a F>) {
+        match x {
+            F::And(xs) => xs.iter().for_each(|x| conjuncts(x, out)),
+            x => out.push(x),
+        }
+    }
+    let mut all = Vec::new();
+    conjuncts(&f.t, &mut all);
+    let found = all.into_iter().find_map(|x| lit(f, x, &key));
     found.map(|(p, mut vs)| {
         vs.sort();
         vs.dedup();
