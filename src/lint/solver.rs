@@ -1460,9 +1460,7 @@ pub fn example(f: &Formula) -> Option<Witness> {
 /// and without relations the solver does not model, so a request with
 /// these values (and any others) exists.
 pub fn exact_example(f: &Formula) -> Option<Witness> {
-    let Some(d) = (!f.big).then(|| dnf(&f.t)).flatten() else {
-        return None;
-    };
+    let d = (!f.big).then(|| dnf(&f.t)).flatten()?;
     d.iter().find_map(|c| match sat_conj(c, &f.atoms) {
         ConjResult::Sat(w, true, _) => Some(w),
         _ => None,

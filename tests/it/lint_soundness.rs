@@ -468,7 +468,7 @@ fn findings_that_say_a_rule_can_go_are_true() {
         let x = gen_rule(&mut r, "x", false, None);
         let y = gen_rule(&mut r, "y", false, Some(&x));
         let z = gen_rule(&mut r, "z", case % 2 == 0, Some(&x));
-        let rules = vec![x, y, z];
+        let rules = [x, y, z];
         let all: Vec<&GenRule> = rules.iter().collect();
         let (text, Some(full)) = policy(&all, false) else {
             continue; // a head that does not check (e.g. `b.*` on Q)
