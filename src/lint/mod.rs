@@ -471,6 +471,40 @@ mod tests {
     }
 
     #[test]
+    fn wildcards_cover_exactly_the_actions_the_checker_expanded() {
+        let text = "package w\nentity S { team: String }\nentity Secret { env: String }\n\
+                    entity Log { env: String }\ncontext { risk: Int }\n\
+                    action vault.read on Secret sensitivity low\n\
+                    action vault.rotate on Secret sensitivity critical\n\
+                    action vault.tail on Log sensitivity low\n\
+                    action logs.read on Secret, Log sensitivity low\n\
+                    task t {\n  ttl 1h\n\
+                    permit S to vault.* on Secret when context.risk < 1\n\
+                    permit S to * on Log when context.risk < 1\n\
+                    permit S to vault.* on * when context.risk < 1\n\
+                    permit S to * on * when context.risk < 1\n}\n";
+        let (_, program, diags) = crate::driver::check_text("w.jitp", text);
+        let program = program.unwrap_or_else(|| panic!("{diags:?}"));
+        let names = |i: usize| -> Vec<&str> {
+            let r = &program.rules[i];
+            rules::actions_of(&program, r)
+                .iter()
+                .map(|a| program.actions[a.index()].name.as_str())
+                .collect()
+        };
+        assert_eq!(names(0), ["vault.read", "vault.rotate"]);
+        assert_eq!(names(1), ["vault.tail", "logs.read"]);
+        assert_eq!(names(2), ["vault.read", "vault.rotate", "vault.tail"]);
+        assert_eq!(names(3).len(), 4);
+        // `vault.*` on Secret covers none of `* on Log`'s actions, nor the
+        // other way round; `*` covers both.
+        let r = &program.rules;
+        assert!(!rules::covers(&r[0], &r[1]) && !rules::covers(&r[1], &r[0]));
+        assert!(rules::covers(&r[3], &r[0]) && rules::covers(&r[3], &r[1]));
+        assert!(!rules::covers(&r[2], &r[1]));
+    }
+
+    #[test]
     fn keys_tell_findings_apart() {
         let key = |k: Key| fingerprint(Code::JIT001, "fp", &k);
         // A task and a rule may share a name; their findings do not.
