@@ -1,9 +1,13 @@
-//! Soundness of the analyser's condition solver: generated conditions
-//! that the solver calls always true, never true, or implied by another,
-//! are checked against the reference interpreter on generated requests.
-//! A wrong claim is a finding that lies, so every claim is tested.
+//! Soundness of the analyser: generated conditions that the solver calls
+//! always true, never true, or implied by another, and its example
+//! requests, are checked against the reference interpreter on generated
+//! requests; every permit a JIT006 or JIT007 finding says can be deleted
+//! is deleted and decisions compared; every zero-approval example of
+//! JIT011 is decided. A wrong claim is a finding that lies, so every claim
+//! is tested. Completeness: inside the fragment the solver never answers
+//! "unknown".
 //!
-//! `JITP_SOLVER_CASES=N` raises the number of generated conditions;
+//! `JITP_SOLVER_CASES=N` raises the number of generated cases;
 //! `JITP_SOLVER_SEED=S` replays a run.
 
 use jitp::check::hir::Program;
@@ -162,6 +166,56 @@ fn atom(r: &mut Rng) -> String {
         // Arithmetic can fail (overflow): `big` may be the largest Int.
         20 => format!("context.big + 1 {} {}", r.pick(&OPS), int(r)),
         _ => format!("context.risk + principal.level {} {}", r.pick(&OPS), int(r)),
+    }
+}
+
+/// An atom of the fragment: no opaque ones (string methods, arithmetic).
+fn fragment_atom(r: &mut Rng) -> String {
+    loop {
+        let a = atom(r);
+        if !a.contains("starts_with") && !a.contains('+') {
+            return a;
+        }
+    }
+}
+
+fn fragment_expr(r: &mut Rng, depth: usize) -> String {
+    if depth == 0 || r.below(3) == 0 {
+        return fragment_atom(r);
+    }
+    match r.below(3) {
+        0 => format!("not ({})", fragment_expr(r, depth - 1)),
+        1 => format!(
+            "({} and {})",
+            fragment_expr(r, depth - 1),
+            fragment_expr(r, depth - 1)
+        ),
+        _ => format!(
+            "({} or {})",
+            fragment_expr(r, depth - 1),
+            fragment_expr(r, depth - 1)
+        ),
+    }
+}
+
+/// Inside the fragment the solver always answers: generated conditions
+/// are classified, and implications and overridings decided, without
+/// "unknown" (the soundness tests check the answers).
+#[test]
+fn the_solver_decides_everything_inside_the_fragment() {
+    let mut r = Rng(seed() ^ 0xc0);
+    for _ in 0..cases() {
+        let (a, b) = (fragment_expr(&mut r, 3), fragment_expr(&mut r, 3));
+        let pa = program(&permit(&a));
+        let pb = program(&permit(&b));
+        let ga = Formula::guard(&pa, &pa.rules[0]);
+        let gb = Formula::guard(&pb, &pb.rules[0]);
+        assert_ne!(classify(&ga), Verdict::Unknown, "undecided: `{a}`");
+        assert_ne!(
+            implies(&ga, &gb),
+            Answer::Unknown,
+            "undecided: `{a}` implies `{b}`"
+        );
     }
 }
 
