@@ -242,6 +242,9 @@ pub struct Context<'a> {
     /// Each rule's applicability condition, translated once; indexed by
     /// [`RuleId`] (see [`Context::guard`]).
     pub guards: Vec<solver::Formula>,
+    /// Each guard's classification, computed on first use (see
+    /// [`Context::guard_verdict`]).
+    pub verdicts: Vec<std::cell::OnceCell<solver::Verdict>>,
 }
 
 impl Context<'_> {
@@ -267,6 +270,15 @@ impl Context<'_> {
     /// The applicability condition of rule `id`.
     pub fn guard(&self, id: RuleId) -> Option<&solver::Formula> {
         self.guards.get(id.index())
+    }
+
+    /// What the solver says about rule `id`'s applicability condition,
+    /// computed once.
+    pub fn guard_verdict(&self, id: RuleId) -> solver::Verdict {
+        match (self.verdicts.get(id.index()), self.guard(id)) {
+            (Some(cell), Some(g)) => cell.get_or_init(|| solver::classify(g)).clone(),
+            _ => solver::Verdict::Unknown,
+        }
     }
 
     /// A rule's display name for messages.
@@ -318,12 +330,18 @@ fn lint_inner(
         .iter()
         .map(|r| solver::Formula::guard(program, r))
         .collect();
+    let verdicts = program
+        .rules
+        .iter()
+        .map(|_| std::cell::OnceCell::new())
+        .collect();
     let cx = Context {
         program,
         sources,
         config,
         files: &files,
         guards,
+        verdicts,
     };
     let enabled: Vec<&dyn Lint> = registry()
         .iter()

@@ -41,13 +41,19 @@ impl Lint for VacuousCondition {
         &Self::INFO
     }
 
-    fn check_rule(&self, cx: &Context<'_>, _: RuleId, r: &Rule, out: &mut Vec<Draft>) {
+    fn check_rule(&self, cx: &Context<'_>, id: RuleId, r: &Rule, out: &mut Vec<Draft>) {
         if !is_permit(r) {
             return;
         }
         if let Some(when) = &r.when {
             let f = Formula::condition(cx.program, r, when);
-            if classify(&f) == Verdict::Always {
+            // Without `unless`, the guard is the `when`: classified once.
+            let verdict = if r.unless.is_none() {
+                cx.guard_verdict(id)
+            } else {
+                classify(&f)
+            };
+            if verdict == Verdict::Always {
                 out.push(Draft {
                     diagnostic: whatever(&f, draft(
                         &Self::INFO,

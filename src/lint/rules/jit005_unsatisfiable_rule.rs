@@ -45,7 +45,7 @@ impl Lint for UnsatisfiableRule {
         // A permit applies when its conditions are true; a guard denies
         // unless they are false (a failing guard denies too).
         let never = if is_permit(r) {
-            classify(guard) == Verdict::Never
+            cx.guard_verdict(id) == Verdict::Never
         } else {
             classify(&guard.fires()) == Verdict::Never
         };

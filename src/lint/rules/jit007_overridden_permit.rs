@@ -1,7 +1,7 @@
 use super::{covers, is_permit};
 use crate::check::hir::{ActionId, RuleId};
 use crate::lint::solver::{
-    classify, exact_example, false_in, implies_or_fails, model_key, models, required_eq, Verdict,
+    exact_example, false_in, implies_or_fails, model_key, models, required_eq, Verdict,
 };
 use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 use std::collections::HashMap;
@@ -83,7 +83,7 @@ impl Lint for OverriddenPermit {
             // Requests the permit applies to: a guard false on one of them
             // does not override it.
             let sample = models(gp, 4);
-            if sample.is_empty() && classify(gp) == Verdict::Never {
+            if sample.is_empty() && cx.guard_verdict(i) == Verdict::Never {
                 continue;
             }
             let mut candidates: Vec<RuleId> = general.get(first).cloned().unwrap_or_default();
