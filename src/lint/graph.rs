@@ -117,6 +117,74 @@ impl<'p> PrivilegeGraph<'p> {
         out
     }
 
+    /// For principal type `who`, the shortest chains of grants, computed
+    /// once for the whole graph (linear in its size): see [`Chains`].
+    pub fn shortest(&self, who: EntityId) -> Chains {
+        let p = self.program;
+        let tasks = p.tasks.len();
+        // Per task, the permits of it that apply to `who`, and the edges
+        // permit → action (`grants T'`) → task `T'`.
+        let mut first_permit: Vec<Option<RuleId>> = vec![None; tasks];
+        let mut sensitive: Vec<Option<RuleId>> = vec![None; tasks];
+        let mut into: Vec<Vec<(usize, Step)>> = vec![Vec::new(); tasks];
+        for (i, r) in p.rules.iter().enumerate() {
+            let (Some(t), true) = (r.task, r.effect == Effect::Permit && applies_to(r, who)) else {
+                continue;
+            };
+            let q = RuleId(i as u32);
+            if let Some(slot) = first_permit.get_mut(t.index()) {
+                slot.get_or_insert(q);
+            }
+            let top = crate::lint::rules::most_sensitive(p, &r.actions);
+            if top.is_some_and(|(s, _)| crate::lint::rules::is_sensitive(s)) {
+                if let Some(slot) = sensitive.get_mut(t.index()) {
+                    slot.get_or_insert(q);
+                }
+            }
+            for a in &r.actions {
+                let Some(next) = p.actions.get(a.index()).and_then(|d| d.grants) else {
+                    continue;
+                };
+                // Entering `next` from `t` through `q`'s action `a`.
+                if let Some(v) = into.get_mut(next.index()) {
+                    v.push((t.index(), (*a, next, q)));
+                }
+            }
+        }
+        // Backwards from the tasks with a sensitive permit: for each task,
+        // the next step towards the nearest one.
+        let mut next: Vec<Option<Step>> = vec![None; tasks];
+        let mut reached = vec![false; tasks];
+        let mut queue = std::collections::VecDeque::new();
+        for (t, s) in sensitive.iter().enumerate() {
+            if s.is_some() {
+                if let Some(r) = reached.get_mut(t) {
+                    *r = true;
+                }
+                queue.push_back(t);
+            }
+        }
+        while let Some(t) = queue.pop_front() {
+            for (from, step) in into.get(t).into_iter().flatten() {
+                if reached.get(*from).copied().unwrap_or(true) {
+                    continue;
+                }
+                if let Some(r) = reached.get_mut(*from) {
+                    *r = true;
+                }
+                if let Some(n) = next.get_mut(*from) {
+                    *n = Some(*step);
+                }
+                queue.push_back(*from);
+            }
+        }
+        Chains {
+            first_permit,
+            sensitive,
+            next,
+        }
+    }
+
     /// The hops of a chain starting at permit `start`, as labelled spans.
     pub fn hops(&self, start: RuleId, who: EntityId, chain: &[Step]) -> Vec<Hop> {
         let p = self.program;
@@ -151,5 +219,43 @@ impl<'p> PrivilegeGraph<'p> {
             });
         }
         hops
+    }
+}
+
+/// The shortest chains of grants for one principal type.
+pub struct Chains {
+    first_permit: Vec<Option<RuleId>>,
+    sensitive: Vec<Option<RuleId>>,
+    next: Vec<Option<Step>>,
+}
+
+impl Chains {
+    /// The one-step chain by which performing `action` (declared
+    /// `grants T`) gives the holder a permit of `T`, if `T` has one for it.
+    pub fn self_approval(&self, program: &Program, action: ActionId) -> Option<Vec<Step>> {
+        let t = program.actions.get(action.index())?.grants?;
+        let q = (*self.first_permit.get(t.index())?)?;
+        Some(vec![(action, t, q)])
+    }
+
+    /// The shortest chain from performing `action` to a permit of a high
+    /// or critical action, without revisiting a task.
+    pub fn to_sensitive(&self, program: &Program, action: ActionId) -> Option<Vec<Step>> {
+        let mut t = program.actions.get(action.index())?.grants?;
+        let mut a = action;
+        let mut chain = Vec::new();
+        loop {
+            if chain.len() > self.next.len() {
+                return None;
+            }
+            if let Some(q) = *self.sensitive.get(t.index())? {
+                chain.push((a, t, q));
+                return Some(chain);
+            }
+            let (a2, t2, q) = (*self.next.get(t.index())?)?;
+            chain.push((a, t, q));
+            a = a2;
+            t = t2;
+        }
     }
 }

@@ -242,6 +242,9 @@ pub struct Context<'a> {
     /// Each rule's applicability condition, translated once; indexed by
     /// [`RuleId`] (see [`Context::guard`]).
     pub guards: Vec<solver::Formula>,
+    /// Each guard's classification, computed on first use (see
+    /// [`Context::guard_verdict`]).
+    pub verdicts: Vec<std::cell::OnceCell<solver::Verdict>>,
 }
 
 impl Context<'_> {
@@ -267,6 +270,15 @@ impl Context<'_> {
     /// The applicability condition of rule `id`.
     pub fn guard(&self, id: RuleId) -> Option<&solver::Formula> {
         self.guards.get(id.index())
+    }
+
+    /// What the solver says about rule `id`'s applicability condition,
+    /// computed once.
+    pub fn guard_verdict(&self, id: RuleId) -> solver::Verdict {
+        match (self.verdicts.get(id.index()), self.guard(id)) {
+            (Some(cell), Some(g)) => cell.get_or_init(|| solver::classify(g)).clone(),
+            _ => solver::Verdict::Unknown,
+        }
     }
 
     /// A rule's display name for messages.
@@ -318,12 +330,18 @@ fn lint_inner(
         .iter()
         .map(|r| solver::Formula::guard(program, r))
         .collect();
+    let verdicts = program
+        .rules
+        .iter()
+        .map(|_| std::cell::OnceCell::new())
+        .collect();
     let cx = Context {
         program,
         sources,
         config,
         files: &files,
         guards,
+        verdicts,
     };
     let enabled: Vec<&dyn Lint> = registry()
         .iter()
@@ -468,6 +486,40 @@ mod tests {
         };
         assert!(!of(&one, "p0").is_empty());
         assert_eq!(of(&one, "p0"), of(&two, "p0"));
+    }
+
+    #[test]
+    fn wildcards_cover_exactly_the_actions_the_checker_expanded() {
+        let text = "package w\nentity S { team: String }\nentity Secret { env: String }\n\
+                    entity Log { env: String }\ncontext { risk: Int }\n\
+                    action vault.read on Secret sensitivity low\n\
+                    action vault.rotate on Secret sensitivity critical\n\
+                    action vault.tail on Log sensitivity low\n\
+                    action logs.read on Secret, Log sensitivity low\n\
+                    task t {\n  ttl 1h\n\
+                    permit S to vault.* on Secret when context.risk < 1\n\
+                    permit S to * on Log when context.risk < 1\n\
+                    permit S to vault.* on * when context.risk < 1\n\
+                    permit S to * on * when context.risk < 1\n}\n";
+        let (_, program, diags) = crate::driver::check_text("w.jitp", text);
+        let program = program.unwrap_or_else(|| panic!("{diags:?}"));
+        let names = |i: usize| -> Vec<&str> {
+            let r = &program.rules[i];
+            rules::actions_of(&program, r)
+                .iter()
+                .map(|a| program.actions[a.index()].name.as_str())
+                .collect()
+        };
+        assert_eq!(names(0), ["vault.read", "vault.rotate"]);
+        assert_eq!(names(1), ["vault.tail", "logs.read"]);
+        assert_eq!(names(2), ["vault.read", "vault.rotate", "vault.tail"]);
+        assert_eq!(names(3).len(), 4);
+        // `vault.*` on Secret covers none of `* on Log`'s actions, nor the
+        // other way round; `*` covers both.
+        let r = &program.rules;
+        assert!(!rules::covers(&r[0], &r[1]) && !rules::covers(&r[1], &r[0]));
+        assert!(rules::covers(&r[3], &r[0]) && rules::covers(&r[3], &r[1]));
+        assert!(!rules::covers(&r[2], &r[1]));
     }
 
     #[test]

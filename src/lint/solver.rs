@@ -1,31 +1,47 @@
 //! A small, sound decision procedure over the condition fragment.
 //!
 //! The fragment: comparisons of request paths (`principal.team`,
-//! `context.risk`, `task.approvals`, `now`, …) with constants (integers,
-//! strings, enum variants, times, durations, booleans), membership of a
-//! path in a literal set, boolean paths, and `and`, `or`, `not`. Anything
-//! else is an *opaque atom*: a boolean the solver knows nothing about,
-//! except that two structurally identical atoms have the same value.
+//! `context.risk`, `task.approvals`, `now`, …) with constants (integers
+//! and negative integers, strings, enum variants, times, durations,
+//! booleans, and named constants by their folded values), equality and
+//! inequality of two paths, membership of a path in a literal or constant
+//! set, boolean paths (also as `flag == true`), optional paths with their
+//! presence (`has`, `?.`, `x ?? CONST`), `task.name` inside its own task,
+//! and `and`, `or`, `not`. Anything else is an *opaque atom*: a boolean
+//! the solver knows nothing about, except that structurally identical
+//! atoms have the same value (so `now in context.change?.window` in two
+//! rules is one proposition).
+//!
+//! Evaluation is three-valued, as in the reference interpreter: a
+//! condition is true, false, or fails (only arithmetic can fail, and task
+//! fields outside a task). A comparison, `in` or `has` on an absent
+//! optional is false, never a failure. Each condition is translated into
+//! two formulas, "evaluates to true" and "evaluates to false", following
+//! the interpreter's left-to-right short-circuit order; an atom that can
+//! fail gets a second proposition, "evaluates without failing". Findings
+//! ask questions about these formulas: a permit applies when its guard is
+//! *true*, a forbid denies unless its guard is *false*.
 //!
 //! Questions are answered by case analysis over a disjunctive normal form
-//! with a size budget, and per path by interval and (in)equality
-//! reasoning. The answers are sound: [`Verdict::Always`] and
-//! [`Verdict::Never`] are only given when they hold for every request the
-//! schema admits; everything the solver cannot decide is
-//! [`Verdict::Unknown`], and the linter reports nothing for it.
-//!
-//! Errors matter for soundness. A non-optional request path is always
-//! present (binding rejects a request without it), so atoms over such
-//! paths never fail. Opaque atoms may fail (an absent optional, an
-//! overflowing sum): a formula holding "always" is only claimed when every
-//! atom is *total*.
+//! with a size budget, and per conjunction by interval, (in)equality and
+//! union–find reasoning. The answers are sound: [`Verdict::Always`],
+//! [`Verdict::Never`] and [`Answer::Yes`] are only given when they hold
+//! for every request the schema admits; whatever the solver cannot decide
+//! (past the budget) is [`Verdict::Unknown`], and the linter reports
+//! nothing for it. A witness is *exact* ([`exact_example`]) only when it
+//! involves no opaque atom and no relation the solver does not model.
 
-use crate::check::hir::{CmpOp, ConstId, Expr, ExprKind, Literal, Program, TaskField, Type, Var};
+use crate::check::hir::{
+    CmpOp, ConstValue, Expr, ExprKind, Literal, Program, Rule, TaskField, TaskId, Type, Var,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// How many conjunctions a normal form may have before the solver gives up.
 const BUDGET: usize = 512;
+
+/// How many formula nodes one translation may build before it gives up.
+const SIZE_BUDGET: usize = 1 << 16;
 
 /// What the solver can say about a formula.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,11 +70,18 @@ impl fmt::Display for Witness {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            write!(f, "`{path} = {value}`")?;
+            if value == ABSENT {
+                write!(f, "`{path}` absent")?;
+            } else {
+                write!(f, "`{path} = {value}`")?;
+            }
         }
         Ok(())
     }
 }
+
+/// How a witness shows an absent optional.
+const ABSENT: &str = "\u{0}absent";
 
 /// The answer to "does every request satisfying A satisfy B?".
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,9 +99,9 @@ pub enum Answer {
 enum Domain {
     /// Integers, times and durations (as microseconds).
     Int,
-    /// Strings and entity ids.
+    /// Strings.
     Str,
-    /// An enum with this many variants (and these names).
+    /// An enum with these variant names.
     Enum(Vec<String>),
     /// Booleans.
     Bool,
@@ -90,6 +113,7 @@ enum Val {
     Int(i64),
     Str(String),
     Enum(u32),
+    Bool(bool),
 }
 
 /// What kind of value an integer-domain path holds, for printing.
@@ -100,17 +124,34 @@ enum IntKind {
     Duration,
 }
 
+/// What the solver knows about a path: its domain, how to print it, and
+/// whether it hangs below an optional (its presence then depends on
+/// another path's, which the solver does not model).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct PathInfo {
+    dom: Domain,
+    kind: IntKind,
+    nested: bool,
+}
+
 /// One atomic proposition.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Atom {
-    /// `path op value`.
+    /// The path's value `op` the constant (for an absent optional, a
+    /// value nothing depends on).
     Cmp(String, CmpOp, Val),
-    /// `path in {values}`.
+    /// The path's value is one of these.
     In(String, Vec<Val>),
     /// A boolean path is true.
     Bool(String),
+    /// An optional path is present.
+    Present(String),
+    /// Two paths (in order) have equal values.
+    EqPath(String, String),
     /// Anything else, by canonical text.
     Opaque(String),
+    /// The opaque atom of this text evaluates without failing.
+    Defined(String),
 }
 
 /// The comparison that holds exactly when `op` does not.
@@ -136,6 +177,25 @@ fn flip_op(op: CmpOp) -> CmpOp {
     }
 }
 
+/// `a op b` on two constants of one domain, if defined.
+fn eval_op(op: CmpOp, a: &Val, b: &Val) -> Option<bool> {
+    Some(match op {
+        CmpOp::Eq => a == b,
+        CmpOp::Ne => a != b,
+        _ => {
+            let (Val::Int(x), Val::Int(y)) = (a, b) else {
+                return None;
+            };
+            match op {
+                CmpOp::Lt => x < y,
+                CmpOp::Le => x <= y,
+                CmpOp::Gt => x > y,
+                _ => x >= y,
+            }
+        }
+    })
+}
+
 /// A formula in negation normal form over interned atoms.
 #[derive(Clone, Debug)]
 enum F {
@@ -145,20 +205,46 @@ enum F {
     Or(Vec<F>),
 }
 
-/// A condition translated for the solver: the formula, its atoms, and
-/// whether every atom is total (never fails to evaluate).
+fn and(a: F, b: F) -> F {
+    match (a, b) {
+        (F::Const(false), _) | (_, F::Const(false)) => F::Const(false),
+        (F::Const(true), x) | (x, F::Const(true)) => x,
+        (a, b) => F::And(vec![a, b]),
+    }
+}
+
+fn or(a: F, b: F) -> F {
+    match (a, b) {
+        (F::Const(true), _) | (_, F::Const(true)) => F::Const(true),
+        (F::Const(false), x) | (x, F::Const(false)) => x,
+        (a, b) => F::Or(vec![a, b]),
+    }
+}
+
+fn size(f: &F) -> usize {
+    match f {
+        F::Const(_) | F::Lit(..) => 1,
+        F::And(xs) | F::Or(xs) => 1 + xs.iter().map(size).sum::<usize>(),
+    }
+}
+
+/// A condition translated for the solver: when it evaluates to true, when
+/// to false (neither: it fails), over its atoms.
 #[derive(Clone, Debug)]
 pub struct Formula {
+    t: F,
     f: F,
     atoms: Atoms,
     total: bool,
+    /// Past the size budget: every question is unknown.
+    big: bool,
 }
 
 #[derive(Clone, Debug, Default)]
 struct Atoms {
     list: Vec<Atom>,
     index: BTreeMap<Atom, usize>,
-    domains: BTreeMap<String, (Domain, IntKind)>,
+    paths: BTreeMap<String, PathInfo>,
 }
 
 impl Atoms {
@@ -173,36 +259,136 @@ impl Atoms {
     }
 }
 
+/// One side of a comparison.
+enum Operand {
+    /// A request path: text, what it holds, whether optional.
+    Path(String, PathInfo, bool),
+    /// An optional path with a constant default (`x ?? C`).
+    Default(String, PathInfo, Val),
+    /// A constant.
+    Value(Val, Domain, IntKind),
+}
+
+/// A translated condition: true-formula, false-formula, and whether it
+/// can never fail.
+struct Tv {
+    t: F,
+    f: F,
+    total: bool,
+}
+
+impl Tv {
+    fn total(t: F) -> Tv {
+        let f = negate(&t);
+        Tv { t, f, total: true }
+    }
+}
+
 /// Translates expressions of one program.
 struct Tr<'p> {
     program: &'p Program,
-    in_task: bool,
+    task: Option<TaskId>,
     atoms: Atoms,
-    total: bool,
+    nodes: usize,
 }
 
 impl Formula {
     /// The condition under which `rule` applies: `when` (true if absent)
-    /// and not `unless`.
-    pub fn guard(program: &Program, rule: &crate::check::hir::Rule) -> Formula {
-        let mut tr = Tr::new(program, rule.task.is_some());
+    /// holds and `unless` does not. Its "false" side is when the rule
+    /// certainly does not apply; neither (a failure) denies.
+    pub fn guard(program: &Program, rule: &Rule) -> Formula {
+        let mut tr = Tr::new(program, rule.task);
         let when = rule
             .when
             .as_ref()
-            .map_or(F::Const(true), |e| tr.expr(e, true));
+            .map_or(Tv::total(F::Const(true)), |e| tr.expr(e));
         let unless = rule
             .unless
             .as_ref()
-            .map_or(F::Const(true), |e| tr.expr(e, false));
-        tr.finish(F::And(vec![when, unless]))
+            .map_or(Tv::total(F::Const(false)), |e| tr.expr(e));
+        // `when` first; `unless` only when `when` held.
+        let t = and(when.t.clone(), unless.f.clone());
+        let f = if when.total {
+            or(when.f, unless.t)
+        } else {
+            or(when.f, and(when.t, unless.t))
+        };
+        tr.finish(Tv {
+            t,
+            f,
+            total: when.total && unless.total,
+        })
     }
 
-    /// A single condition (`when`, `unless` or `require`) of a rule in a
-    /// task (`in_task`) or not.
+    /// When `rule` (a permit) allows, as far as its conditions go: it
+    /// applies and every `require` holds. (Its "false" side is not
+    /// meaningful.)
+    pub fn allow(program: &Program, rule: &Rule) -> Formula {
+        let mut g = Formula::guard(program, rule);
+        for q in &rule.requires {
+            let c = Formula::condition(program, rule, &q.cond);
+            g = g.and(&c);
+        }
+        g
+    }
+
+    /// One condition (`when`, `unless` or `require`) of `rule`.
+    pub fn condition(program: &Program, rule: &Rule, expr: &Expr) -> Formula {
+        let mut tr = Tr::new(program, rule.task);
+        let tv = tr.expr(expr);
+        tr.finish(tv)
+    }
+
+    /// A single condition of a rule in some task (`in_task`) or not. Inside
+    /// a task `task.name` is not known here; [`Formula::condition`] knows it.
     pub fn of(program: &Program, expr: &Expr, in_task: bool) -> Formula {
-        let mut tr = Tr::new(program, in_task);
-        let f = tr.expr(expr, true);
-        tr.finish(f)
+        // An id past every task: task fields are present, the name unknown.
+        let task = in_task.then_some(TaskId(u32::MAX));
+        let mut tr = Tr::new(program, task);
+        let tv = tr.expr(expr);
+        tr.finish(tv)
+    }
+
+    /// `task.approvals == 0`, for a rule in a task.
+    pub fn no_approvals() -> Formula {
+        let mut atoms = Atoms::default();
+        atoms.paths.insert(
+            "task.approvals".into(),
+            PathInfo {
+                dom: Domain::Int,
+                kind: IntKind::Int,
+                nested: false,
+            },
+        );
+        let i = atoms.intern(Atom::Cmp("task.approvals".into(), CmpOp::Eq, Val::Int(0)));
+        Formula {
+            t: F::Lit(i, true),
+            f: F::Lit(i, false),
+            atoms,
+            total: true,
+            big: false,
+        }
+    }
+
+    /// Both hold (evaluated one after the other, each on its own: the
+    /// conjunction of their "true" sides).
+    pub fn and(&self, other: &Formula) -> Formula {
+        let mut both = self.clone();
+        let (t, f) = both.import(other);
+        both.t = and(both.t.clone(), t);
+        both.f = or(both.f.clone(), f);
+        both.total &= other.total;
+        both.big |= other.big;
+        both
+    }
+
+    /// The formula that holds when this one is not false: for a guard,
+    /// when it denies (a failing guard denies too).
+    pub fn fires(&self) -> Formula {
+        let mut g = self.clone();
+        g.t = negate(&self.f);
+        g.f = self.f.clone();
+        g
     }
 
     /// Whether no atom of the formula can fail to evaluate.
@@ -217,21 +403,21 @@ impl Formula {
 
     /// The request paths the formula reads, in order.
     pub fn paths(&self) -> Vec<String> {
-        self.atoms.domains.keys().cloned().collect()
+        self.atoms.paths.keys().cloned().collect()
     }
 
     /// Rewrites `other`'s atoms into this formula's atom table, so the two
-    /// can be combined.
-    fn import(&mut self, other: &Formula) -> F {
+    /// can be combined; its true and false sides.
+    fn import(&mut self, other: &Formula) -> (F, F) {
         let map: Vec<usize> = other
             .atoms
             .list
             .iter()
             .map(|a| self.atoms.intern(a.clone()))
             .collect();
-        for (k, v) in &other.atoms.domains {
+        for (k, v) in &other.atoms.paths {
             self.atoms
-                .domains
+                .paths
                 .entry(k.clone())
                 .or_insert_with(|| v.clone());
         }
@@ -243,144 +429,310 @@ impl Formula {
                 F::Or(v) => F::Or(v.iter().map(|x| re(x, map)).collect()),
             }
         }
-        re(&other.f, &map)
+        (re(&other.t, &map), re(&other.f, &map))
     }
 }
 
 impl<'p> Tr<'p> {
-    fn new(program: &'p Program, in_task: bool) -> Tr<'p> {
+    fn new(program: &'p Program, task: Option<TaskId>) -> Tr<'p> {
         Tr {
             program,
-            in_task,
+            task,
             atoms: Atoms::default(),
+            nodes: 0,
+        }
+    }
+
+    fn finish(self, tv: Tv) -> Formula {
+        let big = self.nodes > SIZE_BUDGET;
+        Formula {
+            t: if big { F::Const(false) } else { tv.t },
+            f: if big { F::Const(false) } else { tv.f },
+            atoms: self.atoms,
+            total: tv.total,
+            big,
+        }
+    }
+
+    fn lit(&mut self, a: Atom) -> F {
+        F::Lit(self.atoms.intern(a), true)
+    }
+
+    /// The true and false sides of a boolean expression.
+    fn expr(&mut self, e: &Expr) -> Tv {
+        if self.nodes > SIZE_BUDGET {
+            return Tv::total(F::Const(false));
+        }
+        let tv = self.expr_inner(e);
+        self.nodes += size(&tv.t) + size(&tv.f);
+        tv
+    }
+
+    fn expr_inner(&mut self, e: &Expr) -> Tv {
+        match &e.kind {
+            ExprKind::Lit(Literal::Bool(b)) => Tv::total(F::Const(*b)),
+            ExprKind::Const(_) => match self.value(e) {
+                Some((Val::Bool(b), _, _)) => Tv::total(F::Const(b)),
+                _ => self.opaque(e),
+            },
+            ExprKind::Not(x) => {
+                let x = self.expr(x);
+                Tv {
+                    t: x.f,
+                    f: x.t,
+                    total: x.total,
+                }
+            }
+            ExprKind::And(a, b) => {
+                let (a, b) = (self.expr(a), self.expr(b));
+                let t = and(a.t.clone(), b.t);
+                // `b` is only evaluated when `a` is true.
+                let f = if a.total {
+                    or(a.f, b.f)
+                } else {
+                    or(a.f, and(a.t, b.f))
+                };
+                Tv {
+                    t,
+                    f,
+                    total: a.total && b.total,
+                }
+            }
+            ExprKind::Or(a, b) => {
+                let (a, b) = (self.expr(a), self.expr(b));
+                let t = if a.total {
+                    or(a.t, b.t)
+                } else {
+                    or(a.t, and(a.f.clone(), b.t))
+                };
+                Tv {
+                    t,
+                    f: and(a.f, b.f),
+                    total: a.total && b.total,
+                }
+            }
+            ExprKind::Cmp(op, l, r) => match (self.operand(l), self.operand(r)) {
+                (Some(a), Some(b)) => self.compare(*op, a, b).unwrap_or_else(|| self.opaque(e)),
+                _ => self.opaque(e),
+            },
+            ExprKind::In(l, r) => match (self.operand(l), self.set(r)) {
+                (Some(a), Some(vals)) => self.member(a, vals).unwrap_or_else(|| self.opaque(e)),
+                _ => self.opaque(e),
+            },
+            ExprKind::Has(x) => match self.operand(x) {
+                Some(Operand::Path(p, info, true)) => {
+                    self.atoms.paths.insert(p.clone(), info);
+                    Tv::total(self.lit(Atom::Present(p)))
+                }
+                Some(Operand::Path(_, _, false)) => Tv::total(F::Const(true)),
+                _ => self.opaque(e),
+            },
+            _ if e.ty == Type::Bool => match self.operand(e) {
+                Some(Operand::Path(p, info, false)) if info.dom == Domain::Bool => {
+                    self.atoms.paths.insert(p.clone(), info);
+                    Tv::total(self.lit(Atom::Bool(p)))
+                }
+                _ => self.opaque(e),
+            },
+            _ => self.opaque(e),
+        }
+    }
+
+    fn opaque(&mut self, e: &Expr) -> Tv {
+        let text = canon(e);
+        let a = self.lit(Atom::Opaque(text.clone()));
+        if total(e, self.task.is_some()) {
+            return Tv::total(a);
+        }
+        let d = self.lit(Atom::Defined(text));
+        Tv {
+            t: and(d.clone(), a.clone()),
+            f: and(d, negate(&a)),
+            total: false,
+        }
+    }
+
+    /// `a op b`, if both are in the fragment and of one domain.
+    fn compare(&mut self, op: CmpOp, a: Operand, b: Operand) -> Option<Tv> {
+        use Operand::*;
+        match (a, b) {
+            (Value(x, dx, _), Value(y, dy, _)) => {
+                if dx != dy {
+                    return None;
+                }
+                Some(Tv::total(F::Const(eval_op(op, &x, &y)?)))
+            }
+            (Value(v, d, k), other) => self.compare(flip_op(op), other, Value(v, d, k)),
+            (Path(p, info, optional), Value(v, dom, kind)) => {
+                if info.dom != dom || (dom == Domain::Int && info.kind != kind) {
+                    return None;
+                }
+                let atom = self.value_atom(&p, &info, op, v)?;
+                Some(self.present_and(&p, optional, atom))
+            }
+            (Default(p, info, dflt), Value(v, dom, kind)) => {
+                if info.dom != dom || (dom == Domain::Int && info.kind != kind) {
+                    return None;
+                }
+                let k = eval_op(op, &dflt, &v)?;
+                let atom = self.value_atom(&p, &info, op, v)?;
+                Some(self.present_or_default(&p, atom, k))
+            }
+            (Path(p, ip, op_p), Path(q, iq, op_q)) => {
+                if ip.dom != iq.dom
+                    || ip.kind != iq.kind
+                    || ip.dom == Domain::Bool
+                    || !matches!(op, CmpOp::Eq | CmpOp::Ne)
+                {
+                    return None;
+                }
+                if p == q {
+                    // `x == x`: true when present.
+                    let t = F::Const(op == CmpOp::Eq);
+                    return Some(self.present_and(&p, op_p, t));
+                }
+                self.atoms.paths.insert(p.clone(), ip);
+                self.atoms.paths.insert(q.clone(), iq);
+                let (px, py) = (self.presence(&p, op_p), self.presence(&q, op_q));
+                let (x, y) = if p < q { (p, q) } else { (q, p) };
+                let eq = self.lit(Atom::EqPath(x, y));
+                let atom = if op == CmpOp::Eq { eq } else { negate(&eq) };
+                let both = and(px, py);
+                Some(Tv {
+                    t: and(both.clone(), atom.clone()),
+                    f: or(negate(&both), negate(&atom)),
+                    total: true,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The atom `path op v` over the path's value (a boolean path
+    /// compared with `true` or `false` is the path or its negation).
+    fn value_atom(&mut self, p: &str, info: &PathInfo, op: CmpOp, v: Val) -> Option<F> {
+        let ordered = info.dom == Domain::Int;
+        if !ordered && !matches!(op, CmpOp::Eq | CmpOp::Ne) {
+            return None;
+        }
+        self.atoms.paths.insert(p.to_string(), info.clone());
+        if info.dom == Domain::Bool {
+            let Val::Bool(b) = v else { return None };
+            let positive = b == (op == CmpOp::Eq);
+            let a = self.lit(Atom::Bool(p.to_string()));
+            return Some(if positive { a } else { negate(&a) });
+        }
+        Some(self.lit(Atom::Cmp(p.to_string(), op, v)))
+    }
+
+    /// The presence of a path: a proposition if optional, else true.
+    fn presence(&mut self, p: &str, optional: bool) -> F {
+        if optional {
+            self.lit(Atom::Present(p.to_string()))
+        } else {
+            F::Const(true)
+        }
+    }
+
+    /// An atom over an optional path's value: false when absent.
+    fn present_and(&mut self, p: &str, optional: bool, atom: F) -> Tv {
+        if !optional {
+            return Tv::total(atom);
+        }
+        let present = self.presence(p, true);
+        Tv {
+            t: and(present.clone(), atom.clone()),
+            f: or(negate(&present), negate(&atom)),
             total: true,
         }
     }
 
-    fn finish(self, f: F) -> Formula {
-        Formula {
-            f,
-            atoms: self.atoms,
-            total: self.total,
+    /// An atom over `p ?? C`: the atom when present, `k` (the constant's
+    /// answer) when absent.
+    fn present_or_default(&mut self, p: &str, atom: F, k: bool) -> Tv {
+        let present = self.presence(p, true);
+        Tv {
+            t: or(
+                and(present.clone(), atom.clone()),
+                and(negate(&present), F::Const(k)),
+            ),
+            f: or(
+                and(present.clone(), negate(&atom)),
+                and(negate(&present), F::Const(!k)),
+            ),
+            total: true,
         }
     }
 
-    fn lit(&mut self, a: Atom, positive: bool) -> F {
-        F::Lit(self.atoms.intern(a), positive)
+    /// `a in {vals}`.
+    fn member(&mut self, a: Operand, vals: Vec<(Val, Domain, IntKind)>) -> Option<Tv> {
+        let fits = |info: &PathInfo, vals: &[(Val, Domain, IntKind)]| {
+            info.dom != Domain::Bool
+                && vals
+                    .iter()
+                    .all(|(_, d, k)| *d == info.dom && (*d != Domain::Int || *k == info.kind))
+        };
+        let sorted = |vals: Vec<(Val, Domain, IntKind)>| {
+            let mut v: Vec<Val> = vals.into_iter().map(|v| v.0).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        match a {
+            Operand::Value(v, d, _) => {
+                if vals.iter().any(|(_, e, _)| *e != d) {
+                    return None;
+                }
+                Some(Tv::total(F::Const(vals.iter().any(|(x, _, _)| *x == v))))
+            }
+            Operand::Path(p, info, optional) => {
+                if !fits(&info, &vals) {
+                    return None;
+                }
+                self.atoms.paths.insert(p.clone(), info);
+                let atom = self.lit(Atom::In(p.clone(), sorted(vals)));
+                Some(self.present_and(&p, optional, atom))
+            }
+            Operand::Default(p, info, d) => {
+                if !fits(&info, &vals) {
+                    return None;
+                }
+                let k = vals.iter().any(|(x, _, _)| *x == d);
+                self.atoms.paths.insert(p.clone(), info);
+                let atom = self.lit(Atom::In(p.clone(), sorted(vals)));
+                Some(self.present_or_default(&p, atom, k))
+            }
+        }
     }
 
-    /// `e` (if `pos`) or `not e`, in negation normal form.
-    fn expr(&mut self, e: &Expr, pos: bool) -> F {
+    /// The values of a literal or constant set of constants.
+    fn set(&self, e: &Expr) -> Option<Vec<(Val, Domain, IntKind)>> {
         match &e.kind {
-            ExprKind::Lit(Literal::Bool(b)) => F::Const(*b == pos),
-            ExprKind::Const(c) => match self.const_lit(*c) {
-                Some(Literal::Bool(b)) => F::Const(b == pos),
-                _ => self.opaque(e, pos),
-            },
-            ExprKind::Not(x) => self.expr(x, !pos),
-            ExprKind::And(a, b) => {
-                let (a, b) = (self.expr(a, pos), self.expr(b, pos));
-                if pos {
-                    F::And(vec![a, b])
-                } else {
-                    F::Or(vec![a, b])
-                }
-            }
-            ExprKind::Or(a, b) => {
-                let (a, b) = (self.expr(a, pos), self.expr(b, pos));
-                if pos {
-                    F::Or(vec![a, b])
-                } else {
-                    F::And(vec![a, b])
-                }
-            }
-            ExprKind::Cmp(op, l, r) => {
-                let op = *op;
-                if let (Some(p), Some(v)) = (self.path(l), self.value(r)) {
-                    if let Some(a) = self.cmp_atom(p, op, v) {
-                        return self.lit(a, pos);
-                    }
-                }
-                if let (Some(v), Some(p)) = (self.value(l), self.path(r)) {
-                    if let Some(a) = self.cmp_atom(p, flip_op(op), v) {
-                        return self.lit(a, pos);
-                    }
-                }
-                self.opaque(e, pos)
-            }
-            ExprKind::In(l, r) => {
-                // A literal set, or a constant whose value is one.
-                let set = match &r.kind {
-                    ExprKind::Set(items) => Some(items),
-                    ExprKind::Const(c) => {
-                        match self.program.consts.get(c.index()).map(|d| &d.value.kind) {
-                            Some(ExprKind::Set(items)) => Some(items),
-                            _ => None,
-                        }
-                    }
-                    _ => None,
+            ExprKind::Set(items) => items.iter().map(|i| self.value(i)).collect(),
+            ExprKind::Const(c) => {
+                let def = self.program.consts.get(c.index())?;
+                let (ConstValue::Set(items), Type::Set(elem)) = (def.folded.as_ref()?, &def.ty)
+                else {
+                    return None;
                 };
-                if let (Some(p), Some(items)) = (self.path(l), set) {
-                    let vals: Option<Vec<(Val, Domain, IntKind)>> =
-                        items.iter().map(|i| self.value(i)).collect();
-                    if let Some(vals) = vals {
-                        if let Some(a) = self.in_atom(p, vals) {
-                            return self.lit(a, pos);
-                        }
-                    }
-                }
-                self.opaque(e, pos)
+                items.iter().map(|v| self.const_value(v, elem)).collect()
             }
-            _ if e.ty == Type::Bool => match self.path(e) {
-                Some((p, Domain::Bool, k)) => {
-                    self.atoms.domains.insert(p.clone(), (Domain::Bool, k));
-                    self.lit(Atom::Bool(p), pos)
-                }
-                _ => self.opaque(e, pos),
-            },
-            _ => self.opaque(e, pos),
+            _ => None,
         }
     }
 
-    fn opaque(&mut self, e: &Expr, pos: bool) -> F {
-        if !total(e, self.in_task) {
-            self.total = false;
+    /// One side of a comparison, if in the fragment.
+    fn operand(&self, e: &Expr) -> Option<Operand> {
+        if let Some((v, d, k)) = self.value(e) {
+            return Some(Operand::Value(v, d, k));
         }
-        self.lit(Atom::Opaque(canon(e)), pos)
-    }
-
-    fn cmp_atom(
-        &mut self,
-        p: (String, Domain, IntKind),
-        op: CmpOp,
-        v: (Val, Domain, IntKind),
-    ) -> Option<Atom> {
-        let (path, dom, kind) = p;
-        if dom != v.1 || dom == Domain::Bool {
-            return None;
+        if let ExprKind::Default(a, b) = &e.kind {
+            let (p, info, optional) = self.path(a)?;
+            let (v, _, _) = self.value(b)?;
+            return optional.then_some(Operand::Default(p, info, v));
         }
-        // Only integers, times and durations are ordered.
-        if dom != Domain::Int && !matches!(op, CmpOp::Eq | CmpOp::Ne) {
-            return None;
-        }
-        self.atoms.domains.insert(path.clone(), (dom, kind));
-        Some(Atom::Cmp(path, op, v.0))
-    }
-
-    fn in_atom(
-        &mut self,
-        p: (String, Domain, IntKind),
-        vals: Vec<(Val, Domain, IntKind)>,
-    ) -> Option<Atom> {
-        let (path, dom, kind) = p;
-        if dom == Domain::Bool || vals.iter().any(|v| v.1 != dom) {
-            return None;
-        }
-        self.atoms.domains.insert(path.clone(), (dom, kind));
-        let mut vals: Vec<Val> = vals.into_iter().map(|v| v.0).collect();
-        vals.sort();
-        vals.dedup();
-        Some(Atom::In(path, vals))
+        let (p, info, optional) = self.path(e)?;
+        Some(Operand::Path(p, info, optional))
     }
 
     fn domain(&self, ty: &Type) -> Option<(Domain, IntKind)> {
@@ -398,33 +750,57 @@ impl<'p> Tr<'p> {
         })
     }
 
-    /// A request path that is always present, with its domain.
-    fn path(&self, e: &Expr) -> Option<(String, Domain, IntKind)> {
-        let (dom, kind) = self.domain(&e.ty)?;
-        Some((path_text(e, self.in_task)?, dom, kind))
+    /// A request path with its domain and whether it is optional.
+    fn path(&self, e: &Expr) -> Option<(String, PathInfo, bool)> {
+        let (dom, kind) = self.domain(e.ty.unwrap_optional())?;
+        let (text, nested) = path_text(e, self.task.is_some())?;
+        Some((text, PathInfo { dom, kind, nested }, e.ty.is_optional()))
     }
 
-    fn const_lit(&self, c: ConstId) -> Option<Literal> {
-        match &self.program.consts.get(c.index())?.value.kind {
-            ExprKind::Lit(l) => Some(l.clone()),
+    /// A constant of the fragment: a literal, a negated literal, a named
+    /// constant's folded value, or `task.name` inside its task.
+    fn value(&self, e: &Expr) -> Option<(Val, Domain, IntKind)> {
+        match &e.kind {
+            ExprKind::Lit(l) => Some(match l {
+                Literal::Int(i) => (Val::Int(*i), Domain::Int, IntKind::Int),
+                Literal::Time(t) => (Val::Int(t.0), Domain::Int, IntKind::Time),
+                Literal::Duration(d) => (Val::Int(d.0), Domain::Int, IntKind::Duration),
+                Literal::Str(s) => (Val::Str(s.clone()), Domain::Str, IntKind::Int),
+                Literal::Bool(b) => (Val::Bool(*b), Domain::Bool, IntKind::Int),
+                Literal::Enum(id, v) => (
+                    Val::Enum(*v),
+                    Domain::Enum(self.program.enums.get(id.index())?.variants.clone()),
+                    IntKind::Int,
+                ),
+                _ => return None,
+            }),
+            ExprKind::Const(c) => {
+                let def = self.program.consts.get(c.index())?;
+                self.const_value(def.folded.as_ref()?, &def.ty)
+            }
+            ExprKind::Neg(x) => match self.value(x)? {
+                (Val::Int(n), Domain::Int, k @ (IntKind::Int | IntKind::Duration)) => {
+                    Some((Val::Int(n.checked_neg()?), Domain::Int, k))
+                }
+                _ => None,
+            },
+            ExprKind::TaskField(TaskField::Name) => {
+                let t = self.program.tasks.get(self.task?.index())?;
+                Some((Val::Str(t.name.clone()), Domain::Str, IntKind::Int))
+            }
             _ => None,
         }
     }
 
-    /// A constant of the fragment.
-    fn value(&self, e: &Expr) -> Option<(Val, Domain, IntKind)> {
-        let lit = match &e.kind {
-            ExprKind::Lit(l) => l.clone(),
-            ExprKind::Const(c) => self.const_lit(*c)?,
-            _ => return None,
-        };
-        Some(match lit {
-            Literal::Int(i) => (Val::Int(i), Domain::Int, IntKind::Int),
-            Literal::Time(t) => (Val::Int(t.0), Domain::Int, IntKind::Time),
-            Literal::Duration(d) => (Val::Int(d.0), Domain::Int, IntKind::Duration),
-            Literal::Str(s) => (Val::Str(s), Domain::Str, IntKind::Int),
-            Literal::Enum(id, v) => (
-                Val::Enum(v),
+    fn const_value(&self, v: &ConstValue, ty: &Type) -> Option<(Val, Domain, IntKind)> {
+        Some(match (v, ty) {
+            (ConstValue::Bool(b), _) => (Val::Bool(*b), Domain::Bool, IntKind::Int),
+            (ConstValue::Int(i), _) => (Val::Int(*i), Domain::Int, IntKind::Int),
+            (ConstValue::Time(t), _) => (Val::Int(*t), Domain::Int, IntKind::Time),
+            (ConstValue::Dur(d), _) => (Val::Int(*d), Domain::Int, IntKind::Duration),
+            (ConstValue::Str(s), _) => (Val::Str(s.clone()), Domain::Str, IntKind::Int),
+            (ConstValue::Enum(i), Type::Enum(id)) => (
+                Val::Enum(*i),
                 Domain::Enum(self.program.enums.get(id.index())?.variants.clone()),
                 IntKind::Int,
             ),
@@ -433,52 +809,58 @@ impl<'p> Tr<'p> {
     }
 }
 
-/// The dotted text of an always-present request path, if `e` is one.
-fn path_text(e: &Expr, in_task: bool) -> Option<String> {
-    if e.ty.is_optional() {
-        return None;
-    }
+/// The text of a request path, if `e` is one, and whether a path above it
+/// is optional (its presence then depends on that one's).
+fn path_text(e: &Expr, in_task: bool) -> Option<(String, bool)> {
     match &e.kind {
-        ExprKind::Var(Var::Now) => Some("now".into()),
-        ExprKind::Var(Var::Principal) => Some("principal".into()),
-        ExprKind::Var(Var::Resource) => Some("resource".into()),
-        ExprKind::Var(Var::Context) => Some("context".into()),
-        ExprKind::Var(Var::Evidence) => Some("evidence".into()),
+        ExprKind::Var(Var::Now) => Some(("now".into(), false)),
+        ExprKind::Var(Var::Principal) => Some(("principal".into(), false)),
+        ExprKind::Var(Var::Resource) => Some(("resource".into(), false)),
+        ExprKind::Var(Var::Context) => Some(("context".into(), false)),
+        ExprKind::Var(Var::Evidence) => Some(("evidence".into(), false)),
         // Outside a task a request may carry no task at all.
         ExprKind::TaskField(f) if in_task => TaskField::ALL
             .iter()
             .find(|(g, _)| g == f)
-            .map(|(_, n)| format!("task.{n}")),
+            .map(|(_, n)| (format!("task.{n}"), false)),
         ExprKind::Field {
             base,
             name,
-            optional: false,
-        } => Some(format!("{}.{name}", path_text(base, in_task)?)),
+            optional,
+        } => {
+            let (text, nested) = path_text(base, in_task)?;
+            let dot = if *optional { "?." } else { "." };
+            Some((
+                format!("{text}{dot}{name}"),
+                nested || base.ty.is_optional(),
+            ))
+        }
         _ => None,
     }
 }
 
-/// Whether evaluating `e` can never fail: no optional values, no
-/// arithmetic, no calls, only present request paths.
+/// Whether evaluating `e` can never fail. Only arithmetic can (overflow),
+/// and task fields outside a task (no task in the request); absent
+/// optionals make comparisons false, not failures. Calls are not looked
+/// into.
 fn total(e: &Expr, in_task: bool) -> bool {
-    if e.ty.is_optional() {
-        return false;
-    }
     match &e.kind {
         ExprKind::Lit(_) | ExprKind::Const(_) => true,
-        ExprKind::Var(v) => !matches!(v, Var::Param(_) | Var::Task | Var::Action),
+        ExprKind::Var(v) => !matches!(v, Var::Param(_) | Var::Task),
         ExprKind::TaskField(_) => in_task,
-        ExprKind::Field { .. } => path_text(e, in_task).is_some(),
+        ExprKind::Field { base, .. } => total(base, in_task),
         ExprKind::Set(items) => items.iter().all(|i| total(i, in_task)),
         ExprKind::Method { recv, args, .. } => {
             total(recv, in_task) && args.iter().all(|a| total(a, in_task))
         }
-        ExprKind::Not(x) => total(x, in_task),
-        ExprKind::And(a, b) | ExprKind::Or(a, b) | ExprKind::Cmp(_, a, b) | ExprKind::In(a, b) => {
-            total(a, in_task) && total(b, in_task)
-        }
-        ExprKind::Like(x, _) => total(x, in_task),
-        _ => false,
+        ExprKind::Not(x) | ExprKind::Has(x) | ExprKind::Like(x, _) => total(x, in_task),
+        ExprKind::Neg(x) => matches!(x.kind, ExprKind::Lit(_)),
+        ExprKind::And(a, b)
+        | ExprKind::Or(a, b)
+        | ExprKind::Cmp(_, a, b)
+        | ExprKind::In(a, b)
+        | ExprKind::Default(a, b) => total(a, in_task) && total(b, in_task),
+        ExprKind::Arith(..) | ExprKind::Call(..) | ExprKind::Error => false,
     }
 }
 
@@ -601,8 +983,9 @@ fn negate(f: &F) -> F {
     }
 }
 
-/// Constraints on one path within a conjunction.
-#[derive(Default)]
+/// Constraints on one path (or one class of equal paths) within a
+/// conjunction.
+#[derive(Clone)]
 struct PathState {
     lo: i128,
     hi: i128,
@@ -611,81 +994,324 @@ struct PathState {
     truth: Option<bool>,
 }
 
-/// Whether the conjunction `c` over `atoms` is satisfiable; a witness if so.
-fn sat_conj(c: &Conj, atoms: &Atoms) -> Option<Witness> {
-    let mut paths: BTreeMap<&str, PathState> = BTreeMap::new();
-    let mut opaque: BTreeMap<&str, bool> = BTreeMap::new();
-    // Counts are never negative.
-    let fresh = |path: &str| PathState {
-        lo: if path == "task.approvals" {
-            0
-        } else {
-            i64::MIN as i128
-        },
-        hi: i64::MAX as i128,
-        ..PathState::default()
-    };
+impl PathState {
+    fn fresh(path: &str) -> PathState {
+        PathState {
+            // Counts are never negative.
+            lo: if path == "task.approvals" {
+                0
+            } else {
+                i64::MIN as i128
+            },
+            hi: i64::MAX as i128,
+            allowed: None,
+            excluded: BTreeSet::new(),
+            truth: None,
+        }
+    }
+
+    fn allow(&mut self, set: BTreeSet<Val>) {
+        self.allowed = Some(match self.allowed.take() {
+            Some(a) => a.intersection(&set).cloned().collect(),
+            None => set,
+        });
+    }
+
+    /// Both constraints at once (two paths found equal).
+    fn merge(&mut self, o: PathState) -> bool {
+        self.lo = self.lo.max(o.lo);
+        self.hi = self.hi.min(o.hi);
+        if let Some(a) = o.allowed {
+            self.allow(a);
+        }
+        self.excluded.extend(o.excluded);
+        match (self.truth, o.truth) {
+            (Some(a), Some(b)) if a != b => return false,
+            (None, b) => self.truth = b,
+            _ => {}
+        }
+        true
+    }
+}
+
+/// What one conjunction is.
+enum ConjResult {
+    /// Satisfiable: a witness, and whether it is exact (no opaque atom,
+    /// no relation the solver does not model).
+    Sat(Witness, bool, Option<Model>),
+    /// Unsatisfiable.
+    Unsat,
+    /// Could not tell.
+    Unknown,
+}
+
+fn find(parent: &mut BTreeMap<String, String>, x: &str) -> String {
+    let mut cur = x.to_string();
+    let mut seen = Vec::new();
+    while let Some(p) = parent.get(&cur) {
+        if *p == cur {
+            break;
+        }
+        seen.push(cur.clone());
+        cur = p.clone();
+    }
+    for s in seen {
+        parent.insert(s, cur.clone());
+    }
+    cur
+}
+
+/// Whether the conjunction `c` over `atoms` is satisfiable.
+fn sat_conj(c: &Conj, atoms: &Atoms) -> ConjResult {
+    sat_conj_model(c, atoms, false).0
+}
+
+/// [`sat_conj`], and the assignment it found (values picked at the upper
+/// ends of ranges if `high`).
+fn sat_conj_model(c: &Conj, atoms: &Atoms, high: bool) -> (ConjResult, Option<Model>) {
+    let r = sat_conj_inner(c, atoms, high);
+    match r {
+        ConjResult::Sat(w, e, m) => (ConjResult::Sat(w, e, None), m),
+        other => (other, None),
+    }
+}
+
+fn sat_conj_inner(c: &Conj, atoms: &Atoms, high: bool) -> ConjResult {
+    let mut paths: BTreeMap<String, PathState> = BTreeMap::new();
+    let mut props: BTreeMap<usize, bool> = BTreeMap::new();
+    let mut present: BTreeMap<&str, bool> = BTreeMap::new();
+    let mut eqs: Vec<(&str, &str)> = Vec::new();
+    let mut nes: Vec<(&str, &str)> = Vec::new();
+    let mut exact = true;
     for &(i, pos) in c {
-        let atom = atoms.list.get(i)?;
-        match atom {
-            Atom::Opaque(k) => {
-                if *opaque.entry(k).or_insert(pos) != pos {
-                    return None;
+        let Some(atom) = atoms.list.get(i) else {
+            return ConjResult::Unknown;
+        };
+        let mut st = |p: &str| {
+            paths
+                .entry(p.to_string())
+                .or_insert_with(|| PathState::fresh(p))
+                .clone()
+        };
+        let updated: Option<(String, PathState)> = match atom {
+            Atom::Opaque(_) | Atom::Defined(_) => {
+                exact = false;
+                if *props.entry(i).or_insert(pos) != pos {
+                    return ConjResult::Unsat;
                 }
+                None
+            }
+            Atom::Present(p) => {
+                if *present.entry(p).or_insert(pos) != pos {
+                    return ConjResult::Unsat;
+                }
+                None
+            }
+            Atom::EqPath(p, q) => {
+                if pos {
+                    eqs.push((p, q));
+                } else {
+                    nes.push((p, q));
+                }
+                None
             }
             Atom::Bool(p) => {
-                let st = paths.entry(p).or_insert_with(|| fresh(p));
-                if *st.truth.get_or_insert(pos) != pos {
-                    return None;
+                let mut s = st(p);
+                if *s.truth.get_or_insert(pos) != pos {
+                    return ConjResult::Unsat;
                 }
+                Some((p.clone(), s))
             }
             Atom::Cmp(p, op, v) => {
-                let st = paths.entry(p).or_insert_with(|| fresh(p));
+                let mut s = st(p);
                 let op = if pos { *op } else { negate_op(*op) };
                 match (op, v) {
-                    (CmpOp::Eq, v) => {
-                        let one: BTreeSet<Val> = [v.clone()].into();
-                        st.allowed = Some(match st.allowed.take() {
-                            Some(a) => a.intersection(&one).cloned().collect(),
-                            None => one,
-                        });
-                    }
+                    (CmpOp::Eq, v) => s.allow([v.clone()].into()),
                     (CmpOp::Ne, v) => {
-                        st.excluded.insert(v.clone());
+                        s.excluded.insert(v.clone());
                     }
-                    (CmpOp::Lt, Val::Int(n)) => st.hi = st.hi.min(*n as i128 - 1),
-                    (CmpOp::Le, Val::Int(n)) => st.hi = st.hi.min(*n as i128),
-                    (CmpOp::Gt, Val::Int(n)) => st.lo = st.lo.max(*n as i128 + 1),
-                    (CmpOp::Ge, Val::Int(n)) => st.lo = st.lo.max(*n as i128),
-                    _ => return None,
+                    (CmpOp::Lt, Val::Int(n)) => s.hi = s.hi.min(*n as i128 - 1),
+                    (CmpOp::Le, Val::Int(n)) => s.hi = s.hi.min(*n as i128),
+                    (CmpOp::Gt, Val::Int(n)) => s.lo = s.lo.max(*n as i128 + 1),
+                    (CmpOp::Ge, Val::Int(n)) => s.lo = s.lo.max(*n as i128),
+                    _ => return ConjResult::Unknown,
                 }
+                Some((p.clone(), s))
             }
             Atom::In(p, vals) => {
-                let st = paths.entry(p).or_insert_with(|| fresh(p));
+                let mut s = st(p);
                 if pos {
-                    let set: BTreeSet<Val> = vals.iter().cloned().collect();
-                    st.allowed = Some(match st.allowed.take() {
-                        Some(a) => a.intersection(&set).cloned().collect(),
-                        None => set,
-                    });
+                    s.allow(vals.iter().cloned().collect());
                 } else {
-                    st.excluded.extend(vals.iter().cloned());
+                    s.excluded.extend(vals.iter().cloned());
                 }
+                Some((p.clone(), s))
+            }
+        };
+        if let Some((p, s)) = updated {
+            paths.insert(p, s);
+        }
+    }
+    // Classes of equal paths.
+    let mut parent: BTreeMap<String, String> = BTreeMap::new();
+    for (p, q) in eqs.iter().chain(nes.iter()) {
+        for x in [p, q] {
+            paths
+                .entry(x.to_string())
+                .or_insert_with(|| PathState::fresh(x));
+        }
+    }
+    for p in paths.keys() {
+        parent.insert(p.clone(), p.clone());
+    }
+    for (p, q) in &eqs {
+        let (a, b) = (find(&mut parent, p), find(&mut parent, q));
+        if a != b {
+            parent.insert(b.clone(), a.clone());
+            let Some(sb) = paths.get(&b).cloned() else {
+                return ConjResult::Unknown;
+            };
+            let Some(sa) = paths.get_mut(&a) else {
+                return ConjResult::Unknown;
+            };
+            if !sa.merge(sb) {
+                return ConjResult::Unsat;
             }
         }
     }
-    let mut witness = Vec::new();
-    for (path, st) in &paths {
-        let (dom, kind) = atoms.domains.get(*path)?;
-        let value = pick(dom, st)?;
-        witness.push((path.to_string(), show(&value, dom, *kind)));
+    let mut apart: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (p, q) in &nes {
+        let (a, b) = (find(&mut parent, p), find(&mut parent, q));
+        if a == b {
+            return ConjResult::Unsat;
+        }
+        apart.entry(a.clone()).or_default().insert(b.clone());
+        apart.entry(b).or_default().insert(a);
     }
-    Some(Witness(witness))
+    // A value per class, apart from the values of the classes it must
+    // differ from (chosen greedily: a failure there is not a proof).
+    let names: Vec<String> = paths.keys().cloned().collect();
+    let mut chosen: BTreeMap<String, Picked> = BTreeMap::new();
+    for p in &names {
+        let root = find(&mut parent, p);
+        if chosen.contains_key(&root) {
+            continue;
+        }
+        let Some(info) = atoms.paths.get(&root) else {
+            return ConjResult::Unknown;
+        };
+        let Some(mut st) = paths.get(&root).cloned() else {
+            return ConjResult::Unknown;
+        };
+        let others = apart.get(&root).cloned().unwrap_or_default();
+        let mut avoided = false;
+        for o in &others {
+            if let Some(Picked::Val(v)) = chosen.get(o) {
+                avoided |= st.excluded.insert(v.clone());
+            }
+        }
+        match pick_at(&info.dom, &st, high) {
+            Some(v) => {
+                chosen.insert(root, v);
+            }
+            None if avoided => return ConjResult::Unknown,
+            None => return ConjResult::Unsat,
+        }
+    }
+    let mut witness = Vec::new();
+    let mut mentioned: BTreeSet<&str> = BTreeSet::new();
+    for p in &names {
+        let Some(info) = atoms.paths.get(p) else {
+            return ConjResult::Unknown;
+        };
+        exact &= !info.nested;
+        mentioned.insert(p);
+        let shown = if present.get(p.as_str()) == Some(&false) {
+            ABSENT.to_string()
+        } else {
+            let root = find(&mut parent, p);
+            match chosen.get(&root) {
+                Some(v) => show(v, &info.dom, info.kind),
+                None => return ConjResult::Unknown,
+            }
+        };
+        witness.push((p.clone(), shown));
+    }
+    for (p, is) in &present {
+        if let Some(info) = atoms.paths.get(*p) {
+            exact &= !info.nested;
+        } else {
+            // A presence atom of a path whose value nothing reads (`has`):
+            // it may hang below an optional.
+            exact &= !p.contains("?.");
+        }
+        if mentioned.contains(p) {
+            continue;
+        }
+        if !is {
+            witness.push((p.to_string(), ABSENT.to_string()));
+            continue;
+        }
+        // Present, whatever its value: show one.
+        let shown = atoms.paths.get(*p).and_then(|info| {
+            Some(show(
+                &pick(&info.dom, &PathState::fresh(p))?,
+                &info.dom,
+                info.kind,
+            ))
+        });
+        match shown {
+            Some(v) => witness.push((p.to_string(), v)),
+            None => exact = false,
+        }
+    }
+    // The task's start and `now` are related through its ttl.
+    if mentioned.contains("now") && mentioned.contains("task.started_at") {
+        exact = false;
+    }
+    witness.sort();
+    let mut model = Model::default();
+    for p in &names {
+        let root = find(&mut parent, p);
+        if let Some(v) = chosen.get(&root) {
+            model.vals.insert(p.clone(), v.clone());
+        }
+    }
+    for (p, is) in present {
+        model.present.insert(p.to_string(), is);
+    }
+    for (i, v) in props {
+        if let Some(a) = atoms.list.get(i) {
+            model.props.insert(a.clone(), v);
+        }
+    }
+    ConjResult::Sat(Witness(witness), exact, Some(model))
 }
 
+#[derive(Clone)]
 enum Picked {
     Val(Val),
     Bool(bool),
+}
+
+/// A value of `dom` meeting `st`, if there is one: near 0, or (`high`)
+/// the largest integer allowed.
+fn pick_at(dom: &Domain, st: &PathState, high: bool) -> Option<Picked> {
+    if high && *dom == Domain::Int && st.allowed.is_none() {
+        let top = (st.hi..=st.hi).chain(st.excluded.iter().rev().filter_map(|v| match v {
+            Val::Int(n) => Some(*n as i128 - 1),
+            _ => None,
+        }));
+        let found = top
+            .filter(|n| st.lo <= *n && *n <= st.hi)
+            .filter_map(|n| i64::try_from(n).ok())
+            .map(Val::Int)
+            .find(|v| !st.excluded.contains(v));
+        if let Some(v) = found {
+            return Some(Picked::Val(v));
+        }
+    }
+    pick(dom, st)
 }
 
 /// A value of `dom` meeting `st`, if there is one.
@@ -694,6 +1320,9 @@ fn pick(dom: &Domain, st: &PathState) -> Option<Picked> {
         Val::Int(n) => (st.lo..=st.hi).contains(&(*n as i128)),
         _ => true,
     };
+    if *dom == Domain::Bool {
+        return Some(Picked::Bool(st.truth.unwrap_or(true)));
+    }
     if let Some(allowed) = &st.allowed {
         return allowed
             .iter()
@@ -702,7 +1331,6 @@ fn pick(dom: &Domain, st: &PathState) -> Option<Picked> {
             .map(Picked::Val);
     }
     match dom {
-        Domain::Bool => Some(Picked::Bool(st.truth.unwrap_or(true))),
         Domain::Int => {
             // Prefer small, readable values: 0 if allowed, else the bound
             // nearest to it; skip excluded values (finitely many).
@@ -743,12 +1371,14 @@ fn pick(dom: &Domain, st: &PathState) -> Option<Picked> {
             .map(Val::Enum)
             .find(|v| !st.excluded.contains(v))
             .map(Picked::Val),
+        Domain::Bool => None,
     }
 }
 
 fn show(p: &Picked, dom: &Domain, kind: IntKind) -> String {
     match p {
         Picked::Bool(b) => b.to_string(),
+        Picked::Val(Val::Bool(b)) => b.to_string(),
         Picked::Val(Val::Int(n)) => match kind {
             IntKind::Int => n.to_string(),
             IntKind::Time => jitp_runtime::value::Time(*n).to_string(),
@@ -765,52 +1395,286 @@ fn show(p: &Picked, dom: &Domain, kind: IntKind) -> String {
     }
 }
 
-/// `Some(Some(w))` satisfiable, `Some(None)` unsatisfiable, `None` unknown.
-fn satisfiable(f: &F, atoms: &Atoms) -> Option<Option<Witness>> {
-    let d = dnf(f)?;
-    Some(d.iter().find_map(|c| sat_conj(c, atoms)))
+/// What a formula's satisfiability is.
+enum Sat {
+    /// Satisfiable: a witness (exact if one was found).
+    Yes(Witness),
+    /// Unsatisfiable.
+    No,
+    /// Cannot tell.
+    Unknown,
 }
 
-/// Classifies a formula.
-pub fn classify(f: &Formula) -> Verdict {
-    let Some(pos) = satisfiable(&f.f, &f.atoms) else {
-        return Verdict::Unknown;
+fn satisfiable(f: &F, atoms: &Atoms, big: bool) -> Sat {
+    if big {
+        return Sat::Unknown;
+    }
+    let Some(d) = dnf(f) else {
+        return Sat::Unknown;
     };
-    let Some(witness) = pos else {
-        return Verdict::Never;
-    };
-    match satisfiable(&negate(&f.f), &f.atoms) {
-        Some(None) if f.total => Verdict::Always,
-        Some(None) | None => Verdict::Unknown,
-        Some(Some(_)) => Verdict::Sometimes(witness),
+    let mut unknown = false;
+    let mut inexact = None;
+    for c in &d {
+        match sat_conj(c, atoms) {
+            ConjResult::Sat(w, true, _) => return Sat::Yes(w),
+            ConjResult::Sat(w, false, _) => {
+                inexact.get_or_insert(w);
+            }
+            ConjResult::Unsat => {}
+            ConjResult::Unknown => unknown = true,
+        }
+    }
+    match inexact {
+        Some(w) => Sat::Yes(w),
+        None if unknown => Sat::Unknown,
+        None => Sat::No,
     }
 }
 
-/// A request (as far as the formula's paths go) that satisfies `f`, if
-/// the solver can find one.
-pub fn example(f: &Formula) -> Option<Witness> {
-    satisfiable(&f.f, &f.atoms).flatten()
+/// Classifies a formula: whether it evaluates to true for every request,
+/// for none, or for some.
+pub fn classify(f: &Formula) -> Verdict {
+    let witness = match satisfiable(&f.t, &f.atoms, f.big) {
+        Sat::Unknown => return Verdict::Unknown,
+        Sat::No => return Verdict::Never,
+        Sat::Yes(w) => w,
+    };
+    match satisfiable(&negate(&f.t), &f.atoms, f.big) {
+        Sat::No => Verdict::Always,
+        Sat::Unknown => Verdict::Unknown,
+        Sat::Yes(_) => Verdict::Sometimes(witness),
+    }
 }
 
-/// Whether every request satisfying `premise` satisfies `conclusion`.
-/// `Yes` also requires the conclusion to be total, so it cannot fail
-/// where the premise holds.
+/// A request (as far as the formula's paths go) that makes `f` true, if
+/// the solver can find one. It may assume opaque atoms true that no
+/// request makes true; see [`exact_example`].
+pub fn example(f: &Formula) -> Option<Witness> {
+    match satisfiable(&f.t, &f.atoms, f.big) {
+        Sat::Yes(w) => Some(w),
+        _ => None,
+    }
+}
+
+/// A request that certainly makes `f` true: found without opaque atoms
+/// and without relations the solver does not model, so a request with
+/// these values (and any others) exists.
+pub fn exact_example(f: &Formula) -> Option<Witness> {
+    let d = (!f.big).then(|| dnf(&f.t)).flatten()?;
+    d.iter().find_map(|c| match sat_conj(c, &f.atoms) {
+        ConjResult::Sat(w, true, _) => Some(w),
+        _ => None,
+    })
+}
+
+/// Whether every request on which `premise` is true makes `conclusion`
+/// true (evaluated, not failing).
 pub fn implies(premise: &Formula, conclusion: &Formula) -> Answer {
     let mut both = premise.clone();
-    let c = both.import(conclusion);
-    let query = F::And(vec![both.f.clone(), negate(&c)]);
-    match satisfiable(&query, &both.atoms) {
-        Some(None) if conclusion.total => Answer::Yes,
-        Some(Some(w)) => Answer::No(w),
-        _ => Answer::Unknown,
+    let (t, _) = both.import(conclusion);
+    let query = and(both.t.clone(), negate(&t));
+    match satisfiable(&query, &both.atoms, premise.big || conclusion.big) {
+        Sat::No => Answer::Yes,
+        Sat::Yes(w) => Answer::No(w),
+        Sat::Unknown => Answer::Unknown,
     }
 }
 
-/// Whether the premise, wherever it holds, makes the conclusion true or
-/// fail: for a guard, failing denies too, so totality is not needed.
+/// Whether every request on which `premise` is true makes `conclusion`
+/// true or fail: for a guard, failing denies too.
 pub fn implies_or_fails(premise: &Formula, conclusion: &Formula) -> bool {
     let mut both = premise.clone();
-    let c = both.import(conclusion);
-    let query = F::And(vec![both.f.clone(), negate(&c)]);
-    matches!(satisfiable(&query, &both.atoms), Some(None))
+    let (_, f) = both.import(conclusion);
+    let query = and(both.t.clone(), f);
+    matches!(
+        satisfiable(&query, &both.atoms, premise.big || conclusion.big),
+        Sat::No
+    )
+}
+
+// ------------------------------------------------------------ prefiltering
+
+/// One assignment the solver found for a formula: values of paths,
+/// presence of optionals, truth of opaque atoms. Every path, presence or
+/// atom it does not mention is completed with one fixed value, so it is a
+/// whole assignment in the solver's own terms. If a formula is false in a
+/// model of another, the solver cannot prove that the other implies it:
+/// [`holds_in`] is a cheap, sound filter before [`implies`].
+#[derive(Clone, Debug, Default)]
+pub struct Model {
+    vals: BTreeMap<String, Picked>,
+    present: BTreeMap<String, bool>,
+    props: BTreeMap<Atom, bool>,
+}
+
+impl fmt::Debug for Picked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Picked::Val(v) => write!(f, "{v:?}"),
+            Picked::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+/// A value no constant of a program is likely to be, for paths a model
+/// does not mention (any value of the domain is a valid completion; this
+/// one is non-negative, as counts are).
+const FRESH_INT: i64 = (1 << 52) + 7;
+
+impl Model {
+    fn int(&self, p: &str) -> i64 {
+        match self.vals.get(p) {
+            Some(Picked::Val(Val::Int(n))) => *n,
+            _ => FRESH_INT,
+        }
+    }
+
+    fn val(&self, p: &str) -> Val {
+        match self.vals.get(p) {
+            Some(Picked::Val(v)) => v.clone(),
+            Some(Picked::Bool(b)) => Val::Bool(*b),
+            // Strings and enums alike: a value no constant equals for
+            // strings; for an enum, variant 0 (`Val::Enum(0)` below).
+            None => Val::Str("\u{0}fresh".into()),
+        }
+    }
+
+    fn atom(&self, a: &Atom, atoms: &Atoms) -> bool {
+        let enum_fresh = |p: &str, v: Val| -> Val {
+            match (&v, atoms.paths.get(p).map(|i| &i.dom)) {
+                (Val::Str(s), Some(Domain::Enum(_))) if s == "\u{0}fresh" => Val::Enum(0),
+                _ => v,
+            }
+        };
+        match a {
+            Atom::Cmp(p, op, v) => {
+                let x = match v {
+                    Val::Int(_) => Val::Int(self.int(p)),
+                    _ => enum_fresh(p, self.val(p)),
+                };
+                eval_op(*op, &x, v).unwrap_or(false)
+            }
+            Atom::In(p, vals) => {
+                let x = match vals.first() {
+                    Some(Val::Int(_)) => Val::Int(self.int(p)),
+                    _ => enum_fresh(p, self.val(p)),
+                };
+                vals.contains(&x)
+            }
+            Atom::Bool(p) => matches!(self.vals.get(p), Some(Picked::Bool(true))),
+            Atom::Present(p) => self.present.get(p).copied().unwrap_or(true),
+            // Unmentioned paths all have the fresh value of their domain.
+            Atom::EqPath(p, q) => match atoms.paths.get(p).map(|i| &i.dom) {
+                Some(Domain::Int) => self.int(p) == self.int(q),
+                _ => enum_fresh(p, self.val(p)) == enum_fresh(q, self.val(q)),
+            },
+            Atom::Opaque(_) | Atom::Defined(_) => self.props.get(a).copied().unwrap_or(false),
+        }
+    }
+}
+
+fn eval_in(f: &F, m: &Model, atoms: &Atoms) -> bool {
+    match f {
+        F::Const(b) => *b,
+        F::Lit(i, p) => atoms.list.get(*i).is_some_and(|a| m.atom(a, atoms)) == *p,
+        F::And(xs) => xs.iter().all(|x| eval_in(x, m, atoms)),
+        F::Or(xs) => xs.iter().any(|x| eval_in(x, m, atoms)),
+    }
+}
+
+/// Up to `n` models of `f` (from different cases of its normal form, with
+/// values near 0 and at the upper ends of ranges). None when the solver
+/// cannot tell.
+pub fn models(f: &Formula, n: usize) -> Vec<Model> {
+    let Some(d) = (!f.big).then(|| dnf(&f.t)).flatten() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for c in &d {
+        for high in [false, true] {
+            if let (ConjResult::Sat(..), Some(m)) = sat_conj_model(c, &f.atoms, high) {
+                out.push(m);
+            }
+        }
+        if out.len() >= n {
+            break;
+        }
+    }
+    out.truncate(n);
+    out
+}
+
+/// Whether `f` is true in model `m`. `false` means the formula `m` came
+/// from does not imply `f` (the solver would answer no).
+pub fn holds_in(f: &Formula, m: &Model) -> bool {
+    f.big || eval_in(&f.t, m, &f.atoms)
+}
+
+/// Whether `f`'s false side holds in `m` (for a guard: `m` is a request
+/// it lets through).
+pub fn false_in(f: &Formula, m: &Model) -> bool {
+    !f.big && eval_in(&f.f, m, &f.atoms)
+}
+
+/// A top-level conjunct of `f` that pins one path to a few values
+/// (`path == v`, `path in [...]`, or an `or` of those on one path;
+/// integers and strings): the path and the values, as keys. A model in
+/// which the path has none of them makes `f` false.
+pub fn required_eq(f: &Formula) -> Option<(String, Vec<String>)> {
+    let key = |v: &Val| match v {
+        Val::Int(_) | Val::Str(_) => Some(format!("{v:?}")),
+        _ => None,
+    };
+    fn lit<'a>(
+        f: &'a Formula,
+        x: &F,
+        key: &impl Fn(&Val) -> Option<String>,
+    ) -> Option<(&'a str, Vec<String>)> {
+        match x {
+            F::Lit(i, true) => match f.atoms.list.get(*i)? {
+                Atom::Cmp(p, CmpOp::Eq, v) => Some((p.as_str(), vec![key(v)?])),
+                Atom::In(p, vals) => {
+                    Some((p.as_str(), vals.iter().map(key).collect::<Option<_>>()?))
+                }
+                _ => None,
+            },
+            F::Or(xs) => {
+                let mut path: Option<&str> = None;
+                let mut out = Vec::new();
+                for x in xs {
+                    let (p, vs) = lit(f, x, key)?;
+                    if path.is_some_and(|q| q != p) {
+                        return None;
+                    }
+                    path = Some(p);
+                    out.extend(vs);
+                }
+                Some((path?, out))
+            }
+            _ => None,
+        }
+    }
+    fn conjuncts<'a>(x: &'a F, out: &mut Vec<&'a F>) {
+        match x {
+            F::And(xs) => xs.iter().for_each(|x| conjuncts(x, out)),
+            x => out.push(x),
+        }
+    }
+    let mut all = Vec::new();
+    conjuncts(&f.t, &mut all);
+    let found = all.into_iter().find_map(|x| lit(f, x, &key));
+    found.map(|(p, mut vs)| {
+        vs.sort();
+        vs.dedup();
+        (p.to_string(), vs)
+    })
+}
+
+/// The key [`required_eq`] gives for a model's value of `path`, if the
+/// model mentions it.
+pub fn model_key(m: &Model, path: &str) -> Option<String> {
+    match m.vals.get(path)? {
+        Picked::Val(v @ (Val::Int(_) | Val::Str(_))) => Some(format!("{v:?}")),
+        _ => None,
+    }
 }

@@ -51,24 +51,66 @@ fn human(sources: &SourceMap, findings: &[Finding]) -> String {
     jitp::render::terminal(sources, &diags, false)
 }
 
+/// The fixtures of `code` whose name starts with `which` (`trigger`,
+/// `trigger_wildcard`, ... or `near_miss`, `near_miss_wildcard`, ...), in
+/// name order; each trigger has a near miss of the same suffix.
+fn fixtures(code: &str, which: &str) -> Vec<PathBuf> {
+    let dir = PathBuf::from(format!("tests/fixtures/lint/{}", code.to_lowercase()));
+    let mut out: Vec<PathBuf> = std::fs::read_dir(root().join(&dir))
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.strip_suffix(".jitp")
+                .and_then(|n| n.strip_prefix(which))
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('_'))
+        })
+        .map(|n| dir.join(n))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The suffix of a fixture's name after `trigger`/`near_miss`: `""` or
+/// `_wildcard`.
+fn suffix(path: &Path, which: &str) -> String {
+    let name = path.file_stem().unwrap_or_default().to_string_lossy();
+    name.strip_prefix(which).unwrap_or_default().to_string()
+}
+
 #[test]
 fn every_finding_has_a_trigger_and_a_near_miss() {
     for l in registry() {
         let code = l.info().code.as_str();
-        let (sources, found) = lint(&fixture(code, "trigger"));
-        assert!(
-            codes(&found).contains(&code),
-            "{code}: the trigger fixture does not produce it; got {:?}\n{}",
-            codes(&found),
-            human(&sources, &found)
+        let triggers = fixtures(code, "trigger");
+        let misses = fixtures(code, "near_miss");
+        assert!(!triggers.is_empty(), "{code}: no trigger fixture");
+        let t: Vec<String> = triggers.iter().map(|p| suffix(p, "trigger")).collect();
+        let m: Vec<String> = misses.iter().map(|p| suffix(p, "near_miss")).collect();
+        assert_eq!(
+            t, m,
+            "{code}: every trigger has a near miss of the same name"
         );
+        for path in &triggers {
+            let (sources, found) = lint(path);
+            assert!(
+                codes(&found).contains(&code),
+                "{}: the trigger fixture does not produce {code}; got {:?}\n{}",
+                path.display(),
+                codes(&found),
+                human(&sources, &found)
+            );
+        }
         // A near miss is clean: not this finding, nor any other.
-        let (sources, missed) = lint(&fixture(code, "near_miss"));
-        assert!(
-            missed.is_empty(),
-            "{code}: the near-miss fixture produces findings\n{}",
-            human(&sources, &missed)
-        );
+        for path in &misses {
+            let (sources, missed) = lint(path);
+            assert!(
+                missed.is_empty(),
+                "{}: the near-miss fixture produces findings\n{}",
+                path.display(),
+                human(&sources, &missed)
+            );
+        }
     }
 }
 
@@ -176,13 +218,14 @@ fn docs_lint_md_is_generated_from_the_registry() {
 fn human_snapshot_per_finding() {
     for l in registry() {
         let code = l.info().code.as_str();
-        let path = fixture(code, "trigger");
-        let source = std::fs::read_to_string(root().join(&path)).unwrap();
-        let (sources, found) = lint(&path);
-        insta::assert_snapshot!(
-            format!("lint_{}", code.to_lowercase()),
-            format!("{source}\n---\n{}", human(&sources, &found))
-        );
+        for path in fixtures(code, "trigger") {
+            let source = std::fs::read_to_string(root().join(&path)).unwrap();
+            let (sources, found) = lint(&path);
+            insta::assert_snapshot!(
+                format!("lint_{}{}", code.to_lowercase(), suffix(&path, "trigger")),
+                format!("{source}\n---\n{}", human(&sources, &found))
+            );
+        }
     }
 }
 

@@ -12,8 +12,9 @@ finding!(
     r#"# JIT001 standing-grant (error)
 
 ## What it catches
-A `permit` outside any `task` block, and a `task` without a `ttl`. Both
-grant a right that never lapses. A permit outside a task is accepted when
+A `permit` outside any `task` block, and a `task` without a `ttl` with a
+permit that has no `for` of its own. Both grant a right that never
+lapses. A permit outside a task is accepted when
 it carries `@standing("why")` and every action it grants is `low`
 sensitivity.
 
@@ -59,7 +60,8 @@ impl Lint for StandingGrant {
             .program
             .rules
             .iter()
-            .filter(|r| is_permit(r) && r.task == Some(task))
+            // A permit with a `for` lapses after it (JIT002 judges how long).
+            .filter(|r| is_permit(r) && r.task == Some(task) && r.for_ttl.is_none())
             .count();
         if permits == 0 {
             return;
@@ -68,11 +70,14 @@ impl Lint for StandingGrant {
             diagnostic: draft(
                 &Self::INFO,
                 t.span,
-                format!(
-                    "task `{}` has no ttl, so its {permits} permit{} never lapse",
-                    t.name,
-                    if permits == 1 { "" } else { "s" }
-                ),
+                if permits == 1 {
+                    format!("task `{}` has no ttl, so its 1 permit never lapses", t.name)
+                } else {
+                    format!(
+                        "task `{}` has no ttl, so its {permits} permits never lapse",
+                        t.name
+                    )
+                },
                 "no `ttl`",
             )
             .with_help("give the task a lifetime, e.g. `ttl 1h`"),
@@ -89,8 +94,9 @@ impl Lint for StandingGrant {
         let top = most_sensitive(cx.program, &actions);
         let diagnostic = match &r.standing_reason {
             Some(_) => {
+                // Over the expanded actions: `logs.*` on only low actions
+                // is a low grant.
                 let what = match top {
-                    _ if r.wildcard_action => "it grants every action".to_string(),
                     Some((Sensitivity::Low, _)) => return,
                     Some((s, name)) => format!("`{name}` is {} sensitivity", sensitivity(s)),
                     None => return,

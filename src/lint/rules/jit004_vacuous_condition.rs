@@ -41,14 +41,19 @@ impl Lint for VacuousCondition {
         &Self::INFO
     }
 
-    fn check_rule(&self, cx: &Context<'_>, _: RuleId, r: &Rule, out: &mut Vec<Draft>) {
+    fn check_rule(&self, cx: &Context<'_>, id: RuleId, r: &Rule, out: &mut Vec<Draft>) {
         if !is_permit(r) {
             return;
         }
-        let in_task = r.task.is_some();
         if let Some(when) = &r.when {
-            let f = Formula::of(cx.program, when, in_task);
-            if classify(&f) == Verdict::Always {
+            let f = Formula::condition(cx.program, r, when);
+            // Without `unless`, the guard is the `when`: classified once.
+            let verdict = if r.unless.is_none() {
+                cx.guard_verdict(id)
+            } else {
+                classify(&f)
+            };
+            if verdict == Verdict::Always {
                 out.push(Draft {
                     diagnostic: whatever(&f, draft(
                         &Self::INFO,
@@ -63,7 +68,7 @@ impl Lint for VacuousCondition {
             }
         }
         for q in &r.requires {
-            let f = Formula::of(cx.program, &q.cond, in_task);
+            let f = Formula::condition(cx.program, r, &q.cond);
             if classify(&f) == Verdict::Always {
                 out.push(Draft {
                     diagnostic: whatever(&f, draft(

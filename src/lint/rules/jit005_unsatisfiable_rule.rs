@@ -42,9 +42,14 @@ impl Lint for UnsatisfiableRule {
         let Some(guard) = cx.guard(id) else {
             return;
         };
-        // A failing guard condition denies, so "never holds" only means
-        // "never applies" for a guard when its condition cannot fail.
-        if (is_permit(r) || guard.is_total()) && classify(guard) == Verdict::Never {
+        // A permit applies when its conditions are true; a guard denies
+        // unless they are false (a failing guard denies too).
+        let never = if is_permit(r) {
+            cx.guard_verdict(id) == Verdict::Never
+        } else {
+            classify(&guard.fires()) == Verdict::Never
+        };
+        if never {
             let span = r.when.as_ref().map_or(r.head, |w| w.span);
             out.push(Draft {
                 diagnostic: draft(
@@ -66,7 +71,7 @@ impl Lint for UnsatisfiableRule {
             return;
         }
         for q in &r.requires {
-            if classify(&Formula::of(cx.program, &q.cond, r.task.is_some())) == Verdict::Never {
+            if classify(&Formula::condition(cx.program, r, &q.cond)) == Verdict::Never {
                 out.push(Draft {
                     diagnostic: draft(
                         &Self::INFO,

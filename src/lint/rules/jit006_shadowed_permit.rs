@@ -1,7 +1,10 @@
 use super::{covers, is_permit, ttl_at_least};
 use crate::check::hir::{ActionId, RuleId, TaskId};
-use crate::lint::solver::{canon, example, implies, Answer};
+use crate::lint::solver::{
+    canon, exact_example, holds_in, implies, model_key, models, required_eq, Answer, Formula, Model,
+};
 use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
 finding!(
@@ -14,10 +17,13 @@ finding!(
 
 ## What it catches
 A `permit` that another permit of the same task (or of the standing
-rules) makes redundant: the other one covers the same principals, actions
-and resources or more, holds whenever this one holds, asks for no more
-(`require`) and lasts at least as long. Decided over the analyser's
-condition fragment; anything it cannot decide is not reported.
+rules) makes redundant, so that deleting it changes no decision: the
+other one covers the same principals, actions and resources or more
+(wildcards as the checker expanded them), applies whenever this one
+does, allows whenever this one allows (its `require`s follow from this
+one's conditions: `task.approvals >= 2` implies `>= 1`), and lasts at
+least as long. Decided over the analyser's condition fragment; anything
+it cannot decide is not reported.
 
 ## Why it matters
 Redundant grants hide what a task really allows. Tightening the narrow
@@ -45,16 +51,69 @@ impl Lint for ShadowedPermit {
     }
 
     fn check_program(&self, cx: &Context<'_>, out: &mut Vec<Draft>) {
-        // Permits by (task, action); wildcard permits by task.
-        let mut by_action: HashMap<(Option<TaskId>, ActionId), Vec<RuleId>> = HashMap::new();
-        let mut wild: HashMap<Option<TaskId>, Vec<RuleId>> = HashMap::new();
+        // When each permit allows: it applies and its `require`s hold; and
+        // a few requests it allows (models), to rule out most pairs cheaply.
+        // Both computed on first use: a permit alone on its action needs
+        // neither.
+        let allows: Vec<OnceCell<Option<Formula>>> = cx.rules().map(|_| OnceCell::new()).collect();
+        let allow = |i: RuleId| {
+            allows.get(i.index()).and_then(|c| {
+                c.get_or_init(|| {
+                    cx.rule(i)
+                        .filter(|r| is_permit(r))
+                        .map(|r| Formula::allow(cx.program, r))
+                })
+                .as_ref()
+            })
+        };
+        let samples: Vec<OnceCell<Vec<Model>>> = cx.rules().map(|_| OnceCell::new()).collect();
+        let sample = |i: RuleId| {
+            samples.get(i.index()).map_or(&[][..], |c| {
+                c.get_or_init(|| allow(i).map_or(Vec::new(), |a| models(a, 4)))
+                    .as_slice()
+            })
+        };
+        // Permits by (task, action), over the expanded action sets; those
+        // that allow only when some `path == value` also by that equality
+        // (a permit can only shadow another if it allows in the other's
+        // models).
+        type Scope = (Option<TaskId>, ActionId);
+        let mut general: HashMap<Scope, Vec<RuleId>> = HashMap::new();
+        let mut by_eq: HashMap<(Scope, String, String), Vec<RuleId>> = HashMap::new();
+        let mut eq_paths: HashMap<Scope, Vec<String>> = HashMap::new();
+        let mut crowded: HashMap<Scope, usize> = HashMap::new();
+        for (_, r) in cx.rules().filter(|(_, r)| is_permit(r)) {
+            for a in &r.actions {
+                *crowded.entry((r.task, *a)).or_default() += 1;
+            }
+        }
         for (i, r) in cx.rules().filter(|(_, r)| is_permit(r)) {
-            let scope = r.task;
-            if r.wildcard_action {
-                wild.entry(scope).or_default().push(i);
+            // Alone on all its actions: no pair to index.
+            let alone = r
+                .actions
+                .iter()
+                .all(|a| crowded.get(&(r.task, *a)).copied().unwrap_or(0) <= 1);
+            let eq = if alone {
+                None
             } else {
-                for a in &r.actions {
-                    by_action.entry((scope, *a)).or_default().push(i);
+                allow(i).and_then(required_eq)
+            };
+            for a in &r.actions {
+                let scope = (r.task, *a);
+                match &eq {
+                    Some((path, values)) => {
+                        for value in values {
+                            by_eq
+                                .entry((scope, path.clone(), value.clone()))
+                                .or_default()
+                                .push(i);
+                        }
+                        let paths = eq_paths.entry(scope).or_default();
+                        if !paths.contains(path) {
+                            paths.push(path.clone());
+                        }
+                    }
+                    None => general.entry(scope).or_default().push(i),
                 }
             }
         }
@@ -62,16 +121,37 @@ impl Lint for ShadowedPermit {
             if !is_permit(p1) || !cx.is_user(p1.span) {
                 continue;
             }
-            let scope = p1.task;
-            let mut candidates: Vec<RuleId> = wild.get(&scope).cloned().unwrap_or_default();
-            if let Some(first) = p1.actions.first().filter(|_| !p1.wildcard_action) {
-                candidates.extend(by_action.get(&(scope, *first)).into_iter().flatten());
+            let Some(first) = p1.actions.first() else {
+                continue;
+            };
+            let scope = (p1.task, *first);
+            let mut candidates: Vec<RuleId> = general.get(&scope).cloned().unwrap_or_default();
+            for path in eq_paths.get(&scope).into_iter().flatten() {
+                match sample(i).first() {
+                    // Only permits whose equality holds in the model can
+                    // allow there.
+                    Some(m) => {
+                        if let Some(v) = model_key(m, path) {
+                            candidates
+                                .extend(by_eq.get(&(scope, path.clone(), v)).into_iter().flatten());
+                        }
+                    }
+                    // No model (never allows, or undecided): every permit.
+                    None => candidates.extend(
+                        by_eq
+                            .iter()
+                            .filter(|((s, p, _), _)| *s == scope && p == path)
+                            .flat_map(|(_, v)| v.iter().copied()),
+                    ),
+                }
             }
             candidates.sort_unstable();
             candidates.dedup();
-            let shadowing = candidates
-                .into_iter()
-                .find(|&j| j != i && shadows(cx, j, i) && (j < i || !shadows(cx, i, j)));
+            let shadowing = candidates.into_iter().find(|&j| {
+                j != i
+                    && shadows(cx, &allow, &sample, j, i)
+                    && (j < i || !shadows(cx, &allow, &sample, i, j))
+            });
             let Some(j) = shadowing else { continue };
             let Some(p2) = cx.rule(j) else { continue };
             out.push(Draft {
@@ -91,8 +171,8 @@ impl Lint for ShadowedPermit {
                 )
                 .with_help("delete the redundant permit, or narrow the broader one")
                 .with_note_opt(
-                    cx.guard(i)
-                        .and_then(example)
+                    allow(i)
+                        .and_then(exact_example)
                         .map(|w| format!("e.g. a request with {w} is allowed by both")),
                 ),
                 subject: p1.span,
@@ -102,20 +182,46 @@ impl Lint for ShadowedPermit {
     }
 }
 
-/// Whether permit `j` makes permit `i` redundant.
-fn shadows(cx: &Context<'_>, j: RuleId, i: RuleId) -> bool {
+/// Whether permit `j` makes permit `i` redundant: deleting `i` changes
+/// no decision. `j` covers `i`'s principals, actions and resources and
+/// lasts as long; it applies whenever `i` does, so where `i` asks for
+/// step-up `j` allows or asks too; it allows whenever `i` allows (its
+/// `require`s are implied by `i`'s conditions, so `>= 2` approvals
+/// implies `>= 1`); and none of its `require`s can fail where `i`'s
+/// conditions evaluate (each that could is one of `i`'s own).
+fn shadows<'f>(
+    cx: &Context<'_>,
+    allow: &impl Fn(RuleId) -> Option<&'f Formula>,
+    sample: &impl Fn(RuleId) -> &'f [Model],
+    j: RuleId,
+    i: RuleId,
+) -> bool {
     let (Some(p2), Some(p1)) = (cx.rule(j), cx.rule(i)) else {
         return false;
     };
     if !covers(p2, p1) || !ttl_at_least(p2.ttl, p1.ttl) {
         return false;
     }
+    // A request `i` allows that `j` does not: the solver would say no.
+    if let Some(a2) = allow(j) {
+        if sample(i).iter().any(|m| !holds_in(a2, m)) {
+            return false;
+        }
+    }
     let asked: Vec<String> = p1.requires.iter().map(|q| canon(&q.cond)).collect();
-    if !p2.requires.iter().all(|q| asked.contains(&canon(&q.cond))) {
+    let may_fail = p2.requires.iter().any(|q| {
+        !Formula::condition(cx.program, p2, &q.cond).is_total() && !asked.contains(&canon(&q.cond))
+    });
+    if may_fail {
         return false;
     }
-    match (cx.guard(i), cx.guard(j)) {
+    let guards = match (cx.guard(i), cx.guard(j)) {
         (Some(g1), Some(g2)) => implies(g1, g2) == Answer::Yes,
         _ => false,
-    }
+    };
+    guards
+        && match (allow(i), allow(j)) {
+            (Some(a1), Some(a2)) => implies(a1, a2) == Answer::Yes,
+            _ => false,
+        }
 }

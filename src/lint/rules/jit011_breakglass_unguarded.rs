@@ -1,5 +1,6 @@
 use super::is_permit;
 use crate::check::hir::{Expr, ExprKind, TaskDef, TaskField, TaskId};
+use crate::lint::solver::{classify, exact_example, Formula, Verdict};
 use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 use crate::syntax::ast::TaskKind;
 
@@ -8,14 +9,18 @@ finding!(
     JIT011,
     "breakglass-unguarded",
     Error,
-    "break-glass without a required approval or without `notify`",
+    "break-glass that allows with no approval, notifies no one, or lives too long",
     r#"# JIT011 breakglass-unguarded (error)
 
 ## What it catches
-A `breakglass` block that does not `notify` anyone, or has a permit that
-does not `require` at least one approval (a condition on
-`task.approvals` or `task.approvers`). A break-glass ttl above
-`max_breakglass_ttl` is reported as JIT002.
+A `breakglass` block that does not `notify` anyone, whose `ttl` is longer
+than `max_breakglass_ttl` (default 1h, set in `jitp.toml`), or with a
+permit that can allow a request carrying no approval at all. The last is
+decided over the permit's conditions: `require task.approvals <= 3`,
+`require task.approvals >= 0`, or an `or` that bypasses the approval all
+admit zero approvals, and the finding shows such a request. A permit
+whose conditions the analyser cannot decide is reported only when none of
+them reads `task.approvals` or `task.approvers`.
 
 ## Why it matters
 Break-glass bypasses the normal path in an emergency. What keeps it from
@@ -67,15 +72,41 @@ impl Lint for BreakglassUnguarded {
                 key: Key::task(&t.name),
             });
         }
+        let max = cx.config.max_breakglass_ttl;
+        if let Some(ttl) = t.ttl.filter(|ttl| *ttl > max) {
+            out.push(Draft {
+                diagnostic: draft(
+                    &Self::INFO,
+                    t.span,
+                    format!(
+                        "break-glass `{}` lives {ttl}, longer than the maximum of {max}",
+                        t.name
+                    ),
+                    format!("ttl {ttl}"),
+                )
+                .with_help(format!(
+                    "shorten the ttl to {max} or less, or raise `max_breakglass_ttl` in `jitp.toml`"
+                )),
+                subject: t.span,
+                key: Key::task(&t.name).part("ttl"),
+            });
+        }
+        let none = Formula::no_approvals();
         for r in cx
             .program
             .rules
             .iter()
             .filter(|r| is_permit(r) && r.task == Some(task))
         {
-            if r.requires.iter().any(|q| reads_approvals(&q.cond)) {
-                continue;
-            }
+            // Does the permit allow some request that carries no approval?
+            let zero = Formula::allow(cx.program, r).and(&none);
+            let label = match exact_example(&zero) {
+                Some(w) => format!("allows with no approval, e.g. {w}"),
+                // Cannot tell: then only a permit whose conditions never
+                // look at approvals (and that can allow at all) is reported.
+                None if reads_any_approvals(r) || classify(&zero) == Verdict::Never => continue,
+                None => "no condition on `task.approvals`".to_string(),
+            };
             out.push(Draft {
                 diagnostic: draft(
                     &Self::INFO,
@@ -85,7 +116,7 @@ impl Lint for BreakglassUnguarded {
                         cx.rule_name(r),
                         t.name
                     ),
-                    "no `require` on `task.approvals`",
+                    label,
                 )
                 .with_label(t.span, "break-glass declared here")
                 .with_help("add `require task.approvals >= 1 else \"peer approval\"`"),
@@ -94,6 +125,12 @@ impl Lint for BreakglassUnguarded {
             });
         }
     }
+}
+
+/// Whether any condition of `r` reads the task's approvals.
+fn reads_any_approvals(r: &crate::check::hir::Rule) -> bool {
+    r.when.iter().chain(r.unless.iter()).any(reads_approvals)
+        || r.requires.iter().any(|q| reads_approvals(&q.cond))
 }
 
 fn reads_approvals(e: &Expr) -> bool {

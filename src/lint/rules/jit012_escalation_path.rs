@@ -1,5 +1,5 @@
-use super::{actions_of, is_sensitive, most_sensitive};
-use crate::check::hir::{EntityId, Program, RuleId};
+use super::{actions_of, most_sensitive};
+use crate::check::hir::EntityId;
 use crate::lint::graph::PrivilegeGraph;
 use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 
@@ -16,8 +16,8 @@ A path in the privilege graph: a principal type holds a permit to an
 action declared `grants task_x`; performing it activates `task_x`, whose
 permits apply to the same principal type; and somewhere along the chain
 (which may pass through several tasks) a permit reaches a `high` or
-`critical` action. Every hop is shown. A loop that reaches no sensitive
-action is reported as JIT013.
+`critical` action. Every hop is shown. Such a chain is also a
+self-approval, reported as JIT013 as well.
 
 ## Why it matters
 Whoever holds the first grant can give themselves the later ones: the
@@ -62,14 +62,19 @@ pub(crate) fn report(cx: &Context<'_>, out: &mut Vec<Draft>, sensitive: bool) {
         return;
     }
     let graph = PrivilegeGraph::new(p);
+    // Per principal type, the shortest chains, computed once.
+    let chains: Vec<_> = (0..p.entities.len() as u32)
+        .map(|t| graph.shortest(EntityId(t)))
+        .collect();
     for (i, r) in cx.rules() {
         if !super::is_permit(r) || !cx.is_user(r.span) {
             continue;
         }
-        if !actions_of(p, r)
-            .iter()
-            .any(|a| p.actions.get(a.index()).is_some_and(|d| d.grants.is_some()))
-        {
+        let granting: Vec<_> = actions_of(p, r)
+            .into_iter()
+            .filter(|a| p.actions.get(a.index()).is_some_and(|d| d.grants.is_some()))
+            .collect();
+        if granting.is_empty() {
             continue;
         }
         for who in 0..p.entities.len() as u32 {
@@ -77,18 +82,21 @@ pub(crate) fn report(cx: &Context<'_>, out: &mut Vec<Draft>, sensitive: bool) {
             if !r.principal.as_ref().is_none_or(|ps| ps.contains(&who)) {
                 continue;
             }
-            let chains = graph.chains(i, who, 64);
-            let reaching = chains
-                .iter()
-                .find(|c| c.last().is_some_and(|(_, _, q)| reaches_sensitive(p, *q)));
-            let chain = match (sensitive, reaching) {
-                (true, Some(c)) => c,
-                (false, None) => match chains.iter().min_by_key(|c| c.len()) {
-                    Some(c) => c,
-                    None => continue,
-                },
-                _ => continue,
+            let Some(c) = chains.get(who.index()) else {
+                continue;
             };
+            let found = granting
+                .iter()
+                .filter_map(|a| {
+                    if sensitive {
+                        c.to_sensitive(p, *a)
+                    } else {
+                        c.self_approval(p, *a)
+                    }
+                })
+                .min_by_key(Vec::len);
+            let Some(chain) = found else { continue };
+            let chain = &chain;
             let hops = graph.hops(i, who, chain);
             let who_name = p.entities.get(who.index()).map_or("?", |e| e.name.as_str());
             let Some((first, rest)) = hops.split_first() else {
@@ -134,11 +142,4 @@ fn plural_hops(n: usize) -> String {
     } else {
         format!("{n} tasks")
     }
-}
-
-fn reaches_sensitive(p: &Program, rule: RuleId) -> bool {
-    p.rules
-        .get(rule.index())
-        .and_then(|r| most_sensitive(p, &actions_of(p, r)))
-        .is_some_and(|(s, _)| is_sensitive(s))
 }

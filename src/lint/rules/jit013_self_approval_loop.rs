@@ -11,8 +11,9 @@ finding!(
 ## What it catches
 A principal type holding a permit to an action declared `grants task_x`,
 where `task_x` has a permit that applies to the same principal type: it
-can approve its own task. When the chain reaches a `high` or `critical`
-action it is reported as JIT012 instead, with every hop.
+can approve its own task, whatever the sensitivity of what the task
+grants. When the chain also reaches a `high` or `critical` action it is
+reported as JIT012 as well, with every hop.
 
 ## Why it matters
 Approval only means something when it comes from someone else. A

@@ -51,12 +51,11 @@ impl Lint for MissingGuard {
             return;
         };
         let guarded = p.rules.iter().filter(|r| !is_permit(r)).any(|r| {
-            r.wildcard_action
-                || r.actions.iter().any(|a| {
-                    p.actions
-                        .get(a.index())
-                        .is_some_and(|d| is_sensitive(d.sensitivity))
-                })
+            r.actions.iter().any(|a| {
+                p.actions
+                    .get(a.index())
+                    .is_some_and(|d| is_sensitive(d.sensitivity))
+            })
         });
         if guarded {
             return;

@@ -89,13 +89,19 @@ pub(crate) fn is_permit(rule: &Rule) -> bool {
     rule.effect == Effect::Permit
 }
 
-/// The actions a rule covers (every action for `*`).
-pub(crate) fn actions_of(program: &Program, rule: &Rule) -> Vec<ActionId> {
-    if rule.wildcard_action {
-        (0..program.actions.len() as u32).map(ActionId).collect()
-    } else {
-        rule.actions.clone()
-    }
+/// The actions a rule covers, exactly as the checker expanded its action
+/// patterns and as lowering puts them into the bundle's rule index (which
+/// the VM matches requests against): `ns.*` is the actions named `ns.…`,
+/// `*` every action, both restricted to the actions declared `on` the
+/// rule's resource types when it names them. Sorted, without duplicates.
+///
+/// Every finding and the privilege graph use this one set; a wildcard is
+/// never taken to mean more.
+pub(crate) fn actions_of(_program: &Program, rule: &Rule) -> Vec<ActionId> {
+    let mut actions = rule.actions.clone();
+    actions.sort_unstable();
+    actions.dedup();
+    actions
 }
 
 /// The highest sensitivity among `actions`, with the action's name.
@@ -123,8 +129,9 @@ pub(crate) fn covers(outer: &Rule, inner: &Rule) -> bool {
         (Some(_), None) => false,
         (Some(o), Some(i)) => i.iter().all(|t| o.contains(t)),
     };
-    let actions = outer.wildcard_action
-        || (!inner.wildcard_action && inner.actions.iter().all(|a| outer.actions.contains(a)));
+    // The expanded sets, never the patterns: `vault.*` on `Secret` covers
+    // no action of another namespace or resource type.
+    let actions = inner.actions.iter().all(|a| outer.actions.contains(a));
     actions && types(&outer.principal, &inner.principal) && types(&outer.resource, &inner.resource)
 }
 
