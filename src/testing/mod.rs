@@ -535,6 +535,7 @@ fn run_suite(
     let root = &root;
     let name = suite_name(&sf.path, root.get("name").and_then(Value::as_str));
     let mut suite = Suite {
+        positions: Default::default(),
         file: file.clone(),
         text: &text,
         root,

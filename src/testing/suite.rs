@@ -2,7 +2,7 @@
 //! request (fixtures merged under defaults and overrides) while recording
 //! where in the suite every value of the request came from.
 
-use super::json_pos::{key, line_col, locate, path_string, push_key, with, JPath, Seg};
+use super::json_pos::{key, path_string, push_key, with, JPath, Seg};
 use super::{effect_str, quoted, Expectation, SuiteError, MAX_SUITE_BYTES, SUITE_SUFFIX};
 use crate::diagnostic::did_you_mean;
 use jitp_runtime::decision::{Effect, Obligation, Reason};
@@ -164,13 +164,18 @@ pub(super) struct Case {
 pub(super) struct Suite<'a> {
     pub(super) file: String,
     pub(super) text: &'a str,
+    /// Where each value of `text` is, built on the first error.
+    pub(super) positions: std::cell::OnceCell<super::json_pos::Index>,
     pub(super) root: &'a Map<String, Value>,
     pub(super) fixtures: BTreeMap<&'static str, &'a Map<String, Value>>,
 }
 
 impl<'a> Suite<'a> {
     pub(super) fn error(&self, p: Problem) -> SuiteError {
-        let pos = locate(self.text, &p.path).and_then(|o| line_col(self.text, o));
+        let pos = self
+            .positions
+            .get_or_init(|| super::json_pos::Index::build(self.text))
+            .line_col(self.text, &p.path);
         SuiteError {
             file: self.file.clone(),
             path: path_string(&p.path),
