@@ -632,3 +632,30 @@ fn negative_zero_is_zero_and_fractions_are_refused() {
         invalid(&b, &request(bad), "context.risk");
     }
 }
+
+/// A misspelt request field gets a did-you-mean, like suite keys do; a
+/// huge one is not compared (the cost stays bounded) and is clipped.
+#[test]
+fn misspelt_fields_get_a_suggestion() {
+    let b = rotate();
+    let text = rotate_text();
+    let e = invalid(
+        &b,
+        &replace_once(&text, "\"context\"", "\"contxt\""),
+        "contxt",
+    );
+    assert!(e.ends_with("did you mean `context`?"), "{e}");
+    let e = invalid(
+        &b,
+        &replace_once(&text, "\"status\"", "\"statsu\""),
+        "statsu",
+    );
+    assert!(e.ends_with("did you mean `status`?"), "{e}");
+    let huge = "k".repeat(100_000);
+    let e = invalid(
+        &b,
+        &replace_once(&text, "\"status\"", &format!("\"{huge}\"")),
+        "unknown field",
+    );
+    assert!(!e.contains("did you mean") && e.len() < 400, "{e}");
+}

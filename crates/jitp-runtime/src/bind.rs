@@ -57,6 +57,56 @@ fn kind_of(v: Option<&Json<'_>>, expected: &'static str) -> K {
     }
 }
 
+/// `; did you mean `x`?` when one of `candidates` is within a small edit
+/// distance of the unknown field `name` (names over 64 characters are not
+/// compared: the cost stays bounded whatever the request holds).
+fn suggestion<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    const LONGEST: usize = 64;
+    let name: Vec<char> = name.chars().collect();
+    if name.is_empty() || name.len() > LONGEST {
+        return String::new();
+    }
+    let allowed = (name.len() / 3).max(1);
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        let other: Vec<char> = c.chars().collect();
+        if other.len() > LONGEST || other.len().abs_diff(name.len()) > allowed {
+            continue;
+        }
+        let d = edit_distance(&name, &other);
+        if d <= allowed && best.is_none_or(|(b, _)| d < b) {
+            best = Some((d, c));
+        }
+    }
+    best.map_or(String::new(), |(_, c)| format!("; did you mean `{c}`?"))
+}
+
+/// Levenshtein distance, one row at a time.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = i;
+        let mut left = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let up = row.get(j + 1).copied().unwrap_or(usize::MAX);
+            let here = if ca == cb {
+                diagonal
+            } else {
+                diagonal.min(up).min(left).saturating_add(1)
+            };
+            diagonal = up;
+            if let Some(cell) = row.get_mut(j + 1) {
+                *cell = here;
+            }
+            left = here;
+        }
+        if let Some(first) = row.first_mut() {
+            *first = i + 1;
+        }
+    }
+    row.last().copied().unwrap_or(0)
+}
+
 fn fail<T>(kind: K, path: impl Into<String>, message: impl Into<String>) -> R<T> {
     Err(RequestError::new(kind, path, message))
 }
@@ -272,16 +322,16 @@ impl Binder<'_> {
             )
         })?;
         for (k, _) in obj {
-            if ![
+            const MEMBERS: [&str; 7] = [
                 "subject", "action", "resource", "context", "task", "evidence", "now",
-            ]
-            .contains(&k.as_ref())
-            {
+            ];
+            if !MEMBERS.contains(&k.as_ref()) {
+                let hint = suggestion(k, MEMBERS);
                 let k = Clip(k);
                 return fail(
                     K::UnknownField,
                     k.to_string(),
-                    format!("unknown request field `{k}`"),
+                    format!("unknown request field `{k}`{hint}"),
                 );
             }
         }
@@ -673,11 +723,12 @@ impl Binder<'_> {
         })?;
         for (k, _) in entries {
             if !layout.fields.iter().any(|f| bundle.string(f.name) == k) {
+                let hint = suggestion(k, layout.fields.iter().map(|f| bundle.string(f.name)));
                 let k = Clip(k);
                 return fail(
                     K::UnknownField,
                     format!("{path}.{k}"),
-                    format!("unknown field `{path}.{k}`"),
+                    format!("unknown field `{path}.{k}`{hint}"),
                 );
             }
         }
