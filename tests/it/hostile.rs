@@ -248,3 +248,19 @@ fn literals_are_compared_in_nfc() {
         );
     }
 }
+
+/// 10,000 diagnostics render in the terminal format in linear time (one
+/// source cache for all; it once took 26 s against 1.3 s for JSON).
+#[test]
+fn ten_thousand_diagnostics_render_in_linear_time() {
+    let text: String = (0..10_000)
+        .map(|i| format!("const C{i}: Int = \"x\"\n"))
+        .collect();
+    let (sources, _, diags) = check_text("p.jitp", &text);
+    assert_eq!(diags.len(), 10_000);
+    let start = std::time::Instant::now();
+    let out = jitp::render::terminal(&sources, &diags, false);
+    let took = start.elapsed();
+    assert_eq!(out.matches("[E0301]").count(), 10_000);
+    assert!(took < std::time::Duration::from_secs(10), "took {took:?}");
+}

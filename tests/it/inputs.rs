@@ -50,6 +50,24 @@ fn refused(args: &[&str], why: &str) {
     assert!(stderr.contains(why), "{args:?}: {stderr}");
 }
 
+/// `/dev/zero` under a 1 GiB address-space limit: refused before anything
+/// is read, so the limit is never approached.
+#[test]
+fn dev_zero_is_refused_under_a_memory_limit() {
+    for args in [["check", "/dev/zero"], ["disasm", "/dev/zero"]] {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -v 1048576 && exec \"$0\" \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_jitp"))
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("not a regular file"), "{stderr}");
+    }
+}
+
 #[test]
 fn devices_are_refused_before_reading() {
     let dev = "is not a regular file";
