@@ -694,92 +694,11 @@ pub(super) const SUITE_KEYS: [&str; 7] = [
     "cases",
 ];
 
-/// A JSON value read like `serde_json::Value`, except that an object
-/// that repeats a key is an error naming the key and where it is (serde
-/// keeps the last of two `risk` keys silently; a suite's author may have
-/// meant the first). `path` is the value's path in the suite.
-struct Unique<'p>(&'p str);
-
-impl<'de> serde::de::DeserializeSeed<'de> for Unique<'_> {
-    type Value = Value;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for Unique<'_> {
-    type Value = Value;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_string()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        loop {
-            let path = format!("{}[{}]", self.0, items.len());
-            match seq.next_element_seed(Unique(&path))? {
-                Some(v) => items.push(v),
-                None => return Ok(Value::Array(items)),
-            }
-        }
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        while let Some(k) = map.next_key::<String>()? {
-            if out.contains_key(&k) {
-                let place = if self.0.is_empty() {
-                    "the suite".to_string()
-                } else {
-                    format!("`{}`", self.0)
-                };
-                return Err(serde::de::Error::custom(format!(
-                    "duplicate key `{k}` in {place}"
-                )));
-            }
-            let mut path = self.0.to_string();
-            push_key(&mut path, &k);
-            let v = map.next_value_seed(Unique(&path))?;
-            out.insert(k, v);
-        }
-        Ok(Value::Object(out))
-    }
-}
-
-/// Parses a suite's text, refusing repeated keys at every level (see
-/// [`Unique`]).
-fn parse_unique(text: &str) -> Result<Value, serde_json::Error> {
-    use serde::de::DeserializeSeed;
-    let mut de = serde_json::Deserializer::from_str(text);
-    let v = Unique("").deserialize(&mut de)?;
-    de.end()?;
-    Ok(v)
-}
-
 /// The suite's text as a JSON object, or the 1-based line and column and
 /// the message of why it is not one (not JSON, or an object repeats a
 /// key).
 pub(super) fn parse_suite(text: &str) -> Result<Map<String, Value>, (usize, usize, String)> {
-    match parse_unique(text) {
+    match jitp_runtime::parse_unique(text, "the suite") {
         Ok(Value::Object(o)) => Ok(o),
         Ok(_) => Err((
             1,

@@ -298,6 +298,103 @@ pub(crate) fn value_too_deep(v: &serde_json::Value, limit: usize) -> bool {
     false
 }
 
+/// Parses JSON `text` into a `serde_json::Value` like `serde_json` does,
+/// except that an object repeating a key is an error naming the key and
+/// where it is (`duplicate key `risk` in `context``; `root` names the
+/// top level, e.g. `the suite`). `serde_json` keeps the last of two equal
+/// keys without a word, so a proxy that read the first and jitp would
+/// decide different requests; every document jitp reads that way (suites,
+/// server bodies, entity data) goes through here. Trailing data is
+/// refused. The error carries serde_json's line and column.
+pub fn parse_unique(text: &str, root: &str) -> Result<serde_json::Value, serde_json::Error> {
+    use serde::de::DeserializeSeed as _;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value = Unique { path: "", root }.deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
+/// The seed of [`parse_unique`]: the path of the value being read.
+struct Unique<'p> {
+    path: &'p str,
+    root: &'p str,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Unique<'_> {
+    type Value = serde_json::Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<serde_json::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Unique<'_> {
+    type Value = serde_json::Value;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Number::from_f64(v)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<serde_json::Value, E> {
+        Ok(serde_json::Value::String(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<serde_json::Value, A::Error> {
+        let mut items = Vec::new();
+        loop {
+            let path = format!("{}[{}]", self.path, items.len());
+            match seq.next_element_seed(Unique {
+                path: &path,
+                root: self.root,
+            })? {
+                Some(v) => items.push(v),
+                None => return Ok(serde_json::Value::Array(items)),
+            }
+        }
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<serde_json::Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if out.contains_key(&k) {
+                let place = if self.path.is_empty() {
+                    self.root.to_string()
+                } else {
+                    format!("`{}`", self.path)
+                };
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate key `{k}` in {place}"
+                )));
+            }
+            let path = if self.path.is_empty() {
+                k.clone()
+            } else {
+                format!("{}.{k}", self.path)
+            };
+            let v = map.next_value_seed(Unique {
+                path: &path,
+                root: self.root,
+            })?;
+            out.insert(k, v);
+        }
+        Ok(serde_json::Value::Object(out))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::indexing_slicing, clippy::panic)]
 mod tests {

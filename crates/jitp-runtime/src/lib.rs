@@ -51,7 +51,7 @@
 //!   [`Bundle::checksum`], [`Bundle::revision`]);
 //! - [`BoundRequest`], [`Decision`], [`Explanation`], [`RuleTrace`],
 //!   [`SrcSpan`], [`EvalError`], the [`decision`] records and the [`value`]
-//!   types;
+//!   types; [`parse_unique`], the JSON reader that refuses repeated keys;
 //! - the errors ([`BundleError`], [`RequestError`], [`Error`] and their
 //!   kinds; the kind enums are `#[non_exhaustive]`, so new kinds are not
 //!   breaking) and the limits [`MAX_REQUEST_BYTES`], [`MAX_REQUEST_DEPTH`],
@@ -103,6 +103,7 @@ pub use bundle::{Bundle, SrcSpan, MAX_BUNDLE_BYTES};
 pub use decision::{DecisionRecord, Effect, Obligation, Reason};
 pub use error::{BundleError, BundleErrorKind, Error, RequestError, RequestErrorKind};
 pub use explain::{Explanation, RuleTrace};
+pub use json::parse_unique;
 pub use val::EvalError;
 
 use crate::value::Time;
