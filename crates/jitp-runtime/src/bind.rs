@@ -107,6 +107,31 @@ fn edit_distance(a: &[char], b: &[char]) -> usize {
     row.last().copied().unwrap_or(0)
 }
 
+/// The error for member `key` of the object at `parent` (the request
+/// itself when empty), which the schema does not have; `candidates` are
+/// the members it does have, for a did-you-mean.
+fn unknown_field<'a, T>(
+    parent: &str,
+    key: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> R<T> {
+    let hint = suggestion(key, candidates);
+    let key = Clip(key);
+    if parent.is_empty() {
+        fail(
+            K::UnknownField,
+            key.to_string(),
+            format!("unknown request field `{key}`{hint}"),
+        )
+    } else {
+        fail(
+            K::UnknownField,
+            format!("{parent}.{key}"),
+            format!("unknown field `{parent}.{key}`{hint}"),
+        )
+    }
+}
+
 fn fail<T>(kind: K, path: impl Into<String>, message: impl Into<String>) -> R<T> {
     Err(RequestError::new(kind, path, message))
 }
@@ -326,13 +351,7 @@ impl Binder<'_> {
                 "subject", "action", "resource", "context", "task", "evidence", "now",
             ];
             if !MEMBERS.contains(&k.as_ref()) {
-                let hint = suggestion(k, MEMBERS);
-                let k = Clip(k);
-                return fail(
-                    K::UnknownField,
-                    k.to_string(),
-                    format!("unknown request field `{k}`{hint}"),
-                );
+                return unknown_field("", k, MEMBERS);
             }
         }
         let (ptype, principal_id) = self.entity(json.get("subject"), "subject", true)?;
@@ -352,12 +371,7 @@ impl Binder<'_> {
             .iter()
             .find(|(k, _)| k != "name")
         {
-            let k = Clip(k);
-            return fail(
-                K::UnknownField,
-                format!("action.{k}"),
-                format!("unknown field `action.{k}`"),
-            );
+            return unknown_field("action", k, []);
         }
         let action_name = action_obj
             .get("name")
@@ -450,12 +464,7 @@ impl Binder<'_> {
         })?;
         for (k, _) in entries {
             if !["name", "id", "started_at", "approvals"].contains(&k.as_ref()) {
-                let k = Clip(k);
-                return fail(
-                    K::UnknownField,
-                    format!("task.{k}"),
-                    format!("unknown field `task.{k}`"),
-                );
+                return unknown_field("task", k, []);
             }
         }
         let name = t.get("name").and_then(Json::as_str).ok_or_else(|| {
@@ -519,12 +528,7 @@ impl Binder<'_> {
                         )
                     })?;
                     if let Some((k, _)) = entries.iter().find(|(k, _)| k != "by" && k != "at") {
-                        let k = Clip(k);
-                        return fail(
-                            K::UnknownField,
-                            format!("task.approvals[{i}].{k}"),
-                            format!("unknown field `task.approvals[{i}].{k}`"),
-                        );
+                        return unknown_field(&format!("task.approvals[{i}]"), k, []);
                     }
                     let by = a.get("by").and_then(Json::as_str).ok_or_else(|| {
                         RequestError::new(
@@ -624,12 +628,7 @@ impl Binder<'_> {
             .iter()
             .find(|(k, _)| !["type", "id", "properties"].contains(&k.as_ref()))
         {
-            let k = Clip(k);
-            return fail(
-                K::UnknownField,
-                format!("{role}.{k}"),
-                format!("unknown field `{role}.{k}`"),
-            );
+            return unknown_field(role, k, []);
         }
         let ty = obj.get("type").and_then(Json::as_str).ok_or_else(|| {
             RequestError::new(
@@ -723,12 +722,10 @@ impl Binder<'_> {
         })?;
         for (k, _) in entries {
             if !layout.fields.iter().any(|f| bundle.string(f.name) == k) {
-                let hint = suggestion(k, layout.fields.iter().map(|f| bundle.string(f.name)));
-                let k = Clip(k);
-                return fail(
-                    K::UnknownField,
-                    format!("{path}.{k}"),
-                    format!("unknown field `{path}.{k}`{hint}"),
+                return unknown_field(
+                    &path.to_string(),
+                    k,
+                    layout.fields.iter().map(|f| bundle.string(f.name)),
                 );
             }
         }
