@@ -64,6 +64,7 @@ fn compile_inner(p: &Program, sources: &SourceMap) -> Result<Bundle, Vec<Diagnos
         record_sizes: vec![0; p.records.len()],
         offsets: vec![HashMap::new(); p.records.len()],
         principal_slots: HashMap::new(),
+        task_params: HashMap::new(),
         resource_slots: HashMap::new(),
         schema: Schema::default(),
         code: Vec::new(),
@@ -201,6 +202,8 @@ struct Lower<'a> {
     /// Per program record: field name -> offset from the marker.
     offsets: Vec<HashMap<String, u32>>,
     principal_slots: HashMap<(String, TypeDesc), u32>,
+    /// Per task with `params`: its record and the slot of its marker.
+    task_params: HashMap<u32, (RecordId, u32)>,
     resource_slots: HashMap<(String, TypeDesc), u32>,
     schema: Schema,
     code: Vec<Instr>,
@@ -346,6 +349,13 @@ impl Lower<'_> {
         let ev = self.p.evidence.index();
         let ctx_base = take(self.record_sizes[ctx]);
         let ev_base = take(self.record_sizes.get(ev).copied().unwrap_or(1));
+        let mut task_params = Vec::new();
+        for (t, def) in self.p.tasks.iter().enumerate() {
+            if let Some(r) = def.params {
+                let base = take(self.record_sizes.get(r.index()).copied().unwrap_or(1));
+                task_params.push((t as u32, r, base));
+            }
+        }
         let mut entities = Vec::new();
         let mut principal_slots = HashMap::new();
         let mut resource_slots = HashMap::new();
@@ -407,6 +417,20 @@ impl Lower<'_> {
         self.schema.context = (self.record_index[ctx], ctx_base);
         self.schema.evidence = (self.record_index.get(ev).copied().unwrap_or(0), ev_base);
         self.schema.special = sp;
+        self.task_params = task_params
+            .iter()
+            .map(|&(t, r, base)| (t, (r, base)))
+            .collect();
+        self.schema.task_params = task_params
+            .into_iter()
+            .map(|(t, r, base)| {
+                (
+                    t,
+                    self.record_index.get(r.index()).copied().unwrap_or(0),
+                    base,
+                )
+            })
+            .collect();
         self.schema.slot_count = slot_count;
     }
 
@@ -578,6 +602,10 @@ impl Lower<'_> {
             ExprKind::Var(Var::Evidence) => Some(
                 self.schema.evidence.1 + self.offsets.get(self.p.evidence.index())?.get(name)?,
             ),
+            ExprKind::Var(Var::TaskParams(t)) => {
+                let (r, base) = self.task_params.get(&t.0)?;
+                Some(base + self.offsets.get(r.index())?.get(name)?)
+            }
             _ => {
                 let Type::Record(r) = base.ty.unwrap_optional() else {
                     return None;
@@ -648,6 +676,16 @@ impl Lower<'_> {
                     },
                     Var::Evidence => Instr::Rec {
                         slot: SlotIdx(self.schema.evidence.1),
+                    },
+                    Var::TaskParams(t) => match self.task_params.get(&t.0) {
+                        Some(&(_, base)) => Instr::Rec {
+                            slot: SlotIdx(base),
+                        },
+                        None => {
+                            self.diags
+                                .push(ice(span, "task parameters without a layout"));
+                            return;
+                        }
                     },
                     Var::Param(i) => Instr::Local {
                         i: LocalIdx(params.get(*i as usize).copied().unwrap_or(0)),

@@ -92,6 +92,8 @@ pub struct TaskInfo {
     pub started_at: i64,
     /// Distinct approvers other than the principal.
     pub approvers: BTreeSet<String>,
+    /// `task.params`, if the task declares parameters.
+    pub params: Value,
 }
 
 // ---------------------------------------------------------------- requests
@@ -172,7 +174,7 @@ pub fn parse_request(p: &Program, json: &Json) -> Result<Request, String> {
         Some(t) => {
             let t = t.as_object().ok_or("`task` must be an object")?;
             for k in t.keys() {
-                if !["name", "id", "started_at", "approvals"].contains(&k.as_str()) {
+                if !["name", "id", "started_at", "approvals", "params"].contains(&k.as_str()) {
                     return Err(format!("unknown field `task.{k}`"));
                 }
             }
@@ -234,11 +236,24 @@ pub fn parse_request(p: &Program, json: &Json) -> Result<Request, String> {
                 }
                 Some(_) => return Err("`task.approvals` must be an array".into()),
             }
+            let given = t.get("params").filter(|p| !p.is_null());
+            let params = match (p.task(task).params, given) {
+                (Some(r), given) => {
+                    let empty = Json::Object(Default::default());
+                    record(p, r, given.unwrap_or(&empty), "task.params")?
+                }
+                (None, None) => Value::Absent,
+                (None, Some(Json::Object(o))) if o.is_empty() => Value::Absent,
+                (None, Some(_)) => {
+                    return Err(format!("task `{name}` declares no parameters"));
+                }
+            };
             Some(TaskInfo {
                 task,
                 id,
                 started_at,
                 approvers,
+                params,
             })
         }
     };
@@ -465,6 +480,10 @@ fn eval(p: &Program, env: &Env<'_>, e: &Expr) -> R<Value> {
                 Var::Resource => req.resource.clone(),
                 Var::Context => req.context.clone(),
                 Var::Evidence => req.evidence.clone(),
+                Var::TaskParams(_) => match &req.task {
+                    Some(t) => t.params.clone(),
+                    None => return internal("task parameters outside a task"),
+                },
                 Var::Now => Value::Time(req.now),
                 Var::Action => Value::Str(p.action(req.action).name.clone()),
                 Var::Task | Var::Param(_) => return internal("bare task"),

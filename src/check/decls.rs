@@ -27,6 +27,7 @@ impl Checker<'_> {
             }
             let mut ttl: Option<Node<jitp_runtime::value::Duration>> = None;
             let mut notify = Vec::new();
+            let mut params: Option<(RecordId, Span)> = None;
             for ti in &t.items {
                 match &ti.node {
                     ast::TaskItem::Ttl(d) => {
@@ -68,10 +69,38 @@ impl Checker<'_> {
                                 Code::E0101,
                                 key.span,
                                 format!("unknown task setting `{}`", key.node),
-                                "expected `ttl`, `notify` or a rule",
+                                "expected `ttl`, `notify`, `params` or a rule",
                             )
                             .with_help_opt(did_you_mean(&key.node, ["ttl", "notify"])),
                         );
+                    }
+                    ast::TaskItem::Params(fields) => {
+                        let kw = Span::new(
+                            ti.span.file,
+                            ti.span.start as usize..ti.span.start as usize + 6,
+                        );
+                        if let Some((_, first)) = params {
+                            self.error(
+                                Diagnostic::error(
+                                    Code::E0211,
+                                    kw,
+                                    "a task has one `params` block",
+                                    "second params block",
+                                )
+                                .with_label(first, "first params block")
+                                .with_help("merge the parameters into one block"),
+                            );
+                            continue;
+                        }
+                        let fields = self.resolve_fields(0, fields, false);
+                        let rec = RecordId(self.program.records.len() as u32);
+                        self.program.records.push(RecordDef {
+                            name: format!("{}.params", t.name.node),
+                            fields,
+                            span: kw,
+                            doc: None,
+                        });
+                        params = Some((rec, kw));
                     }
                     ast::TaskItem::Rule(_) | ast::TaskItem::Error => {}
                 }
@@ -84,6 +113,7 @@ impl Checker<'_> {
                 kind: t.kind,
                 ttl: ttl.map(|t| t.node),
                 notify,
+                params: params.map(|p| p.0),
                 span: t.name.span,
                 doc: t.doc.as_ref().map(|d| d.node.clone()),
             });

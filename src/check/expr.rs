@@ -24,6 +24,8 @@ enum CxKind {
         principal: Type,
         resource: Type,
         in_task: bool,
+        /// The task the rule belongs to.
+        task: Option<TaskId>,
     },
 }
 
@@ -40,13 +42,14 @@ impl Cx {
             kind: CxKind::Function(params),
         }
     }
-    pub fn rule(principal: Type, resource: Type, in_task: bool) -> Cx {
+    pub fn rule(principal: Type, resource: Type, task: Option<TaskId>) -> Cx {
         Cx {
             module: 0,
             kind: CxKind::Rule {
                 principal,
                 resource,
-                in_task,
+                in_task: task.is_some(),
+                task,
             },
         }
     }
@@ -302,6 +305,7 @@ impl Checker<'_> {
                 principal,
                 resource,
                 in_task,
+                ..
             } => {
                 let var = match name {
                     "principal" => Some((Var::Principal, principal.clone())),
@@ -535,6 +539,32 @@ impl Checker<'_> {
                 return error_expr(span);
             }
         }
+        if let (ast::Expr::Name(n), "params", CxKind::Rule { task: Some(t), .. }) =
+            (&base.node, name.node.as_str(), &cx.kind)
+        {
+            if n.node == "task" {
+                let t = *t;
+                let def = &self.program.tasks[t.index()];
+                return match def.params {
+                    Some(rec) => mk(ExprKind::Var(Var::TaskParams(t)), Type::Record(rec), span),
+                    None => {
+                        let tname = def.name.clone();
+                        let tspan = def.span;
+                        self.error(
+                            Diagnostic::error(
+                                Code::E0204,
+                                name.span,
+                                format!("task `{tname}` declares no parameters"),
+                                "no `params` block",
+                            )
+                            .with_label(tspan, format!("`{tname}` is declared here"))
+                            .with_help("declare them in the task: `params { ticket: String }`"),
+                        );
+                        error_expr(span)
+                    }
+                };
+            }
+        }
         let b = self.check_expr(cx, base);
         let (inner, absent) = match &b.ty {
             Type::Optional(t) => ((**t).clone(), true),
@@ -631,6 +661,35 @@ impl Checker<'_> {
                         .collect();
                     if !common.iter().any(|(f, _)| f == n) && !present.is_empty() {
                         let all = self.program.type_name(ty);
+                        let lacking: Vec<String> = ids
+                            .iter()
+                            .map(|i| &self.program.entities[i.index()])
+                            .filter(|e| !e.fields.iter().any(|f| f.name == n))
+                            .map(|e| format!("`{}`", e.name))
+                            .collect();
+                        let note = if lacking.is_empty() {
+                            format!(
+                                "every type has `{n}`, but not with one type: {}",
+                                ids.iter()
+                                    .filter_map(|i| {
+                                        let e = &self.program.entities[i.index()];
+                                        let f = e.fields.iter().find(|f| f.name == n)?;
+                                        Some(format!(
+                                            "`{}` in `{}`",
+                                            self.program.type_name(&f.ty),
+                                            e.name
+                                        ))
+                                    })
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        } else {
+                            format!(
+                                "{} {} no field `{n}`",
+                                lacking.join(", "),
+                                if lacking.len() == 1 { "has" } else { "have" }
+                            )
+                        };
                         self.error(
                             Diagnostic::error(
                                 Code::E0204,
@@ -638,8 +697,8 @@ impl Checker<'_> {
                                 format!("not every type in `{all}` has a field `{n}`"),
                                 "field missing from some of the possible types",
                             )
-                            .with_note(format!("declared with this type only by {}", present.join(", ")))
-                            .with_help("name one entity type in the rule head (`on Type` or `permit Type`)"),
+                            .with_note(note)
+                            .with_help("read only fields every listed type declares with the same type, or split the rule"),
                         );
                         return None;
                     }

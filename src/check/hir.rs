@@ -258,6 +258,8 @@ pub struct TaskDef {
     pub ttl: Option<Duration>,
     /// Notification channels (obligations of every grant).
     pub notify: Vec<String>,
+    /// The record of the task's declared `params`, if it declares any.
+    pub params: Option<RecordId>,
     /// Where declared (the name).
     pub span: Span,
     /// Documentation.
@@ -444,6 +446,9 @@ pub enum Var {
     Task,
     /// `evidence`
     Evidence,
+    /// `task.params` of a rule inside this task (a record of the task's
+    /// declared parameters).
+    TaskParams(TaskId),
     /// A function parameter, by position.
     Param(u32),
 }

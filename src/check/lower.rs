@@ -112,6 +112,11 @@ fn layout_too_large(p: &Program) -> Option<Diagnostic> {
     let mut slots = SPECIAL_SLOTS
         .saturating_add(sizes.get(ctx).copied().unwrap_or(1))
         .saturating_add(sizes.get(ev).copied().unwrap_or(1));
+    for t in &p.tasks {
+        if let Some(r) = t.params {
+            slots = slots.saturating_add(sizes.get(r.index()).copied().unwrap_or(1));
+        }
+    }
     let mut seen: HashSet<(&str, &Type)> = HashSet::new();
     for e in &p.entities {
         for f in &e.fields {
@@ -252,6 +257,12 @@ impl<'p> Sim<'p> {
             }
             ExprKind::Var(Var::Context) => has(self.p.context),
             ExprKind::Var(Var::Evidence) => has(self.p.evidence),
+            ExprKind::Var(Var::TaskParams(t)) => self
+                .p
+                .tasks
+                .get(t.index())
+                .and_then(|d| d.params)
+                .is_some_and(has),
             _ => match base.ty.unwrap_optional() {
                 Type::Record(r) => self.static_path(base) && has(*r),
                 _ => false,

@@ -52,7 +52,11 @@ impl Checker<'_> {
                         }
                     }
                     Item::Error => {}
-                    Item::Context(..) | Item::Action(_) | Item::Task(_) | Item::Rule(_)
+                    Item::Context(..)
+                    | Item::Evidence(..)
+                    | Item::Action(_)
+                    | Item::Task(_)
+                    | Item::Rule(_)
                         if mi != 0 =>
                     {
                         found.push(Diagnostic::error(

@@ -270,17 +270,16 @@ impl Checker<'_> {
                 ..
             }) => None,
             Some(Node {
-                node: TypePattern::Named(p),
-                span,
-            }) => self.entity_pattern(p, *span, "principal"),
+                node: TypePattern::Named(ps),
+                ..
+            }) => self.entity_patterns(ps, "principal"),
         };
         let (resource, resource_given) = match &r.resource {
             Some(Node {
-                node: TypePattern::Named(p),
+                node: TypePattern::Named(ps),
                 span,
             }) => (
-                self.entity_pattern(p, *span, "resource")
-                    .map(|v| (v, *span)),
+                self.entity_patterns(ps, "resource").map(|v| (v, *span)),
                 true,
             ),
             _ => (None, false),
@@ -468,7 +467,7 @@ impl Checker<'_> {
         } else {
             Type::Error
         };
-        Cx::rule(principal_ty, resource_ty, task.is_some())
+        Cx::rule(principal_ty, resource_ty, task)
     }
 
     /// Checks a rule's clauses in source order.
@@ -629,6 +628,39 @@ impl Checker<'_> {
                 ),
             );
         }
+    }
+
+    /// Resolves the principal or resource types of a rule head (one or
+    /// more names) to entity ids, refusing a type listed twice. `None` if
+    /// any name did not resolve.
+    fn entity_patterns(&mut self, ps: &[Node<ast::Path>], role: &str) -> Option<Vec<EntityId>> {
+        let mut out: Vec<EntityId> = Vec::new();
+        let mut firsts: Vec<Span> = Vec::new();
+        let mut ok = true;
+        for p in ps {
+            let Some(ids) = self.entity_pattern(&p.node, p.span, role) else {
+                ok = false;
+                continue;
+            };
+            for id in ids {
+                if let Some(i) = out.iter().position(|e| *e == id) {
+                    let first = firsts.get(i).copied().unwrap_or(p.span);
+                    self.error(
+                        Diagnostic::error(
+                            Code::E0201,
+                            p.span,
+                            format!("`{}` is listed twice", p.node.text()),
+                            format!("duplicate {role} type"),
+                        )
+                        .with_label(first, "first listed here"),
+                    );
+                } else {
+                    out.push(id);
+                    firsts.push(p.span);
+                }
+            }
+        }
+        ok.then_some(out)
     }
 
     /// Resolves a principal or resource type name to entity ids.

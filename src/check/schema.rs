@@ -82,7 +82,7 @@ impl Checker<'_> {
 
     /// Resolves the field list of an entity (with its implicit `id` when
     /// `implicit_id`), record or context.
-    fn resolve_fields(
+    pub(super) fn resolve_fields(
         &mut self,
         mi: usize,
         fields: &[ast::Field],
@@ -127,6 +127,7 @@ impl Checker<'_> {
     /// Resolves the fields of every entity and record, and the context.
     pub(super) fn resolve_schema(&mut self) {
         let mut context_seen: Option<Span> = None;
+        let mut evidence_blocks: Vec<(Span, Vec<ast::Field>)> = Vec::new();
         for mi in 0..self.modules.len() {
             let items = std::mem::take(&mut self.modules[mi].items);
             for item in &items {
@@ -176,12 +177,94 @@ impl Checker<'_> {
                         ctx.span = span;
                         ctx.doc = doc.as_ref().map(|d| d.node.clone());
                     }
+                    Item::Evidence(_, fields) if mi == 0 => {
+                        let span = Span::new(
+                            item.span.file,
+                            item.span.start as usize..item.span.start as usize + 8,
+                        );
+                        evidence_blocks.push((span, fields.clone()));
+                    }
                     _ => {}
                 }
             }
             self.modules[mi].items = items;
         }
+        self.custom_evidence(evidence_blocks);
         self.check_record_cycles();
+    }
+
+    /// Adds the policy set's own `evidence { ... }` fields to the evidence
+    /// record, after the standard ones. One block per policy set; every
+    /// field must be written optional (`T?`: a request may carry no
+    /// evidence), and a name the standard library already uses is an error.
+    fn custom_evidence(&mut self, blocks: Vec<(Span, Vec<ast::Field>)>) {
+        let mut first: Option<Span> = None;
+        for (span, fields) in blocks {
+            if let Some(first) = first {
+                self.error(
+                    Diagnostic::error(
+                        Code::E0211,
+                        span,
+                        "a policy set has one `evidence` block",
+                        "second evidence block",
+                    )
+                    .with_label(first, "first evidence block")
+                    .with_help("merge the fields into one block"),
+                );
+                continue;
+            }
+            first = Some(span);
+            let resolved = self.resolve_fields(0, &fields, false);
+            let ev = self.program.evidence.index();
+            for f in resolved {
+                let ty_span = fields
+                    .iter()
+                    .find(|a| a.name.span == f.span)
+                    .map_or(f.span, |a| a.ty.span);
+                if let Some(std) = self.program.records[ev]
+                    .fields
+                    .iter()
+                    .find(|s| s.name == f.name)
+                {
+                    let mut d = Diagnostic::error(
+                        Code::E0201,
+                        f.span,
+                        format!(
+                            "evidence field `{}` is already a standard evidence field",
+                            f.name
+                        ),
+                        "clashes with `nhi.Evidence`",
+                    )
+                    .with_help(format!(
+                        "read the standard field as `evidence.{}`, or pick another name",
+                        f.name
+                    ));
+                    if std.span != Span::default() {
+                        d = d.with_label(std.span, "the standard field");
+                    }
+                    self.error(d);
+                    continue;
+                }
+                if !matches!(f.ty, Type::Optional(_) | Type::Error) {
+                    let tn = self.program.type_name(&f.ty);
+                    self.error(
+                        Diagnostic::error(
+                            Code::E0306,
+                            ty_span,
+                            format!("evidence field `{}` must be optional", f.name),
+                            "not optional",
+                        )
+                        .with_note("a request may carry no evidence, so every evidence field may be absent")
+                        .with_help(format!("write `{}: {tn}?`", f.name)),
+                    );
+                    // Kept, as optional, so that its uses are not errors too.
+                    let ty = f.ty.clone().optional();
+                    self.program.records[ev].fields.push(FieldDef { ty, ..f });
+                    continue;
+                }
+                self.program.records[ev].fields.push(f);
+            }
+        }
     }
 
     /// Records that contain themselves (directly or through other records)

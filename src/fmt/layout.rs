@@ -168,6 +168,11 @@ impl<'a> Builder<'a> {
                 let body = self.fields_block(&d.fields, close)?;
                 cat(vec![head, body])
             }
+            Item::Evidence(_, fields) => {
+                let head = self.tok(start, "evidence ");
+                let body = self.fields_block(fields, close)?;
+                cat(vec![head, body])
+            }
             Item::Context(_, fields) => {
                 let head = self.tok(start, "context ");
                 let body = self.fields_block(fields, close)?;
@@ -275,6 +280,12 @@ impl<'a> Builder<'a> {
                     text(" "),
                     self.tok(value, v),
                 ])
+            }
+            TaskItem::Params(fields) => {
+                let close = (ti.span.end as usize).saturating_sub(1);
+                let head = self.tok(start, "params ");
+                let body = self.fields_block(fields, close)?;
+                cat(vec![head, body])
             }
             TaskItem::Rule(r) => self.rule(r)?,
             TaskItem::Error => return internal("error node"),
@@ -448,7 +459,16 @@ impl<'a> Builder<'a> {
     fn type_pattern(&mut self, p: &Node<TypePattern>) -> Doc {
         match &p.node {
             TypePattern::Any => self.tok(p.span.start as usize, "*"),
-            TypePattern::Named(path) => self.path(path),
+            TypePattern::Named(paths) => {
+                let mut v = Vec::new();
+                for (i, path) in paths.iter().enumerate() {
+                    if i > 0 {
+                        v.push(text(", "));
+                    }
+                    v.push(self.path(&path.node));
+                }
+                cat(v)
+            }
         }
     }
 

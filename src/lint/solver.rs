@@ -818,6 +818,7 @@ fn path_text(e: &Expr, in_task: bool) -> Option<(String, bool)> {
         ExprKind::Var(Var::Resource) => Some(("resource".into(), false)),
         ExprKind::Var(Var::Context) => Some(("context".into(), false)),
         ExprKind::Var(Var::Evidence) => Some(("evidence".into(), false)),
+        ExprKind::Var(Var::TaskParams(_)) if in_task => Some(("task.params".into(), false)),
         // Outside a task a request may carry no task at all.
         ExprKind::TaskField(f) if in_task => TaskField::ALL
             .iter()

@@ -55,6 +55,9 @@ pub enum Item {
     Enum(EnumDecl),
     /// `context { ... }`
     Context(Doc, Vec<Field>),
+    /// `evidence { ... }`: the policy set's own evidence fields, beside the
+    /// standard `nhi.Evidence` ones.
+    Evidence(Doc, Vec<Field>),
     /// `action ns.verb on T ...`
     Action(ActionDecl),
     /// `const NAME = expr`
@@ -219,6 +222,8 @@ pub enum TaskItem {
     Ttl(Node<Duration>),
     /// `notify "channel"`
     Notify(Node<String>),
+    /// `params { ticket: String }`: the task's typed parameters.
+    Params(Vec<Field>),
     /// A rule scoped to the task.
     Rule(Rule),
     /// An unknown setting such as `tll 5m`.
@@ -251,8 +256,8 @@ pub enum Effect {
 pub enum TypePattern {
     /// `*`
     Any,
-    /// A named entity type.
-    Named(Path),
+    /// One or more named entity types: `Analyst, ReportingJob`.
+    Named(Vec<Node<Path>>),
 }
 
 /// An action pattern.

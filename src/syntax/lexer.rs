@@ -93,6 +93,9 @@ pub enum Tok<'a> {
     /// `context`
     #[token("context")]
     Context,
+    /// `evidence`
+    #[token("evidence")]
+    Evidence,
     /// `action`
     #[token("action")]
     Action,
@@ -264,6 +267,7 @@ impl fmt::Display for Tok<'_> {
             Tok::Record => "`record`",
             Tok::Enum => "`enum`",
             Tok::Context => "`context`",
+            Tok::Evidence => "`evidence`",
             Tok::Action => "`action`",
             Tok::On => "`on`",
             Tok::Const => "`const`",

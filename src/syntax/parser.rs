@@ -19,6 +19,8 @@ pub struct Ctx<'input> {
     pub generic_misuse: Vec<(Span, String)>,
     /// Unknown action attribute keywords.
     pub bad_keywords: Vec<Ident>,
+    /// Unknown `name { ... }` blocks, with the names allowed there.
+    pub bad_blocks: Vec<(Ident, &'static [&'static str])>,
 }
 
 /// The result of parsing one file.
@@ -47,6 +49,7 @@ fn starts_item(t: &Tok<'_>) -> bool {
             | Tok::Record
             | Tok::Enum
             | Tok::Context
+            | Tok::Evidence
             | Tok::Action
             | Tok::Const
             | Tok::Fn
@@ -113,6 +116,20 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
         .with_help_opt(crate::diagnostic::did_you_mean(
             &key.node,
             ["sensitivity", "grants"],
+        ));
+        diagnostics.push(d);
+    }
+    for (key, allowed) in ctx.bad_blocks {
+        let list: Vec<String> = allowed.iter().map(|a| format!("`{a}`")).collect();
+        let d = Diagnostic::error(
+            Code::E0101,
+            key.span,
+            format!("unknown block `{}`", key.node),
+            format!("expected {}", list.join(" or ")),
+        )
+        .with_help_opt(crate::diagnostic::did_you_mean(
+            &key.node,
+            allowed.iter().copied(),
         ));
         diagnostics.push(d);
     }
@@ -256,7 +273,7 @@ fn attach_docs(text: &str, docs: &[(Span, &str)], tree: &mut File, diags: &mut V
         let start = item.span.start;
         match &mut item.node {
             Item::Package(doc, _) => *doc = find(start),
-            Item::Context(doc, fs) => {
+            Item::Context(doc, fs) | Item::Evidence(doc, fs) => {
                 *doc = find(start);
                 fields(fs, &mut find);
             }
@@ -274,8 +291,10 @@ fn attach_docs(text: &str, docs: &[(Span, &str)], tree: &mut File, diags: &mut V
             Item::Task(t) => {
                 t.doc = find(start);
                 for ti in &mut t.items {
-                    if let TaskItem::Rule(r) = &mut ti.node {
-                        r.doc = find(ti.span.start);
+                    match &mut ti.node {
+                        TaskItem::Rule(r) => r.doc = find(ti.span.start),
+                        TaskItem::Params(fs) => fields(fs, &mut find),
+                        _ => {}
                     }
                 }
             }
@@ -406,12 +425,16 @@ fn limit_nesting(tree: &mut File, diags: &mut Vec<Diagnostic>) {
             Item::Entity(d) | Item::Record(d) => {
                 types.extend(d.fields.iter_mut().map(|f| &mut f.ty))
             }
-            Item::Context(_, fields) => types.extend(fields.iter_mut().map(|f| &mut f.ty)),
+            Item::Context(_, fields) | Item::Evidence(_, fields) => {
+                types.extend(fields.iter_mut().map(|f| &mut f.ty))
+            }
             Item::Rule(r) => rule_exprs(r, &mut exprs),
             Item::Task(t) => {
                 for ti in &mut t.items {
-                    if let TaskItem::Rule(r) = &mut ti.node {
-                        rule_exprs(r, &mut exprs);
+                    match &mut ti.node {
+                        TaskItem::Rule(r) => rule_exprs(r, &mut exprs),
+                        TaskItem::Params(fs) => types.extend(fs.iter_mut().map(|f| &mut f.ty)),
+                        _ => {}
                     }
                 }
             }

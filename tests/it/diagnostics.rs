@@ -1466,6 +1466,164 @@ fn checker_limits_match_lowering() {
 
 // -------------------------------------------------------------- warnings
 
+// ------------------------------------------------- evidence, params, heads
+
+cases! { EXTENSION_CASES;
+    evidence_clashes_with_standard: [E0201] => r#"
+entity Deployer { team: String }
+entity Service { tier: String }
+action deploy.run on Service sensitivity high
+
+evidence {
+  ticket: String?
+}
+
+task release {
+  ttl 30m
+  permit Deployer to deploy.run on Service
+    when evidence.ticket == "CHG-1"
+}
+"#;
+
+    evidence_field_not_optional: [E0306] => r#"
+entity Deployer { team: String }
+entity Service { tier: String }
+action deploy.run on Service sensitivity high
+
+evidence {
+  ci_run_id: String
+}
+
+task release {
+  ttl 30m
+  permit Deployer to deploy.run on Service
+    when evidence.ci_run_id?.starts_with("run-")
+}
+"#;
+
+    evidence_block_twice: [E0211] => r#"
+entity Deployer { team: String }
+entity Service { tier: String }
+action deploy.run on Service sensitivity high
+
+evidence { ci_run_id: String? }
+evidence { pipeline: String? }
+
+task release {
+  ttl 30m
+  permit Deployer to deploy.run on Service
+    when has evidence.ci_run_id
+}
+"#;
+
+    params_outside_task: [E0210] => r#"
+entity Agent { team: String }
+entity Order { region: String }
+action orders.view on Order sensitivity low
+
+@standing("support reads orders")
+permit Agent to orders.view on Order
+  when task.params.ticket like "T-*"
+"#;
+
+    params_undeclared: [E0204] => r#"
+entity Agent { team: String }
+entity Order { region: String }
+action orders.refund on Order sensitivity high
+
+task refund_case {
+  ttl 30m
+  params {
+    ticket: String
+    customer: String
+  }
+  permit Agent to orders.refund on Order
+    when task.params.custmer == "c-1"
+}
+"#;
+
+    params_task_declares_none: [E0204] => r#"
+entity Agent { team: String }
+entity Order { region: String }
+action orders.refund on Order sensitivity high
+
+task refund_case {
+  ttl 30m
+  permit Agent to orders.refund on Order
+    when task.params.ticket like "T-*"
+}
+"#;
+
+    params_block_twice: [E0211] => r#"
+entity Agent { team: String }
+entity Order { region: String }
+action orders.refund on Order sensitivity high
+
+task refund_case {
+  ttl 30m
+  params { ticket: String }
+  params { customer: String }
+  permit Agent to orders.refund on Order
+    when task.params.ticket like "T-*"
+}
+"#;
+
+    params_unknown_block: [E0101] => r#"
+entity Agent { team: String }
+entity Order { region: String }
+action orders.refund on Order sensitivity high
+
+task refund_case {
+  ttl 30m
+  parms { ticket: String }
+  permit Agent to orders.refund on Order
+}
+"#;
+
+    head_field_missing_on_one_type: [E0204] => r#"
+entity Analyst { team: String  clearance: Int }
+entity ReportingJob { team: String }
+entity Report { owner: String }
+action reports.read on Report sensitivity low
+
+@standing("analysts read reports")
+permit Analyst, ReportingJob to reports.read on Report
+  when principal.clearance >= 2
+"#;
+
+    head_field_types_differ: [E0204] => r#"
+entity Analyst { team: String  level: Int }
+entity ReportingJob { team: String  level: String }
+entity Report { owner: String }
+action reports.read on Report sensitivity low
+
+@standing("analysts read reports")
+permit Analyst, ReportingJob to reports.read on Report
+  when principal.level == 2
+"#;
+
+    head_type_listed_twice: [E0201] => r#"
+entity Analyst { team: String }
+entity Report { owner: String }
+action reports.read on Report sensitivity low
+
+@standing("analysts read reports")
+permit Analyst, Analyst to reports.read on Report
+  when principal.team == "bi"
+"#;
+
+    head_action_not_on_every_resource: [E0401] => r#"
+entity Analyst { team: String }
+entity Report { owner: String }
+entity Dashboard { owner: String }
+action reports.read on Report sensitivity low
+
+@standing("analysts read reports")
+permit Analyst to reports.read on Report, Dashboard
+  when principal.team == "bi"
+"#;
+}
+
 cases! { WARNING_CASES;
     warn_dangling_doc_comment: [W0001] => r#"
 entity ServiceAccount { team: String }
@@ -1670,6 +1828,7 @@ fn enough_distinct_cases() {
         RECURSION_CASES,
         LIMIT_CASES,
         WARNING_CASES,
+        EXTENSION_CASES,
     ]
     .concat();
     let unique: HashSet<&str> = all.iter().copied().collect();

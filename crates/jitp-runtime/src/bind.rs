@@ -451,6 +451,36 @@ impl Binder<'_> {
         Ok(())
     }
 
+    /// Binds `task.params` against the named task's declared parameters: a
+    /// task without `params` takes none; one with them requires its
+    /// non-optional parameters (an absent `params` is an empty object).
+    fn task_params(&mut self, t: &Json, task: u32, tname: u32) -> R<()> {
+        let bundle = self.bundle;
+        let given = t.get("params").filter(|p| !p.is_null());
+        let entry = bundle
+            .img
+            .schema
+            .task_params
+            .iter()
+            .find(|(tk, _, _)| *tk == task);
+        match (entry, given) {
+            (Some(&(_, rec, base)), given) => {
+                let empty = Json::Obj(Vec::new());
+                self.record(rec, given.unwrap_or(&empty), base, &At::Root("task.params"))
+            }
+            (None, None) => Ok(()),
+            (None, Some(p)) if p.as_object().is_some_and(|o| o.is_empty()) => Ok(()),
+            (None, Some(_)) => fail(
+                K::UnknownField,
+                "task.params",
+                format!(
+                    "task `{}` declares no parameters",
+                    Clip(bundle.string(tname))
+                ),
+            ),
+        }
+    }
+
     /// Binds `task`; `principal_key` is the principal's [`approver_key`].
     fn task(&mut self, t: &Json, principal_key: &str) -> R<()> {
         let entries = t.as_object().ok_or_else(|| {
@@ -463,8 +493,9 @@ impl Binder<'_> {
             )
         })?;
         for (k, _) in entries {
-            if !["name", "id", "started_at", "approvals"].contains(&k.as_ref()) {
-                return unknown_field("task", k, []);
+            const KEYS: [&str; 5] = ["name", "id", "started_at", "approvals", "params"];
+            if !KEYS.contains(&k.as_ref()) {
+                return unknown_field("task", k, KEYS);
             }
         }
         let name = t.get("name").and_then(Json::as_str).ok_or_else(|| {
@@ -608,6 +639,7 @@ impl Binder<'_> {
                 len,
             }),
         )?;
+        self.task_params(t, task, tname)?;
         self.req.task = Some(task);
         self.req.started_at = started_at.0;
         Ok(())

@@ -97,7 +97,7 @@ fn reads_live(p: &Program, e: &Expr, depth: &mut usize) -> bool {
     }
     let any = |xs: &[&Expr], depth: &mut usize| xs.iter().any(|x| reads_live(p, x, depth));
     match &e.kind {
-        ExprKind::Var(Var::Context | Var::Now | Var::Task | Var::Evidence)
+        ExprKind::Var(Var::Context | Var::Now | Var::Task | Var::Evidence | Var::TaskParams(_))
         | ExprKind::TaskField(_) => true,
         ExprKind::Var(_) | ExprKind::Lit(_) | ExprKind::Error => false,
         ExprKind::Const(c) => p.consts.get(c.index()).is_some_and(|d| {

@@ -381,6 +381,8 @@ impl Reader<'_> {
         }
         let [ctx_rec, ctx_base, ev_rec, ev_base, now, action, task_name, task_id, task_started_at, task_approvals, task_approvers, slot_count] =
             v;
+        self.mark();
+        let task_params = self.list(12, |r| Ok((r.u32()?, r.u32()?, r.u32()?)))?;
         let schema = Schema {
             enums,
             records,
@@ -396,6 +398,7 @@ impl Reader<'_> {
                 task_approvals,
                 task_approvers,
             },
+            task_params,
             slot_count,
         };
         self.mark();

@@ -67,6 +67,12 @@ impl Image {
         ] {
             w.u32(v);
         }
+        w.u32(s.task_params.len() as u32);
+        for (t, rec, base) in &s.task_params {
+            w.u32(*t);
+            w.u32(*rec);
+            w.u32(*base);
+        }
         w.u32(self.consts.len() as u32);
         for v in &self.consts {
             w.val(v);

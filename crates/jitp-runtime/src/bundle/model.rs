@@ -106,6 +106,9 @@ pub struct Schema {
     pub evidence: (u32, u32),
     /// Built-in slots.
     pub special: SpecialSlots,
+    /// Tasks that declare `params`: (task index, record, slot of its
+    /// marker), strictly ascending by task.
+    pub task_params: Vec<(u32, u32, u32)>,
     /// Total number of slots.
     pub slot_count: u32,
 }

@@ -355,6 +355,10 @@ impl Image {
             owners.push(Owner::Record(name));
             self.place_record(&mut l, &owners, rec, base, false)?;
         }
+        for &(_, rec, base) in &s.task_params {
+            owners.push(Owner::Record("task.params"));
+            self.place_record(&mut l, &owners, rec, base, false)?;
+        }
         let mut fields_seen: std::collections::HashSet<Owner> = Default::default();
         for (i, e) in s.entities.iter().enumerate() {
             for (principal, fields) in [(true, &e.as_principal), (false, &e.as_resource)] {

@@ -161,6 +161,21 @@ impl Image {
             }
             used = used.max(end.unwrap_or(0));
         }
+        let mut prev_task: Option<u32> = None;
+        for &(t, rec, base) in &s.task_params {
+            if t as usize >= self.tasks.len() || prev_task.is_some_and(|p| p >= t) {
+                return err("task parameters: task out of range or out of order");
+            }
+            prev_task = Some(t);
+            let Some(r) = s.records.get(rec as usize) else {
+                return err("task parameter record out of range");
+            };
+            let end = base.checked_add(r.size);
+            if end.is_none_or(|end| end > s.slot_count) {
+                return err("task parameter slots out of range");
+            }
+            used = used.max(end.unwrap_or(0));
+        }
         let sp = &s.special;
         for slot in [
             sp.now,
