@@ -12,6 +12,7 @@ mod decisions;
 mod diagnostics;
 mod differential;
 mod disasm;
+mod extensions;
 mod fmt;
 mod fuzz;
 mod hostile;
