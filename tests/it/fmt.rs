@@ -90,6 +90,20 @@ permit User to docs.read on Doc require task.approvals >= 2 and has evidence.tic
 }
 
 #[test]
+fn evidence_params_and_several_types() {
+    insta::assert_snapshot!(
+        "fmt_evidence_params_and_several_types",
+        pair(
+            r#"evidence { ci_run_id: String?, change_approved_by: String? }
+task refund_case { ttl 30m params { ticket: String customer: String, note: String? }
+permit Agent,RefundBot to orders.refund on Order ,Invoice when task.params.ticket like "T-*" }
+forbid orders.refund on Order,   Invoice when evidence.ci_run_id == "x"
+"#
+        )
+    );
+}
+
+#[test]
 fn expressions() {
     insta::assert_snapshot!(
         "fmt_expressions",
