@@ -37,6 +37,10 @@ struct VerifyArgs {
     /// A head saved from `GET /v1/log/head`: the log must reach it.
     #[arg(long, value_name = "HEAD.json")]
     head: Option<PathBuf>,
+    /// Accept a log that starts after record 1 (older files removed by
+    /// retention); the chain from its first record on is checked.
+    #[arg(long)]
+    partial: bool,
 }
 
 /// Runs `jitp log`.
@@ -59,7 +63,7 @@ pub fn run(args: Args) -> ExitCode {
             return input_error(&format!("`{}` does not exist", p.display()));
         }
     }
-    match jitp_server::log::verify(&files, &keys, args.head.as_deref()) {
+    match jitp_server::log::verify(&files, &keys, args.head.as_deref(), args.partial) {
         Ok(sum) => {
             let range = match (sum.first, sum.last) {
                 (Some(a), Some(b)) => format!(" (records {a}..{b})"),

@@ -794,11 +794,14 @@ fn read_head(path: &Path, keys: &[PublicKey]) -> Result<(u64, String), Problem> 
 /// record whose hash matches its contents and whose signature verifies
 /// with one of `keys`, each record the one after the one before (`seq`
 /// one more, `prev` its hash); then, with a `head`, that the log reaches
-/// the head's record with the head's hash.
+/// the head's record with the head's hash. The first record must be
+/// record 1 (`prev` all zeros) unless `partial` (older files removed by
+/// retention).
 pub fn verify(
     files: &[PathBuf],
     keys: &[PublicKey],
     head: Option<&Path>,
+    partial: bool,
 ) -> Result<Summary, Problem> {
     let head = head.map(|h| read_head(h, keys)).transpose()?;
     let mut sum = Summary::default();
@@ -883,6 +886,11 @@ pub fn verify(
                     return Err(bad(
                         "the first record of a chain must have `prev` all zeros".into(),
                     ))
+                }
+                None if seq != 1 && !partial => {
+                    return Err(bad(format!(
+                        "the log starts at record {seq}, not 1: earlier records are missing\nhelp: if older files were removed by retention, pass `--partial`"
+                    )))
                 }
                 None => {}
                 Some((s, h)) => {
