@@ -367,3 +367,105 @@ impl Bundle {
         self.signer
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signer as _, SigningKey};
+
+    fn key(seed: u8) -> (SigningKey, PublicKey) {
+        let sk = SigningKey::from_bytes(&[seed; 32]);
+        let pk = PublicKey::from_bytes(sk.verifying_key().as_bytes()).unwrap();
+        (sk, pk)
+    }
+
+    fn sign(sk: &SigningKey, bundle: &[u8]) -> Vec<u8> {
+        let id = KeyId::of(sk.verifying_key().as_bytes());
+        let sig = sk.sign(&signing_input(id, bundle)).to_bytes();
+        envelope(id, &sig, bundle)
+    }
+
+    fn small_bundle() -> Vec<u8> {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/guards.jitb");
+        std::fs::read(p).unwrap()
+    }
+
+    #[test]
+    fn a_signed_bundle_loads_with_its_signer_and_without_checking() {
+        let (sk, pk) = key(7);
+        let bundle = small_bundle();
+        let signed = sign(&sk, &bundle);
+        let b = Bundle::from_bytes_verified(&signed, &[pk.clone()]).unwrap();
+        assert_eq!(b.signer(), Some(pk.id()));
+        let plain = Bundle::from_bytes(&signed).unwrap();
+        assert_eq!(plain.signer(), None);
+        assert_eq!(plain.revision(), b.revision());
+        assert_eq!(PublicKey::parse(&pk.to_text()).unwrap(), pk);
+    }
+
+    #[test]
+    fn every_single_byte_change_is_refused() {
+        let (sk, pk) = key(7);
+        let signed = sign(&sk, &small_bundle());
+        let keys = [pk];
+        for at in 0..signed.len() {
+            for flip in [0x01u8, 0x80] {
+                let mut b = signed.clone();
+                b[at] ^= flip;
+                let e = Bundle::from_bytes_verified(&b, &keys)
+                    .err()
+                    .unwrap_or_else(|| panic!("byte {at} ^ {flip:#x} accepted"));
+                assert!(
+                    matches!(
+                        e.kind,
+                        BundleErrorKind::BadSignature
+                            | BundleErrorKind::UnknownKey
+                            | BundleErrorKind::UnsupportedVersion { .. }
+                            | BundleErrorKind::NotABundle
+                    ),
+                    "byte {at}: {e:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unsigned_foreign_and_truncated_bundles_are_refused_by_kind() {
+        let (sk, pk) = key(7);
+        let (other, other_pk) = key(9);
+        let bundle = small_bundle();
+        let kind = |bytes: &[u8], keys: &[PublicKey]| {
+            Bundle::from_bytes_verified(bytes, keys).err().unwrap().kind
+        };
+        assert_eq!(kind(&bundle, &[pk.clone()]), BundleErrorKind::Unsigned);
+        let foreign = sign(&other, &bundle);
+        assert_eq!(kind(&foreign, &[pk.clone()]), BundleErrorKind::UnknownKey);
+        // Rotation: either of two trusted keys.
+        let both = [pk.clone(), other_pk];
+        assert!(Bundle::from_bytes_verified(&foreign, &both).is_ok());
+        let signed = sign(&sk, &bundle);
+        assert!(Bundle::from_bytes_verified(&signed, &both).is_ok());
+        for cut in [9, 20, 40, 83] {
+            assert_eq!(
+                kind(&signed[..cut], &[pk.clone()]),
+                BundleErrorKind::Truncated
+            );
+        }
+        // Cutting the bundle, or dropping signature bytes (shifting the
+        // rest), breaks the signature.
+        assert_eq!(
+            kind(&signed[..signed.len() - 1], &[pk.clone()]),
+            BundleErrorKind::BadSignature
+        );
+        let mut short_sig = signed[..60].to_vec();
+        short_sig.extend_from_slice(&signed[84..]);
+        assert_eq!(
+            kind(&short_sig, &[pk.clone()]),
+            BundleErrorKind::BadSignature
+        );
+        // A key file in another format is refused with a message.
+        assert!(PublicKey::parse("ssh-ed25519 AAAA").is_err());
+        assert!(PublicKey::parse(&format!("{PUBLIC_KEY_TAG} 00")).is_err());
+    }
+}
