@@ -178,7 +178,7 @@ enum Command {
     ///
     /// Exit status 0 after a clean shutdown, 2 when the server cannot
     /// start (bad settings, a bundle that does not load, a port in use).
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Create an Ed25519 key pair for signing bundles and decision logs.
     ///
     /// Writes `NAME.key` (the secret key, mode 0600) and `NAME.pub` (the
@@ -216,7 +216,7 @@ pub fn main() -> ExitCode {
         Command::Lint(args) => lint::run(args, color),
         Command::Disasm(args) => disasm::run(args),
         Command::Fmt(args) => fmt::run(args, color),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Keygen(args) => keys::keygen(args),
         Command::Verify(args) => keys::verify(args),
         Command::Log(args) => log::run(args),

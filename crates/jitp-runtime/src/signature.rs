@@ -369,7 +369,7 @@ impl Bundle {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use ed25519_dalek::{Signer as _, SigningKey};
@@ -396,7 +396,7 @@ mod tests {
         let (sk, pk) = key(7);
         let bundle = small_bundle();
         let signed = sign(&sk, &bundle);
-        let b = Bundle::from_bytes_verified(&signed, &[pk.clone()]).unwrap();
+        let b = Bundle::from_bytes_verified(&signed, std::slice::from_ref(&pk)).unwrap();
         assert_eq!(b.signer(), Some(pk.id()));
         let plain = Bundle::from_bytes(&signed).unwrap();
         assert_eq!(plain.signer(), None);
@@ -438,9 +438,15 @@ mod tests {
         let kind = |bytes: &[u8], keys: &[PublicKey]| {
             Bundle::from_bytes_verified(bytes, keys).err().unwrap().kind
         };
-        assert_eq!(kind(&bundle, &[pk.clone()]), BundleErrorKind::Unsigned);
+        assert_eq!(
+            kind(&bundle, std::slice::from_ref(&pk)),
+            BundleErrorKind::Unsigned
+        );
         let foreign = sign(&other, &bundle);
-        assert_eq!(kind(&foreign, &[pk.clone()]), BundleErrorKind::UnknownKey);
+        assert_eq!(
+            kind(&foreign, std::slice::from_ref(&pk)),
+            BundleErrorKind::UnknownKey
+        );
         // Rotation: either of two trusted keys.
         let both = [pk.clone(), other_pk];
         assert!(Bundle::from_bytes_verified(&foreign, &both).is_ok());
@@ -448,20 +454,20 @@ mod tests {
         assert!(Bundle::from_bytes_verified(&signed, &both).is_ok());
         for cut in [9, 20, 40, 83] {
             assert_eq!(
-                kind(&signed[..cut], &[pk.clone()]),
+                kind(&signed[..cut], std::slice::from_ref(&pk)),
                 BundleErrorKind::Truncated
             );
         }
         // Cutting the bundle, or dropping signature bytes (shifting the
         // rest), breaks the signature.
         assert_eq!(
-            kind(&signed[..signed.len() - 1], &[pk.clone()]),
+            kind(&signed[..signed.len() - 1], std::slice::from_ref(&pk)),
             BundleErrorKind::BadSignature
         );
         let mut short_sig = signed[..60].to_vec();
         short_sig.extend_from_slice(&signed[84..]);
         assert_eq!(
-            kind(&short_sig, &[pk.clone()]),
+            kind(&short_sig, std::slice::from_ref(&pk)),
             BundleErrorKind::BadSignature
         );
         // A key file in another format is refused with a message.
