@@ -8,6 +8,10 @@
 //! latency for single evaluations at concurrency 1, 16 and 64, and the
 //! throughput of batches of 100 evaluations.
 //!
+//! Then the same evaluations against a second server that writes every
+//! decision to the signed decision log (`--log DIR --log-key KEY`, a
+//! temporary directory): throughput with the log off and on.
+//!
 //! `JITP_BENCH_SECS` sets the time per measurement (default 2).
 
 use std::io::{Read, Write};
@@ -27,7 +31,7 @@ impl Drop for Guard {
     }
 }
 
-fn start_jitp() -> (Guard, SocketAddr) {
+fn start_jitp(extra: &[&str]) -> (Guard, SocketAddr) {
     let root = env!("CARGO_MANIFEST_DIR");
     let mut child = Command::new(env!("CARGO_BIN_EXE_jitp"))
         .current_dir(root)
@@ -38,6 +42,7 @@ fn start_jitp() -> (Guard, SocketAddr) {
             "--listen",
             "127.0.0.1:0",
         ])
+        .args(extra)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -212,7 +217,7 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(2.0);
-    let (_guard, jitp) = start_jitp();
+    let (_guard, jitp) = start_jitp(&[]);
     let empty = start_empty();
     let one = format!(
         r#"{{"subject":{{"type":"user","id":"{MORTY}"}},"action":{{"name":"can_update_todo"}},"resource":{{"type":"todo","id":"7","properties":{{"ownerID":"morty@the-citadel.com"}}}}}}"#
@@ -263,4 +268,49 @@ fn main() {
         b.p50_us,
         single_rps_1 / b.rps
     );
+
+    // The decision log on: a fresh directory and key.
+    let dir = std::env::temp_dir().join(format!("jitp-bench-log-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temporary directory");
+    let key = dir.join("log");
+    let ok = Command::new(env!("CARGO_BIN_EXE_jitp"))
+        .args(["keygen", "-o"])
+        .arg(&key)
+        .stderr(Stdio::null())
+        .status()
+        .expect("jitp keygen")
+        .success();
+    assert!(ok, "jitp keygen failed");
+    let logdir = dir.join("records");
+    let (logged_guard, logged) = start_jitp(&[
+        "--log",
+        logdir.to_str().expect("path"),
+        "--log-key",
+        dir.join("log.key").to_str().expect("path"),
+    ]);
+    load(logged, &single, 4, 0.5);
+    println!();
+    println!("| connections | log off req/s | log on req/s | ratio | log off p99 | log on p99 |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for conns in [1, 16, 64] {
+        let off = load(jitp, &single, conns, secs);
+        let on = load(logged, &single, conns, secs);
+        assert_eq!(off.errors + on.errors, 0, "failed requests");
+        println!(
+            "| {conns} | {:.0} | {:.0} | {:.0}% | {:.0} µs | {:.0} µs |",
+            off.rps,
+            on.rps,
+            100.0 * on.rps / off.rps,
+            off.p99_us,
+            on.p99_us
+        );
+    }
+    let b = load(logged, &batch, 1, secs);
+    println!(
+        "log on, batch of 100 at 1 connection: {:.0} evaluations/s",
+        b.rps * 100.0
+    );
+    drop(logged_guard);
+    let _ = std::fs::remove_dir_all(&dir);
 }

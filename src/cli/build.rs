@@ -18,15 +18,30 @@ pub struct Args {
     /// Which package to build when the paths hold several.
     #[arg(long)]
     package: Option<String>,
+    /// Sign the bundle with this secret key (`NAME.key` from `jitp keygen`).
+    #[arg(long, value_name = "KEY")]
+    sign: Option<PathBuf>,
 }
 
 /// Runs `jitp build`.
 pub fn run(args: Args, color: bool) -> ExitCode {
+    let key = match args
+        .sign
+        .as_deref()
+        .map(jitp_server::keys::SecretKey::from_file)
+    {
+        Some(Err(e)) => return input_error(&format!("cannot sign with {e}")),
+        Some(Ok(k)) => Some(k),
+        None => None,
+    };
     let bundle = match compile_paths(&args.paths, args.package.as_deref(), color) {
         Ok(b) => b,
         Err(code) => return code,
     };
-    let bytes = bundle.to_bytes();
+    let mut bytes = bundle.to_bytes();
+    if let Some(k) = &key {
+        bytes = k.sign_bundle(&bytes);
+    }
     if let Err(e) = std::fs::write(&args.output, &bytes) {
         return input_error(&format!(
             "cannot write `{}`: {}",
@@ -34,8 +49,11 @@ pub fn run(args: Args, color: bool) -> ExitCode {
             e.to_string().to_lowercase()
         ));
     }
+    let signed = key
+        .map(|k| format!(", signed by key {}", k.id()))
+        .unwrap_or_default();
     errln!(
-        "wrote {} ({} rule{}, {} action{}, {} bytes)",
+        "wrote {} ({} rule{}, {} action{}, {} bytes{signed})",
         args.output.display(),
         bundle.rule_count(),
         plural(bundle.rule_count()),

@@ -41,7 +41,9 @@ mod check;
 mod disasm;
 mod eval;
 mod fmt;
+mod keys;
 mod lint;
+mod log;
 mod serve;
 mod test;
 
@@ -176,7 +178,24 @@ enum Command {
     ///
     /// Exit status 0 after a clean shutdown, 2 when the server cannot
     /// start (bad settings, a bundle that does not load, a port in use).
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
+    /// Create an Ed25519 key pair for signing bundles and decision logs.
+    ///
+    /// Writes `NAME.key` (the secret key, mode 0600) and `NAME.pub` (the
+    /// public key) and prints the key id (the first 16 hex digits of the
+    /// SHA-256 of the public key). Existing files are never replaced.
+    ///
+    /// Exit status 0 when both files were written, 2 otherwise.
+    Keygen(keys::KeygenArgs),
+    /// Check a signed bundle against trusted public keys.
+    ///
+    /// Exit status 0 when the bundle is signed by one of the keys and its
+    /// signature covers it unchanged, 1 when it is unsigned, signed by
+    /// another key, changed after signing or otherwise invalid, 2 when a
+    /// file or key cannot be read.
+    Verify(keys::VerifyArgs),
+    /// Work with the decision log `jitp serve --log` writes.
+    Log(log::Args),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -197,7 +216,10 @@ pub fn main() -> ExitCode {
         Command::Lint(args) => lint::run(args, color),
         Command::Disasm(args) => disasm::run(args),
         Command::Fmt(args) => fmt::run(args, color),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
+        Command::Keygen(args) => keys::keygen(args),
+        Command::Verify(args) => keys::verify(args),
+        Command::Log(args) => log::run(args),
     }
 }
 

@@ -45,6 +45,24 @@ pub struct Args {
     /// `can_read_user` is decided as `todo.can_read_user`).
     #[arg(long, value_name = "NS")]
     action_namespace: Option<String>,
+    /// Serve only bundles signed by this public key (`NAME.pub`), at
+    /// start and at every reload; repeat to trust several (key rotation).
+    #[arg(long = "trust-key", value_name = "PUB")]
+    trust_keys: Vec<PathBuf>,
+    /// Write every decision to a hash-chained, signed log: a directory of
+    /// rotated files, or `-` for standard output. Needs `--log-key`.
+    #[arg(long, value_name = "DIR|-", requires = "log_key")]
+    log: Option<PathBuf>,
+    /// The secret key that signs the decision log (`NAME.key`).
+    #[arg(long, value_name = "KEY")]
+    log_key: Option<PathBuf>,
+    /// Request fields logged as `"[redacted]"`, comma-separated dotted
+    /// paths (`context.secret,subject.properties.email`).
+    #[arg(long, value_name = "PATHS", value_delimiter = ',')]
+    log_redact: Vec<String>,
+    /// Rotate a log file before it would grow past this many bytes.
+    #[arg(long, value_name = "BYTES")]
+    log_max_bytes: Option<u64>,
     /// Settings file; flags override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -69,6 +87,11 @@ struct FileConfig {
     max_connections: Option<usize>,
     header_timeout_ms: Option<u64>,
     body_timeout_ms: Option<u64>,
+    trust_keys: Option<Vec<PathBuf>>,
+    log: Option<PathBuf>,
+    log_key: Option<PathBuf>,
+    log_redact: Option<Vec<String>>,
+    log_max_bytes: Option<u64>,
 }
 
 fn read_config(path: &Path) -> Result<FileConfig, String> {
@@ -140,7 +163,76 @@ pub fn run(args: Args) -> ExitCode {
     if let Some(ms) = file.body_timeout_ms {
         config.body_timeout = std::time::Duration::from_millis(ms.max(1));
     }
+    let trust = if args.trust_keys.is_empty() {
+        file.trust_keys
+            .unwrap_or_default()
+            .into_iter()
+            .map(rel)
+            .collect()
+    } else {
+        args.trust_keys
+    };
+    let trusted = match super::keys::read_keys(&trust) {
+        Ok(k) => k,
+        Err(e) => return input_error(&e),
+    };
+    let log = args.log.or(file
+        .log
+        .map(|p| if p.as_os_str() == "-" { p } else { rel(p) }));
+    let log_key = args.log_key.or(file.log_key.map(rel));
+    match (log, log_key) {
+        (Some(target), Some(key)) => {
+            let key = match jitp_server::keys::SecretKey::from_file(&key) {
+                Ok(k) => k,
+                Err(e) => return input_error(&format!("cannot use the log key {e}")),
+            };
+            let redact = if args.log_redact.is_empty() {
+                file.log_redact.unwrap_or_default()
+            } else {
+                args.log_redact
+            };
+            if let Some(bad) = redact
+                .iter()
+                .find(|p| p.is_empty() || p.split('.').any(str::is_empty))
+            {
+                return input_error(&format!(
+                    "`{bad}` is not a field path\nhelp: write dotted paths such as `context.secret`"
+                ));
+            }
+            config.log = Some(jitp_server::log::LogConfig {
+                target: if target.as_os_str() == "-" {
+                    jitp_server::log::Target::Stdout
+                } else {
+                    jitp_server::log::Target::Dir(target)
+                },
+                key: Arc::new(key),
+                redact,
+                max_bytes: args
+                    .log_max_bytes
+                    .or(file.log_max_bytes)
+                    .unwrap_or(64 << 20)
+                    .max(1),
+            });
+        }
+        (Some(_), None) => {
+            return input_error(&"the decision log needs a signing key\nhelp: give `--log-key NAME.key` (see `jitp keygen`)")
+        }
+        (None, Some(_)) => return input_error(&"`log_key` is set but `log` is not"),
+        (None, None) => {}
+    }
+    if !trusted.is_empty() && bundle.is_none() {
+        return input_error(
+            &"`--trust-key` needs `--bundle`: policies compiled at start are not signed\nhelp: build and sign a bundle with `jitp build --sign KEY`",
+        );
+    }
     let loader: Loader = match (bundle, policy) {
+        (Some(path), p) if p.is_empty() && !trusted.is_empty() => {
+            config.watch = vec![path.clone()];
+            Arc::new(move || {
+                Bundle::from_file_verified(&path, &trusted)
+                    .map_err(|e| format!("`{}`: {e}", path.display()))
+            })
+        }
         (Some(path), p) if p.is_empty() => {
             config.watch = vec![path.clone()];
             Arc::new(move || Bundle::from_file(&path).map_err(|e| e.to_string()))

@@ -22,6 +22,7 @@ mod lint;
 mod lint_soundness;
 mod output;
 mod pipeline;
+mod proofs;
 mod requests;
 mod serve;
 mod serve_fuzz;

@@ -37,6 +37,10 @@ pub enum Reason {
     NotYetActive,
     /// Nothing grants the request.
     NoMatchingRule,
+    /// A grant with an audit obligation could not be written durably to
+    /// the decision log, so it is denied (the decision service only: the
+    /// VM never answers this).
+    AuditUnavailable,
 }
 
 impl Reason {
@@ -50,6 +54,7 @@ impl Reason {
             Reason::Expired => "expired",
             Reason::NotYetActive => "not_yet_active",
             Reason::NoMatchingRule => "no_matching_rule",
+            Reason::AuditUnavailable => "audit_unavailable",
         }
     }
 }

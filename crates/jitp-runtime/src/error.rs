@@ -32,6 +32,13 @@ pub enum BundleErrorKind {
     Invalid,
     /// The bundle file could not be read.
     Io,
+    /// A signed bundle was required and this one carries no signature.
+    Unsigned,
+    /// The bundle is signed by a key that is not trusted.
+    UnknownKey,
+    /// The signature does not verify: the bundle (or its envelope) changed
+    /// after it was signed, or the signature is not the key's.
+    BadSignature,
 }
 
 /// Why a bundle was rejected.

@@ -43,6 +43,9 @@
 //! The stable surface is what this page lists without a feature:
 //!
 //! - [`Bundle`]: [`Bundle::from_bytes`], [`Bundle::from_file`],
+//!   [`Bundle::from_bytes_verified`], [`Bundle::from_file_verified`],
+//!   [`Bundle::signer`] with the [`signature`] types ([`PublicKey`],
+//!   [`KeyId`]),
 //!   [`Bundle::to_bytes`], [`Bundle::bind`], [`Bundle::bind_str`],
 //!   [`Bundle::decide`], [`Bundle::decide_json`], [`Bundle::explain`],
 //!   [`Bundle::disassemble`], [`Bundle::sources`] and the descriptive
@@ -95,6 +98,7 @@ mod error;
 mod exec;
 mod explain;
 mod json;
+pub mod signature;
 mod val;
 pub mod value;
 
@@ -104,6 +108,7 @@ pub use decision::{DecisionRecord, Effect, Obligation, Reason};
 pub use error::{BundleError, BundleErrorKind, Error, RequestError, RequestErrorKind};
 pub use explain::{Explanation, RuleTrace};
 pub use json::parse_unique;
+pub use signature::{KeyId, PublicKey};
 pub use val::EvalError;
 
 use crate::value::Time;

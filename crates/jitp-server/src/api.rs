@@ -94,16 +94,25 @@ pub fn handle(state: &State, req: &Incoming<'_>, base_url: &str) -> Answer {
         "/healthz" => get(&|| Answer::json(200, &json!({"status": "ok"}))),
         "/readyz" => get(&|| {
             let l = state.current();
-            Answer::json(200, &json!({"status": "ready", "revision": l.revision}))
+            match state.sink().health() {
+                Ok(()) => Answer::json(200, &json!({"status": "ready", "revision": l.revision})),
+                Err(e) => Answer::json(
+                    503,
+                    &json!({"status": "not_ready", "revision": l.revision, "reason": e}),
+                ),
+            }
+        }),
+        "/v1/log/head" => get(&|| match state.sink().head() {
+            Some(h) => Answer::json(200, &h),
+            None => error(404, "no decision log is configured (start with `--log`)"),
         }),
         "/metrics" => get(&|| {
             let l = state.current();
             Answer {
                 status: 200,
                 content_type: "text/plain; version=0.0.4",
-                body: state
-                    .metrics
-                    .render(l.bundle.name(), &l.revision)
+                body: (state.metrics.render(l.bundle.name(), &l.revision)
+                    + &state.sink().metrics())
                     .into_bytes(),
                 headers: Vec::new(),
             }
@@ -315,6 +324,7 @@ fn bundle(state: &State) -> Answer {
         &json!({
             "package": l.bundle.name(),
             "revision": l.revision,
+            "key_id": l.key_id,
             "loaded_at": l.loaded_at,
             "rules": l.bundle.rule_count(),
             "entities": l.entities.len(),

@@ -19,6 +19,8 @@
 mod api;
 pub mod entities;
 mod http;
+pub mod keys;
+pub mod log;
 pub mod metrics;
 pub mod strict;
 
@@ -39,8 +41,33 @@ pub type Loader = Arc<dyn Fn() -> Result<Bundle, String> + Send + Sync>;
 /// Where decisions go after they are made: the decision log's hook. The
 /// default sink drops them.
 pub trait RecordSink: Send + Sync {
-    /// Called once per decision, before the answer is sent.
+    /// Called once per decision, before the answer is sent; must not
+    /// wait for the record to be written.
     fn record(&self, record: &Record<'_>);
+
+    /// Called instead of [`RecordSink::record`] for a grant with an audit
+    /// obligation: returns only once the record is durably written, or
+    /// why it could not be (the grant then becomes a deny). The default
+    /// records and reports success.
+    fn record_durably(&self, record: &Record<'_>) -> Result<(), String> {
+        self.record(record);
+        Ok(())
+    }
+
+    /// Whether records can be written now (`/readyz` fails otherwise).
+    fn health(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The signed head of the log (`GET /v1/log/head`), if there is one.
+    fn head(&self) -> Option<Value> {
+        None
+    }
+
+    /// Extra lines for `/metrics` (Prometheus text).
+    fn metrics(&self) -> String {
+        String::new()
+    }
 }
 
 /// One decision as the sink sees it.
@@ -52,6 +79,8 @@ pub struct Record<'a> {
     pub time: &'a str,
     /// The revision of the bundle that decided.
     pub revision: &'a str,
+    /// The id of the key that signed that bundle, if it was verified.
+    pub key_id: Option<&'a str>,
     /// The request as bound (after entity data was merged).
     pub request: &'a Value,
     /// The decision.
@@ -96,6 +125,8 @@ pub struct Config {
     pub body_timeout: Duration,
     /// Time in-flight requests get to finish at shutdown.
     pub drain_timeout: Duration,
+    /// The decision log, if decisions are logged.
+    pub log: Option<log::LogConfig>,
 }
 
 impl Default for Config {
@@ -115,6 +146,7 @@ impl Default for Config {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
+            log: None,
         }
     }
 }
@@ -127,6 +159,9 @@ pub struct Loaded {
     pub entities: Entities,
     /// [`Bundle::revision`].
     pub revision: String,
+    /// The id of the trusted key the bundle's signature verified with
+    /// ([`Bundle::signer`]).
+    pub key_id: Option<String>,
     /// When it was loaded (RFC 3339).
     pub loaded_at: String,
     /// The watched files' fingerprint taken just before loading: a change
@@ -166,20 +201,29 @@ impl State {
         let start = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
+        let sink: Arc<dyn RecordSink> = match &config.log {
+            Some(l) => Arc::new(log::DecisionLog::open(l)?),
+            None => Arc::new(NoSink),
+        };
         Ok(State {
             current: RwLock::new(Arc::new(loaded)),
             config,
             loader,
             tokens,
             metrics: metrics::Metrics::default(),
-            sink: Arc::new(NoSink),
+            sink,
             reload_lock: Mutex::new(()),
             next_id: AtomicU64::new(0),
             id_prefix: format!("{start:016x}"),
         })
     }
 
-    /// Sends every decision to `sink` as well.
+    /// Where decisions are recorded.
+    pub fn sink(&self) -> &dyn RecordSink {
+        &*self.sink
+    }
+
+    /// Sends every decision to `sink` instead.
     pub fn with_sink(mut self, sink: Arc<dyn RecordSink>) -> State {
         self.sink = sink;
         self
@@ -264,7 +308,7 @@ impl State {
             }
         }
         let bundle = &loaded.bundle;
-        let (record, explanation) = match bundle.bind(&request) {
+        let (mut record, explanation) = match bundle.bind(&request) {
             Ok(bound) if explain => {
                 let e = bundle.explain(&bound);
                 let rules = serde_json::to_value(&e.rules).unwrap_or_default();
@@ -274,13 +318,38 @@ impl State {
             Err(e) => (DecisionRecord::invalid(e.to_string()), None),
         };
         let id = self.decision_id();
-        self.sink.record(&Record {
-            id: &id,
-            time: &now,
-            revision: &loaded.revision,
-            request: &request,
-            decision: &record,
-        });
+        let audited = record.decision == jitp_runtime::Effect::Allow
+            && record.obligations.iter().any(|o| o.kind == "audit");
+        let written = {
+            let entry = Record {
+                id: &id,
+                time: &now,
+                revision: &loaded.revision,
+                key_id: loaded.key_id.as_deref(),
+                request: &request,
+                decision: &record,
+            };
+            if audited {
+                self.sink.record_durably(&entry)
+            } else {
+                self.sink.record(&entry);
+                Ok(())
+            }
+        };
+        if let Err(e) = written {
+            // The audit trail is a condition of the grant: no record, no
+            // grant.
+            tracing::error!(error = %e, decision_id = %id, "audit record not written; the grant is denied");
+            record = audit_unavailable(record, &e);
+            self.sink.record(&Record {
+                id: &id,
+                time: &now,
+                revision: &loaded.revision,
+                key_id: loaded.key_id.as_deref(),
+                request: &request,
+                decision: &record,
+            });
+        }
         self.metrics.decision(
             record.decision,
             record.reason,
@@ -311,6 +380,22 @@ impl State {
     }
 }
 
+/// The deny that replaces a grant whose audit record could not be
+/// written.
+fn audit_unavailable(granted: DecisionRecord, why: &str) -> DecisionRecord {
+    DecisionRecord {
+        decision: jitp_runtime::Effect::Deny,
+        reason: jitp_runtime::Reason::AuditUnavailable,
+        expires_at: None,
+        needs: Vec::new(),
+        obligations: Vec::new(),
+        error: Some(format!(
+            "the grant carries an audit obligation and its record could not be written: {why}"
+        )),
+        ..granted
+    }
+}
+
 /// A decision with its id and, when asked for, its explanation.
 pub struct Decided {
     /// The decision id.
@@ -337,6 +422,7 @@ fn load(config: &Config, loader: &Loader) -> Result<Loaded, String> {
     };
     Ok(Loaded {
         revision: bundle.revision(),
+        key_id: bundle.signer().map(|k| k.to_string()),
         bundle,
         entities,
         loaded_at: now_rfc3339(),

@@ -31,15 +31,32 @@ fn truncated(at: usize) -> BundleError {
 
 impl Bundle {
     /// Loads and verifies a bundle.
+    ///
+    /// A signed bundle (see [`crate::signature`]) loads too, its envelope
+    /// set aside unchecked: this checks integrity, not who wrote it. To
+    /// refuse bundles not signed by a trusted key, use
+    /// [`Bundle::from_bytes_verified`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Bundle, BundleError> {
-        let (img, sum) = Image::decode(bytes)?;
+        let inner = match crate::signature::Envelope::split(bytes)? {
+            Some(envelope) => envelope.bundle,
+            None => bytes,
+        };
+        let (img, sum) = Image::decode(inner)?;
         Bundle::seal(img, sum)
     }
 
-    /// Reads and verifies a bundle file.
+    /// Reads and verifies a bundle file (signed or not, as
+    /// [`Bundle::from_bytes`]).
     pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<Bundle, BundleError> {
+        Bundle::from_bytes(&read_file(path.as_ref())?)
+    }
+}
+
+/// Reads a bundle file: only a regular file, never more than
+/// [`MAX_BUNDLE_BYTES`].
+pub(crate) fn read_file(path: &std::path::Path) -> Result<Vec<u8>, BundleError> {
+    {
         use std::io::Read as _;
-        let path = path.as_ref();
         let fail = |message: String| {
             BundleError::new(
                 BundleErrorKind::Io,
@@ -70,7 +87,7 @@ impl Bundle {
                 MAX_BUNDLE_BYTES >> 20
             )));
         }
-        Bundle::from_bytes(&bytes)
+        Ok(bytes)
     }
 }
 

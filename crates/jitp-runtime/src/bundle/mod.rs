@@ -24,6 +24,7 @@
 
 mod checksum;
 mod decode;
+pub(crate) use decode::read_file;
 mod encode;
 mod model;
 mod strindex;
@@ -75,6 +76,8 @@ pub struct Bundle {
     pub(crate) img: Image,
     /// Lookup tables built at load time (not serialised).
     pub(crate) lookup: Lookup,
+    /// The trusted key whose signature was verified when it loaded.
+    pub(crate) signer: Option<crate::signature::KeyId>,
 }
 
 /// Name lookups built when a bundle is loaded.
@@ -127,7 +130,11 @@ impl Bundle {
     fn seal(img: Image, fingerprint: u64) -> Result<Bundle, BundleError> {
         img.verify()?;
         let lookup = Lookup::build(&img, fingerprint);
-        Ok(Bundle { img, lookup })
+        Ok(Bundle {
+            img,
+            lookup,
+            signer: None,
+        })
     }
 
     /// Verifies an assembled image completely, exactly as loading does
