@@ -14,6 +14,7 @@ mod differential;
 mod disasm;
 mod fmt;
 mod fuzz;
+mod horizon;
 mod hostile;
 mod inputs;
 mod layers;

@@ -161,7 +161,9 @@ fn refusal(version: u32, bytes: &[u8]) -> String {
         .get(SUMMED_FROM..HEADER_LEN)
         .and_then(|f| <&[u8; BUILDER_LEN]>::try_from(f).ok());
     let by = match field.and_then(builder_text) {
-        _ if version < 4 => "an earlier jitp (bundles before format version 4 do not record which)".to_string(),
+        _ if version < 4 => {
+            "an earlier jitp (bundles before format version 4 do not record which)".to_string()
+        }
         Some(v) if !v.is_empty() => format!("jitp {v}"),
         _ => "an unknown jitp".to_string(),
     };

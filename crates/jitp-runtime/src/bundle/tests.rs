@@ -202,7 +202,9 @@ fn header_layout() {
     let version = env!("CARGO_PKG_VERSION").as_bytes();
     assert_eq!(b.built_by().as_bytes(), version);
     assert_eq!(&bytes[20..20 + version.len()], version);
-    assert!(bytes[20 + version.len()..HEADER_LEN].iter().all(|b| *b == 0));
+    assert!(bytes[20 + version.len()..HEADER_LEN]
+        .iter()
+        .all(|b| *b == 0));
     assert_eq!(HEADER_LEN, 36);
     let again = load(&bytes).expect("loads");
     assert_eq!(again.to_bytes(), bytes);
@@ -1709,8 +1711,15 @@ fn hostile_byte_level_encodings_are_rejected() {
     let base = fixture("rotate_secrets");
     let bytes = base.to_bytes();
     // the body starts with the package name: a length then bytes
-    let name_len = u32::from_le_bytes(bytes[HEADER_LEN..HEADER_LEN + 4].try_into().expect("4 bytes")) as usize;
-    assert_eq!(&bytes[HEADER_LEN + 4..HEADER_LEN + 4 + name_len], base.img.name.as_bytes());
+    let name_len = u32::from_le_bytes(
+        bytes[HEADER_LEN..HEADER_LEN + 4]
+            .try_into()
+            .expect("4 bytes"),
+    ) as usize;
+    assert_eq!(
+        &bytes[HEADER_LEN + 4..HEADER_LEN + 4 + name_len],
+        base.img.name.as_bytes()
+    );
     // invalid UTF-8 in the name
     let mut bad = bytes.clone();
     bad[HEADER_LEN + 4] = 0xff;
