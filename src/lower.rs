@@ -139,6 +139,7 @@ fn compile_inner(p: &Program, sources: &SourceMap) -> Result<Bundle, Vec<Diagnos
     let files = program_files.clone().map(|f| f.name.clone()).collect();
     let texts = program_files.map(|f| f.text.clone()).collect();
     let image = Image {
+        builder: env!("CARGO_PKG_VERSION").to_string(),
         name,
         strings: l.strings,
         schema: l.schema,

@@ -11,6 +11,7 @@
 use crate::check::hir::*;
 use crate::syntax::ast::{Effect as RuleEffect, TaskKind};
 use jitp_runtime::decision::{DecisionRecord, Effect, Obligation, Reason};
+use jitp_runtime::format::horizon;
 use jitp_runtime::value::{approver_key, canonical_identity, parse_ip, Cidr, Duration, Time};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -432,9 +433,137 @@ fn value(p: &Program, ty: &Type, json: Option<&Json>, path: &str) -> Result<Valu
 // ---------------------------------------------------------------- evaluation
 
 /// What names evaluate to.
+#[derive(Clone)]
 struct Env<'a> {
     req: Option<&'a Request>,
-    params: Vec<Value>,
+    params: Vec<(Value, M)>,
+    /// How many speculative evaluations (see [`horizon::combine`]) this one
+    /// is inside.
+    depth: u32,
+}
+
+/// What evaluation knows about a value besides itself: how fast it moves
+/// with `now` (its slope) and, for a `Bool`, the first instant at which it
+/// may change (its horizon), as in `jitp_runtime::format::horizon`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct M {
+    slope: i32,
+    hz: i64,
+}
+
+const PLAIN: M = M {
+    slope: 0,
+    hz: horizon::NEVER,
+};
+
+fn slope(slope: i32) -> M {
+    M { slope, ..PLAIN }
+}
+
+fn hz(hz: i64) -> M {
+    M { slope: 0, hz }
+}
+
+fn cmp_code(op: CmpOp) -> jitp_runtime::format::CmpOp {
+    use jitp_runtime::format::cmp;
+    match op {
+        CmpOp::Eq => cmp::EQ,
+        CmpOp::Ne => cmp::NE,
+        CmpOp::Lt => cmp::LT,
+        CmpOp::Le => cmp::LE,
+        CmpOp::Gt => cmp::GT,
+        CmpOp::Ge => cmp::GE,
+    }
+}
+
+/// The horizon of `x <op> y`: only values time can order have one.
+fn cmp_horizon(now: i64, op: CmpOp, x: &Value, mx: M, y: &Value, my: M) -> M {
+    match (x, y) {
+        (Value::Time(a), Value::Time(b))
+        | (Value::Dur(a), Value::Dur(b))
+        | (Value::Int(a), Value::Int(b)) => hz(horizon::compare(
+            now,
+            cmp_code(op),
+            *a,
+            mx.slope,
+            *b,
+            my.slope,
+        )),
+        _ => PLAIN,
+    }
+}
+
+/// Evaluates `e`, speculatively (a failure is no answer), one level deeper.
+fn speculate(p: &Program, env: &Env<'_>, e: &Expr) -> Option<(bool, (i64, ()))> {
+    if env.depth >= horizon::MAX_SPECULATION {
+        return None;
+    }
+    let inner = Env {
+        depth: env.depth + 1,
+        ..env.clone()
+    };
+    match eval_m(p, &inner, e) {
+        Ok((Value::Bool(b), m)) => Some((b, (m.hz, ()))),
+        _ => None,
+    }
+}
+
+/// `a and b` (`short` false) or `a or b` (`short` true), with horizons.
+fn logic(p: &Program, env: &Env<'_>, short: bool, a: &Expr, b: &Expr) -> R<(Value, M)> {
+    let (va, ma) = eval_m(p, env, a)?;
+    let Value::Bool(va) = va else {
+        return internal("and/or");
+    };
+    if va == short {
+        let h = horizon::combine(short, (va, (ma.hz, ())), speculate(p, env, b));
+        return Ok((Value::Bool(va), hz(h.0)));
+    }
+    let (vb, mb) = eval_m(p, env, b)?;
+    let Value::Bool(vb) = vb else {
+        return internal("and/or");
+    };
+    let h = horizon::combine(short, (va, (ma.hz, ())), Some((vb, (mb.hz, ()))));
+    Ok((Value::Bool(vb), hz(h.0)))
+}
+
+/// `x in [items]` with request values: `x == item` for each item, left to
+/// right up to the first match, as the VM runs it (a right-nested `or`).
+fn in_items(p: &Program, env: &Env<'_>, x: &(Value, M), items: &[Expr]) -> R<(Value, M)> {
+    let Some((item, rest)) = items.split_first() else {
+        return Ok((Value::Bool(false), PLAIN));
+    };
+    let (y, my) = eval_m(p, env, item)?;
+    let now = env.req.map_or(0, |r| r.now);
+    let (found, m) = match (&x.0, &y) {
+        (Value::Absent, _) | (_, Value::Absent) => (false, PLAIN),
+        (Value::Ip(ip), Value::Net(n)) => (n.contains(*ip), PLAIN),
+        (a, b) => (*a == *b, cmp_horizon(now, CmpOp::Eq, a, x.1, b, my)),
+    };
+    if rest.is_empty() {
+        return Ok((Value::Bool(found), m));
+    }
+    if found {
+        let other = if env.depth >= horizon::MAX_SPECULATION {
+            None
+        } else {
+            let inner = Env {
+                depth: env.depth + 1,
+                ..env.clone()
+            };
+            match in_items(p, &inner, x, rest) {
+                Ok((Value::Bool(b), mb)) => Some((b, (mb.hz, ()))),
+                _ => None,
+            }
+        };
+        let h = horizon::combine(true, (true, (m.hz, ())), other);
+        return Ok((Value::Bool(true), hz(h.0)));
+    }
+    let (vb, mb) = in_items(p, env, x, rest)?;
+    let Value::Bool(vb) = vb else {
+        return internal("in");
+    };
+    let h = horizon::combine(true, (false, (m.hz, ())), Some((vb, (mb.hz, ()))));
+    Ok((Value::Bool(vb), hz(h.0)))
 }
 
 /// Evaluates a constant from its defining expression.
@@ -442,6 +571,7 @@ fn eval_const(p: &Program, c: ConstId) -> R<Value> {
     let env = Env {
         req: None,
         params: Vec::new(),
+        depth: 0,
     };
     match p.consts.get(c.index()) {
         Some(def) => eval(p, &env, &def.value),
@@ -450,240 +580,309 @@ fn eval_const(p: &Program, c: ConstId) -> R<Value> {
 }
 
 fn eval(p: &Program, env: &Env<'_>, e: &Expr) -> R<Value> {
-    Ok(match &e.kind {
-        ExprKind::Lit(l) => match l {
-            Literal::Bool(b) => Value::Bool(*b),
-            Literal::Int(i) => Value::Int(*i),
-            Literal::Str(s) => Value::Str(s.clone()),
-            Literal::Time(t) => Value::Time(t.0),
-            Literal::Duration(d) => Value::Dur(d.0),
-            Literal::Ip(ip) => Value::Ip(*ip),
-            Literal::Net(n) => Value::Net(*n),
-            Literal::Enum(_, v) => Value::Enum(*v),
-        },
-        ExprKind::Set(items) => {
-            Value::Set(items.iter().map(|i| eval(p, env, i)).collect::<R<_>>()?)
-        }
-        ExprKind::Var(v) => {
-            if let Var::Param(i) = v {
-                return env
-                    .params
-                    .get(*i as usize)
-                    .cloned()
-                    .map_or_else(|| internal("parameter"), Ok);
+    eval_m(p, env, e).map(|(v, _)| v)
+}
+
+/// Evaluates `e` with its slope and horizon.
+fn eval_m(p: &Program, env: &Env<'_>, e: &Expr) -> R<(Value, M)> {
+    let now = env.req.map_or(0, |r| r.now);
+    Ok((
+        match &e.kind {
+            ExprKind::Lit(l) => match l {
+                Literal::Bool(b) => Value::Bool(*b),
+                Literal::Int(i) => Value::Int(*i),
+                Literal::Str(s) => Value::Str(s.clone()),
+                Literal::Time(t) => Value::Time(t.0),
+                Literal::Duration(d) => Value::Dur(d.0),
+                Literal::Ip(ip) => Value::Ip(*ip),
+                Literal::Net(n) => Value::Net(*n),
+                Literal::Enum(_, v) => Value::Enum(*v),
+            },
+            ExprKind::Set(items) => {
+                Value::Set(items.iter().map(|i| eval(p, env, i)).collect::<R<_>>()?)
             }
-            let Some(req) = env.req else {
-                return internal("request name in a constant");
-            };
-            match v {
-                Var::Principal => req.principal.clone(),
-                Var::Resource => req.resource.clone(),
-                Var::Context => req.context.clone(),
-                Var::Evidence => req.evidence.clone(),
-                Var::TaskParams(_) => match &req.task {
-                    Some(t) => t.params.clone(),
-                    None => return internal("task parameters outside a task"),
-                },
-                Var::Now => Value::Time(req.now),
-                Var::Action => Value::Str(p.action(req.action).name.clone()),
-                Var::Task | Var::Param(_) => return internal("bare task"),
-            }
-        }
-        ExprKind::Const(c) => eval_const(p, *c)?,
-        ExprKind::Field { base, name, .. } => match eval(p, env, base)? {
-            Value::Absent => Value::Absent,
-            Value::Record(fields) => fields.get(name).cloned().unwrap_or(Value::Absent),
-            _ => return internal("field of a non-record"),
-        },
-        ExprKind::TaskField(f) => {
-            let Some(t) = env.req.and_then(|r| r.task.as_ref()) else {
-                return internal("task field without a task");
-            };
-            match f {
-                TaskField::Name => Value::Str(p.task(t.task).name.clone()),
-                TaskField::Id => Value::Str(t.id.clone()),
-                TaskField::StartedAt => Value::Time(t.started_at),
-                TaskField::Approvals => Value::Int(t.approvers.len() as i64),
-                TaskField::Approvers => {
-                    Value::Set(t.approvers.iter().map(|a| Value::Str(a.clone())).collect())
+            ExprKind::Var(v) => {
+                if let Var::Param(i) = v {
+                    return env
+                        .params
+                        .get(*i as usize)
+                        .cloned()
+                        .map_or_else(|| internal("parameter"), Ok);
+                }
+                if let (Var::Now, Some(req)) = (v, env.req) {
+                    return Ok((Value::Time(req.now), slope(1)));
+                }
+                let Some(req) = env.req else {
+                    return internal("request name in a constant");
+                };
+                match v {
+                    Var::Principal => req.principal.clone(),
+                    Var::Resource => req.resource.clone(),
+                    Var::Context => req.context.clone(),
+                    Var::Evidence => req.evidence.clone(),
+                    Var::TaskParams(_) => match &req.task {
+                        Some(t) => t.params.clone(),
+                        None => return internal("task parameters outside a task"),
+                    },
+                    Var::Now => Value::Time(req.now),
+                    Var::Action => Value::Str(p.action(req.action).name.clone()),
+                    Var::Task | Var::Param(_) => return internal("bare task"),
                 }
             }
-        }
-        ExprKind::Call(f, args) => {
-            let params = args
-                .iter()
-                .map(|a| eval(p, env, a))
-                .collect::<R<Vec<_>>>()?;
-            let inner = Env {
-                req: env.req,
-                params,
-            };
-            eval(p, &inner, &p.fns[f.index()].body)?
-        }
-        ExprKind::Method { method, recv, args } => {
-            let r = eval(p, env, recv)?;
-            let a = args
-                .iter()
-                .map(|a| eval(p, env, a))
-                .collect::<R<Vec<_>>>()?;
-            if r == Value::Absent || a.contains(&Value::Absent) {
-                return Ok(if method.is_predicate() {
-                    Value::Bool(false)
+            ExprKind::Const(c) => eval_const(p, *c)?,
+            ExprKind::Field { base, name, .. } => match eval(p, env, base)? {
+                Value::Absent => Value::Absent,
+                Value::Record(fields) => fields.get(name).cloned().unwrap_or(Value::Absent),
+                _ => return internal("field of a non-record"),
+            },
+            ExprKind::TaskField(f) => {
+                let Some(t) = env.req.and_then(|r| r.task.as_ref()) else {
+                    return internal("task field without a task");
+                };
+                match f {
+                    TaskField::Name => Value::Str(p.task(t.task).name.clone()),
+                    TaskField::Id => Value::Str(t.id.clone()),
+                    TaskField::StartedAt => Value::Time(t.started_at),
+                    TaskField::Approvals => Value::Int(t.approvers.len() as i64),
+                    TaskField::Approvers => {
+                        Value::Set(t.approvers.iter().map(|a| Value::Str(a.clone())).collect())
+                    }
+                }
+            }
+            ExprKind::Call(f, args) => {
+                let params = args
+                    .iter()
+                    .map(|a| eval_m(p, env, a))
+                    .collect::<R<Vec<_>>>()?;
+                let inner = Env {
+                    req: env.req,
+                    params,
+                    depth: env.depth,
+                };
+                return eval_m(p, &inner, &p.fns[f.index()].body);
+            }
+            ExprKind::Method { method, recv, args } => {
+                let r = eval(p, env, recv)?;
+                let a = args
+                    .iter()
+                    .map(|a| eval(p, env, a))
+                    .collect::<R<Vec<_>>>()?;
+                if r == Value::Absent || a.contains(&Value::Absent) {
+                    return Ok((
+                        if method.is_predicate() {
+                            Value::Bool(false)
+                        } else {
+                            Value::Absent
+                        },
+                        PLAIN,
+                    ));
+                }
+                match (method, &r, a.first()) {
+                    (Method::StartsWith, Value::Str(s), Some(Value::Str(x))) => {
+                        Value::Bool(s.starts_with(x.as_str()))
+                    }
+                    (Method::EndsWith, Value::Str(s), Some(Value::Str(x))) => {
+                        Value::Bool(s.ends_with(x.as_str()))
+                    }
+                    (Method::StrContains, Value::Str(s), Some(Value::Str(x))) => {
+                        Value::Bool(s.contains(x.as_str()))
+                    }
+                    (Method::Contains, Value::Set(s), Some(x)) => Value::Bool(s.contains(x)),
+                    (Method::ContainsAny, Value::Set(s), Some(Value::Set(x))) => {
+                        Value::Bool(x.iter().any(|v| s.contains(v)))
+                    }
+                    (Method::ContainsAll, Value::Set(s), Some(Value::Set(x))) => {
+                        Value::Bool(x.iter().all(|v| s.contains(v)))
+                    }
+                    (Method::IsEmpty, Value::Set(s), None) => Value::Bool(s.is_empty()),
+                    (Method::Len, Value::Set(s), None) => Value::Int(s.len() as i64),
+                    _ => return internal("method operands"),
+                }
+            }
+            ExprKind::Not(x) => match eval_m(p, env, x)? {
+                (Value::Bool(b), m) => return Ok((Value::Bool(!b), m)),
+                _ => return internal("not"),
+            },
+            ExprKind::Neg(x) => match eval_m(p, env, x)? {
+                (Value::Int(i), _) => Value::Int(i.checked_neg().ok_or(EvalError::Overflow)?),
+                (Value::Dur(d), m) => {
+                    let d = Value::Dur(d.checked_neg().ok_or(EvalError::Overflow)?);
+                    return Ok((d, slope(horizon::slope_neg(m.slope))));
+                }
+                _ => return internal("neg"),
+            },
+            ExprKind::And(a, b) => return logic(p, env, false, a, b),
+            ExprKind::Or(a, b) => return logic(p, env, true, a, b),
+            ExprKind::Cmp(op, a, b) => {
+                let ((x, mx), (y, my)) = (eval_m(p, env, a)?, eval_m(p, env, b)?);
+                if x == Value::Absent || y == Value::Absent {
+                    return Ok((Value::Bool(false), PLAIN));
+                }
+                let m = cmp_horizon(now, *op, &x, mx, &y, my);
+                return Ok((
+                    Value::Bool(match op {
+                        CmpOp::Eq => x == y,
+                        CmpOp::Ne => x != y,
+                        _ => {
+                            let ord = match (&x, &y) {
+                                (Value::Int(a), Value::Int(b))
+                                | (Value::Time(a), Value::Time(b))
+                                | (Value::Dur(a), Value::Dur(b)) => a.cmp(b),
+                                _ => return internal("ordering"),
+                            };
+                            match op {
+                                CmpOp::Lt => ord.is_lt(),
+                                CmpOp::Le => ord.is_le(),
+                                CmpOp::Gt => ord.is_gt(),
+                                _ => ord.is_ge(),
+                            }
+                        }
+                    }),
+                    m,
+                ));
+            }
+            ExprKind::Arith(op, a, b) => {
+                let ((x, mx), (y, my)) = (eval_m(p, env, a)?, eval_m(p, env, b)?);
+                let add = *op == ArithOp::Add;
+                let m = slope(if add {
+                    horizon::slope_add(mx.slope, my.slope)
                 } else {
-                    Value::Absent
+                    horizon::slope_sub(mx.slope, my.slope)
                 });
+                let f = |a: i64, b: i64| {
+                    if add {
+                        a.checked_add(b)
+                    } else {
+                        a.checked_sub(b)
+                    }
+                };
+                let v = match (x, y) {
+                    (Value::Int(a), Value::Int(b)) => {
+                        Value::Int(f(a, b).ok_or(EvalError::Overflow)?)
+                    }
+                    (Value::Time(a), Value::Dur(b)) => {
+                        Value::Time(f(a, b).ok_or(EvalError::Overflow)?)
+                    }
+                    (Value::Dur(a), Value::Time(b)) if add => {
+                        Value::Time(a.checked_add(b).ok_or(EvalError::Overflow)?)
+                    }
+                    (Value::Time(a), Value::Time(b)) if !add => {
+                        Value::Dur(a.checked_sub(b).ok_or(EvalError::Overflow)?)
+                    }
+                    (Value::Dur(a), Value::Dur(b)) => {
+                        Value::Dur(f(a, b).ok_or(EvalError::Overflow)?)
+                    }
+                    _ => return internal("arithmetic"),
+                };
+                return Ok((v, m));
             }
-            match (method, &r, a.first()) {
-                (Method::StartsWith, Value::Str(s), Some(Value::Str(x))) => {
-                    Value::Bool(s.starts_with(x.as_str()))
-                }
-                (Method::EndsWith, Value::Str(s), Some(Value::Str(x))) => {
-                    Value::Bool(s.ends_with(x.as_str()))
-                }
-                (Method::StrContains, Value::Str(s), Some(Value::Str(x))) => {
-                    Value::Bool(s.contains(x.as_str()))
-                }
-                (Method::Contains, Value::Set(s), Some(x)) => Value::Bool(s.contains(x)),
-                (Method::ContainsAny, Value::Set(s), Some(Value::Set(x))) => {
-                    Value::Bool(x.iter().any(|v| s.contains(v)))
-                }
-                (Method::ContainsAll, Value::Set(s), Some(Value::Set(x))) => {
-                    Value::Bool(x.iter().all(|v| s.contains(v)))
-                }
-                (Method::IsEmpty, Value::Set(s), None) => Value::Bool(s.is_empty()),
-                (Method::Len, Value::Set(s), None) => Value::Int(s.len() as i64),
-                _ => return internal("method operands"),
-            }
-        }
-        ExprKind::Not(x) => match eval(p, env, x)? {
-            Value::Bool(b) => Value::Bool(!b),
-            _ => return internal("not"),
-        },
-        ExprKind::Neg(x) => match eval(p, env, x)? {
-            Value::Int(i) => Value::Int(i.checked_neg().ok_or(EvalError::Overflow)?),
-            Value::Dur(d) => Value::Dur(d.checked_neg().ok_or(EvalError::Overflow)?),
-            _ => return internal("neg"),
-        },
-        ExprKind::And(a, b) => match eval(p, env, a)? {
-            Value::Bool(false) => Value::Bool(false),
-            Value::Bool(true) => eval(p, env, b)?,
-            _ => return internal("and"),
-        },
-        ExprKind::Or(a, b) => match eval(p, env, a)? {
-            Value::Bool(true) => Value::Bool(true),
-            Value::Bool(false) => eval(p, env, b)?,
-            _ => return internal("or"),
-        },
-        ExprKind::Cmp(op, a, b) => {
-            let (x, y) = (eval(p, env, a)?, eval(p, env, b)?);
-            if x == Value::Absent || y == Value::Absent {
-                return Ok(Value::Bool(false));
-            }
-            Value::Bool(match op {
-                CmpOp::Eq => x == y,
-                CmpOp::Ne => x != y,
-                _ => {
-                    let ord = match (&x, &y) {
-                        (Value::Int(a), Value::Int(b))
-                        | (Value::Time(a), Value::Time(b))
-                        | (Value::Dur(a), Value::Dur(b)) => a.cmp(b),
-                        _ => return internal("ordering"),
-                    };
-                    match op {
-                        CmpOp::Lt => ord.is_lt(),
-                        CmpOp::Le => ord.is_le(),
-                        CmpOp::Gt => ord.is_gt(),
-                        _ => ord.is_ge(),
+            ExprKind::In(a, b) => {
+                let (x, mx) = eval_m(p, env, a)?;
+                if let ExprKind::Set(items) = &b.kind {
+                    if !b.is_closed() {
+                        // As lowered: tried item by item, left to right, up to
+                        // the first match (like `or`); nothing when `x` is absent.
+                        if x == Value::Absent {
+                            return Ok((Value::Bool(false), PLAIN));
+                        }
+                        return in_items(p, env, &(x, mx), items);
                     }
                 }
-            })
-        }
-        ExprKind::Arith(op, a, b) => {
-            let (x, y) = (eval(p, env, a)?, eval(p, env, b)?);
-            let add = *op == ArithOp::Add;
-            let f = |a: i64, b: i64| {
-                if add {
-                    a.checked_add(b)
-                } else {
-                    a.checked_sub(b)
-                }
-            };
-            match (x, y) {
-                (Value::Int(a), Value::Int(b)) => Value::Int(f(a, b).ok_or(EvalError::Overflow)?),
-                (Value::Time(a), Value::Dur(b)) => Value::Time(f(a, b).ok_or(EvalError::Overflow)?),
-                (Value::Dur(a), Value::Time(b)) if add => {
-                    Value::Time(a.checked_add(b).ok_or(EvalError::Overflow)?)
-                }
-                (Value::Time(a), Value::Time(b)) if !add => {
-                    Value::Dur(a.checked_sub(b).ok_or(EvalError::Overflow)?)
-                }
-                (Value::Dur(a), Value::Dur(b)) => Value::Dur(f(a, b).ok_or(EvalError::Overflow)?),
-                _ => return internal("arithmetic"),
-            }
-        }
-        ExprKind::In(a, b) => {
-            let x = eval(p, env, a)?;
-            if let ExprKind::Set(items) = &b.kind {
-                // A set literal is tried item by item, left to right, up to
-                // the first match (like `or`); nothing when `x` is absent.
-                if x == Value::Absent {
-                    return Ok(Value::Bool(false));
-                }
-                for item in items {
-                    let found = match (&x, eval(p, env, item)?) {
-                        (Value::Ip(ip), Value::Net(n)) => n.contains(*ip),
-                        (x, y) => *x == y,
-                    };
-                    if found {
-                        return Ok(Value::Bool(true));
+                let y = eval(p, env, b)?;
+                Value::Bool(match (&x, &y) {
+                    (Value::Absent, _) | (_, Value::Absent) => false,
+                    (Value::Ip(ip), Value::Net(n)) => n.contains(*ip),
+                    (Value::Ip(ip), Value::Set(s))
+                        if s.iter().all(|v| matches!(v, Value::Net(_))) && !s.is_empty() =>
+                    {
+                        s.iter()
+                            .any(|v| matches!(v, Value::Net(n) if n.contains(*ip)))
                     }
-                }
-                return Ok(Value::Bool(false));
+                    (Value::Time(t), Value::Record(w)) => match (w.get("start"), w.get("end")) {
+                        (Some(Value::Time(s)), Some(Value::Time(e))) => {
+                            // start <= t and t < end, both evaluated
+                            let ge = cmp_code(CmpOp::Ge);
+                            let c1 = horizon::compare(now, ge, *t, mx.slope, *s, 0);
+                            let c2 =
+                                horizon::compare(now, cmp_code(CmpOp::Lt), *t, mx.slope, *e, 0);
+                            let h = horizon::combine(
+                                false,
+                                (s <= t, (c1, ())),
+                                Some((t < e, (c2, ()))),
+                            );
+                            return Ok((Value::Bool(s <= t && t < e), hz(h.0)));
+                        }
+                        _ => return internal("window"),
+                    },
+                    (x, Value::Set(s)) => s.contains(x),
+                    _ => return internal("in"),
+                })
             }
-            let y = eval(p, env, b)?;
-            Value::Bool(match (&x, &y) {
-                (Value::Absent, _) | (_, Value::Absent) => false,
-                (Value::Ip(ip), Value::Net(n)) => n.contains(*ip),
-                (Value::Ip(ip), Value::Set(s))
-                    if s.iter().all(|v| matches!(v, Value::Net(_))) && !s.is_empty() =>
-                {
-                    s.iter()
-                        .any(|v| matches!(v, Value::Net(n) if n.contains(*ip)))
-                }
-                (Value::Time(t), Value::Record(w)) => match (w.get("start"), w.get("end")) {
-                    (Some(Value::Time(s)), Some(Value::Time(e))) => s <= t && t < e,
-                    _ => return internal("window"),
-                },
-                (x, Value::Set(s)) => s.contains(x),
-                _ => return internal("in"),
-            })
-        }
-        ExprKind::Like(a, pat) => match eval(p, env, a)? {
-            Value::Absent => Value::Bool(false),
-            Value::Str(s) => Value::Bool(pat.matches(&s)),
-            _ => return internal("like"),
+            ExprKind::Like(a, pat) => match eval(p, env, a)? {
+                Value::Absent => Value::Bool(false),
+                Value::Str(s) => Value::Bool(pat.matches(&s)),
+                _ => return internal("like"),
+            },
+            ExprKind::Default(a, b) => match eval_m(p, env, a)? {
+                (Value::Absent, _) => return eval_m(p, env, b),
+                v => return Ok(v),
+            },
+            ExprKind::Has(x) => Value::Bool(eval(p, env, x)? != Value::Absent),
+            ExprKind::Error => return internal("error node"),
         },
-        ExprKind::Default(a, b) => match eval(p, env, a)? {
-            Value::Absent => eval(p, env, b)?,
-            v => v,
-        },
-        ExprKind::Has(x) => Value::Bool(eval(p, env, x)? != Value::Absent),
-        ExprKind::Error => return internal("error node"),
-    })
+        PLAIN,
+    ))
 }
 
 fn holds(p: &Program, req: &Request, e: &Expr) -> R<bool> {
-    match eval(
-        p,
-        &Env {
-            req: Some(req),
-            params: Vec::new(),
-        },
-        e,
-    )? {
-        Value::Bool(b) => Ok(b),
+    holds_h(p, req, e, 0).map(|(b, _)| b)
+}
+
+/// A condition's value and horizon, evaluated `depth` speculations deep.
+fn holds_h(p: &Program, req: &Request, e: &Expr, depth: u32) -> R<(bool, i64)> {
+    let env = Env {
+        req: Some(req),
+        params: Vec::new(),
+        depth,
+    };
+    match eval_m(p, &env, e)? {
+        (Value::Bool(b), m) => Ok((b, m.hz)),
         _ => internal("condition is not a Bool"),
     }
+}
+
+/// The horizon of a permit that allows: the shortest of its `when`,
+/// `unless` and `require`s (an `and` of them all).
+fn permit_horizon(p: &Program, req: &Request, r: &Rule) -> i64 {
+    r.when
+        .iter()
+        .chain(r.unless.iter())
+        .chain(r.requires.iter().map(|q| &q.cond))
+        .filter_map(|e| holds_h(p, req, e, 0).ok())
+        .map(|(_, h)| h)
+        .min()
+        .unwrap_or(horizon::NEVER)
+}
+
+/// The horizon of a guard that does not hold: when it may start to.
+fn guard_horizon(p: &Program, req: &Request, r: &Rule) -> i64 {
+    let when = match &r.when {
+        Some(w) => match holds_h(p, req, w, 0) {
+            Ok(v) => v,
+            Err(_) => return horizon::NEVER,
+        },
+        None => (true, horizon::NEVER),
+    };
+    let Some(u) = &r.unless else {
+        return when.1;
+    };
+    let depth = u32::from(!when.0);
+    let other = if depth < horizon::MAX_SPECULATION {
+        holds_h(p, req, u, depth).ok().map(|(v, h)| (!v, (h, ())))
+    } else {
+        None
+    };
+    horizon::combine(false, (when.0, (when.1, ())), other).0
 }
 
 /// `when` holds and `unless` does not.
@@ -797,6 +996,12 @@ pub fn decide(p: &Program, req: &Request) -> DecisionRecord {
             continue;
         }
         if missing.is_empty() {
+            let h = permit_horizon(p, req, r);
+            let expires_at = match expires_at {
+                _ if h == horizon::NEVER => expires_at,
+                Some(e) if e <= h => Some(e),
+                _ => Some(h),
+            };
             let better = match &allowed {
                 None => true,
                 Some((_, best)) => match (best, expires_at) {
@@ -815,7 +1020,22 @@ pub fn decide(p: &Program, req: &Request) -> DecisionRecord {
             stepped = Some((r, missing));
         }
     }
-    if let Some((r, expires_at)) = allowed {
+    if let Some((r, mut expires_at)) = allowed {
+        // A guard for this request that will start to hold ends the grant.
+        for g in &p.rules {
+            let matches = g.effect == RuleEffect::Forbid
+                && g.actions.contains(&req.action)
+                && g.resource
+                    .as_ref()
+                    .is_none_or(|t| t.contains(&req.resource_type))
+                && in_scope(g);
+            if matches {
+                let h = guard_horizon(p, req, g);
+                if h != horizon::NEVER {
+                    expires_at = Some(expires_at.map_or(h, |e| e.min(h)));
+                }
+            }
+        }
         let mut d = base(Effect::Allow, Reason::Granted, Some(r));
         d.expires_at = expires_at.map(|e| Time(e).to_string());
         if let Some(t) = r.task {

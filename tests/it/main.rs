@@ -15,6 +15,7 @@ mod disasm;
 mod extensions;
 mod fmt;
 mod fuzz;
+mod horizon;
 mod hostile;
 mod inputs;
 mod layers;

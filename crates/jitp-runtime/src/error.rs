@@ -49,8 +49,8 @@ pub struct BundleError {
     /// What kind of problem it is.
     pub kind: BundleErrorKind,
     /// Where, for problems of the encoding: a byte offset counted from the
-    /// start of the body, which follows the 20-byte header (magic, version,
-    /// checksum), as the message counts. `None` for problems that have no
+    /// start of the body, which follows the 36-byte header (magic, version,
+    /// checksum, builder), as the message counts. `None` for problems that have no
     /// single position (a bad header, a failed verification, I/O).
     pub offset: Option<usize>,
     message: String,

@@ -8,6 +8,7 @@ use crate::bind::BoundRequest;
 use crate::bundle::{Block, Bundle, RuleMeta, MAX_LOCALS, MAX_STACK};
 use crate::bytecode::{cmp, method, CmpOp, Instr};
 use crate::decision::{Effect, Reason};
+use crate::horizon::{self, combine, slope_add, slope_neg, slope_sub, MAX_SPECULATION, NEVER};
 use crate::val::{Arena, EvalError, SetRef, Val};
 use crate::value::{Duration, Time};
 use crate::Decision;
@@ -50,6 +51,188 @@ impl Machine {
 }
 
 type R<T> = Result<T, EvalError>;
+
+/// A horizon and the instruction that bounds it (`u32::MAX`: none).
+pub(super) type Hz = (i64, u32);
+
+/// What tracked mode knows about a stack value or local: its slope (for
+/// values) and its horizon (for `Bool`s), see [`crate::horizon`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) struct Meta {
+    slope: i32,
+    hz: i64,
+    src: u32,
+    /// For a `Bool`: the instruction of the condition that gave it its
+    /// value (an atom, or the `and`/`or` when every operand agreed).
+    blame: u32,
+}
+
+impl Meta {
+    /// A value time does not move, or a `Bool` time does not change.
+    const PLAIN: Meta = Meta {
+        slope: 0,
+        hz: NEVER,
+        src: u32::MAX,
+        blame: u32::MAX,
+    };
+
+    fn slope(slope: i32) -> Meta {
+        Meta {
+            slope,
+            ..Meta::PLAIN
+        }
+    }
+
+    fn bool((hz, src): Hz, blame: u32) -> Meta {
+        Meta {
+            slope: 0,
+            hz,
+            src,
+            blame,
+        }
+    }
+
+    pub(super) fn hz(self) -> Hz {
+        (self.hz, self.src)
+    }
+}
+
+/// An `and`/`or` whose first operand did not decide it: when its second
+/// operand (ending at `end`) is done, their horizons combine.
+#[derive(Copy, Clone, Debug)]
+pub(super) struct Frame {
+    end: usize,
+    short: bool,
+    acc: Meta,
+    /// The jump instruction (absolute index): the `and`/`or` itself.
+    at: u32,
+}
+
+/// Scratch space of tracked mode, beside a [`Machine`]: fixed arrays like
+/// the machine's (heap only for bundles whose blocks need more), so that
+/// computing a grant's horizon allocates nothing either.
+pub(super) struct Track {
+    stack: [Meta; INLINE],
+    locals: [Meta; INLINE],
+    big_stack: Vec<Meta>,
+    big_locals: Vec<Meta>,
+    big: bool,
+    frames: Frames,
+}
+
+/// A stack of [`Frame`]s: inline up to 64 nested `and`/`or`.
+pub(super) struct Frames {
+    inline: [Option<Frame>; 64],
+    len: usize,
+    more: Vec<Frame>,
+}
+
+impl Frames {
+    fn len(&self) -> usize {
+        self.len + self.more.len()
+    }
+    fn clear(&mut self) {
+        self.len = 0;
+        self.more.clear();
+    }
+    fn push(&mut self, f: Frame) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) if self.more.is_empty() => {
+                *slot = Some(f);
+                self.len += 1;
+            }
+            _ => self.more.push(f),
+        }
+    }
+    fn pop(&mut self) -> Option<Frame> {
+        if let Some(f) = self.more.pop() {
+            return Some(f);
+        }
+        self.len = self.len.checked_sub(1)?;
+        self.inline.get(self.len).copied().flatten()
+    }
+    fn last(&self) -> Option<Frame> {
+        match self.more.last() {
+            Some(f) => Some(*f),
+            None => self.inline.get(self.len.checked_sub(1)?).copied().flatten(),
+        }
+    }
+    fn truncate(&mut self, n: usize) {
+        while self.len() > n {
+            self.pop();
+        }
+    }
+}
+
+impl Track {
+    pub(super) fn new(b: &Bundle) -> Track {
+        let (max_stack, max_locals) = (
+            b.img.max_stack.min(MAX_STACK),
+            b.img.max_locals.min(MAX_LOCALS),
+        );
+        let big = max_stack as usize > INLINE || max_locals as usize > INLINE;
+        Track {
+            stack: [Meta::PLAIN; INLINE],
+            locals: [Meta::PLAIN; INLINE],
+            big_stack: if big {
+                vec![Meta::PLAIN; max_stack as usize + 1]
+            } else {
+                Vec::new()
+            },
+            big_locals: if big {
+                vec![Meta::PLAIN; max_locals as usize + 1]
+            } else {
+                Vec::new()
+            },
+            big,
+            frames: Frames {
+                inline: [None; 64],
+                len: 0,
+                more: Vec::new(),
+            },
+        }
+    }
+
+    fn get(&self, i: usize) -> Meta {
+        let s: &[Meta] = if self.big {
+            &self.big_stack
+        } else {
+            &self.stack
+        };
+        s.get(i).copied().unwrap_or(Meta::PLAIN)
+    }
+
+    fn set(&mut self, i: usize, m: Meta) {
+        let s: &mut [Meta] = if self.big {
+            &mut self.big_stack
+        } else {
+            &mut self.stack
+        };
+        if let Some(x) = s.get_mut(i) {
+            *x = m;
+        }
+    }
+
+    fn local(&self, i: usize) -> Meta {
+        let s: &[Meta] = if self.big {
+            &self.big_locals
+        } else {
+            &self.locals
+        };
+        s.get(i).copied().unwrap_or(Meta::PLAIN)
+    }
+
+    fn set_local(&mut self, i: usize, m: Meta) {
+        let s: &mut [Meta] = if self.big {
+            &mut self.big_locals
+        } else {
+            &mut self.locals
+        };
+        if let Some(x) = s.get_mut(i) {
+            *x = m;
+        }
+    }
+}
 
 /// The outcome of one rule's conditions.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -168,9 +351,65 @@ impl Bundle {
         } else {
             (&mut m.stack, &mut m.locals)
         };
+        match self.exec::<false>(req, code, start, 0, None, stack, 0, locals, None, 0)? {
+            Val::Bool(b) => Ok(b),
+            _ => Err(EvalError::Type),
+        }
+    }
+
+    /// Runs one block in tracked mode: its `Bool` and its horizon (the
+    /// first instant its value may change as time passes, and the
+    /// instruction that bounds it), see [`crate::horizon`]. `depth` counts
+    /// the speculative evaluations it is inside.
+    pub(super) fn run_tracked(
+        &self,
+        req: &BoundRequest,
+        m: &mut Machine,
+        t: &mut Track,
+        block: &Block,
+        depth: u32,
+    ) -> R<(bool, Hz, u32)> {
+        let start = block.start as usize;
+        let code = self
+            .img
+            .code
+            .get(start..start + block.len as usize)
+            .ok_or(EvalError::Index)?;
+        let big = !m.big_stack.is_empty();
+        let (stack, locals): (&mut [Val], &mut [Val]) = if big {
+            (&mut m.big_stack, &mut m.big_locals)
+        } else {
+            (&mut m.stack, &mut m.locals)
+        };
+        t.frames.clear();
+        t.big = big;
+        match self.exec::<true>(req, code, start, 0, None, stack, 0, locals, Some(t), depth)? {
+            Val::Bool(b) => Ok((b, t.get(0).hz(), t.get(0).blame)),
+            _ => Err(EvalError::Type),
+        }
+    }
+
+    /// The evaluation loop, from `pc` until `Ret` (or, for a speculative
+    /// evaluation, until `end`, returning the top of the stack). With
+    /// `TRACK` off (the decision path) the horizon code compiles away.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn exec<const TRACK: bool>(
+        &self,
+        req: &BoundRequest,
+        code: &[Instr],
+        base: usize,
+        mut pc: usize,
+        end: Option<usize>,
+        stack: &mut [Val],
+        sp0: usize,
+        locals: &mut [Val],
+        mut track: Option<&mut Track>,
+        depth: u32,
+    ) -> R<Val> {
         let slots = &req.slots;
-        let mut sp = 0usize;
-        let mut pc = 0usize;
+        let mut sp = sp0;
+        let frame_base = track.as_ref().map_or(0, |t| t.frames.len());
         macro_rules! push {
             ($v:expr) => {{
                 let v = $v;
@@ -190,7 +429,43 @@ impl Bundle {
             };
         }
         loop {
+            let mut pending = None;
+            if TRACK {
+                if let Some(t) = track.as_deref_mut() {
+                    let top = sp.checked_sub(1).ok_or(EvalError::Index);
+                    while t.frames.len() > frame_base && t.frames.last().map(|f| f.end) == Some(pc)
+                    {
+                        let Some(f) = t.frames.pop() else { break };
+                        let top = top?;
+                        let Some(Val::Bool(vb)) = stack.get(top).copied() else {
+                            return Err(EvalError::Type);
+                        };
+                        let mb = t.get(top);
+                        let h = combine(f.short, (!f.short, f.acc.hz()), Some((vb, mb.hz())));
+                        let blame = if vb == f.short { mb.blame } else { f.at };
+                        t.set(top, Meta::bool(h, blame));
+                    }
+                    if end == Some(pc) {
+                        return if sp == sp0 + 1 {
+                            stack.get(sp0).copied().ok_or(EvalError::Index)
+                        } else {
+                            Err(EvalError::Index)
+                        };
+                    }
+                }
+            }
             let instr = *code.get(pc).ok_or(EvalError::Index)?;
+            if TRACK {
+                if let Some(t) = track.as_deref_mut() {
+                    let at = (base + pc) as u32;
+                    pending = self.meta_before(req, t, instr, at, stack, sp);
+                    if let Some((_, m)) = pending.as_mut() {
+                        if !matches!(instr, Instr::Local { .. }) {
+                            m.blame = at;
+                        }
+                    }
+                }
+            }
             pc += 1;
             match instr {
                 Instr::Const { k } => {
@@ -364,6 +639,52 @@ impl Bundle {
                         return Err(EvalError::Type);
                     };
                     let jump_on = matches!(instr, Instr::JumpIfTrueOrPop { .. });
+                    if TRACK {
+                        if let Some(t) = track.as_deref_mut() {
+                            sp -= 1;
+                            let acc = t.get(sp);
+                            if b == jump_on {
+                                // The result is `b`; evaluate the skipped
+                                // operand anyway, in case it lasts longer.
+                                let target = pc + off.index();
+                                let other = if depth < MAX_SPECULATION {
+                                    let mark = t.frames.len();
+                                    let r = self.exec::<true>(
+                                        req,
+                                        code,
+                                        base,
+                                        pc,
+                                        Some(target),
+                                        stack,
+                                        sp,
+                                        locals,
+                                        Some(&mut *t),
+                                        depth + 1,
+                                    );
+                                    t.frames.truncate(mark);
+                                    match r {
+                                        Ok(Val::Bool(v)) => Some((v, t.get(sp).hz())),
+                                        _ => None,
+                                    }
+                                } else {
+                                    None
+                                };
+                                let h = combine(jump_on, (b, acc.hz()), other);
+                                *stack.get_mut(sp).ok_or(EvalError::Index)? = Val::Bool(b);
+                                t.set(sp, Meta::bool(h, acc.blame));
+                                sp += 1;
+                                pc = target;
+                            } else {
+                                t.frames.push(Frame {
+                                    end: pc + off.index(),
+                                    short: jump_on,
+                                    acc,
+                                    at: (base + pc - 1) as u32,
+                                });
+                            }
+                            continue;
+                        }
+                    }
                     if b == jump_on {
                         pc += off.index();
                     } else {
@@ -381,13 +702,138 @@ impl Bundle {
                     }
                 }
                 Instr::Ret {} => {
-                    return match pop!() {
-                        Val::Bool(b) => Ok(b),
-                        _ => Err(EvalError::Type),
-                    };
+                    if TRACK {
+                        if let Some(t) = track.as_deref_mut() {
+                            let m = t.get(sp.checked_sub(1).ok_or(EvalError::Index)?);
+                            t.set(0, m);
+                        }
+                    }
+                    return Ok(pop!());
+                }
+            }
+            if TRACK {
+                if let (Some(t), Some((at, m))) = (track.as_deref_mut(), pending) {
+                    t.set(at, m);
                 }
             }
         }
+    }
+
+    /// Tracked mode: what `instr` (at absolute index `at`) will leave at
+    /// which stack position, computed from its operands before it runs.
+    #[allow(clippy::too_many_arguments)]
+    fn meta_before(
+        &self,
+        req: &BoundRequest,
+        t: &mut Track,
+        instr: Instr,
+        at: u32,
+        stack: &[Val],
+        sp: usize,
+    ) -> Option<(usize, Meta)> {
+        let now_slot = self.img.schema.special.now;
+        let val = |i: usize| stack.get(i).copied().unwrap_or(Val::Absent);
+        let slot_slope = |s: u32| i32::from(s == now_slot);
+        let top = sp.checked_sub(1);
+        let under = sp.checked_sub(2);
+        Some(match instr {
+            Instr::Const { .. } | Instr::Rec { .. } => (sp, Meta::PLAIN),
+            Instr::Slot { slot } => (sp, Meta::slope(slot_slope(slot.0))),
+            Instr::Field { .. } | Instr::FieldRec { .. } | Instr::Has {} | Instr::Like { .. } => {
+                (top?, Meta::PLAIN)
+            }
+            Instr::Local { i } => (sp, t.local(i.index())),
+            Instr::SetLocal { i } => {
+                let m = t.get(top?);
+                t.set_local(i.index(), m);
+                return None;
+            }
+            Instr::Not {} => (top?, t.get(top?)),
+            Instr::Neg {} => (top?, Meta::slope(slope_neg(t.get(top?).slope))),
+            Instr::Add {} | Instr::Sub {} => {
+                let (a, b) = (t.get(under?).slope, t.get(top?).slope);
+                let s = if matches!(instr, Instr::Add {}) {
+                    slope_add(a, b)
+                } else {
+                    slope_sub(a, b)
+                };
+                (under?, Meta::slope(s))
+            }
+            Instr::Method { m } => (sp.checked_sub(1 + m.args() as usize)?, Meta::PLAIN),
+            Instr::Cmp { op } => {
+                let (a, b) = (under?, top?);
+                let (sa, sb) = (t.get(a).slope, t.get(b).slope);
+                let m = self.cmp_meta(req.now, op, val(a), sa, val(b), sb, at);
+                (a, m.unwrap_or(Meta::PLAIN))
+            }
+            Instr::CmpSlotConst { op, slot, k } => {
+                let a = req.slots.get(slot.index()).copied().unwrap_or(Val::Absent);
+                let b = self
+                    .img
+                    .consts
+                    .get(k.index())
+                    .copied()
+                    .unwrap_or(Val::Absent);
+                let m = self.cmp_meta(req.now, op, a, slot_slope(slot.0), b, 0, at);
+                (sp, m.unwrap_or(Meta::PLAIN))
+            }
+            Instr::In {} => {
+                let (a, b) = (under?, top?);
+                let m = match (val(a), val(b)) {
+                    (Val::Time(x), Val::Rec(w)) => {
+                        let field = |d: u32| {
+                            w.checked_add(d)
+                                .and_then(|i| req.slots.get(i as usize))
+                                .copied()
+                        };
+                        match (field(1), field(2)) {
+                            (Some(Val::Time(s)), Some(Val::Time(e))) => {
+                                let sx = t.get(a).slope;
+                                let c1 = horizon::compare(req.now, cmp::GE, x, sx, s, 0);
+                                let c2 = horizon::compare(req.now, cmp::LT, x, sx, e, 0);
+                                let src = |h: i64| if h == NEVER { u32::MAX } else { at };
+                                let h = combine(
+                                    false,
+                                    (x >= s, (c1, src(c1))),
+                                    Some((x < e, (c2, src(c2)))),
+                                );
+                                Meta::bool(h, at)
+                            }
+                            _ => Meta::PLAIN,
+                        }
+                    }
+                    _ => Meta::PLAIN,
+                };
+                (a, m)
+            }
+            Instr::JumpIfFalseOrPop { .. }
+            | Instr::JumpIfTrueOrPop { .. }
+            | Instr::JumpIfPresentOrPop { .. }
+            | Instr::Ret {} => return None,
+        })
+    }
+
+    /// The horizon of `a <op> b` with slopes `sa`, `sb` (`None` for
+    /// operands time cannot order).
+    #[allow(clippy::too_many_arguments)]
+    fn cmp_meta(
+        &self,
+        now: i64,
+        op: CmpOp,
+        a: Val,
+        sa: i32,
+        b: Val,
+        sb: i32,
+        at: u32,
+    ) -> Option<Meta> {
+        let (x, y) = match (a, b) {
+            (Val::Time(x), Val::Time(y))
+            | (Val::Dur(x), Val::Dur(y))
+            | (Val::Int(x), Val::Int(y)) => (x, y),
+            _ => return None,
+        };
+        let h = horizon::compare(now, op, x, sa, y, sb);
+        Some(Meta::bool((h, if h == NEVER { u32::MAX } else { at }), at))
     }
 
     fn compare(&self, req: &BoundRequest, op: CmpOp, a: Val, b: Val) -> R<bool> {
@@ -504,6 +950,123 @@ impl Bundle {
         (expires_at, early, over)
     }
 
+    /// Whether rule `i` reads `now` (and so may have a horizon).
+    fn uses_now(&self, i: u32) -> bool {
+        self.lookup
+            .uses_now
+            .get(i as usize)
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// The horizon of a permit whose `when`, `unless` and `require`s all
+    /// went its way: the shortest of theirs (an `and` of them all).
+    pub(super) fn permit_horizon(
+        &self,
+        req: &BoundRequest,
+        m: &mut Machine,
+        t: &mut Track,
+        r: &RuleMeta,
+    ) -> Hz {
+        let mut h: Hz = (NEVER, u32::MAX);
+        let blocks = r
+            .when
+            .iter()
+            .chain(r.unless.iter())
+            .chain(r.requires.iter().map(|(b, _)| b));
+        for b in blocks {
+            // (it evaluated a moment ago; a failure cannot happen and would
+            // leave the horizon as it is)
+            if let Ok((_, hb, _)) = self.run_tracked(req, m, t, b, 0) {
+                if hb.0 < h.0 {
+                    h = hb;
+                }
+            }
+        }
+        h
+    }
+
+    /// The horizon of a guard that does not hold (`when` and not `unless`
+    /// is false): the first instant at which it may start to hold.
+    pub(super) fn guard_horizon(
+        &self,
+        req: &BoundRequest,
+        m: &mut Machine,
+        t: &mut Track,
+        r: &RuleMeta,
+    ) -> Hz {
+        let plain: Hz = (NEVER, u32::MAX);
+        let when = match &r.when {
+            Some(w) => match self.run_tracked(req, m, t, w, 0) {
+                Ok((v, h, _)) => (v, h),
+                Err(_) => return plain,
+            },
+            None => (true, plain),
+        };
+        let Some(u) = &r.unless else {
+            return when.1;
+        };
+        let depth = u32::from(!when.0);
+        let other = if depth < MAX_SPECULATION {
+            self.run_tracked(req, m, t, u, depth)
+                .ok()
+                .map(|(v, h, _)| (!v, h))
+        } else {
+            None
+        };
+        combine(false, when, other)
+    }
+
+    /// The earliest horizon of the guards for this request that do not
+    /// hold (every guard, when the request is allowed), and which guard.
+    pub(super) fn guards_horizon(
+        &self,
+        req: &BoundRequest,
+        m: &mut Machine,
+        t: &mut Option<Track>,
+    ) -> Option<(i64, u32, u32)> {
+        let mut best: Option<(i64, u32, u32)> = None;
+        self.for_each_candidate(req, true, |i, r| {
+            let applies = r
+                .resource
+                .as_ref()
+                .is_none_or(|ty| ty.contains(&req.resource_type));
+            if applies && self.uses_now(i) {
+                let t = t.get_or_insert_with(|| Track::new(self));
+                let (h, src) = self.guard_horizon(req, m, t, r);
+                if h != NEVER && best.is_none_or(|(b, _, _)| h < b) {
+                    best = Some((h, i, src));
+                }
+            }
+            false
+        });
+        best
+    }
+
+    /// A permit's expiry if it allows: its task's end and its own horizon,
+    /// whichever is first (`None`: neither), and the bounding instruction
+    /// when the horizon is first.
+    pub(super) fn permit_expiry(
+        &self,
+        req: &BoundRequest,
+        m: &mut Machine,
+        t: &mut Option<Track>,
+        i: u32,
+        r: &RuleMeta,
+        task_end: Option<i64>,
+    ) -> (Option<i64>, Option<u32>) {
+        if !self.uses_now(i) {
+            return (task_end, None);
+        }
+        let t = t.get_or_insert_with(|| Track::new(self));
+        let (h, src) = self.permit_horizon(req, m, t, r);
+        match task_end {
+            _ if h == NEVER => (task_end, None),
+            Some(e) if e <= h => (Some(e), None),
+            _ => (Some(h), Some(src)),
+        }
+    }
+
     /// Decides a bound request. Allocates nothing.
     pub fn decide(&self, req: &BoundRequest) -> Decision<'_> {
         if req.fingerprint != self.lookup.fingerprint {
@@ -546,6 +1109,7 @@ impl Bundle {
         let mut stepped: Option<(u32, u64, u32)> = None;
         let mut expired: Option<u32> = None;
         let mut early: Option<u32> = None;
+        let mut track: Option<Track> = None;
         self.for_each_candidate(req, false, |i, r| {
             if !self.types_match(req, r) {
                 return false;
@@ -579,6 +1143,7 @@ impl Bundle {
                 }
             }
             if count == 0 {
+                let (expires_at, _) = self.permit_expiry(req, &mut m, &mut track, i, r, expires_at);
                 let better = match allowed {
                     None => true,
                     Some((_, None)) => false,
@@ -592,7 +1157,11 @@ impl Bundle {
             }
             false
         });
-        if let Some((i, expires_at)) = allowed {
+        if let Some((i, mut expires_at)) = allowed {
+            // A guard that will start to hold ends the grant then.
+            if let Some((h, _, _)) = self.guards_horizon(req, &mut m, &mut track) {
+                expires_at = Some(expires_at.map_or(h, |e| e.min(h)));
+            }
             let mut d = Decision::new(self, Effect::Allow, Reason::Granted, Some(i));
             d.expires_at = expires_at;
             return d;

@@ -7,9 +7,10 @@
 #![deny(clippy::indexing_slicing, clippy::panic)]
 
 use crate::bind::BoundRequest;
+use crate::bundle::{Block, RuleMeta};
 use crate::bundle::{Bundle, SrcSpan};
 use crate::decision::DecisionRecord;
-use crate::exec::{Applies, Machine};
+use crate::exec::{Applies, Machine, Track};
 use crate::value::Time;
 use serde::Serialize;
 
@@ -50,10 +51,78 @@ impl Serialize for SrcSpan {
 }
 
 impl Bundle {
+    /// The source text of `span` in backticks, shortened past 60
+    /// characters, with its line and column.
+    fn quote(&self, span: &SrcSpan) -> String {
+        let text = self
+            .img
+            .sources
+            .get(span.file as usize)
+            .and_then(|t| t.get(span.start as usize..span.end as usize))
+            .unwrap_or("");
+        let mut one: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if one.chars().count() > 60 {
+            one = one.chars().take(59).collect::<String>() + "…";
+        }
+        format!("`{one}` (line {}, column {})", span.line, span.col)
+    }
+
+    /// The span of the condition inside `b` that gave it its value: the
+    /// atom that made a `when` false, an `unless` true or a `require`
+    /// fail (the whole block when no single atom did).
+    fn blame(&self, req: &BoundRequest, m: &mut Machine, t: &mut Track, b: &Block) -> SrcSpan {
+        match self.run_tracked(req, m, t, b, 0) {
+            Ok((_, _, at)) => self.img.spans.get(at as usize).copied().unwrap_or(b.span),
+            Err(_) => b.span,
+        }
+    }
+
+    /// What bounds the grant of permit `i` (`r`), which allows until
+    /// `until`: the task's end, one of its conditions, or a guard.
+    fn bound_text(
+        &self,
+        req: &BoundRequest,
+        m: &mut Machine,
+        t: &mut Option<Track>,
+        i: u32,
+        r: &RuleMeta,
+        task_end: Option<i64>,
+    ) -> (Option<i64>, String) {
+        let (mut until, src) = self.permit_expiry(req, m, t, i, r, task_end);
+        let mut why = match (until, src) {
+            (None, _) => String::new(),
+            (Some(_), Some(at)) => match self.img.spans.get(at as usize) {
+                Some(span) => format!(", when {} stops holding", self.quote(span)),
+                None => String::new(),
+            },
+            (Some(_), None) => ", the end of the task".to_string(),
+        };
+        if let Some((h, g, at)) = self.guards_horizon(req, m, t) {
+            if until.is_none_or(|e| h < e) {
+                until = Some(h);
+                let id = self
+                    .img
+                    .rules
+                    .get(g as usize)
+                    .map_or("", |g| self.string(g.id));
+                why = match self.img.spans.get(at as usize) {
+                    Some(span) => format!(
+                        ", when guard `{id}` starts to hold ({} changes)",
+                        self.quote(span)
+                    ),
+                    None => format!(", when guard `{id}` starts to hold"),
+                };
+            }
+        }
+        (until, why)
+    }
+
     /// Decides `req` and explains every candidate rule.
     pub fn explain(&self, req: &BoundRequest) -> Explanation {
         let decision = self.decide(req).to_record();
         let mut m = Machine::new(self);
+        let mut track = Track::new(self);
+        let mut bounds: Option<Track> = None;
         let mut rules = Vec::new();
         let file = |s: &SrcSpan| {
             self.img
@@ -97,18 +166,28 @@ impl Bundle {
                     "holds: the request is forbidden".into(),
                     r.when.map_or(r.span, |b| b.span),
                 ),
-                Applies::WhenFalse => trace(
-                    r,
-                    "guard",
-                    "`when` is false".into(),
-                    r.when.map_or(r.span, |b| b.span),
-                ),
-                Applies::UnlessTrue => trace(
-                    r,
-                    "guard",
-                    "`unless` holds".into(),
-                    r.unless.map_or(r.span, |b| b.span),
-                ),
+                Applies::WhenFalse => {
+                    let span = r
+                        .when
+                        .map_or(r.span, |b| self.blame(req, &mut m, &mut track, &b));
+                    trace(
+                        r,
+                        "guard",
+                        format!("`when` is false: {} is false", self.quote(&span)),
+                        span,
+                    )
+                }
+                Applies::UnlessTrue => {
+                    let span = r
+                        .unless
+                        .map_or(r.span, |b| self.blame(req, &mut m, &mut track, &b));
+                    trace(
+                        r,
+                        "guard",
+                        format!("`unless` holds: {} holds", self.quote(&span)),
+                        span,
+                    )
+                }
                 Applies::Error(e, b) => trace(
                     r,
                     "guard",
@@ -121,11 +200,12 @@ impl Bundle {
             }
         }
         let mut permits = Vec::new();
-        self.for_each_candidate(req, false, |_, r| {
-            permits.push(r.clone());
+        self.for_each_candidate(req, false, |i, r| {
+            permits.push((i, r.clone()));
             false
         });
-        for r in &permits {
+        for (i, r) in &permits {
+            let (i, r) = (*i, r);
             if !self.types_match(req, r) {
                 trace(
                     r,
@@ -138,20 +218,26 @@ impl Bundle {
             let (expires_at, early, over) = self.timing(req, r);
             match self.applies(req, &mut m, r) {
                 Applies::WhenFalse => {
+                    let span = r
+                        .when
+                        .map_or(r.span, |b| self.blame(req, &mut m, &mut track, &b));
                     trace(
                         r,
                         "permit",
-                        "`when` is false".into(),
-                        r.when.map_or(r.span, |b| b.span),
+                        format!("`when` is false: {} is false", self.quote(&span)),
+                        span,
                     );
                     continue;
                 }
                 Applies::UnlessTrue => {
+                    let span = r
+                        .unless
+                        .map_or(r.span, |b| self.blame(req, &mut m, &mut track, &b));
                     trace(
                         r,
                         "permit",
-                        "`unless` holds".into(),
-                        r.unless.map_or(r.span, |b| b.span),
+                        format!("`unless` holds: {} holds", self.quote(&span)),
+                        span,
                     );
                     continue;
                 }
@@ -191,7 +277,9 @@ impl Bundle {
                     Ok(true) => {}
                     Ok(false) => {
                         failed.push(format!("`{}`", self.string(*label)));
-                        first_span = first_span.or(Some(b.span));
+                        if first_span.is_none() {
+                            first_span = Some(self.blame(req, &mut m, &mut track, b));
+                        }
                     }
                     Err(e) => {
                         error = Some((e, b.span));
@@ -210,9 +298,10 @@ impl Bundle {
                     span,
                 );
             } else if failed.is_empty() {
-                let until = expires_at.map_or_else(
+                let (until, why) = self.bound_text(req, &mut m, &mut bounds, i, r, expires_at);
+                let until = until.map_or_else(
                     || " (no expiry)".to_string(),
-                    |e| format!(" until {}", Time(e)),
+                    |e| format!(" until {}{why}", Time(e)),
                 );
                 trace(
                     r,
@@ -221,11 +310,16 @@ impl Bundle {
                     r.when.map_or(r.span, |b| b.span),
                 );
             } else {
+                let span = first_span.unwrap_or(r.span);
                 trace(
                     r,
                     "permit",
-                    format!("applies but requires {}", failed.join(", ")),
-                    first_span.unwrap_or(r.span),
+                    format!(
+                        "applies but requires {}: {} is false",
+                        failed.join(", "),
+                        self.quote(&span)
+                    ),
+                    span,
                 );
             }
         }

@@ -51,7 +51,7 @@
 //!   [`Bundle::disassemble`], [`Bundle::sources`] and the descriptive
 //!   accessors ([`Bundle::name`], [`Bundle::rule_count`],
 //!   [`Bundle::action_count`], [`Bundle::task_count`], [`Bundle::rule_ids`],
-//!   [`Bundle::checksum`], [`Bundle::revision`]);
+//!   [`Bundle::checksum`], [`Bundle::revision`], [`Bundle::built_by`]);
 //! - [`BoundRequest`], [`Decision`], [`Explanation`], [`RuleTrace`],
 //!   [`SrcSpan`], [`EvalError`], the [`decision`] records and the [`value`]
 //!   types; [`parse_unique`], the JSON reader that refuses repeated keys;
@@ -60,9 +60,15 @@
 //!   breaking) and the limits [`MAX_REQUEST_BYTES`], [`MAX_REQUEST_DEPTH`],
 //!   [`MAX_BUNDLE_BYTES`];
 //! - the text of error messages, decisions as JSON and the bundle format
-//!   version a build reads (a build reads exactly one format version; a
-//!   bundle of another version is refused with
-//!   [`BundleErrorKind::UnsupportedVersion`], never misread).
+//!   version a build reads: a build reads exactly one format version (4
+//!   for this one); a bundle of another version is refused with
+//!   [`BundleErrorKind::UnsupportedVersion`] and a message naming the
+//!   `jitp` that built it and how to rebuild it, never misread. From
+//!   format 4 on, the header (magic, version, checksum, builder) keeps its
+//!   size and offsets, so every later build can name the builder of a
+//!   bundle it refuses ([`Bundle::built_by`]). Bundles are build
+//!   artefacts: rebuild them from their policies with the `jitp` that
+//!   serves them.
 //!
 //! jitp is 0.x: a breaking change to this surface bumps the minor version
 //! (0.1 to 0.2), anything else only the patch version.
@@ -97,6 +103,7 @@ mod disasm;
 mod error;
 mod exec;
 mod explain;
+mod horizon;
 mod json;
 pub mod signature;
 mod val;
@@ -122,10 +129,14 @@ use crate::value::Time;
 /// any release. Services that embed jitp do not need it.
 #[cfg(feature = "compiler")]
 pub mod format {
+    /// Horizons of `now` comparisons, shared with the reference interpreter.
+    pub mod horizon {
+        pub use crate::horizon::*;
+    }
     pub use crate::bundle::{
         checksum, ActionMeta, Block, EntityLayout, FieldLayout, Image, IndexEntry, RecordLayout,
-        RuleMeta, Schema, SpecialSlots, SrcSpan, TaskMeta, TypeDesc, FORMAT_VERSION, HEADER_LEN,
-        MAGIC, MAX_LOCALS, MAX_REQUIRES, MAX_SLOTS, MAX_STACK,
+        RuleMeta, Schema, SpecialSlots, SrcSpan, TaskMeta, TypeDesc, BUILDER_LEN, FORMAT_VERSION,
+        HEADER_LEN, MAGIC, MAX_LOCALS, MAX_REQUIRES, MAX_SLOTS, MAX_STACK,
     };
     pub use crate::bytecode::{
         cmp, decode_all, encode_all, method, CmpOp, ConstIdx, DecodeError, FieldOff, Instr,

@@ -1,5 +1,5 @@
 use super::{actions_of, is_permit, most_sensitive};
-use crate::check::hir::{Rule, RuleId, TaskDef, TaskId};
+use crate::check::hir::{CmpOp, Expr, ExprKind, Rule, RuleId, TaskDef, TaskId, Var};
 use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 use crate::syntax::ast::Sensitivity;
 
@@ -44,6 +44,21 @@ task rotate_secrets {
 If the grant is a harmless read that must stay available, declare its
 actions `sensitivity low` and say why with `@standing("public catalogue
 reads")`.
+
+A standing permit whose `when` is bounded by time (a conjunct `now <
+T`, `now <= T` or `now in W`) does lapse, and its grants carry that
+`expires_at`, but it is still a finding: nothing but the clock stands
+between any principal that matches it and the right, with no task, no
+approval and no `ttl`. The message says which kind of bound it has: a
+fixed deadline (a constant or a literal), or one the caller supplies in
+the request (`context.change.window`, `context.deadline`), which a
+caller can simply set far in the future:
+
+```jitp
+// JIT001: lapses only when the caller-supplied window ends
+permit Operator to db.write on Database
+  when now in context.change?.window
+```
 "#
 );
 
@@ -113,7 +128,11 @@ impl Lint for StandingGrant {
                 &Self::INFO,
                 r.head,
                 format!("{} is granted outside any task", cx.rule_name(r)),
-                "never lapses",
+                match r.when.as_ref().and_then(time_bound) {
+                    Some(Bound::Fixed) => "lapses only at a fixed deadline",
+                    Some(Bound::Caller) => "lapses only when the caller-supplied window ends",
+                    None => "never lapses",
+                },
             )
             .with_help("move it into a `task` block with a `ttl`; a harmless low-sensitivity read may instead say why with `@standing(\"...\")`"),
         };
@@ -122,6 +141,35 @@ impl Lint for StandingGrant {
             subject: r.span,
             key: Key::rule(&r.id),
         });
+    }
+}
+
+/// What bounds a standing permit in time.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Bound {
+    /// A constant or literal instant.
+    Fixed,
+    /// An instant or window from the request.
+    Caller,
+}
+
+/// The time bound among the top-level conjuncts of `e` (`now < T`,
+/// `now <= T`, `T > now`, `T >= now`, `now in W`), a fixed one first.
+fn time_bound(e: &Expr) -> Option<Bound> {
+    let now = |x: &Expr| matches!(x.kind, ExprKind::Var(Var::Now));
+    let kind = |t: &Expr| match t.kind {
+        ExprKind::Const(_) | ExprKind::Lit(_) => Bound::Fixed,
+        _ => Bound::Caller,
+    };
+    match &e.kind {
+        ExprKind::And(a, b) => match (time_bound(a), time_bound(b)) {
+            (Some(Bound::Fixed), _) | (_, Some(Bound::Fixed)) => Some(Bound::Fixed),
+            (x, y) => x.or(y),
+        },
+        ExprKind::Cmp(CmpOp::Lt | CmpOp::Le, a, t) if now(a) => Some(kind(t)),
+        ExprKind::Cmp(CmpOp::Gt | CmpOp::Ge, t, a) if now(a) => Some(kind(t)),
+        ExprKind::In(a, w) if now(a) && !matches!(w.kind, ExprKind::Set(_)) => Some(kind(w)),
+        _ => None,
     }
 }
 

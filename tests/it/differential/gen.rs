@@ -1703,6 +1703,7 @@ impl<'a> ExprGen<'a> {
             4, // stdlib
             3, // Bool?
             1, // deep: more stack or locals than the VM keeps inline
+            8, // a comparison with `now` (which bounds a grant's lifetime)
         ];
         match self.rng.weighted(&weights) {
             0 => node(Ty::Bool, vec![t("not "), s(self.gen(&Ty::Bool, d))]),
@@ -1945,6 +1946,46 @@ impl<'a> ExprGen<'a> {
                 ),
             },
             16 => self.deep(),
+            17 => {
+                let now = match self.rng.below(4) {
+                    0 => "now".to_string(),
+                    1 => format!("(now + {})", self.rng.pick(DUR_LITS)),
+                    2 => format!("(now - {})", self.rng.pick(DUR_LITS)),
+                    _ => "now".to_string(),
+                };
+                let other = self.maybe_opt(Ty::Time);
+                let x = self.gen(&other, d);
+                let op = *self
+                    .rng
+                    .pick(&[" < ", " <= ", " > ", " >= ", " == ", " != "]);
+                match self.rng.below(6) {
+                    0 | 1 => node(Ty::Bool, vec![t(now), t(op), s(x)]),
+                    2 => node(Ty::Bool, vec![s(x), t(op), t(now)]),
+                    3 => node(
+                        Ty::Bool,
+                        vec![
+                            t("time.fresh("),
+                            s(self.gen(&Ty::Time, d)),
+                            t(", now, "),
+                            s(self.gen(&Ty::Dur, d)),
+                            t(")"),
+                        ],
+                    ),
+                    4 => node(
+                        Ty::Bool,
+                        vec![
+                            t(format!("{now} - ")),
+                            s(self.gen(&Ty::Time, d)),
+                            t(op),
+                            s(self.gen(&Ty::Dur, d)),
+                        ],
+                    ),
+                    _ => node(
+                        Ty::Bool,
+                        vec![t(format!("{now} in ")), s(self.gen(&Ty::Window, d))],
+                    ),
+                }
+            }
             _ => {
                 let o = self.gen_opt(&Ty::Bool, d);
                 if self.rng.chance(50) {

@@ -117,27 +117,35 @@ impl Image {
                     supported: FORMAT_VERSION,
                 },
                 None,
-                format!(
-                    "format version {version} is not supported (this build reads version {FORMAT_VERSION}); rebuild the bundle with this jitp"
-                ),
+                refusal(version, bytes),
             ));
         }
-        let Some((sum, body)) = rest.split_first_chunk::<8>() else {
+        let Some((sum, summed)) = rest.split_first_chunk::<8>() else {
             return header(BundleErrorKind::Truncated, "truncated header");
         };
         let sum = u64::from_le_bytes(*sum);
-        if sum != checksum(body) {
+        if sum != checksum(summed) {
             return header(
                 BundleErrorKind::Checksum,
                 "checksum mismatch: the bundle is corrupt or truncated",
             );
         }
+        let Some((builder, body)) = summed.split_first_chunk::<BUILDER_LEN>() else {
+            return header(BundleErrorKind::Truncated, "truncated header");
+        };
+        let Some(builder) = builder_text(builder) else {
+            return header(
+                BundleErrorKind::Malformed,
+                "the builder field of the header is not a jitp version",
+            );
+        };
         let mut r = Reader {
             bytes: body,
             pos: 0,
             marks: None,
         };
-        let img = r.image()?;
+        let mut img = r.image()?;
+        img.builder = builder;
         if r.pos != body.len() {
             return malformed(
                 r.pos,
@@ -146,6 +154,40 @@ impl Image {
         }
         Ok((img, sum))
     }
+}
+
+/// The builder field as text: a version (ASCII letters, digits, `.`, `+`,
+/// `-`) padded with NUL bytes; `None` for anything else.
+fn builder_text(field: &[u8; BUILDER_LEN]) -> Option<String> {
+    let len = field.iter().position(|b| *b == 0).unwrap_or(BUILDER_LEN);
+    let (text, pad) = field.split_at(len);
+    let ok = pad.iter().all(|b| *b == 0)
+        && text
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b".+-".contains(b));
+    ok.then(|| text.iter().map(|b| char::from(*b)).collect())
+}
+
+/// Why a bundle of format `version` is refused: which `jitp` built it (the
+/// builder field sits at the same offset from version 4 on; it is not
+/// checked against the checksum, whose coverage may differ in another
+/// version, and only shown when it is a plain version) and how to rebuild.
+fn refusal(version: u32, bytes: &[u8]) -> String {
+    let this = env!("CARGO_PKG_VERSION");
+    let field = bytes
+        .get(SUMMED_FROM..HEADER_LEN)
+        .and_then(|f| <&[u8; BUILDER_LEN]>::try_from(f).ok());
+    let by = match field.and_then(builder_text) {
+        _ if version < 4 => {
+            "an earlier jitp (bundles before format version 4 do not record which)".to_string()
+        }
+        Some(v) if !v.is_empty() => format!("jitp {v}"),
+        _ => "an unknown jitp".to_string(),
+    };
+    format!(
+        "format version {version} is not supported: the bundle was built by {by}, and this jitp ({this}) reads only format version {FORMAT_VERSION}\n\
+         help: rebuild it with this jitp: `jitp build <policy files> -o <bundle.jitb>`"
+    )
 }
 
 struct Reader<'a> {
@@ -503,6 +545,7 @@ impl Reader<'_> {
         let max_locals = self.u32()?;
         self.mark();
         Ok(Image {
+            builder: String::new(),
             name,
             strings,
             schema,

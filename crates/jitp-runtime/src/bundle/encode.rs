@@ -16,11 +16,25 @@ impl Bundle {
 impl Image {
     /// Header and body.
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
-        let body = self.encode_body();
-        let mut out = Vec::with_capacity(body.len() + HEADER_LEN);
+        let summed = self.encode_summed();
+        let mut out = Vec::with_capacity(summed.len() + SUMMED_FROM);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&checksum(&body).to_le_bytes());
+        out.extend_from_slice(&checksum(&summed).to_le_bytes());
+        out.extend_from_slice(&summed);
+        out
+    }
+
+    /// What the checksum covers: the builder field (NUL-padded; a longer
+    /// builder, which verification refuses, is cut) and the body.
+    pub(crate) fn encode_summed(&self) -> Vec<u8> {
+        let body = self.encode_body();
+        let mut out = Vec::with_capacity(body.len() + BUILDER_LEN);
+        let mut field = [0u8; BUILDER_LEN];
+        for (f, b) in field.iter_mut().zip(self.builder.bytes()) {
+            *f = b;
+        }
+        out.extend_from_slice(&field);
         out.extend_from_slice(&body);
         out
     }

@@ -43,8 +43,21 @@ pub use crate::error::{BundleError, BundleErrorKind};
 
 /// The first bytes of every bundle.
 pub const MAGIC: &[u8; 8] = b"JITPBNDL";
-/// The format version this build reads and writes.
+/// The format version this build reads and writes. A build reads exactly
+/// this version: a bundle of any other is refused, naming the `jitp` that
+/// built it (see [`BUILDER_LEN`]), never misread.
+///
+/// Version 4 added the builder field to the header.
 pub const FORMAT_VERSION: u32 = 4;
+/// Bytes of the header's builder field: the `jitp` version that built the
+/// bundle, ASCII, padded with NUL bytes. From format version 4 on, the
+/// header is magic (8 bytes), format version (4, little endian), checksum
+/// (8) and builder (16), at these offsets in every later version too, so
+/// that any build can say which `jitp` wrote a bundle it refuses.
+pub const BUILDER_LEN: usize = 16;
+/// Where the checksummed bytes start: the checksum covers the builder
+/// field and the body.
+pub(crate) const SUMMED_FROM: usize = 20;
 /// Deepest operand stack a block may need.
 pub const MAX_STACK: u32 = 256;
 /// Most locals a block may use.
@@ -54,8 +67,8 @@ pub const MAX_REQUIRES: usize = 64;
 /// Most request slots a bundle's schema may lay out (a bound request holds
 /// one value per slot).
 pub const MAX_SLOTS: u32 = 1 << 16;
-/// Bytes before the body: magic, version, checksum.
-pub const HEADER_LEN: usize = 20;
+/// Bytes before the body: magic, version, checksum, builder.
+pub const HEADER_LEN: usize = SUMMED_FROM + BUILDER_LEN;
 /// Nesting limit of type descriptors.
 const MAX_TYPE_DEPTH: u32 = 16;
 
@@ -90,6 +103,9 @@ pub(crate) struct Lookup {
     /// The bundle's checksum: bound requests remember it, so a request bound
     /// to one bundle is never decided against another.
     pub(crate) fingerprint: u64,
+    /// Per rule: whether a condition reads `now`, so only those rules pay
+    /// for computing a horizon.
+    pub(crate) uses_now: Vec<bool>,
 }
 
 impl Lookup {
@@ -99,6 +115,7 @@ impl Lookup {
             strings: StrIndex::build(&img.strings),
             named: vec![[u32::MAX; 3]; img.strings.len()],
             fingerprint,
+            uses_now: img.rules.iter().map(|r| reads_now(img, r)).collect(),
         };
         let names = [
             img.schema
@@ -124,6 +141,24 @@ impl Lookup {
     }
 }
 
+/// Whether one of `r`'s conditions reads the `now` slot.
+fn reads_now(img: &Image, r: &RuleMeta) -> bool {
+    let now = img.schema.special.now;
+    let reads = |b: &Block| {
+        let (start, len) = (b.start as usize, b.len as usize);
+        img.code
+            .get(start..start.saturating_add(len))
+            .unwrap_or(&[])
+            .iter()
+            .any(|i| match i {
+                crate::bytecode::Instr::Slot { slot }
+                | crate::bytecode::Instr::CmpSlotConst { slot, .. } => slot.0 == now,
+                _ => false,
+            })
+    };
+    r.when.iter().chain(r.unless.iter()).any(reads) || r.requires.iter().any(|(b, _)| reads(b))
+}
+
 impl Bundle {
     /// Verifies `img` and builds its lookups. `fingerprint` is the checksum
     /// of its encoded body.
@@ -144,7 +179,7 @@ impl Bundle {
     /// Part of the `compiler` feature, outside the semver promise.
     #[cfg(feature = "compiler")]
     pub fn from_image(image: Image) -> Result<Bundle, BundleError> {
-        let sum = checksum(&image.encode_body());
+        let sum = checksum(&image.encode_summed());
         Bundle::seal(image, sum)
     }
 
@@ -154,6 +189,12 @@ impl Bundle {
     #[cfg(feature = "compiler")]
     pub fn image(&self) -> &Image {
         &self.img
+    }
+
+    /// The version of the `jitp` that built the bundle, as its header
+    /// records it.
+    pub fn built_by(&self) -> &str {
+        &self.img.builder
     }
 
     /// The package name (empty when the policy set declares none).

@@ -209,6 +209,10 @@ pub struct IndexEntry {
 /// [`super::Bundle::from_image`]; the decoder produces one from bytes.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Image {
+    /// The version of the `jitp` that built the bundle (its
+    /// `CARGO_PKG_VERSION`): at most [`super::BUILDER_LEN`] bytes of ASCII
+    /// letters, digits, `.`, `+` and `-`, stored in the header.
+    pub builder: String,
     /// The package name (may be empty).
     pub name: String,
     /// Interned strings.

@@ -139,7 +139,7 @@ fn load(bytes: &[u8]) -> Result<Bundle, BundleError> {
 /// Rewrites the checksum so that only structural verification stands
 /// between `bytes` and the VM.
 fn fix_checksum(bytes: &mut [u8]) {
-    let sum = checksum(&bytes[HEADER_LEN..]);
+    let sum = checksum(&bytes[SUMMED_FROM..]);
     bytes[12..20].copy_from_slice(&sum.to_le_bytes());
 }
 
@@ -198,6 +198,14 @@ fn header_layout() {
     assert_eq!(&bytes[12..20], &checksum(&bytes[20..]).to_le_bytes());
     assert_eq!(b.checksum(), checksum(&bytes[20..]));
     assert_eq!(b.revision(), format!("{:016x}", b.checksum()));
+    // the builder field: the compiler's version, NUL-padded, checksummed
+    let version = env!("CARGO_PKG_VERSION").as_bytes();
+    assert_eq!(b.built_by().as_bytes(), version);
+    assert_eq!(&bytes[20..20 + version.len()], version);
+    assert!(bytes[20 + version.len()..HEADER_LEN]
+        .iter()
+        .all(|b| *b == 0));
+    assert_eq!(HEADER_LEN, 36);
     let again = load(&bytes).expect("loads");
     assert_eq!(again.to_bytes(), bytes);
     assert_eq!(again, Bundle::from_bytes(&bytes).expect("loads twice"));
@@ -308,7 +316,7 @@ fn wrong_magic_and_version_are_explained() {
     let mut bad = bytes.clone();
     bad[..8].copy_from_slice(b"JITPBNDX");
     assert!(load(&bad).expect_err("magic").message().contains("magic"));
-    for v in [0u32, FORMAT_VERSION + 1, 2, u32::MAX] {
+    for v in [0u32, FORMAT_VERSION + 1, 2, 3, u32::MAX] {
         if v == FORMAT_VERSION {
             continue;
         }
@@ -318,10 +326,17 @@ fn wrong_magic_and_version_are_explained() {
         assert!(e.message().contains(&format!("format version {v}")), "{e}");
         assert!(
             e.message()
-                .contains(&format!("reads version {FORMAT_VERSION}")),
+                .contains(&format!("reads only format version {FORMAT_VERSION}")),
             "{e}"
         );
-        assert!(e.message().contains("rebuild"), "{e}");
+        assert!(
+            e.message()
+                .contains("help: rebuild it with this jitp: `jitp build"),
+            "{e}"
+        );
+        // From version 4 on the header names the jitp that built it.
+        let by = format!("built by jitp {}", env!("CARGO_PKG_VERSION"));
+        assert_eq!(e.message().contains(&by), v >= 4, "{e}");
         assert_eq!(
             e.kind,
             BundleErrorKind::UnsupportedVersion {
@@ -330,6 +345,19 @@ fn wrong_magic_and_version_are_explained() {
             }
         );
     }
+    // a builder field that is not a version is named, not printed
+    let mut bad = bytes.clone();
+    bad[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+    bad[SUMMED_FROM..SUMMED_FROM + 4].copy_from_slice(b"\x1b[2J");
+    let e = load(&bad).expect_err("version");
+    assert!(e.message().contains("built by an unknown jitp"), "{e}");
+    // a builder field that is not a version, with a valid checksum
+    let mut bad = bytes.clone();
+    bad[SUMMED_FROM] = b' ';
+    fix_checksum(&mut bad);
+    let e = load(&bad).expect_err("builder");
+    assert_eq!(e.kind, BundleErrorKind::Malformed, "{e}");
+    assert!(e.message().contains("builder field"), "{e}");
     // a policy source is not a bundle
     let e = load(b"package acme\nentity X {}\n").expect_err("source");
     assert!(e.message().contains("magic"), "{e}");
@@ -1683,16 +1711,23 @@ fn hostile_byte_level_encodings_are_rejected() {
     let base = fixture("rotate_secrets");
     let bytes = base.to_bytes();
     // the body starts with the package name: a length then bytes
-    let name_len = u32::from_le_bytes(bytes[20..24].try_into().expect("4 bytes")) as usize;
-    assert_eq!(&bytes[24..24 + name_len], base.img.name.as_bytes());
+    let name_len = u32::from_le_bytes(
+        bytes[HEADER_LEN..HEADER_LEN + 4]
+            .try_into()
+            .expect("4 bytes"),
+    ) as usize;
+    assert_eq!(
+        &bytes[HEADER_LEN + 4..HEADER_LEN + 4 + name_len],
+        base.img.name.as_bytes()
+    );
     // invalid UTF-8 in the name
     let mut bad = bytes.clone();
-    bad[24] = 0xff;
+    bad[HEADER_LEN + 4] = 0xff;
     fix_checksum(&mut bad);
     assert!(load(&bad).expect_err("utf-8").message().contains("UTF-8"));
     // a huge length
     let mut bad = bytes.clone();
-    bad[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
+    bad[HEADER_LEN..HEADER_LEN + 4].copy_from_slice(&u32::MAX.to_le_bytes());
     fix_checksum(&mut bad);
     assert!(load(&bad)
         .expect_err("length")
@@ -1707,10 +1742,10 @@ fn hostile_byte_level_encodings_are_rejected() {
     let at = with_ret
         .iter()
         .zip(&bytes)
-        .skip(20)
+        .skip(HEADER_LEN)
         .position(|(a, b)| a != b)
         .expect("differs")
-        + 20;
+        + HEADER_LEN;
     // (the code length changed first; find the appended opcode)
     let code_len_at = at;
     let old_len = u32::from_le_bytes(bytes[code_len_at..code_len_at + 4].try_into().expect("4"));

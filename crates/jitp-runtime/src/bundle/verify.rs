@@ -77,6 +77,13 @@ impl Image {
     /// Checks every internal reference. Every way to make a
     /// [`Bundle`] (loading, or the compiler's `Bundle::from_image`) calls it.
     pub(crate) fn verify(&self) -> Result<(), BundleError> {
+        let plain = |b: u8| b.is_ascii_alphanumeric() || b".+-".contains(&b);
+        if self.builder.len() > BUILDER_LEN || !self.builder.bytes().all(plain) {
+            return err(format!(
+                "the builder `{}` is not a jitp version of at most {BUILDER_LEN} bytes",
+                self.builder.escape_debug()
+            ));
+        }
         if self.sources.len() != self.files.len() {
             return err(format!(
                 "{} source texts for {} files",
