@@ -15,6 +15,7 @@ mod disasm;
 mod fmt;
 mod fuzz;
 mod hostile;
+mod identity;
 mod inputs;
 mod layers;
 mod lint;
