@@ -6,7 +6,9 @@
 //! body). A load generator in the same run keeps N persistent keep-alive
 //! connections busy for a fixed time and reports throughput and p50/p99
 //! latency for single evaluations at concurrency 1, 16 and 64, and the
-//! throughput of batches of 100 evaluations.
+//! throughput of batches of 100 evaluations; then the token_exchange example
+//! served with `--issuers`, without a workload token and with an EdDSA,
+//! ES256 or RS256 token verified on every decision.
 //!
 //! Then the same evaluations against a second server that writes every
 //! decision to the signed decision log (`--log DIR --log-key KEY`, a
@@ -31,18 +33,16 @@ impl Drop for Guard {
     }
 }
 
-fn start_jitp(extra: &[&str]) -> (Guard, SocketAddr) {
+fn start_jitp() -> (Guard, SocketAddr) {
+    start_jitp_with(&["--config", "examples/authzen_todo/jitp-server.toml"])
+}
+
+fn start_jitp_with(args: &[&str]) -> (Guard, SocketAddr) {
     let root = env!("CARGO_MANIFEST_DIR");
     let mut child = Command::new(env!("CARGO_BIN_EXE_jitp"))
         .current_dir(root)
-        .args([
-            "serve",
-            "--config",
-            "examples/authzen_todo/jitp-server.toml",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(extra)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -217,7 +217,7 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(2.0);
-    let (_guard, jitp) = start_jitp(&[]);
+    let (_guard, jitp) = start_jitp();
     let empty = start_empty();
     let one = format!(
         r#"{{"subject":{{"type":"user","id":"{MORTY}"}},"action":{{"name":"can_update_todo"}},"resource":{{"type":"todo","id":"7","properties":{{"ownerID":"morty@the-citadel.com"}}}}}}"#
@@ -283,7 +283,9 @@ fn main() {
         .success();
     assert!(ok, "jitp keygen failed");
     let logdir = dir.join("records");
-    let (logged_guard, logged) = start_jitp(&[
+    let (logged_guard, logged) = start_jitp_with(&[
+        "--config",
+        "examples/authzen_todo/jitp-server.toml",
         "--log",
         logdir.to_str().expect("path"),
         "--log-key",
@@ -312,5 +314,76 @@ fn main() {
         b.rps * 100.0
     );
     drop(logged_guard);
+    identity(secs);
+}
+
+/// The token_exchange example with `--issuers`: the same request without a
+/// token, and with an EdDSA, ES256 or RS256 token the server verifies on
+/// every decision.
+fn identity(secs: f64) {
+    use jitp_identity::mint::{self, TestKey};
+    let dir = std::env::temp_dir().join(format!("jitp-bench-identity-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let rsa = include_bytes!("../crates/jitp-identity/testdata/TEST-ONLY-rsa-2048-private.pk8.der");
+    let keys = [
+        TestKey::ed25519(Some("ed")).expect("key"),
+        TestKey::es256(Some("ec")).expect("key"),
+        TestKey::rs256(rsa, Some("rsa")).expect("key"),
+    ];
+    let refs: Vec<&TestKey> = keys.iter().collect();
+    std::fs::write(dir.join("jwks.json"), mint::jwks(&refs).to_string()).expect("jwks");
+    let iss = "https://oidc.prod.acme.internal";
+    let aud = "https://sts.acme.internal";
+    let issuers = dir.join("issuers.toml");
+    std::fs::write(
+        &issuers,
+        format!("[[issuer]]\niss = \"{iss}\"\naudiences = [\"{aud}\"]\njwks = [\"jwks.json\"]\nalgorithms = [\"EdDSA\", \"ES256\", \"RS256\"]\n"),
+    )
+    .expect("issuers");
+    let (_guard, addr) = start_jitp_with(&[
+        "--policy",
+        "examples/token_exchange/policy.jitp",
+        "--issuers",
+        issuers.to_str().expect("utf-8 path"),
+    ]);
+    let now = time::OffsetDateTime::now_utc();
+    let started = (now - time::Duration::minutes(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("time");
+    let sub = "spiffe://acme.internal/ns/payments/sa/api";
+    let body = |evidence: &str| {
+        format!(
+            r#"{{"subject":{{"type":"Workload","id":"{sub}","properties":{{"namespace":"payments","cluster":"c"}}}},"action":{{"name":"sts.exchange"}},"resource":{{"type":"TokenService","id":"sts","properties":{{"audience":"{aud}","scopes":["payments:read"],"allowed_namespaces":["payments"]}}}},"context":{{"grant_type":"urn:ietf:params:oauth:grant-type:token-exchange","requested_scopes":["payments:read"]}},"task":{{"name":"workload_run","id":"p","started_at":"{started}","approvals":[]}},"evidence":{evidence}}}"#
+        )
+    };
+    let claims = mint::claims(iss, sub, aud, now.unix_timestamp(), 900);
+    let mut cases = vec![(
+        "no token".to_string(),
+        request("/access/v1/evaluation", &body("{}")),
+    )];
+    for k in &keys {
+        let token = k.sign(&claims);
+        cases.push((
+            format!("{} token", k.alg()),
+            request(
+                "/access/v1/evaluation",
+                &body(&format!(r#"{{"workload_token":"{token}"}}"#)),
+            ),
+        ));
+    }
+    load(addr, &cases[1].1, 4, 0.5);
+    println!();
+    println!("token_exchange with `--issuers`, 16 connections:");
+    println!();
+    println!("| request | req/s | p50 | p99 |");
+    println!("|---|---:|---:|---:|");
+    for (name, req) in &cases {
+        let m = load(addr, req, 16, secs);
+        assert_eq!(m.errors, 0, "failed requests");
+        println!(
+            "| {name} | {:.0} | {:.0} µs | {:.0} µs |",
+            m.rps, m.p50_us, m.p99_us
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

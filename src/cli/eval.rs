@@ -31,6 +31,11 @@ pub struct Args {
     /// Explain the decision: what each candidate rule did, and where.
     #[arg(long)]
     explain: bool,
+    /// Trusted issuers of workload tokens (TOML, see docs/identity.md):
+    /// verify `evidence.workload_token` at the request's `now` and fill
+    /// `evidence.workload` from it.
+    #[arg(long, value_name = "FILE")]
+    issuers: Option<PathBuf>,
     /// Output format of `--explain`.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
@@ -52,7 +57,27 @@ pub fn run(args: Args, color: bool) -> ExitCode {
         Ok(t) => default_now(&t),
         Err(e) => return input_error(&e),
     };
-    let bound = match bundle.bind_str(&text) {
+    let verifier = match &args.issuers {
+        Some(path) => match jitp_identity::Verifier::load(path) {
+            Ok(v) => Some(v),
+            Err(e) => return input_error(&e),
+        },
+        None => None,
+    };
+    let (bound, workload) = match &verifier {
+        None => (bundle.bind_str(&text), None),
+        Some(v) => match verify_identity(v, &text, &args.request) {
+            Ok((request, workload)) => (bundle.bind(&request), workload),
+            Err(e) => return input_error(&e),
+        },
+    };
+    let with_workload = |mut doc: serde_json::Value| {
+        if let (Some(w), serde_json::Value::Object(o)) = (&workload, &mut doc) {
+            o.insert("workload_identity".into(), w.clone());
+        }
+        doc
+    };
+    let bound = match bound {
         Ok(b) => b,
         // A file that is not JSON at all is an input error, like an
         // unreadable one; a JSON request that does not fit the schema is
@@ -64,7 +89,7 @@ pub fn run(args: Args, color: bool) -> ExitCode {
             let d = DecisionRecord::invalid(e.to_string());
             outln!(
                 "{}",
-                serde_json::to_string_pretty(&d.to_json()).unwrap_or_default()
+                serde_json::to_string_pretty(&with_workload(d.to_json())).unwrap_or_default()
             );
             return ExitCode::SUCCESS;
         }
@@ -73,14 +98,14 @@ pub fn run(args: Args, color: bool) -> ExitCode {
         let d = bundle.decide(&bound);
         outln!(
             "{}",
-            serde_json::to_string_pretty(&d.to_json()).unwrap_or_default()
+            serde_json::to_string_pretty(&with_workload(d.to_json())).unwrap_or_default()
         );
         return ExitCode::SUCCESS;
     }
     let explanation = bundle.explain(&bound);
     match args.format {
         Format::Json => {
-            let mut doc = explanation.decision.to_json();
+            let mut doc = with_workload(explanation.decision.to_json());
             if let serde_json::Value::Object(o) = &mut doc {
                 o.insert(
                     "explanation".into(),
@@ -90,6 +115,9 @@ pub fn run(args: Args, color: bool) -> ExitCode {
             outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         Format::Human => {
+            if let Some(w) = &workload {
+                errln!("note: workload identity: {w}");
+            }
             // The bundle's spans number its own files.
             let sources = SourceMap::of_bundle(&bundle);
             out!(
@@ -103,6 +131,31 @@ pub fn run(args: Args, color: bool) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The embedded identity step: parses the request (repeated keys refused),
+/// verifies `evidence.workload_token` at the request's `now` and returns the
+/// request to bind with the outcome to report.
+fn verify_identity(
+    verifier: &jitp_identity::Verifier,
+    text: &str,
+    path: &Path,
+) -> Result<(serde_json::Value, Option<serde_json::Value>), String> {
+    let mut request = jitp_runtime::parse_unique(text, "request")
+        .map_err(|e| format!("`{}`: {e}", path.display()))?;
+    let now = request
+        .get("now")
+        .and_then(serde_json::Value::as_str)
+        .and_then(jitp_identity::unix_seconds);
+    let Some(now) = now else {
+        return Err(format!(
+            "`{}`: `now` must be an RFC 3339 time to verify a workload token",
+            path.display()
+        ));
+    };
+    let outcome = jitp_identity::prepare(verifier, &mut request, now)
+        .map_err(|e| format!("`{}`: {e}", path.display()))?;
+    Ok((request, outcome.to_json()))
 }
 
 /// Reads the request text from a regular file or standard input, refusing

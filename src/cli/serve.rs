@@ -28,6 +28,10 @@ pub struct Args {
     /// Entity data (JSON: attributes per entity type and id).
     #[arg(long, value_name = "FILE")]
     entities: Option<PathBuf>,
+    /// Trusted issuers of workload tokens (TOML, see docs/identity.md):
+    /// the server verifies `evidence.workload_token` itself.
+    #[arg(long, value_name = "FILE")]
+    issuers: Option<PathBuf>,
     /// Bearer tokens callers must present, one per line.
     #[arg(long, value_name = "FILE")]
     tokens: Option<PathBuf>,
@@ -77,6 +81,7 @@ struct FileConfig {
     package: Option<String>,
     listen: Option<SocketAddr>,
     entities: Option<PathBuf>,
+    issuers: Option<PathBuf>,
     tokens: Option<PathBuf>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -139,6 +144,7 @@ pub fn run(args: Args) -> ExitCode {
     }
     config.entities = args.entities.or(file.entities.map(rel));
     config.tokens = args.tokens.or(file.tokens.map(rel));
+    config.issuers = args.issuers.or(file.issuers.map(rel));
     config.action_namespace = args.action_namespace.or(file.action_namespace);
     config.replay = args.replay || file.replay.unwrap_or(false);
     let cert = args.tls_cert.or(file.tls_cert.map(rel));

@@ -17,6 +17,7 @@ mod fmt;
 mod fuzz;
 mod horizon;
 mod hostile;
+mod identity;
 mod inputs;
 mod layers;
 mod lint;

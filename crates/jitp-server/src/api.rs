@@ -161,6 +161,8 @@ struct AzContext<'a> {
     obligations: &'a [jitp_runtime::Obligation],
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    workload_identity: Option<&'a Value>,
 }
 
 fn authzen_answer(d: &Decided) -> AzAnswer<'_> {
@@ -177,6 +179,7 @@ fn authzen_answer(d: &Decided) -> AzAnswer<'_> {
             needs: &r.needs,
             obligations: &r.obligations,
             error: r.error.as_deref(),
+            workload_identity: d.workload.as_ref(),
         },
     }
 }
@@ -292,8 +295,13 @@ fn decide(state: &State, body: Value, explain: bool) -> Answer {
     match state.decide(&loaded, body, &crate::now_rfc3339(), explain) {
         Ok(d) => {
             let mut doc = d.record.to_json();
-            if let (Some(rules), Value::Object(o)) = (d.explanation, &mut doc) {
-                o.insert("explanation".into(), rules);
+            if let Value::Object(o) = &mut doc {
+                if let Some(w) = d.workload {
+                    o.insert("workload_identity".into(), w);
+                }
+                if let Some(rules) = d.explanation {
+                    o.insert("explanation".into(), rules);
+                }
             }
             let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
             text.push('\n');

@@ -101,6 +101,10 @@ pub struct Config {
     pub entities: Option<PathBuf>,
     /// Accept a request's `now` (replaying recorded requests).
     pub replay: bool,
+    /// The trusted issuers of workload tokens (docs/identity.md), reloaded
+    /// with the bundle: with it, only a verified `evidence.workload_token`
+    /// fills `evidence.workload`.
+    pub issuers: Option<PathBuf>,
     /// The namespace of action names sent without one: with `todo`, an
     /// AuthZEN `can_read_user` is jitp's `todo.can_read_user`.
     pub action_namespace: Option<String>,
@@ -135,6 +139,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8180)),
             entities: None,
             replay: false,
+            issuers: None,
             action_namespace: None,
             tokens: None,
             tls: None,
@@ -167,6 +172,8 @@ pub struct Loaded {
     /// The watched files' fingerprint taken just before loading: a change
     /// after it triggers a reload, even one made while this loaded.
     pub watched: u64,
+    /// The workload token verifier, when issuers are configured.
+    pub identity: Option<Arc<jitp_identity::Verifier>>,
 }
 
 /// The server's shared state.
@@ -307,6 +314,10 @@ impl State {
                 entities::merge(&loaded.entities, role, member)?;
             }
         }
+        let workload = match &loaded.identity {
+            Some(v) => identity_step(v, &mut request, &now)?,
+            None => None,
+        };
         let bundle = &loaded.bundle;
         let (mut record, explanation) = match bundle.bind(&request) {
             Ok(bound) if explain => {
@@ -359,6 +370,7 @@ impl State {
             id,
             record,
             explanation,
+            workload,
         })
     }
 
@@ -404,12 +416,32 @@ pub struct Decided {
     pub record: DecisionRecord,
     /// The explanation's rule traces, as `jitp eval --explain` prints them.
     pub explanation: Option<Value>,
+    /// What became of a presented workload token (`context.workload_identity`):
+    /// `{"verified": true, ...}` or `{"verified": false, "code", "error"}`.
+    pub workload: Option<Value>,
+}
+
+/// Verifies `evidence.workload_token` at the decision's `now` and fills
+/// `evidence.workload` only if it verifies (see docs/identity.md).
+fn identity_step(
+    verifier: &jitp_identity::Verifier,
+    request: &mut Value,
+    now: &str,
+) -> Result<Option<Value>, String> {
+    let Some(now) = jitp_identity::unix_seconds(now) else {
+        return Err(format!("`now` `{now}` is not an RFC 3339 time"));
+    };
+    let outcome = jitp_identity::prepare(verifier, request, now)?;
+    Ok(outcome.to_json())
 }
 
 /// The files whose change triggers a reload.
 pub(crate) fn watched_paths(config: &Config) -> Vec<PathBuf> {
     let mut paths = config.watch.clone();
     paths.extend(config.entities.iter().cloned());
+    if let Some(issuers) = &config.issuers {
+        paths.extend(jitp_identity::watched_files(issuers));
+    }
     paths
 }
 
@@ -420,7 +452,12 @@ fn load(config: &Config, loader: &Loader) -> Result<Loaded, String> {
         Some(path) => Entities::load(path, &bundle)?,
         None => Entities::empty(),
     };
+    let identity = match &config.issuers {
+        Some(path) => Some(Arc::new(jitp_identity::Verifier::load(path)?)),
+        None => None,
+    };
     Ok(Loaded {
+        identity,
         revision: bundle.revision(),
         key_id: bundle.signer().map(|k| k.to_string()),
         bundle,
