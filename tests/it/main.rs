@@ -18,6 +18,7 @@ mod hostile;
 mod inputs;
 mod layers;
 mod lint;
+mod lint_oracle;
 mod lint_soundness;
 mod output;
 mod pipeline;
