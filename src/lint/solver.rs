@@ -531,12 +531,20 @@ impl<'p> Tr<'p> {
             // comparison with `true`.
             _ if e.ty == Type::Bool => match self.operand(e) {
                 Some(
-                    o @ (Operand::Path(_, PathInfo {
-                        dom: Domain::Bool, ..
-                    }, false)
-                    | Operand::Default(_, PathInfo {
-                        dom: Domain::Bool, ..
-                    }, _)),
+                    o @ (Operand::Path(
+                        _,
+                        PathInfo {
+                            dom: Domain::Bool, ..
+                        },
+                        false,
+                    )
+                    | Operand::Default(
+                        _,
+                        PathInfo {
+                            dom: Domain::Bool, ..
+                        },
+                        _,
+                    )),
                 ) => {
                     let yes = Operand::Value(Val::Bool(true), Domain::Bool, IntKind::Int);
                     self.compare(CmpOp::Eq, o, yes)
@@ -589,10 +597,7 @@ impl<'p> Tr<'p> {
                 Some(self.present_or_default(&p, atom, k))
             }
             (Path(p, ip, op_p), Path(q, iq, op_q)) => {
-                if ip.dom != iq.dom
-                    || ip.kind != iq.kind
-                    || !matches!(op, CmpOp::Eq | CmpOp::Ne)
-                {
+                if ip.dom != iq.dom || ip.kind != iq.kind || !matches!(op, CmpOp::Eq | CmpOp::Ne) {
                     return None;
                 }
                 if p == q {

@@ -108,7 +108,13 @@ struct Field {
     optional: bool,
 }
 
-const fn f(path: &'static str, root: Root, name: &'static str, kind: Kind, optional: bool) -> Field {
+const fn f(
+    path: &'static str,
+    root: Root,
+    name: &'static str,
+    kind: Kind,
+    optional: bool,
+) -> Field {
     Field {
         path,
         root,
@@ -831,7 +837,9 @@ fn request(a: &Assignment, action: &str) -> Value {
             Now => now = j,
             Approvals => {
                 let V::I(n) = v else { unreachable!() };
-                approvals = (0..*n).map(|k| json!({"by": format!("approver{k}")})).collect();
+                approvals = (0..*n)
+                    .map(|k| json!({"by": format!("approver{k}")}))
+                    .collect();
             }
         }
     }
@@ -1045,8 +1053,7 @@ fn check_pair(x: &Side, y: &Side, fields: &[usize], r: &mut Rng) -> Result<Count
 
     let overrides = implies_or_fails(&gx, &gy);
     let fits = implies_fits(&gx, &gy);
-    if overrides && !truth.guards_implied || exact && fits && !overrides && truth.guards_implied
-    {
+    if overrides && !truth.guards_implied || exact && fits && !overrides && truth.guards_implied {
         return Err(format!(
             "implies_or_fails(guard x, guard y) says {overrides}; the implication {}\n{text}",
             if truth.guards_implied {
@@ -1181,6 +1188,14 @@ fn the_solver_agrees_with_exhaustive_enumeration() {
     // The test must not pass by the solver saying nothing.
     assert!(total.exact * 2 > done, "too few pairs inside the fragment");
     assert!(total.claims * 4 > done, "only {} claims", total.claims);
-    assert!(total.examples * 2 > done, "only {} examples", total.examples);
-    assert!(total.implied * 10 > done, "only {} implications", total.implied);
+    assert!(
+        total.examples * 2 > done,
+        "only {} examples",
+        total.examples
+    );
+    assert!(
+        total.implied * 10 > done,
+        "only {} implications",
+        total.implied
+    );
 }
