@@ -245,6 +245,9 @@ pub struct Context<'a> {
     /// Each guard's classification, computed on first use (see
     /// [`Context::guard_verdict`]).
     pub verdicts: Vec<std::cell::OnceCell<solver::Verdict>>,
+    /// A few requests each guard applies to, computed on first use (see
+    /// [`Context::guard_models`]).
+    pub samples: Vec<std::cell::OnceCell<Vec<solver::Model>>>,
 }
 
 impl Context<'_> {
@@ -279,6 +282,28 @@ impl Context<'_> {
             (Some(cell), Some(g)) => cell.get_or_init(|| solver::classify(g)).clone(),
             _ => solver::Verdict::Unknown,
         }
+    }
+
+    /// Up to four requests rule `id` applies to, as the solver finds them
+    /// ([`solver::models`]), computed once.
+    pub fn guard_models(&self, id: RuleId) -> &[solver::Model] {
+        match (self.samples.get(id.index()), self.guard(id)) {
+            (Some(cell), Some(g)) => cell.get_or_init(|| solver::models(g, 4)),
+            _ => &[],
+        }
+    }
+
+    /// When permit `rule` (with id `id`) allows: its guard, translated
+    /// once, and each of its `require`s.
+    pub fn allow(&self, id: RuleId, rule: &Rule) -> solver::Formula {
+        let Some(g) = self.guard(id) else {
+            return solver::Formula::allow(self.program, rule);
+        };
+        let mut f = g.clone();
+        for q in &rule.requires {
+            f = f.and(&solver::Formula::condition(self.program, rule, &q.cond));
+        }
+        f
     }
 
     /// A rule's display name for messages.
@@ -342,6 +367,11 @@ fn lint_inner(
         files: &files,
         guards,
         verdicts,
+        samples: program
+            .rules
+            .iter()
+            .map(|_| std::cell::OnceCell::new())
+            .collect(),
     };
     let enabled: Vec<&dyn Lint> = registry()
         .iter()

@@ -527,10 +527,28 @@ impl<'p> Tr<'p> {
                 Some(Operand::Path(_, _, false)) => Tv::total(F::Const(true)),
                 _ => self.opaque(e),
             },
+            // A boolean field, or `x ?? C` of an optional boolean one: the
+            // comparison with `true`.
             _ if e.ty == Type::Bool => match self.operand(e) {
-                Some(Operand::Path(p, info, false)) if info.dom == Domain::Bool => {
-                    self.atoms.paths.insert(p.clone(), info);
-                    Tv::total(self.lit(Atom::Bool(p)))
+                Some(
+                    o @ (Operand::Path(
+                        _,
+                        PathInfo {
+                            dom: Domain::Bool, ..
+                        },
+                        false,
+                    )
+                    | Operand::Default(
+                        _,
+                        PathInfo {
+                            dom: Domain::Bool, ..
+                        },
+                        _,
+                    )),
+                ) => {
+                    let yes = Operand::Value(Val::Bool(true), Domain::Bool, IntKind::Int);
+                    self.compare(CmpOp::Eq, o, yes)
+                        .unwrap_or_else(|| self.opaque(e))
                 }
                 _ => self.opaque(e),
             },
@@ -579,23 +597,27 @@ impl<'p> Tr<'p> {
                 Some(self.present_or_default(&p, atom, k))
             }
             (Path(p, ip, op_p), Path(q, iq, op_q)) => {
-                if ip.dom != iq.dom
-                    || ip.kind != iq.kind
-                    || ip.dom == Domain::Bool
-                    || !matches!(op, CmpOp::Eq | CmpOp::Ne)
-                {
+                if ip.dom != iq.dom || ip.kind != iq.kind || !matches!(op, CmpOp::Eq | CmpOp::Ne) {
                     return None;
                 }
                 if p == q {
                     // `x == x`: true when present.
+                    self.atoms.paths.insert(p.clone(), ip);
                     let t = F::Const(op == CmpOp::Eq);
                     return Some(self.present_and(&p, op_p, t));
                 }
+                let boolean = ip.dom == Domain::Bool;
                 self.atoms.paths.insert(p.clone(), ip);
                 self.atoms.paths.insert(q.clone(), iq);
                 let (px, py) = (self.presence(&p, op_p), self.presence(&q, op_q));
-                let (x, y) = if p < q { (p, q) } else { (q, p) };
-                let eq = self.lit(Atom::EqPath(x, y));
+                let eq = if boolean {
+                    // Two booleans are equal when both hold or neither does.
+                    let (a, b) = (self.lit(Atom::Bool(p)), self.lit(Atom::Bool(q)));
+                    or(and(a.clone(), b.clone()), and(negate(&a), negate(&b)))
+                } else {
+                    let (x, y) = if p < q { (p, q) } else { (q, p) };
+                    self.lit(Atom::EqPath(x, y))
+                };
                 let atom = if op == CmpOp::Eq { eq } else { negate(&eq) };
                 let both = and(px, py);
                 Some(Tv {
@@ -1078,7 +1100,7 @@ fn sat_conj_model(c: &Conj, atoms: &Atoms, high: bool) -> (ConjResult, Option<Mo
 }
 
 fn sat_conj_inner(c: &Conj, atoms: &Atoms, high: bool) -> ConjResult {
-    let mut paths: BTreeMap<String, PathState> = BTreeMap::new();
+    let mut paths: BTreeMap<&str, PathState> = BTreeMap::new();
     let mut props: BTreeMap<usize, bool> = BTreeMap::new();
     let mut present: BTreeMap<&str, bool> = BTreeMap::new();
     let mut eqs: Vec<(&str, &str)> = Vec::new();
@@ -1088,25 +1110,25 @@ fn sat_conj_inner(c: &Conj, atoms: &Atoms, high: bool) -> ConjResult {
         let Some(atom) = atoms.list.get(i) else {
             return ConjResult::Unknown;
         };
-        let mut st = |p: &str| {
-            paths
-                .entry(p.to_string())
-                .or_insert_with(|| PathState::fresh(p))
-                .clone()
-        };
-        let updated: Option<(String, PathState)> = match atom {
+        // The path's constraints, updated in place.
+        macro_rules! st {
+            ($p:expr) => {
+                paths
+                    .entry($p.as_str())
+                    .or_insert_with(|| PathState::fresh($p))
+            };
+        }
+        match atom {
             Atom::Opaque(_) | Atom::Defined(_) => {
                 exact = false;
                 if *props.entry(i).or_insert(pos) != pos {
                     return ConjResult::Unsat;
                 }
-                None
             }
             Atom::Present(p) => {
                 if *present.entry(p).or_insert(pos) != pos {
                     return ConjResult::Unsat;
                 }
-                None
             }
             Atom::EqPath(p, q) => {
                 if pos {
@@ -1114,17 +1136,14 @@ fn sat_conj_inner(c: &Conj, atoms: &Atoms, high: bool) -> ConjResult {
                 } else {
                     nes.push((p, q));
                 }
-                None
             }
             Atom::Bool(p) => {
-                let mut s = st(p);
-                if *s.truth.get_or_insert(pos) != pos {
+                if *st!(p).truth.get_or_insert(pos) != pos {
                     return ConjResult::Unsat;
                 }
-                Some((p.clone(), s))
             }
             Atom::Cmp(p, op, v) => {
-                let mut s = st(p);
+                let s = st!(p);
                 let op = if pos { *op } else { negate_op(*op) };
                 match (op, v) {
                     (CmpOp::Eq, v) => s.allow([v.clone()].into()),
@@ -1137,42 +1156,44 @@ fn sat_conj_inner(c: &Conj, atoms: &Atoms, high: bool) -> ConjResult {
                     (CmpOp::Ge, Val::Int(n)) => s.lo = s.lo.max(*n as i128),
                     _ => return ConjResult::Unknown,
                 }
-                Some((p.clone(), s))
             }
             Atom::In(p, vals) => {
-                let mut s = st(p);
+                let s = st!(p);
                 if pos {
                     s.allow(vals.iter().cloned().collect());
                 } else {
                     s.excluded.extend(vals.iter().cloned());
                 }
-                Some((p.clone(), s))
             }
-        };
-        if let Some((p, s)) = updated {
-            paths.insert(p, s);
         }
     }
     // Classes of equal paths.
-    let mut parent: BTreeMap<String, String> = BTreeMap::new();
     for (p, q) in eqs.iter().chain(nes.iter()) {
-        for x in [p, q] {
-            paths
-                .entry(x.to_string())
-                .or_insert_with(|| PathState::fresh(x));
+        for x in [*p, *q] {
+            paths.entry(x).or_insert_with(|| PathState::fresh(x));
         }
     }
-    for p in paths.keys() {
-        parent.insert(p.clone(), p.clone());
+    let mut parent: BTreeMap<String, String> = BTreeMap::new();
+    if !eqs.is_empty() || !nes.is_empty() {
+        for p in paths.keys() {
+            parent.insert(p.to_string(), p.to_string());
+        }
     }
+    let root = |parent: &mut BTreeMap<String, String>, p: &str| -> String {
+        if parent.is_empty() {
+            p.to_string()
+        } else {
+            find(parent, p)
+        }
+    };
     for (p, q) in &eqs {
-        let (a, b) = (find(&mut parent, p), find(&mut parent, q));
+        let (a, b) = (root(&mut parent, p), root(&mut parent, q));
         if a != b {
             parent.insert(b.clone(), a.clone());
-            let Some(sb) = paths.get(&b).cloned() else {
+            let Some(sb) = paths.get(b.as_str()).cloned() else {
                 return ConjResult::Unknown;
             };
-            let Some(sa) = paths.get_mut(&a) else {
+            let Some(sa) = paths.get_mut(a.as_str()) else {
                 return ConjResult::Unknown;
             };
             if !sa.merge(sb) {
@@ -1182,7 +1203,7 @@ fn sat_conj_inner(c: &Conj, atoms: &Atoms, high: bool) -> ConjResult {
     }
     let mut apart: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (p, q) in &nes {
-        let (a, b) = (find(&mut parent, p), find(&mut parent, q));
+        let (a, b) = (root(&mut parent, p), root(&mut parent, q));
         if a == b {
             return ConjResult::Unsat;
         }
@@ -1190,53 +1211,70 @@ fn sat_conj_inner(c: &Conj, atoms: &Atoms, high: bool) -> ConjResult {
         apart.entry(b).or_default().insert(a);
     }
     // A value per class, apart from the values of the classes it must
-    // differ from (chosen greedily: a failure there is not a proof).
-    let names: Vec<String> = paths.keys().cloned().collect();
-    let mut chosen: BTreeMap<String, Picked> = BTreeMap::new();
+    // differ from: greedily first (values near 0 read best), then, if
+    // that fails, by a bounded search over the few candidate values each
+    // class needs.
+    let names: Vec<&str> = paths.keys().copied().collect();
+    let mut roots: Vec<String> = Vec::new();
     for p in &names {
-        let root = find(&mut parent, p);
-        if chosen.contains_key(&root) {
-            continue;
+        let r = root(&mut parent, p);
+        if !roots.contains(&r) {
+            roots.push(r);
         }
-        let Some(info) = atoms.paths.get(&root) else {
+    }
+    let mut chosen: BTreeMap<String, Picked> = BTreeMap::new();
+    let mut greedy_failed = false;
+    for r in &roots {
+        let Some(info) = atoms.paths.get(r) else {
             return ConjResult::Unknown;
         };
-        let Some(mut st) = paths.get(&root).cloned() else {
+        let Some(mut st) = paths.get(r.as_str()).cloned() else {
             return ConjResult::Unknown;
         };
-        let others = apart.get(&root).cloned().unwrap_or_default();
-        let mut avoided = false;
-        for o in &others {
+        // Unsatisfiable on its own: the conjunction is.
+        if pick(&info.dom, &st).is_none() {
+            return ConjResult::Unsat;
+        }
+        for o in apart.get(r).into_iter().flatten() {
             if let Some(Picked::Val(v)) = chosen.get(o) {
-                avoided |= st.excluded.insert(v.clone());
+                st.excluded.insert(v.clone());
             }
         }
         match pick_at(&info.dom, &st, high) {
             Some(v) => {
-                chosen.insert(root, v);
+                chosen.insert(r.clone(), v);
             }
-            None if avoided => return ConjResult::Unknown,
-            None => return ConjResult::Unsat,
+            None => {
+                greedy_failed = true;
+                break;
+            }
+        }
+    }
+    if greedy_failed {
+        match colour(&roots, &paths, &apart, atoms) {
+            Colouring::Found(c) => chosen = c,
+            Colouring::Impossible => return ConjResult::Unsat,
+            Colouring::TooLarge => return ConjResult::Unknown,
         }
     }
     let mut witness = Vec::new();
     let mut mentioned: BTreeSet<&str> = BTreeSet::new();
     for p in &names {
-        let Some(info) = atoms.paths.get(p) else {
+        let Some(info) = atoms.paths.get(*p) else {
             return ConjResult::Unknown;
         };
         exact &= !info.nested;
         mentioned.insert(p);
-        let shown = if present.get(p.as_str()) == Some(&false) {
+        let shown = if present.get(p) == Some(&false) {
             ABSENT.to_string()
         } else {
-            let root = find(&mut parent, p);
-            match chosen.get(&root) {
+            let r = root(&mut parent, p);
+            match chosen.get(&r) {
                 Some(v) => show(v, &info.dom, info.kind),
                 None => return ConjResult::Unknown,
             }
         };
-        witness.push((p.clone(), shown));
+        witness.push((p.to_string(), shown));
     }
     for (p, is) in &present {
         if let Some(info) = atoms.paths.get(*p) {
@@ -1273,9 +1311,9 @@ fn sat_conj_inner(c: &Conj, atoms: &Atoms, high: bool) -> ConjResult {
     witness.sort();
     let mut model = Model::default();
     for p in &names {
-        let root = find(&mut parent, p);
-        if let Some(v) = chosen.get(&root) {
-            model.vals.insert(p.clone(), v.clone());
+        let r = root(&mut parent, p);
+        if let Some(v) = chosen.get(&r) {
+            model.vals.insert(p.to_string(), v.clone());
         }
     }
     for (p, is) in present {
@@ -1287,6 +1325,109 @@ fn sat_conj_inner(c: &Conj, atoms: &Atoms, high: bool) -> ConjResult {
         }
     }
     ConjResult::Sat(Witness(witness), exact, Some(model))
+}
+
+/// How many assignments [`colour`] may try before it gives up.
+const COLOUR_BUDGET: usize = 4096;
+
+enum Colouring {
+    Found(BTreeMap<String, Picked>),
+    Impossible,
+    TooLarge,
+}
+
+/// Values for the classes `roots` (each meeting its own constraints)
+/// such that classes that must differ do: an exhaustive, bounded search.
+/// A class with more candidate values than classes it must differ from
+/// always has one left, so each class needs at most that many candidates
+/// plus one, and the search over them is complete.
+fn colour(
+    roots: &[String],
+    paths: &BTreeMap<&str, PathState>,
+    apart: &BTreeMap<String, BTreeSet<String>>,
+    atoms: &Atoms,
+) -> Colouring {
+    let mut cands: Vec<Vec<Picked>> = Vec::new();
+    for r in roots {
+        let (Some(info), Some(st)) = (atoms.paths.get(r), paths.get(r.as_str())) else {
+            return Colouring::TooLarge;
+        };
+        let need = apart.get(r).map_or(0, BTreeSet::len) + 1;
+        let mut st = st.clone();
+        let mut list = Vec::new();
+        while list.len() < need {
+            match pick(&info.dom, &st) {
+                Some(Picked::Val(v)) => {
+                    st.excluded.insert(v.clone());
+                    list.push(Picked::Val(v));
+                }
+                Some(b @ Picked::Bool(_)) => {
+                    list.push(b);
+                    break;
+                }
+                None => break,
+            }
+        }
+        if list.is_empty() {
+            return Colouring::Impossible;
+        }
+        cands.push(list);
+    }
+    let index: BTreeMap<&str, usize> = roots
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.as_str(), i))
+        .collect();
+    let mut at = vec![0usize; roots.len()];
+    let mut k = 0usize;
+    let mut steps = 0usize;
+    // Depth-first: class `k` takes its `at[k]`-th candidate if no earlier
+    // class it must differ from has that value.
+    loop {
+        if k == roots.len() {
+            let found = roots
+                .iter()
+                .zip(&at)
+                .zip(&cands)
+                .filter_map(|((r, &i), c)| Some((r.clone(), c.get(i)?.clone())))
+                .collect();
+            return Colouring::Found(found);
+        }
+        steps += 1;
+        if steps > COLOUR_BUDGET {
+            return Colouring::TooLarge;
+        }
+        let Some(v) = cands.get(k).and_then(|c| c.get(at[k])) else {
+            // Exhausted: back up.
+            at[k] = 0;
+            if k == 0 {
+                return Colouring::Impossible;
+            }
+            k -= 1;
+            at[k] += 1;
+            continue;
+        };
+        let clash = apart
+            .get(&roots[k])
+            .into_iter()
+            .flatten()
+            .filter_map(|o| index.get(o.as_str()))
+            .filter(|&&j| j < k)
+            .any(|&j| cands[j].get(at[j]).is_some_and(|w| same(w, v)));
+        if clash {
+            at[k] += 1;
+        } else {
+            k += 1;
+        }
+    }
+}
+
+fn same(a: &Picked, b: &Picked) -> bool {
+    match (a, b) {
+        (Picked::Val(x), Picked::Val(y)) => x == y,
+        (Picked::Bool(x), Picked::Bool(y)) => x == y,
+        _ => false,
+    }
 }
 
 #[derive(Clone)]
@@ -1678,4 +1819,21 @@ pub fn model_key(m: &Model, path: &str) -> Option<String> {
         Picked::Val(v @ (Val::Int(_) | Val::Str(_))) => Some(format!("{v:?}")),
         _ => None,
     }
+}
+
+// ---------------------------------------------------------------- budgets
+
+/// Whether [`classify`] decides `f` within the solver's size budgets:
+/// inside the fragment, an "unknown" verdict on a formula that fits is a
+/// gap in the solver (the differential oracle checks there is none).
+pub fn classify_fits(f: &Formula) -> bool {
+    !f.big && dnf(&f.t).is_some() && dnf(&negate(&f.t)).is_some()
+}
+
+/// Whether [`implies`] decides `premise` ⇒ `conclusion` within the
+/// solver's size budgets (see [`classify_fits`]).
+pub fn implies_fits(premise: &Formula, conclusion: &Formula) -> bool {
+    let mut both = premise.clone();
+    let (t, _) = both.import(conclusion);
+    !premise.big && !conclusion.big && dnf(&and(both.t.clone(), negate(&t))).is_some()
 }

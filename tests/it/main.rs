@@ -21,6 +21,7 @@ mod identity;
 mod inputs;
 mod layers;
 mod lint;
+mod lint_oracle;
 mod lint_soundness;
 mod output;
 mod pipeline;

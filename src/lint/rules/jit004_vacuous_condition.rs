@@ -46,12 +46,14 @@ impl Lint for VacuousCondition {
             return;
         }
         if let Some(when) = &r.when {
-            let f = Formula::condition(cx.program, r, when);
-            // Without `unless`, the guard is the `when`: classified once.
-            let verdict = if r.unless.is_none() {
-                cx.guard_verdict(id)
-            } else {
-                classify(&f)
+            // Without `unless`, the guard is the `when`: translated and
+            // classified once, for every finding.
+            let (verdict, f) = match (&r.unless, cx.guard(id)) {
+                (None, Some(g)) => (cx.guard_verdict(id), g.clone()),
+                _ => {
+                    let f = Formula::condition(cx.program, r, when);
+                    (classify(&f), f)
+                }
             };
             if verdict == Verdict::Always {
                 out.push(Draft {

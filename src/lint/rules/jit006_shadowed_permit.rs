@@ -58,19 +58,19 @@ impl Lint for ShadowedPermit {
         let allows: Vec<OnceCell<Option<Formula>>> = cx.rules().map(|_| OnceCell::new()).collect();
         let allow = |i: RuleId| {
             allows.get(i.index()).and_then(|c| {
-                c.get_or_init(|| {
-                    cx.rule(i)
-                        .filter(|r| is_permit(r))
-                        .map(|r| Formula::allow(cx.program, r))
-                })
-                .as_ref()
+                c.get_or_init(|| cx.rule(i).filter(|r| is_permit(r)).map(|r| cx.allow(i, r)))
+                    .as_ref()
             })
         };
         let samples: Vec<OnceCell<Vec<Model>>> = cx.rules().map(|_| OnceCell::new()).collect();
         let sample = |i: RuleId| {
             samples.get(i.index()).map_or(&[][..], |c| {
-                c.get_or_init(|| allow(i).map_or(Vec::new(), |a| models(a, 4)))
-                    .as_slice()
+                c.get_or_init(|| match cx.rule(i) {
+                    // Without `require`s it allows where it applies.
+                    Some(r) if r.requires.is_empty() => cx.guard_models(i).to_vec(),
+                    _ => allow(i).map_or(Vec::new(), |a| models(a, 4)),
+                })
+                .as_slice()
             })
         };
         // Permits by (task, action), over the expanded action sets; those

@@ -1,7 +1,7 @@
 use super::{covers, is_permit};
 use crate::check::hir::{ActionId, RuleId};
 use crate::lint::solver::{
-    exact_example, false_in, implies_or_fails, model_key, models, required_eq, Verdict,
+    exact_example, false_in, implies_or_fails, model_key, required_eq, Verdict,
 };
 use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
 use std::collections::HashMap;
@@ -82,7 +82,7 @@ impl Lint for OverriddenPermit {
             };
             // Requests the permit applies to: a guard false on one of them
             // does not override it.
-            let sample = models(gp, 4);
+            let sample = cx.guard_models(i);
             if sample.is_empty() && cx.guard_verdict(i) == Verdict::Never {
                 continue;
             }
