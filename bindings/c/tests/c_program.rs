@@ -19,14 +19,29 @@ fn workspace() -> PathBuf {
 }
 
 /// Where cargo put `libjitp.so` / `libjitp.a`: the profile directory above
-/// this test's `deps/`.
+/// this test's `deps/`. Cargo builds a `cdylib` for its integration tests
+/// only if it links them, which it cannot: the library is built here, once
+/// per test binary, so the C program never links a stale one.
 fn lib_dir() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
     let exe = std::env::current_exe().expect("the test knows its path");
     let dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>/deps/<test>")
         .to_path_buf();
+    BUILT.call_once(|| {
+        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cargo.args(["build", "--quiet", "-p", "jitp-c", "--lib"]);
+        if dir.ends_with("release") {
+            cargo.arg("--release");
+        }
+        let status = cargo
+            .current_dir(workspace())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build -p jitp-c failed");
+    });
     assert!(
         dir.join("libjitp.so").is_file() || dir.join("libjitp.dylib").is_file(),
         "libjitp was not built into {}",

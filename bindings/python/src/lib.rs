@@ -247,10 +247,12 @@ fn decide_req(b: &RtBundle, req: &Req, explain: bool) -> Result<Decision, Bad> {
         {
             return Err(Bad(e.to_string()));
         }
+        // Decided, unexplained, as `jitp eval --explain` does: no rule
+        // was considered.
         Err(e) => {
             return Ok(Decision {
                 record: DecisionRecord::invalid(e.to_string()),
-                explanation: explain.then(Vec::new),
+                explanation: None,
             })
         }
     };

@@ -125,6 +125,6 @@ def test_compile_errors_are_located(tmp_path):
     with pytest.raises(jitp.CompileError) as info:
         jitp.compile([bad])
     msg = str(info.value)
-    assert "bad.jitp:3:" in msg and "error" in msg
+    assert "bad.jitp:3:8" in msg and "unknown type `Nobody`" in msg and "E0203" in msg
     with pytest.raises(jitp.CompileError, match="missing.jitp"):
         jitp.compile([tmp_path / "missing.jitp"])

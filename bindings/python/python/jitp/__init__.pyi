@@ -74,7 +74,8 @@ class Decision:
     def explanation(self) -> Optional[List[Dict[str, Any]]]:
         """With ``explain=True``: each candidate rule's trace (``rule``,
         ``kind``, ``outcome``, ``span``, ``file``), as
-        ``jitp eval --explain --format json`` gives it."""
+        ``jitp eval --explain --format json`` gives it; ``None`` when not
+        explained, or for an ``invalid_request`` (no rule was considered)."""
     def to_dict(self) -> Dict[str, Any]:
         """The JSON object ``jitp eval`` prints (with ``explanation`` when
         explained, as ``jitp eval --explain --format json``)."""
