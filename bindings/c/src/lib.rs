@@ -177,7 +177,8 @@ pub unsafe extern "C" fn jitp_bundle_from_bytes(
         }
         // SAFETY: the caller's contract for `bytes` and `len`.
         let data = unsafe { self::bytes(bytes, len, "bytes") }?;
-        let b = Bundle::from_bytes(data).map_err(|e| Fail(JitpStatus::BundleError, e.to_string()))?;
+        let b =
+            Bundle::from_bytes(data).map_err(|e| Fail(JitpStatus::BundleError, e.to_string()))?;
         // SAFETY: `out` was checked non-null; the caller guarantees it is
         // writable.
         unsafe { put(out, handle_of(b), "out") }
@@ -237,10 +238,11 @@ pub unsafe extern "C" fn jitp_bundle_free(bundle: *mut JitpBundle) {
 fn decide_text(bundle: &Bundle, text: &str) -> Res<String> {
     let record = match bundle.bind_str(text) {
         Ok(req) => bundle.decide(&req).to_record(),
-        Err(e) if matches!(
-            e.kind,
-            RequestErrorKind::Syntax { .. } | RequestErrorKind::TooLarge { .. }
-        ) =>
+        Err(e)
+            if matches!(
+                e.kind,
+                RequestErrorKind::Syntax { .. } | RequestErrorKind::TooLarge { .. }
+            ) =>
         {
             return Err(Fail(JitpStatus::RequestError, e.to_string()));
         }

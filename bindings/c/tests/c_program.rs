@@ -36,10 +36,7 @@ fn lib_dir() -> PathBuf {
         if dir.ends_with("release") {
             cargo.arg("--release");
         }
-        let status = cargo
-            .current_dir(workspace())
-            .status()
-            .expect("cargo runs");
+        let status = cargo.current_dir(workspace()).status().expect("cargo runs");
         assert!(status.success(), "cargo build -p jitp-c failed");
     });
     assert!(
@@ -61,7 +58,14 @@ fn scratch(name: &str) -> PathBuf {
 pub fn build_c(source: &Path, out: &Path, extra: &[&str]) -> PathBuf {
     let lib = lib_dir();
     let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-D_POSIX_C_SOURCE=200809L", "-g"])
+        .args([
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-D_POSIX_C_SOURCE=200809L",
+            "-g",
+        ])
         .args(extra)
         .arg("-I")
         .arg(crate_dir().join("include"))
@@ -169,9 +173,8 @@ fn c_decides_every_example_request_as_jitp_eval() {
         for (line, req) in lines.iter().zip(&ex.requests) {
             match eval(&ex.compiled, req) {
                 Some(want) => {
-                    let got: Value = serde_json::from_str(line).unwrap_or_else(|e| {
-                        panic!("{}: not JSON ({e}): {line}", req.display())
-                    });
+                    let got: Value = serde_json::from_str(line)
+                        .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {line}", req.display()));
                     assert_eq!(got, want, "{}", req.display());
                     // Byte for byte what `jitp eval` prints, compacted.
                     assert_eq!(*line, want.to_string(), "{}", req.display());
@@ -197,7 +200,9 @@ fn c_reports_corrupt_bundles_as_errors() {
     // Byte flips at fixed, spread positions (header, checksum, body, end).
     let mut x: u64 = 0x5eed;
     for _ in 0..16 {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let at = (x >> 33) as usize % good.len();
         let mut bad = good.clone();
         bad[at] ^= 1 << ((x >> 13) % 8);
@@ -229,7 +234,10 @@ fn c_error_paths_return_codes_and_messages() {
     let dir = scratch("errors");
     let exe = decide_test(&dir, &[], "decide_test");
     let ex = examples(&dir);
-    assert_eq!(ok(&run(&exe, &[Path::new("errors"), &ex[0].bundle])).trim(), "ok");
+    assert_eq!(
+        ok(&run(&exe, &[Path::new("errors"), &ex[0].bundle])).trim(),
+        "ok"
+    );
 }
 
 /// Whether the C compiler builds and runs a program with

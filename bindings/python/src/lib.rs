@@ -29,12 +29,7 @@ use pyo3::IntoPyObjectExt;
 use serde_json::{Map, Number, Value};
 use std::path::PathBuf;
 
-pyo3::create_exception!(
-    jitp,
-    Error,
-    PyException,
-    "Base of every error jitp raises."
-);
+pyo3::create_exception!(jitp, Error, PyException, "Base of every error jitp raises.");
 pyo3::create_exception!(
     jitp,
     BundleError,
@@ -79,9 +74,9 @@ struct Bad(String);
 /// Converts a Python request (a `dict` or a JSON `str`) for deciding.
 fn request_of(obj: &Bound<'_, PyAny>) -> PyResult<Req> {
     if let Ok(s) = obj.cast::<PyString>() {
-        let text: String = s
-            .extract()
-            .map_err(|_| RequestError::new_err("the request is not valid UTF-8 (a lone surrogate)"))?;
+        let text: String = s.extract().map_err(|_| {
+            RequestError::new_err("the request is not valid UTF-8 (a lone surrogate)")
+        })?;
         return Ok(Req::Text(text));
     }
     if obj.cast::<PyDict>().is_ok() {
@@ -159,7 +154,9 @@ fn to_json(
         )));
     }
     if obj.cast::<PyFloat>().is_ok() {
-        let f: f64 = obj.extract().map_err(|_| Bad(format!("bad float at {}", at(path))))?;
+        let f: f64 = obj
+            .extract()
+            .map_err(|_| Bad(format!("bad float at {}", at(path))))?;
         return Number::from_f64(f).map(Value::Number).ok_or_else(|| {
             Bad(format!(
                 "the float at {} is `{f}`, which JSON cannot hold",
@@ -327,7 +324,12 @@ impl Bundle {
 
     /// Decides one request (a dict or a JSON string).
     #[pyo3(signature = (request, *, explain = false))]
-    fn decide(&self, py: Python<'_>, request: &Bound<'_, PyAny>, explain: bool) -> PyResult<Decision> {
+    fn decide(
+        &self,
+        py: Python<'_>,
+        request: &Bound<'_, PyAny>,
+        explain: bool,
+    ) -> PyResult<Decision> {
         let req = request_of(request)?;
         let b = &self.inner;
         py.detach(|| decide_req(b, &req, explain))
@@ -346,9 +348,10 @@ impl Bundle {
         let mut reqs = Vec::new();
         for (i, r) in requests.try_iter()?.enumerate() {
             let r = r?;
-            reqs.push(request_of(&r).map_err(|e| {
-                RequestError::new_err(format!("request {i}: {}", e.value(py)))
-            })?);
+            reqs.push(
+                request_of(&r)
+                    .map_err(|e| RequestError::new_err(format!("request {i}: {}", e.value(py))))?,
+            );
         }
         let b = &self.inner;
         py.detach(|| {
@@ -422,10 +425,10 @@ impl Decision {
         };
         let dt = py.import("datetime")?;
         let utc = dt.getattr("timezone")?.getattr("utc")?;
-        let epoch = dt.getattr("datetime")?.call1((1970, 1, 1, 0, 0, 0, 0, utc))?;
-        let delta = dt
-            .getattr("timedelta")?
-            .call1((0, 0, micros))?;
+        let epoch = dt
+            .getattr("datetime")?
+            .call1((1970, 1, 1, 0, 0, 0, 0, utc))?;
+        let delta = dt.getattr("timedelta")?.call1((0, 0, micros))?;
         Ok(Some(epoch.call_method1("__add__", (delta,))?))
     }
 

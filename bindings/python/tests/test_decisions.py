@@ -54,8 +54,8 @@ def test_decision_attributes(examples):
     assert allow.rule == "agent-payments" and allow.task == "agent_investigation"
     assert allow.expires_at is not None and allow.expires_at.tzinfo is not None
     assert allow.expires_at.utcoffset().total_seconds() == 0
-    assert allow.expires_at.isoformat() == "2026-11-22T14:40:00+00:00"
-    assert allow.to_dict()["expires_at"] == "2026-11-22T14:40:00Z"
+    assert allow.expires_at.isoformat() == "2026-11-22T14:30:00+00:00"
+    assert allow.to_dict()["expires_at"] == "2026-11-22T14:30:00Z"
     assert {"kind": "notify", "target": "ai-oversight"} in allow.obligations
     assert allow.error is None and allow.needs == []
 
