@@ -377,6 +377,25 @@ impl Bundle {
         self.inner.rule_count()
     }
 
+    /// Benchmarks only (private): the mean seconds of `n` JSON-text
+    /// decisions made in Rust, with no Python in the loop, so that
+    /// `bench/bench.py` can measure the binding's overhead under the same
+    /// machine load.
+    fn _rust_seconds_per_decision(&self, py: Python<'_>, text: String, n: u32) -> f64 {
+        let b = &self.inner;
+        py.detach(|| {
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                let allowed = match b.bind_str(std::hint::black_box(&text)) {
+                    Ok(bound) => b.decide(&bound).is_allow(),
+                    Err(_) => false,
+                };
+                std::hint::black_box(allowed);
+            }
+            start.elapsed().as_secs_f64() / f64::from(n.max(1))
+        })
+    }
+
     fn __repr__(&self) -> String {
         format!("<jitp.Bundle package={:?}>", self.inner.name())
     }
