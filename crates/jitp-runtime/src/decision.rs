@@ -37,6 +37,9 @@ pub enum Reason {
     NotYetActive,
     /// Nothing grants the request.
     NoMatchingRule,
+    /// The request names a task the decision service holds, and that task
+    /// has ended: ended early, rejected, or past its ttl.
+    TaskEnded,
 }
 
 impl Reason {
@@ -50,6 +53,7 @@ impl Reason {
             Reason::Expired => "expired",
             Reason::NotYetActive => "not_yet_active",
             Reason::NoMatchingRule => "no_matching_rule",
+            Reason::TaskEnded => "task_ended",
         }
     }
 }
@@ -97,6 +101,22 @@ impl DecisionRecord {
             needs: Vec::new(),
             obligations: Vec::new(),
             error: Some(message.into()),
+        }
+    }
+
+    /// A deny for `reason`, decided before any rule ran (the decision
+    /// service's task store answers `task_ended` and `not_yet_active` this
+    /// way); `task` names the task.
+    pub fn deny(reason: Reason, task: Option<String>) -> DecisionRecord {
+        DecisionRecord {
+            decision: Effect::Deny,
+            reason,
+            rule: None,
+            task,
+            expires_at: None,
+            needs: Vec::new(),
+            obligations: Vec::new(),
+            error: None,
         }
     }
 

@@ -43,7 +43,7 @@ pub use crate::error::{BundleError, BundleErrorKind};
 /// The first bytes of every bundle.
 pub const MAGIC: &[u8; 8] = b"JITPBNDL";
 /// The format version this build reads and writes.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Deepest operand stack a block may need.
 pub const MAX_STACK: u32 = 256;
 /// Most locals a block may use.
