@@ -95,16 +95,19 @@ fn compile_inner(p: &Program, sources: &SourceMap) -> Result<Bundle, Vec<Diagnos
                 Sensitivity::High => 2,
                 Sensitivity::Critical => 3,
             },
+            grants: a.grants.map(|t| t.0),
         })
         .collect();
     let tasks = p
         .tasks
         .iter()
-        .map(|t| TaskMeta {
+        .enumerate()
+        .map(|(i, t)| TaskMeta {
             name: l.intern(&t.name),
             ttl: t.ttl.map(|d| d.0),
             breakglass: t.kind == TaskKind::Breakglass,
             notify: t.notify.iter().map(|n| l.intern(n)).collect(),
+            approvals: approvals_needed(p, i as u32),
         })
         .collect();
     // Rule index: (scope, action) -> guards, permits (ascending rule numbers).
@@ -921,4 +924,65 @@ impl Lower<'_> {
             }
         }
     }
+}
+
+/// How many approvals task `task` needs before the decision service
+/// starts it: over the task's permits, the smallest of each permit's
+/// largest literal bound on `task.approvals` (`task.approvals >= N` needs
+/// N, `> N` needs N + 1, either way round) among its `require` clauses and
+/// the top-level `and` conjuncts of its `when`; 0 when a permit has none
+/// or the task has no permit. The bound is a lower bound for the store:
+/// evaluation still checks every condition on each request.
+pub fn approvals_needed(p: &Program, task: u32) -> u32 {
+    p.rules
+        .iter()
+        .filter(|r| r.effect == Effect::Permit && r.task.is_some_and(|t| t.0 == task))
+        .map(|r| {
+            let mut need = 0u32;
+            let mut conjuncts: Vec<&Expr> = r.requires.iter().map(|q| &q.cond).collect();
+            if let Some(w) = &r.when {
+                conjuncts.push(w);
+            }
+            while let Some(e) = conjuncts.pop() {
+                match &e.kind {
+                    ExprKind::And(a, b) => {
+                        conjuncts.push(a);
+                        conjuncts.push(b);
+                    }
+                    ExprKind::Cmp(op, a, b) => need = need.max(approval_bound(*op, a, b)),
+                    _ => {}
+                }
+            }
+            need
+        })
+        .min()
+        .unwrap_or(0)
+}
+
+/// The approvals `a op b` needs, when it compares `task.approvals` with an
+/// integer literal; 0 otherwise.
+fn approval_bound(op: CmpOp, a: &Expr, b: &Expr) -> u32 {
+    let approvals = |e: &Expr| matches!(e.kind, ExprKind::TaskField(TaskField::Approvals));
+    let literal = |e: &Expr| match e.kind {
+        ExprKind::Lit(Literal::Int(n)) => Some(n),
+        _ => None,
+    };
+    // Normalise to `task.approvals op n`.
+    let (op, n) = match (approvals(a), literal(b), approvals(b), literal(a)) {
+        (true, Some(n), _, _) => (op, n),
+        (_, _, true, Some(n)) => match op {
+            CmpOp::Lt => (CmpOp::Gt, n),
+            CmpOp::Le => (CmpOp::Ge, n),
+            CmpOp::Gt => (CmpOp::Lt, n),
+            CmpOp::Ge => (CmpOp::Le, n),
+            other => (other, n),
+        },
+        _ => return 0,
+    };
+    let need = match op {
+        CmpOp::Ge | CmpOp::Eq => n,
+        CmpOp::Gt => n.saturating_add(1),
+        _ => 0,
+    };
+    u32::try_from(need.clamp(0, i64::from(u32::MAX))).unwrap_or(0)
 }

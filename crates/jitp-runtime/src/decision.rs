@@ -41,6 +41,9 @@ pub enum Reason {
     /// the decision log, so it is denied (the decision service only: the
     /// VM never answers this).
     AuditUnavailable,
+    /// The request names a task the decision service holds, and that task
+    /// has ended: ended early, rejected, or past its ttl.
+    TaskEnded,
 }
 
 impl Reason {
@@ -55,6 +58,7 @@ impl Reason {
             Reason::NotYetActive => "not_yet_active",
             Reason::NoMatchingRule => "no_matching_rule",
             Reason::AuditUnavailable => "audit_unavailable",
+            Reason::TaskEnded => "task_ended",
         }
     }
 }
@@ -102,6 +106,22 @@ impl DecisionRecord {
             needs: Vec::new(),
             obligations: Vec::new(),
             error: Some(message.into()),
+        }
+    }
+
+    /// A deny for `reason`, decided before any rule ran (the decision
+    /// service's task store answers `task_ended` and `not_yet_active` this
+    /// way); `task` names the task.
+    pub fn deny(reason: Reason, task: Option<String>) -> DecisionRecord {
+        DecisionRecord {
+            decision: Effect::Deny,
+            reason,
+            rule: None,
+            task,
+            expires_at: None,
+            needs: Vec::new(),
+            obligations: Vec::new(),
+            error: None,
         }
     }
 

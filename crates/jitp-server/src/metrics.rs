@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 const EFFECTS: [Effect; 3] = [Effect::Allow, Effect::Deny, Effect::StepUp];
-const REASONS: [Reason; 8] = [
+const REASONS: [Reason; 9] = [
     Reason::Granted,
     Reason::RequirementsMissing,
     Reason::InvalidRequest,
@@ -15,6 +15,7 @@ const REASONS: [Reason; 8] = [
     Reason::NotYetActive,
     Reason::NoMatchingRule,
     Reason::AuditUnavailable,
+    Reason::TaskEnded,
 ];
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -24,7 +25,7 @@ const BUCKETS: [f64; 12] = [
 /// The server's counters. All updates are relaxed atomics.
 #[derive(Default)]
 pub struct Metrics {
-    decisions: [[AtomicU64; 8]; 3],
+    decisions: [[AtomicU64; REASONS.len()]; 3],
     buckets: [AtomicU64; 12],
     latency_count: AtomicU64,
     latency_sum_ns: AtomicU64,

@@ -467,20 +467,25 @@ impl Reader<'_> {
         self.mark();
         let patterns = self.list(4, Self::u32s)?;
         self.mark();
-        let actions = self.list(9, |r| {
+        let actions = self.list(13, |r| {
             Ok(ActionMeta {
                 name: r.u32()?,
                 on: r.u32s()?,
                 sensitivity: r.u8()?,
+                grants: match r.u32()? {
+                    tags::NO_TASK => None,
+                    t => Some(t),
+                },
             })
         })?;
         self.mark();
-        let tasks = self.list(10, |r| {
+        let tasks = self.list(14, |r| {
             Ok(TaskMeta {
                 name: r.u32()?,
                 ttl: r.opt_i64()?,
                 breakglass: r.flag()?,
                 notify: r.u32s()?,
+                approvals: r.u32()?,
             })
         })?;
         self.mark();

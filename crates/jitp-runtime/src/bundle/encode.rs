@@ -104,6 +104,7 @@ impl Image {
             w.u32(a.name);
             w.u32s(&a.on);
             w.u8(a.sensitivity);
+            w.u32(a.grants.unwrap_or(tags::NO_TASK));
         }
         w.u32(self.tasks.len() as u32);
         for t in &self.tasks {
@@ -111,6 +112,7 @@ impl Image {
             w.opt_i64(t.ttl);
             w.u8(u8::from(t.breakglass));
             w.u32s(&t.notify);
+            w.u32(t.approvals);
         }
         w.u32(self.rules.len() as u32);
         for r in &self.rules {

@@ -47,7 +47,8 @@ pub const MAGIC: &[u8; 8] = b"JITPBNDL";
 /// this version: a bundle of any other is refused, naming the `jitp` that
 /// built it (see [`BUILDER_LEN`]), never misread.
 ///
-/// Version 4 added the builder field to the header.
+/// Version 4 added the builder field to the header, task parameters,
+/// the task an action grants and the approvals a task needs.
 pub const FORMAT_VERSION: u32 = 4;
 /// Bytes of the header's builder field: the `jitp` version that built the
 /// bundle, ASCII, padded with NUL bytes. From format version 4 on, the

@@ -148,6 +148,8 @@ pub struct ActionMeta {
     pub on: Vec<u32>,
     /// 0 low, 1 medium, 2 high, 3 critical.
     pub sensitivity: u8,
+    /// The task performing this action approves (`grants task`), by index.
+    pub grants: Option<u32>,
 }
 
 /// A task.
@@ -161,6 +163,9 @@ pub struct TaskMeta {
     pub breakglass: bool,
     /// Notification channels (string ids).
     pub notify: Vec<u32>,
+    /// How many approvals (by others than the principal) the task needs
+    /// before it starts, as the compiler derived it from the task's rules.
+    pub approvals: u32,
 }
 
 /// A rule's metadata and compiled conditions.

@@ -228,6 +228,9 @@ impl Image {
             if a.on.iter().any(|e| *e >= nent) {
                 return err("action resource type out of range");
             }
+            if a.grants.is_some_and(|t| t as usize >= self.tasks.len()) {
+                return err("action grants a task out of range");
+            }
         }
         for t in &self.tasks {
             str_ok(t.name, "task name")?;

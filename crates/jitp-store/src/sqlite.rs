@@ -1,0 +1,162 @@
+//! The embedded store: one SQLite file (WAL, `synchronous=FULL`).
+
+use crate::{StoreError, Task, TaskStore, Transition, UpdateError};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::Path;
+use std::sync::Mutex;
+
+/// The schema, one migration a version; applied in order, each recorded in
+/// `jitp_migrations`.
+const MIGRATIONS: &[&str] = &["CREATE TABLE jitp_tasks (
+        id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        active_until INTEGER,
+        doc TEXT NOT NULL
+    );
+    CREATE INDEX jitp_tasks_active ON jitp_tasks (active_until) WHERE active_until IS NOT NULL;"];
+
+/// Tasks in one SQLite file. Several processes may open the same file
+/// (transitions take the write lock with `BEGIN IMMEDIATE`), but several
+/// replicas on several hosts need [`crate::PgStore`].
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+fn err(what: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |e| StoreError(format!("the task store: {what}: {e}"))
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the file and migrates its schema.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let mut conn = Connection::open(path).map_err(|e| {
+            StoreError(format!(
+                "cannot open the task store `{}`: {e}",
+                path.display()
+            ))
+        })?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(err("setting the busy timeout"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err("switching to WAL"))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(err("setting synchronous=FULL"))?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err("migrating"))?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS jitp_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+        )
+        .map_err(err("migrating"))?;
+        let have: i64 = tx
+            .query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM jitp_migrations",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err("migrating"))?;
+        if have > MIGRATIONS.len() as i64 {
+            return Err(StoreError(format!(
+                "the task store `{}` has schema version {have}, newer than this jitp knows ({})\nhelp: upgrade jitp",
+                path.display(),
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(have.max(0) as usize) {
+            tx.execute_batch(m).map_err(err("migrating"))?;
+            tx.execute(
+                "INSERT INTO jitp_migrations (version, applied_at) VALUES (?1, ?2)",
+                params![i as i64 + 1, crate::rfc3339(crate::now_micros())],
+            )
+            .map_err(err("migrating"))?;
+        }
+        tx.commit().map_err(err("migrating"))?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        match self.conn.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+}
+
+impl TaskStore for SqliteStore {
+    fn create(&self, task: &Task) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO jitp_tasks (id, state, active_until, doc) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    task.id,
+                    task.state.as_str(),
+                    task.active_until(),
+                    task.to_doc()?
+                ],
+            )
+            .map_err(err("storing a task"))?;
+        Ok(())
+    }
+
+    fn get(&self, id: &str) -> Result<Option<Task>, StoreError> {
+        let doc: Option<String> = self
+            .conn()
+            .query_row("SELECT doc FROM jitp_tasks WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err("reading a task"))?;
+        doc.as_deref().map(Task::from_doc).transpose()
+    }
+
+    fn update(&self, id: &str, f: Transition<'_>) -> Result<Task, UpdateError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err("starting a transition"))?;
+        let doc: Option<String> = tx
+            .query_row("SELECT doc FROM jitp_tasks WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err("reading a task"))?;
+        let Some(doc) = doc else {
+            return Err(UpdateError::NotFound);
+        };
+        let mut task = Task::from_doc(&doc)?;
+        let before = task.version;
+        f(&mut task).map_err(UpdateError::Refused)?;
+        let n = tx
+            .execute(
+                "UPDATE jitp_tasks SET state = ?1, active_until = ?2, doc = ?3 WHERE id = ?4 AND json_extract(doc, '$.version') = ?5",
+                params![task.state.as_str(), task.active_until(), task.to_doc()?, id, before as i64],
+            )
+            .map_err(err("writing a transition"))?;
+        if n != 1 {
+            return Err(UpdateError::Store(StoreError(
+                "the task store: a transition lost a race; retry".into(),
+            )));
+        }
+        tx.commit().map_err(err("committing a transition"))?;
+        Ok(task)
+    }
+
+    fn list_active(&self, now: i64, limit: usize) -> Result<Vec<Task>, StoreError> {
+        let conn = self.conn();
+        let mut st = conn
+            .prepare_cached(
+                "SELECT doc FROM jitp_tasks WHERE active_until > ?1 ORDER BY rowid LIMIT ?2",
+            )
+            .map_err(err("listing tasks"))?;
+        let rows = st
+            .query_map(params![now, limit as i64], |r| r.get::<_, String>(0))
+            .map_err(err("listing tasks"))?;
+        let mut out = Vec::new();
+        for doc in rows {
+            out.push(Task::from_doc(&doc.map_err(err("listing tasks"))?)?);
+        }
+        Ok(out)
+    }
+}
