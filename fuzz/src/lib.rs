@@ -163,7 +163,7 @@ fn load_and_exercise(bytes: &[u8]) {
 }
 
 /// `bytes` with a bundle header made right: the magic, this build's
-/// version and the checksum of the body. `None` if it is too short to have
+/// version and the checksum of the builder field and body. `None` if it is too short to have
 /// a body or is right already.
 pub fn repair_header(bytes: &[u8]) -> Option<Vec<u8>> {
     if bytes.len() < HEADER_LEN {
@@ -172,8 +172,10 @@ pub fn repair_header(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut fixed = bytes.to_vec();
     fixed[..8].copy_from_slice(MAGIC);
     fixed[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    let sum = checksum(&fixed[HEADER_LEN..]);
-    fixed[12..HEADER_LEN].copy_from_slice(&sum.to_le_bytes());
+    // The checksum (bytes 12..20) covers everything after it: the
+    // builder field and the body.
+    let sum = checksum(&fixed[20..]);
+    fixed[12..20].copy_from_slice(&sum.to_le_bytes());
     (fixed != bytes).then_some(fixed)
 }
 

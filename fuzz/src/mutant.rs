@@ -645,8 +645,10 @@ pub fn run(plan: &Plan) {
                 edit.apply(&mut body, regions()[which]);
             }
             let mut bytes = original.fixture.bytes[..HEADER_LEN].to_vec();
-            bytes[12..HEADER_LEN].copy_from_slice(&checksum(&body).to_le_bytes());
             bytes.extend_from_slice(&body);
+            // The checksum (bytes 12..20) covers the builder field and the body.
+            let sum = checksum(&bytes[20..]);
+            bytes[12..20].copy_from_slice(&sum.to_le_bytes());
             if let Ok(mutant) = Bundle::from_bytes(&bytes) {
                 assert!(
                     mutant.to_bytes() == bytes,
