@@ -17,6 +17,23 @@ use crate::Decision;
 /// conditions (rare) fall back to the heap.
 const INLINE: usize = 32;
 
+/// The heap stack and locals a bundle's blocks need beyond the inline
+/// arrays (empty when they fit inline), and whether they are used. Capped:
+/// an unverified (in-memory edited) bundle may claim more.
+fn spill<T: Clone>(b: &Bundle, fill: T) -> (Vec<T>, Vec<T>, bool) {
+    let max_stack = b.img.max_stack.min(MAX_STACK) as usize;
+    let max_locals = b.img.max_locals.min(MAX_LOCALS) as usize;
+    if max_stack > INLINE || max_locals > INLINE {
+        (
+            vec![fill.clone(); max_stack + 1],
+            vec![fill; max_locals + 1],
+            true,
+        )
+    } else {
+        (Vec::new(), Vec::new(), false)
+    }
+}
+
 /// Scratch space for evaluation.
 pub(super) struct Machine {
     stack: [Val; INLINE],
@@ -27,25 +44,12 @@ pub(super) struct Machine {
 
 impl Machine {
     pub(super) fn new(b: &Bundle) -> Machine {
-        // capped: an unverified (in-memory edited) bundle may claim more
-        let (max_stack, max_locals) = (
-            b.img.max_stack.min(MAX_STACK),
-            b.img.max_locals.min(MAX_LOCALS),
-        );
-        let big = max_stack as usize > INLINE || max_locals as usize > INLINE;
+        let (big_stack, big_locals, _) = spill(b, Val::Absent);
         Machine {
             stack: [Val::Absent; INLINE],
             locals: [Val::Absent; INLINE],
-            big_stack: if big {
-                vec![Val::Absent; max_stack as usize + 1]
-            } else {
-                Vec::new()
-            },
-            big_locals: if big {
-                vec![Val::Absent; max_locals as usize + 1]
-            } else {
-                Vec::new()
-            },
+            big_stack,
+            big_locals,
         }
     }
 }
@@ -166,24 +170,12 @@ impl Frames {
 
 impl Track {
     pub(super) fn new(b: &Bundle) -> Track {
-        let (max_stack, max_locals) = (
-            b.img.max_stack.min(MAX_STACK),
-            b.img.max_locals.min(MAX_LOCALS),
-        );
-        let big = max_stack as usize > INLINE || max_locals as usize > INLINE;
+        let (big_stack, big_locals, big) = spill(b, Meta::PLAIN);
         Track {
             stack: [Meta::PLAIN; INLINE],
             locals: [Meta::PLAIN; INLINE],
-            big_stack: if big {
-                vec![Meta::PLAIN; max_stack as usize + 1]
-            } else {
-                Vec::new()
-            },
-            big_locals: if big {
-                vec![Meta::PLAIN; max_locals as usize + 1]
-            } else {
-                Vec::new()
-            },
+            big_stack,
+            big_locals,
             big,
             frames: Frames {
                 inline: [None; 64],
