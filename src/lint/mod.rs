@@ -294,14 +294,16 @@ impl Context<'_> {
     }
 
     /// When permit `rule` (with id `id`) allows: its guard, translated
-    /// once, and each of its `require`s.
-    pub fn allow(&self, id: RuleId, rule: &Rule) -> solver::Formula {
+    /// once, and each of its `require`s (the guard itself, borrowed, when
+    /// it has none).
+    pub fn allow(&self, id: RuleId, rule: &Rule) -> std::borrow::Cow<'_, solver::Formula> {
         let Some(g) = self.guard(id) else {
-            return solver::Formula::allow(self.program, rule);
+            return std::borrow::Cow::Owned(solver::Formula::allow(self.program, rule));
         };
-        let mut f = g.clone();
+        let mut f = std::borrow::Cow::Borrowed(g);
         for q in &rule.requires {
-            f = f.and(&solver::Formula::condition(self.program, rule, &q.cond));
+            let c = solver::Formula::condition(self.program, rule, &q.cond);
+            f = std::borrow::Cow::Owned(f.and(&c));
         }
         f
     }

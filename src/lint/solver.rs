@@ -205,18 +205,46 @@ enum F {
     Or(Vec<F>),
 }
 
+/// `a and b`, folding constants and flattening nested conjunctions (so a
+/// chain of `and`s is one node, whose translation and normal form cost
+/// what its length does).
 fn and(a: F, b: F) -> F {
     match (a, b) {
         (F::Const(false), _) | (_, F::Const(false)) => F::Const(false),
         (F::Const(true), x) | (x, F::Const(true)) => x,
+        (F::And(mut xs), F::And(ys)) => {
+            xs.extend(ys);
+            F::And(xs)
+        }
+        (F::And(mut xs), y) => {
+            xs.push(y);
+            F::And(xs)
+        }
+        (x, F::And(mut ys)) => {
+            ys.insert(0, x);
+            F::And(ys)
+        }
         (a, b) => F::And(vec![a, b]),
     }
 }
 
+/// `a or b`, folding constants and flattening nested disjunctions.
 fn or(a: F, b: F) -> F {
     match (a, b) {
         (F::Const(true), _) | (_, F::Const(true)) => F::Const(true),
         (F::Const(false), x) | (x, F::Const(false)) => x,
+        (F::Or(mut xs), F::Or(ys)) => {
+            xs.extend(ys);
+            F::Or(xs)
+        }
+        (F::Or(mut xs), y) => {
+            xs.push(y);
+            F::Or(xs)
+        }
+        (x, F::Or(mut ys)) => {
+            ys.insert(0, x);
+            F::Or(ys)
+        }
         (a, b) => F::Or(vec![a, b]),
     }
 }
@@ -454,6 +482,13 @@ impl<'p> Tr<'p> {
         }
     }
 
+    /// Records what path `p` holds (the same for every mention of it).
+    fn note_path(&mut self, p: &str, info: &PathInfo) {
+        if !self.atoms.paths.contains_key(p) {
+            self.atoms.paths.insert(p.to_string(), info.clone());
+        }
+    }
+
     fn lit(&mut self, a: Atom) -> F {
         F::Lit(self.atoms.intern(a), true)
     }
@@ -485,21 +520,22 @@ impl<'p> Tr<'p> {
             }
             ExprKind::And(a, b) => {
                 let (a, b) = (self.expr(a), self.expr(b));
-                let t = and(a.t.clone(), b.t);
+                let total = a.total && b.total;
                 // `b` is only evaluated when `a` is true.
                 let f = if a.total {
                     or(a.f, b.f)
                 } else {
-                    or(a.f, and(a.t, b.f))
+                    or(a.f, and(a.t.clone(), b.f))
                 };
                 Tv {
-                    t,
+                    t: and(a.t, b.t),
                     f,
-                    total: a.total && b.total,
+                    total,
                 }
             }
             ExprKind::Or(a, b) => {
                 let (a, b) = (self.expr(a), self.expr(b));
+                let total = a.total && b.total;
                 let t = if a.total {
                     or(a.t, b.t)
                 } else {
@@ -508,7 +544,7 @@ impl<'p> Tr<'p> {
                 Tv {
                     t,
                     f: and(a.f, b.f),
-                    total: a.total && b.total,
+                    total,
                 }
             }
             ExprKind::Cmp(op, l, r) => match (self.operand(l), self.operand(r)) {
@@ -521,7 +557,7 @@ impl<'p> Tr<'p> {
             },
             ExprKind::Has(x) => match self.operand(x) {
                 Some(Operand::Path(p, info, true)) => {
-                    self.atoms.paths.insert(p.clone(), info);
+                    self.note_path(&p, &info);
                     Tv::total(self.lit(Atom::Present(p)))
                 }
                 Some(Operand::Path(_, _, false)) => Tv::total(F::Const(true)),
@@ -602,13 +638,13 @@ impl<'p> Tr<'p> {
                 }
                 if p == q {
                     // `x == x`: true when present.
-                    self.atoms.paths.insert(p.clone(), ip);
+                    self.note_path(&p, &ip);
                     let t = F::Const(op == CmpOp::Eq);
                     return Some(self.present_and(&p, op_p, t));
                 }
                 let boolean = ip.dom == Domain::Bool;
-                self.atoms.paths.insert(p.clone(), ip);
-                self.atoms.paths.insert(q.clone(), iq);
+                self.note_path(&p, &ip);
+                self.note_path(&q, &iq);
                 let (px, py) = (self.presence(&p, op_p), self.presence(&q, op_q));
                 let eq = if boolean {
                     // Two booleans are equal when both hold or neither does.
@@ -637,7 +673,7 @@ impl<'p> Tr<'p> {
         if !ordered && !matches!(op, CmpOp::Eq | CmpOp::Ne) {
             return None;
         }
-        self.atoms.paths.insert(p.to_string(), info.clone());
+        self.note_path(p, info);
         if info.dom == Domain::Bool {
             let Val::Bool(b) = v else { return None };
             let positive = b == (op == CmpOp::Eq);
@@ -711,7 +747,7 @@ impl<'p> Tr<'p> {
                 if !fits(&info, &vals) {
                     return None;
                 }
-                self.atoms.paths.insert(p.clone(), info);
+                self.note_path(&p, &info);
                 let atom = self.lit(Atom::In(p.clone(), sorted(vals)));
                 Some(self.present_and(&p, optional, atom))
             }
@@ -720,7 +756,7 @@ impl<'p> Tr<'p> {
                     return None;
                 }
                 let k = vals.iter().any(|(x, _, _)| *x == d);
-                self.atoms.paths.insert(p.clone(), info);
+                self.note_path(&p, &info);
                 let atom = self.lit(Atom::In(p.clone(), sorted(vals)));
                 Some(self.present_or_default(&p, atom, k))
             }
@@ -960,6 +996,11 @@ fn canon_into(e: &Expr, s: &mut String) {
 type Conj = Vec<(usize, bool)>;
 
 /// The disjunctive normal form of `f`, or `None` past the budget.
+///
+/// Nested `and`s are flattened first and every conjunct whose form is a
+/// single conjunction (a literal, most often) joins one shared prefix, so
+/// only the conjuncts that really branch are multiplied out: a chain of
+/// `a and b and (c or d)` costs two conjunctions, not one copy per level.
 fn dnf(f: &F) -> Option<Vec<Conj>> {
     match f {
         F::Const(true) => Some(vec![Vec::new()]),
@@ -976,16 +1017,21 @@ fn dnf(f: &F) -> Option<Vec<Conj>> {
             Some(out)
         }
         F::And(xs) => {
-            let mut acc: Vec<Conj> = vec![Vec::new()];
-            for x in xs {
-                let d = dnf(x)?;
+            let mut prefix: Conj = Vec::new();
+            let mut branching: Vec<Vec<Conj>> = Vec::new();
+            if !conjuncts_into(xs, &mut prefix, &mut branching)? {
+                return Some(Vec::new());
+            }
+            let mut acc: Vec<Conj> = vec![prefix];
+            for d in branching {
                 if acc.len().saturating_mul(d.len()) > BUDGET {
                     return None;
                 }
                 let mut next = Vec::with_capacity(acc.len() * d.len());
                 for a in &acc {
                     for b in &d {
-                        let mut c = a.clone();
+                        let mut c = Vec::with_capacity(a.len() + b.len());
+                        c.extend_from_slice(a);
                         c.extend_from_slice(b);
                         next.push(c);
                     }
@@ -995,6 +1041,34 @@ fn dnf(f: &F) -> Option<Vec<Conj>> {
             Some(acc)
         }
     }
+}
+
+/// Sorts the conjuncts `xs` (flattening nested `and`s) into literals that
+/// always hold together (`prefix`) and normal forms with several cases
+/// (`branching`). `Some(false)` when a conjunct is false; `None` past the
+/// budget.
+fn conjuncts_into(xs: &[F], prefix: &mut Conj, branching: &mut Vec<Vec<Conj>>) -> Option<bool> {
+    for x in xs {
+        match x {
+            F::Const(true) => {}
+            F::Const(false) => return Some(false),
+            F::Lit(i, p) => prefix.push((*i, *p)),
+            F::And(ys) => {
+                if !conjuncts_into(ys, prefix, branching)? {
+                    return Some(false);
+                }
+            }
+            F::Or(_) => {
+                let mut d = dnf(x)?;
+                match d.len() {
+                    0 => return Some(false),
+                    1 => prefix.extend(d.pop().unwrap_or_default()),
+                    _ => branching.push(d),
+                }
+            }
+        }
+    }
+    Some(true)
 }
 
 fn negate(f: &F) -> F {

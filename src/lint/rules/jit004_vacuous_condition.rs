@@ -49,10 +49,10 @@ impl Lint for VacuousCondition {
             // Without `unless`, the guard is the `when`: translated and
             // classified once, for every finding.
             let (verdict, f) = match (&r.unless, cx.guard(id)) {
-                (None, Some(g)) => (cx.guard_verdict(id), g.clone()),
+                (None, Some(g)) => (cx.guard_verdict(id), std::borrow::Cow::Borrowed(g)),
                 _ => {
                     let f = Formula::condition(cx.program, r, when);
-                    (classify(&f), f)
+                    (classify(&f), std::borrow::Cow::Owned(f))
                 }
             };
             if verdict == Verdict::Always {

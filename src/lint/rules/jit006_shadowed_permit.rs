@@ -4,6 +4,7 @@ use crate::lint::solver::{
     canon, exact_example, holds_in, implies, model_key, models, required_eq, Answer, Formula, Model,
 };
 use crate::lint::{draft, Context, Draft, Key, Lint, LintInfo};
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::HashMap;
 
@@ -55,11 +56,12 @@ impl Lint for ShadowedPermit {
         // a few requests it allows (models), to rule out most pairs cheaply.
         // Both computed on first use: a permit alone on its action needs
         // neither.
-        let allows: Vec<OnceCell<Option<Formula>>> = cx.rules().map(|_| OnceCell::new()).collect();
+        let allows: Vec<OnceCell<Option<Cow<'_, Formula>>>> =
+            cx.rules().map(|_| OnceCell::new()).collect();
         let allow = |i: RuleId| {
             allows.get(i.index()).and_then(|c| {
                 c.get_or_init(|| cx.rule(i).filter(|r| is_permit(r)).map(|r| cx.allow(i, r)))
-                    .as_ref()
+                    .as_deref()
             })
         };
         let samples: Vec<OnceCell<Vec<Model>>> = cx.rules().map(|_| OnceCell::new()).collect();
