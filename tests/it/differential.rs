@@ -25,7 +25,7 @@
 //! and reported with the policy source and the request JSON.
 
 #[path = "differential/gen.rs"]
-mod gen;
+pub(crate) mod gen;
 
 use gen::{Policy, Rng, E};
 use jitp::driver::check_text;

@@ -310,32 +310,13 @@ fn in_fragment(e: &E) -> bool {
 
 // ------------------------------------------------------------ generation
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<T: Clone>(&mut self, xs: &[T]) -> T {
-        xs[self.below(xs.len())].clone()
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-}
+use crate::differential::gen::Rng;
 
 /// A constant of `kind`: its value and its text (literals, negative
 /// literals, folded named constants, `task.name` inside task `t`).
 fn constant(r: &mut Rng, kind: Kind) -> (V, String) {
     let (v, t): (V, &str) = match kind {
-        Int => r.pick(&[
+        Int => r.pick_cloned(&[
             (V::I(0), "0"),
             (V::I(1), "1"),
             (V::I(2), "2"),
@@ -349,13 +330,13 @@ fn constant(r: &mut Rng, kind: Kind) -> (V, String) {
             (V::I(i64::MAX - 1), "9223372036854775806"),
             (V::I(-i64::MAX), "-BIG"),
         ]),
-        Time => r.pick(&[
+        Time => r.pick_cloned(&[
             (V::I(T0), "T0"),
             (V::I(T0), "time(\"2026-01-01T00:00:00Z\")"),
             (V::I(T0 + 1), "time(\"2026-01-01T00:00:00.000001Z\")"),
             (V::I(T0 - 1_000_000), "time(\"2025-12-31T23:59:59Z\")"),
         ]),
-        Str => r.pick(&[
+        Str => r.pick_cloned(&[
             (V::S("a".into()), "\"a\""),
             (V::S("a".into()), "NAME"),
             (V::S("b".into()), "\"b\""),
@@ -372,7 +353,7 @@ fn constant(r: &mut Rng, kind: Kind) -> (V, String) {
             let i = r.below(2);
             return (V::E(i as u32), format!("Mode.{}", MODES[i]));
         }
-        Bool => r.pick(&[
+        Bool => r.pick_cloned(&[
             (V::B(true), "true"),
             (V::B(false), "false"),
             (V::B(true), "ON"),
@@ -402,7 +383,7 @@ fn atom(r: &mut Rng, fields: &[usize], opaque: bool) -> E {
     if r.chance(3) {
         return E::Lit(r.chance(50));
     }
-    let i = r.pick(fields);
+    let i = r.pick_cloned(fields);
     let fd = &FIELDS[i];
     let kind = fd.kind;
     let ordered = matches!(kind, Int | Time);
@@ -413,9 +394,9 @@ fn atom(r: &mut Rng, fields: &[usize], opaque: bool) -> E {
         .collect();
     let op = |r: &mut Rng| {
         if ordered {
-            r.pick(&[Op::Eq, Op::Ne, Op::Lt, Op::Le, Op::Gt, Op::Ge])
+            r.pick_cloned(&[Op::Eq, Op::Ne, Op::Lt, Op::Le, Op::Gt, Op::Ge])
         } else {
-            r.pick(&[Op::Eq, Op::Ne])
+            r.pick_cloned(&[Op::Eq, Op::Ne])
         }
     };
     let subject = |r: &mut Rng| {
@@ -430,11 +411,11 @@ fn atom(r: &mut Rng, fields: &[usize], opaque: bool) -> E {
         0 if fd.optional => E::Has(i),
         1 if opaque && kind == Str && !fd.optional => E::Starts(i),
         2 if opaque && ordered && !fd.optional => {
-            let j = r.pick(&same);
+            let j = r.pick_cloned(&same);
             if FIELDS[j].optional {
                 E::Starts(0)
             } else {
-                E::Order(i, r.pick(&[Op::Lt, Op::Le, Op::Gt, Op::Ge]), j)
+                E::Order(i, r.pick_cloned(&[Op::Lt, Op::Le, Op::Gt, Op::Ge]), j)
             }
         }
         3 | 4 if kind == Bool => {
@@ -449,8 +430,8 @@ fn atom(r: &mut Rng, fields: &[usize], opaque: bool) -> E {
         }
         5 => {
             // Two fields of one kind.
-            let j = r.pick(&same);
-            E::Cmp(Opd::Field(i), r.pick(&[Op::Eq, Op::Ne]), Opd::Field(j))
+            let j = r.pick_cloned(&same);
+            E::Cmp(Opd::Field(i), r.pick_cloned(&[Op::Eq, Op::Ne]), Opd::Field(j))
         }
         6 if kind != Bool => match set(r, kind) {
             Some((vals, t)) => E::In(subject(r), vals, t),
@@ -493,7 +474,7 @@ impl Side {
         Side {
             when: r.chance(90).then(|| e(r, 3)),
             unless: r.chance(25).then(|| e(r, 2)),
-            requires: (0..r.pick(&[0, 0, 1, 2])).map(|_| e(r, 1)).collect(),
+            requires: (0..r.pick_cloned(&[0, 0, 1, 2])).map(|_| e(r, 1)).collect(),
         }
     }
 
@@ -977,7 +958,7 @@ fn check_pair(x: &Side, y: &Side, fields: &[usize], r: &mut Rng) -> Result<Count
     // The evaluator is the language's: sampled assignments decided by the
     // reference interpreter agree with it.
     for _ in 0..2 {
-        let a: Assignment = doms.iter().map(|d| r.pick(d)).collect();
+        let a: Assignment = doms.iter().map(|d| r.pick_cloned(d)).collect();
         // A request cannot carry a huge number of approvals.
         if matches!(a[FIELDS.len() - 1], Some(V::I(n)) if n > 64) {
             continue;
@@ -1136,7 +1117,7 @@ fn pick_fields(r: &mut Rng) -> Vec<usize> {
 #[test]
 fn the_solver_agrees_with_exhaustive_enumeration() {
     let cases = cases();
-    let mut r = Rng(seed() ^ 0x0_7ac1e);
+    let mut r = Rng::new(seed() ^ 0x0_7ac1e);
     let mut total = Counts::default();
     let mut failures = Vec::new();
     let mut done = 0;

@@ -18,23 +18,7 @@ use jitp::lint::solver::{
 use jitp::span::FileId;
 use serde_json::{json, Value};
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len())]
-    }
-}
+use crate::differential::gen::Rng;
 
 // Both entity types have the same fields: a `forbid *` sees principals
 // and resources of every type. The actions span two namespaces and two
@@ -203,7 +187,7 @@ fn fragment_expr(r: &mut Rng, depth: usize) -> String {
 /// "unknown" (the soundness tests check the answers).
 #[test]
 fn the_solver_decides_everything_inside_the_fragment() {
-    let mut r = Rng(seed() ^ 0xc0);
+    let mut r = Rng::new(seed() ^ 0xc0);
     for _ in 0..cases() {
         let (a, b) = (fragment_expr(&mut r, 3), fragment_expr(&mut r, 3));
         let pa = program(&permit(&a));
@@ -357,7 +341,7 @@ fn seed() -> u64 {
 
 #[test]
 fn solver_claims_hold_on_the_reference_interpreter() {
-    let mut r = Rng(seed());
+    let mut r = Rng::new(seed());
     let (mut decided, mut claims, mut examples) = (0usize, 0usize, 0usize);
     for _ in 0..cases() {
         let (a, b) = (expr(&mut r, 3), expr(&mut r, 3));
@@ -516,7 +500,7 @@ fn named(message: &str) -> Vec<String> {
 /// decided too.
 #[test]
 fn findings_that_say_a_rule_can_go_are_true() {
-    let mut r = Rng(seed() ^ 0xde1e7e);
+    let mut r = Rng::new(seed() ^ 0xde1e7e);
     let (mut deletions, mut zero) = (0usize, 0usize);
     for case in 0..cases() {
         let x = gen_rule(&mut r, "x", false, None);

@@ -78,6 +78,11 @@ impl Rng {
         &xs[self.below(xs.len())]
     }
 
+    /// [`Rng::pick`], cloned.
+    pub fn pick_cloned<T: Clone>(&mut self, xs: &[T]) -> T {
+        self.pick(xs).clone()
+    }
+
     /// An index chosen with the given weights.
     pub fn weighted(&mut self, weights: &[usize]) -> usize {
         let total: usize = weights.iter().sum();
