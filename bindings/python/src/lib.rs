@@ -26,7 +26,7 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use pyo3::IntoPyObjectExt;
-use serde_json::{Map, Number, Value};
+use serde_json::Value;
 use std::path::PathBuf;
 
 pyo3::create_exception!(jitp, Error, PyException, "Base of every error jitp raises.");
@@ -62,11 +62,11 @@ struct Decision {
     explanation: Option<Vec<RuleTrace>>,
 }
 
-/// A request, converted with the GIL held, decided without it.
-enum Req {
-    Text(String),
-    Tree(Value),
-}
+/// A request as JSON text, converted with the GIL held, decided without
+/// it. A dict is written as JSON text (not built as a tree of values): one
+/// buffer, and the runtime's own reader binds it, exactly as it binds a
+/// string.
+struct Req(String);
 
 /// What a request is a bad one for: raised, not decided.
 struct Bad(String);
@@ -74,17 +74,21 @@ struct Bad(String);
 /// Converts a Python request (a `dict` or a JSON `str`) for deciding.
 fn request_of(obj: &Bound<'_, PyAny>) -> PyResult<Req> {
     if let Ok(s) = obj.cast::<PyString>() {
-        let text: String = s.extract().map_err(|_| {
+        let text = s.to_str().map_err(|_| {
             RequestError::new_err("the request is not valid UTF-8 (a lone surrogate)")
         })?;
-        return Ok(Req::Text(text));
+        return Ok(Req(text.to_owned()));
     }
     if obj.cast::<PyDict>().is_ok() {
         let mut budget = MAX_REQUEST_BYTES;
         let mut path = String::new();
-        return to_json(obj, &mut path, 0, &mut budget)
-            .map(Req::Tree)
-            .map_err(|Bad(m)| RequestError::new_err(m));
+        let mut out = Vec::with_capacity(512);
+        write_json(obj, &mut path, 0, &mut budget, &mut out)
+            .map_err(|Bad(m)| RequestError::new_err(m))?;
+        // Only valid UTF-8 was written: Python strings and ASCII.
+        let text = String::from_utf8(out)
+            .map_err(|_| RequestError::new_err("the request is not valid UTF-8"))?;
+        return Ok(Req(text));
     }
     Err(RequestError::new_err(format!(
         "a request is a dict or a JSON string, not `{}`",
@@ -120,14 +124,21 @@ fn spend(budget: &mut usize, n: usize) -> Result<(), Bad> {
     }
 }
 
-/// A Python value as JSON, or why not (with its path). `depth` bounds the
-/// recursion, so a dict that contains itself is refused, not followed.
-fn to_json(
+/// Writes `s` as a JSON string (quoted, escaped).
+fn write_str(s: &str, out: &mut Vec<u8>) -> Result<(), Bad> {
+    serde_json::to_writer(out, s).map_err(|e| Bad(format!("cannot write a string: {e}")))
+}
+
+/// Writes a Python value as JSON text, or says why it cannot be (with its
+/// path). `depth` bounds the recursion, so a dict that contains itself is
+/// refused, not followed; `budget` bounds the size.
+fn write_json(
     obj: &Bound<'_, PyAny>,
     path: &mut String,
     depth: usize,
     budget: &mut usize,
-) -> Result<Value, Bad> {
+    out: &mut Vec<u8>,
+) -> Result<(), Bad> {
     if depth > MAX_REQUEST_DEPTH {
         return Err(Bad(format!(
             "the request is nested deeper than {MAX_REQUEST_DEPTH} levels (at {})",
@@ -136,47 +147,50 @@ fn to_json(
     }
     spend(budget, 8)?;
     if obj.is_none() {
-        return Ok(Value::Null);
+        out.extend_from_slice(b"null");
+        return Ok(());
     }
     if let Ok(b) = obj.cast::<PyBool>() {
-        return Ok(Value::Bool(b.is_true()));
+        out.extend_from_slice(if b.is_true() { b"true" } else { b"false" });
+        return Ok(());
     }
     if obj.cast::<PyInt>().is_ok() {
-        if let Ok(i) = obj.extract::<i64>() {
-            return Ok(Value::from(i));
-        }
-        if let Ok(u) = obj.extract::<u64>() {
-            return Ok(Value::from(u));
-        }
-        return Err(Bad(format!(
-            "the integer at {} does not fit in 64 bits",
-            at(path)
-        )));
+        use std::io::Write as _;
+        let written = if let Ok(i) = obj.extract::<i64>() {
+            write!(out, "{i}")
+        } else if let Ok(u) = obj.extract::<u64>() {
+            write!(out, "{u}")
+        } else {
+            return Err(Bad(format!(
+                "the integer at {} does not fit in 64 bits",
+                at(path)
+            )));
+        };
+        return written.map_err(|e| Bad(format!("cannot write an integer: {e}")));
     }
-    if obj.cast::<PyFloat>().is_ok() {
-        let f: f64 = obj
-            .extract()
-            .map_err(|_| Bad(format!("bad float at {}", at(path))))?;
-        return Number::from_f64(f).map(Value::Number).ok_or_else(|| {
-            Bad(format!(
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        let f = f.value();
+        if !f.is_finite() {
+            return Err(Bad(format!(
                 "the float at {} is `{f}`, which JSON cannot hold",
                 at(path)
-            ))
-        });
+            )));
+        }
+        return serde_json::to_writer(out, &f).map_err(|e| Bad(format!("cannot write a float: {e}")));
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        let text: String = s.extract().map_err(|_| {
+        let text = s.to_str().map_err(|_| {
             Bad(format!(
                 "the string at {} is not valid Unicode (a lone surrogate)",
                 at(path)
             ))
         })?;
         spend(budget, text.len())?;
-        return Ok(Value::String(text));
+        return write_str(text, out);
     }
     if let Ok(d) = obj.cast::<PyDict>() {
-        let mut map = Map::new();
-        for (k, v) in d.iter() {
+        out.push(b'{');
+        for (n, (k, v)) in d.iter().enumerate() {
             let Ok(ks) = k.cast::<PyString>() else {
                 return Err(Bad(format!(
                     "a key of {} is a `{}`, not a string",
@@ -184,23 +198,28 @@ fn to_json(
                     type_name(&k)
                 )));
             };
-            let key: String = ks.extract().map_err(|_| {
+            let key = ks.to_str().map_err(|_| {
                 Bad(format!(
                     "a key of {} is not valid Unicode (a lone surrogate)",
                     at(path)
                 ))
             })?;
             spend(budget, key.len())?;
+            if n > 0 {
+                out.push(b',');
+            }
+            write_str(key, out)?;
+            out.push(b':');
             let len = path.len();
             if !path.is_empty() {
                 path.push('.');
             }
-            path.push_str(&key);
-            let value = to_json(&v, path, depth + 1, budget)?;
+            path.push_str(key);
+            write_json(&v, path, depth + 1, budget, out)?;
             path.truncate(len);
-            map.insert(key, value);
         }
-        return Ok(Value::Object(map));
+        out.push(b'}');
+        return Ok(());
     }
     let items: Option<Vec<Bound<'_, PyAny>>> = if let Ok(l) = obj.cast::<PyList>() {
         Some(l.iter().collect())
@@ -210,14 +229,18 @@ fn to_json(
         None
     };
     if let Some(items) = items {
-        let mut out = Vec::with_capacity(items.len().min(1024));
+        out.push(b'[');
         for (i, v) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
             let len = path.len();
             path.push_str(&format!("[{i}]"));
-            out.push(to_json(v, path, depth + 1, budget)?);
+            write_json(v, path, depth + 1, budget, out)?;
             path.truncate(len);
         }
-        return Ok(Value::Array(out));
+        out.push(b']');
+        return Ok(());
     }
     Err(Bad(format!(
         "the value at {} is a `{}`, which is not JSON (use dict, list, str, int, float, bool or None)",
@@ -230,11 +253,7 @@ fn to_json(
 /// not JSON (or too large) is refused; one that does not fit the schema is
 /// a deny with reason `invalid_request`.
 fn decide_req(b: &RtBundle, req: &Req, explain: bool) -> Result<Decision, Bad> {
-    let bound = match req {
-        Req::Text(t) => b.bind_str(t),
-        Req::Tree(v) => b.bind(v),
-    };
-    let bound = match bound {
+    let bound = match b.bind_str(&req.0) {
         Ok(bound) => bound,
         Err(e)
             if matches!(
