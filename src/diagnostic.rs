@@ -65,7 +65,7 @@ codes! {
     /// display in an order other than the one it is compiled in.
     E0007 = "bidirectional control character",
     /// A number with a fraction: jitp numbers are integers.
-    E0008 = "decimal number",
+    E0008 = "invalid decimal literal",
     /// A token the grammar does not allow here.
     E0101 = "unexpected token",
     /// The file ends in the middle of a construct.

@@ -266,6 +266,7 @@ impl Lower<'_> {
             Type::String => TypeDesc::String,
             Type::Time => TypeDesc::Time,
             Type::Duration => TypeDesc::Duration,
+            Type::Decimal => TypeDesc::Decimal,
             Type::Ip => TypeDesc::Ip,
             Type::Net => TypeDesc::Net,
             Type::Enum(e) => TypeDesc::Enum(e.0),
@@ -550,6 +551,7 @@ impl Lower<'_> {
             ConstValue::Str(s) => Val::Str(self.intern(s)),
             ConstValue::Time(t) => Val::Time(*t),
             ConstValue::Dur(d) => Val::Dur(*d),
+            ConstValue::Dec(d) => Val::Dec(*d),
             ConstValue::Ip(ip) => Val::Ip(*ip),
             ConstValue::Net(n) => Val::Net(*n),
             ConstValue::Enum(e) => Val::Enum(*e),
@@ -648,6 +650,7 @@ impl Lower<'_> {
                     Literal::Str(s) => Val::Str(self.intern(s)),
                     Literal::Time(t) => Val::Time(t.0),
                     Literal::Duration(d) => Val::Dur(d.0),
+                    Literal::Decimal(d) => Val::Dec(d.0),
                     Literal::Ip(ip) => Val::Ip(*ip),
                     Literal::Net(n) => Val::Net(*n),
                     Literal::Enum(_, v) => Val::Enum(*v),
@@ -846,10 +849,10 @@ impl Lower<'_> {
             ExprKind::Arith(op, a, b) => {
                 self.expr(a, params);
                 self.expr(b, params);
-                let i = if *op == ArithOp::Add {
-                    Instr::Add {}
-                } else {
-                    Instr::Sub {}
+                let i = match op {
+                    ArithOp::Add => Instr::Add {},
+                    ArithOp::Sub => Instr::Sub {},
+                    ArithOp::Mul => Instr::Mul {},
                 };
                 self.emit(i, span);
             }

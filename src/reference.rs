@@ -12,7 +12,9 @@ use crate::check::hir::*;
 use crate::syntax::ast::{Effect as RuleEffect, TaskKind};
 use jitp_runtime::decision::{DecisionRecord, Effect, Obligation, Reason};
 use jitp_runtime::format::horizon;
-use jitp_runtime::value::{approver_key, canonical_identity, parse_ip, Cidr, Duration, Time};
+use jitp_runtime::value::{
+    approver_key, canonical_identity, parse_ip, Cidr, Decimal, Duration, Time,
+};
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -32,6 +34,8 @@ pub enum Value {
     Time(i64),
     /// Duration (µs).
     Dur(i64),
+    /// Decimal (millionths).
+    Dec(i64),
     /// Ip.
     Ip(IpAddr),
     /// Net.
@@ -391,6 +395,25 @@ fn value(p: &Program, ty: &Type, json: Option<&Json>, path: &str) -> Result<Valu
                 .ok_or_else(|| want("a duration string such as \"15m\""))?;
             Value::Dur(Duration::parse(s).map_err(|e| format!("`{path}`: {e}"))?.0)
         }
+        Type::Decimal => {
+            // The text of a number as serde_json keeps it: integers exactly,
+            // other numbers in their shortest floating-point form.
+            let text = match json {
+                Json::Number(n) => n.to_string(),
+                Json::String(s) => s.clone(),
+                _ => return Err(want("a decimal: a number or a string such as \"12.50\"")),
+            };
+            let d = match json.as_i64() {
+                Some(i) => {
+                    Decimal::from_int(i).ok_or(jitp_runtime::value::DecimalError::OutOfRange)
+                }
+                None => Decimal::parse(&text),
+            };
+            Value::Dec(
+                d.map_err(|e| format!("`{path}`: {}", Decimal::error_message(&text, &e)))?
+                    .0,
+            )
+        }
         Type::Ip => {
             let s = json.as_str().ok_or_else(|| want("an ip address string"))?;
             Value::Ip(parse_ip(s).map_err(|e| format!("`{path}`: {e}"))?)
@@ -594,6 +617,7 @@ fn eval_m(p: &Program, env: &Env<'_>, e: &Expr) -> R<(Value, M)> {
                 Literal::Str(s) => Value::Str(s.clone()),
                 Literal::Time(t) => Value::Time(t.0),
                 Literal::Duration(d) => Value::Dur(d.0),
+                Literal::Decimal(d) => Value::Dec(d.0),
                 Literal::Ip(ip) => Value::Ip(*ip),
                 Literal::Net(n) => Value::Net(*n),
                 Literal::Enum(_, v) => Value::Enum(*v),
@@ -709,6 +733,7 @@ fn eval_m(p: &Program, env: &Env<'_>, e: &Expr) -> R<(Value, M)> {
                     let d = Value::Dur(d.checked_neg().ok_or(EvalError::Overflow)?);
                     return Ok((d, slope(horizon::slope_neg(m.slope))));
                 }
+                (Value::Dec(d), _) => Value::Dec(d.checked_neg().ok_or(EvalError::Overflow)?),
                 _ => return internal("neg"),
             },
             ExprKind::And(a, b) => return logic(p, env, false, a, b),
@@ -727,7 +752,8 @@ fn eval_m(p: &Program, env: &Env<'_>, e: &Expr) -> R<(Value, M)> {
                             let ord = match (&x, &y) {
                                 (Value::Int(a), Value::Int(b))
                                 | (Value::Time(a), Value::Time(b))
-                                | (Value::Dur(a), Value::Dur(b)) => a.cmp(b),
+                                | (Value::Dur(a), Value::Dur(b))
+                                | (Value::Dec(a), Value::Dec(b)) => a.cmp(b),
                                 _ => return internal("ordering"),
                             };
                             match op {
@@ -743,6 +769,16 @@ fn eval_m(p: &Program, env: &Env<'_>, e: &Expr) -> R<(Value, M)> {
             }
             ExprKind::Arith(op, a, b) => {
                 let ((x, mx), (y, my)) = (eval_m(p, env, a)?, eval_m(p, env, b)?);
+                if *op == ArithOp::Mul {
+                    // A decimal never moves with `now`.
+                    return match (x, y) {
+                        (Value::Dec(a), Value::Int(b)) | (Value::Int(b), Value::Dec(a)) => Ok((
+                            Value::Dec(a.checked_mul(b).ok_or(EvalError::Overflow)?),
+                            PLAIN,
+                        )),
+                        _ => internal("multiplication"),
+                    };
+                }
                 let add = *op == ArithOp::Add;
                 let m = slope(if add {
                     horizon::slope_add(mx.slope, my.slope)
@@ -771,6 +807,9 @@ fn eval_m(p: &Program, env: &Env<'_>, e: &Expr) -> R<(Value, M)> {
                     }
                     (Value::Dur(a), Value::Dur(b)) => {
                         Value::Dur(f(a, b).ok_or(EvalError::Overflow)?)
+                    }
+                    (Value::Dec(a), Value::Dec(b)) => {
+                        Value::Dec(f(a, b).ok_or(EvalError::Overflow)?)
                     }
                     _ => return internal("arithmetic"),
                 };

@@ -176,6 +176,7 @@ impl Checker<'_> {
             E::Int(i) => mk(ExprKind::Lit(Literal::Int(*i)), Type::Int, span),
             E::Str(s) => mk(ExprKind::Lit(Literal::Str(s.clone())), Type::String, span),
             E::Duration(d) => mk(ExprKind::Lit(Literal::Duration(*d)), Type::Duration, span),
+            E::Decimal(d) => mk(ExprKind::Lit(Literal::Decimal(*d)), Type::Decimal, span),
             E::Ip(ip) => mk(ExprKind::Lit(Literal::Ip(*ip)), Type::Ip, span),
             E::Net(n) => mk(ExprKind::Lit(Literal::Net(*n)), Type::Net, span),
             E::Error => error_expr(span),
@@ -194,7 +195,7 @@ impl Checker<'_> {
             E::Unary(UnOp::Neg, x) => {
                 let x = self.check_expr(cx, x);
                 let ty = match &x.ty {
-                    Type::Int | Type::Duration | Type::Error => x.ty.clone(),
+                    Type::Int | Type::Duration | Type::Decimal | Type::Error => x.ty.clone(),
                     Type::Optional(_) => {
                         let got = self.program.type_name(&x.ty);
                         self.error(optional_as_value(x.span, &got, "a number"));
@@ -206,7 +207,7 @@ impl Checker<'_> {
                             Code::E0303,
                             x.span,
                             format!("cannot negate `{got}`"),
-                            "expected `Int` or `Duration`",
+                            "expected `Int`, `Duration` or `Decimal`",
                         ));
                         Type::Error
                     }
@@ -760,6 +761,9 @@ impl Checker<'_> {
             if n.node == "time" && !self.modules[cx.module].names.contains_key("time") {
                 return self.check_time_literal(args, span);
             }
+            if n.node == "decimal" && !self.modules[cx.module].names.contains_key("decimal") {
+                return self.check_decimal_call(cx, callee, args, span);
+            }
         }
         match self.path_target(cx, callee) {
             Some(PathTarget::Decl(Decl::Fn(f))) => {
@@ -886,6 +890,61 @@ impl Checker<'_> {
                 error_expr(span)
             }
         }
+    }
+
+    /// `decimal(i)`: the `Decimal` equal to the `Int` `i`, computed as
+    /// `i * 1.0` (so out of range is the overflow of a product).
+    fn check_decimal_call(
+        &mut self,
+        cx: &mut Cx,
+        callee: &Node<ast::Expr>,
+        args: &[Node<ast::Expr>],
+        span: Span,
+    ) -> Expr {
+        let [arg] = args else {
+            self.error(Diagnostic::error(
+                Code::E0305,
+                callee.span.to(span),
+                format!("`decimal` takes 1 argument, {} given", args.len()),
+                "expected `decimal(an Int)`",
+            ));
+            for a in args {
+                self.check_expr(cx, a);
+            }
+            return error_expr(span);
+        };
+        let x = self.check_expr(cx, arg);
+        match &x.ty {
+            Type::Int => {}
+            Type::Error => return error_expr(span),
+            Type::Optional(_) => {
+                let got = self.program.type_name(&x.ty);
+                self.error(optional_as_value(x.span, &got, "an integer"));
+                return error_expr(span);
+            }
+            other => {
+                let got = self.program.type_name(other);
+                self.error(Diagnostic::error(
+                    Code::E0301,
+                    x.span,
+                    format!("`decimal(...)` converts an `Int`, found `{got}`"),
+                    format!("this is `{got}`"),
+                ));
+                return error_expr(span);
+            }
+        }
+        let one = mk(
+            ExprKind::Lit(Literal::Decimal(jitp_runtime::value::Decimal(
+                jitp_runtime::value::Decimal::SCALE,
+            ))),
+            Type::Decimal,
+            span,
+        );
+        mk(
+            ExprKind::Arith(ArithOp::Mul, Box::new(x), Box::new(one)),
+            Type::Decimal,
+            span,
+        )
     }
 
     fn check_fn_call(
@@ -1130,7 +1189,10 @@ impl Checker<'_> {
                 let ordered = matches!(cmp, CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge);
                 let ok_kind = |t: &Type| {
                     if ordered {
-                        matches!(t, Type::Int | Type::Time | Type::Duration | Type::Error)
+                        matches!(
+                            t,
+                            Type::Int | Type::Time | Type::Duration | Type::Decimal | Type::Error
+                        )
                     } else {
                         !matches!(t, Type::Record(_) | Type::Entity(_) | Type::Task)
                     }
@@ -1153,6 +1215,9 @@ impl Checker<'_> {
                             def.variants.first().map_or("variant", String::as_str)
                         ));
                     }
+                    if let Some(help) = int_decimal_help(&lt, &l, &rt, &r) {
+                        d = d.with_help(help);
+                    }
                     self.error(d);
                 } else if !ok_kind(&lt) {
                     let ln = self.program.type_name(&lt);
@@ -1163,7 +1228,9 @@ impl Checker<'_> {
                             format!("`{}` cannot order `{ln}` values", cmp.as_str()),
                             format!("`{ln}` has no order"),
                         )
-                        .with_help("`<`, `<=`, `>`, `>=` compare `Int`, `Time` and `Duration`")
+                        .with_help(
+                            "`<`, `<=`, `>`, `>=` compare `Int`, `Time`, `Duration` and `Decimal`",
+                        )
                     } else {
                         let help = match lt {
                             Type::Entity(_) => "compare their ids: `principal.id == ...`",
@@ -1261,7 +1328,7 @@ impl Checker<'_> {
                 };
                 mk(ExprKind::Default(Box::new(l), Box::new(r)), ty, span)
             }
-            BinOp::Add | BinOp::Sub => {
+            BinOp::Add | BinOp::Sub | BinOp::Mul => {
                 let l = self.check_expr(cx, a);
                 let r = self.check_expr(cx, b);
                 let sym = op.as_str();
@@ -1274,11 +1341,34 @@ impl Checker<'_> {
                 }
                 let ty = match (&l.ty, &r.ty, op) {
                     (Type::Error, _, _) | (_, Type::Error, _) => Type::Error,
+                    (Type::Decimal, Type::Int, BinOp::Mul)
+                    | (Type::Int, Type::Decimal, BinOp::Mul) => Type::Decimal,
+                    (lt, rt, BinOp::Mul) => {
+                        let (ln, rn) = (self.program.type_name(lt), self.program.type_name(rt));
+                        let help = match (lt, rt) {
+                            (Type::Decimal, Type::Decimal) => "a `Decimal` can only be multiplied by an `Int` (`amount * 3`): the product of two decimals would need more than six fractional digits, and decimals are never rounded",
+                            (Type::Int, Type::Int) => "`*` multiplies a `Decimal` by an `Int`; integers are not multiplied: write the product as a constant",
+                            _ => "`*` multiplies a `Decimal` by an `Int`, in either order (`amount * 3`); there is no division",
+                        };
+                        self.error(
+                            Diagnostic::error(
+                                Code::E0303,
+                                span,
+                                format!("cannot compute `{ln} * {rn}`"),
+                                "unsupported operands",
+                            )
+                            .with_label(l.span, format!("this is `{ln}`"))
+                            .with_label(r.span, format!("this is `{rn}`"))
+                            .with_help(help),
+                        );
+                        Type::Error
+                    }
                     (Type::Int, Type::Int, _) => Type::Int,
                     (Type::Time, Type::Duration, _) => Type::Time,
                     (Type::Duration, Type::Time, BinOp::Add) => Type::Time,
                     (Type::Time, Type::Time, BinOp::Sub) => Type::Duration,
                     (Type::Duration, Type::Duration, _) => Type::Duration,
+                    (Type::Decimal, Type::Decimal, BinOp::Add | BinOp::Sub) => Type::Decimal,
                     (lt, rt, _) => {
                         let (ln, rn) = (self.program.type_name(lt), self.program.type_name(rt));
                         let mut d = Diagnostic::error(
@@ -1291,22 +1381,41 @@ impl Checker<'_> {
                         .with_label(r.span, format!("this is `{rn}`"));
                         d = d.with_help(if matches!((lt, rt), (Type::String, Type::String)) {
                             "strings cannot be concatenated; compare with `starts_with`, `ends_with` or `like`".to_string()
+                        } else if let Some(help) = int_decimal_help(lt, &l, rt, &r) {
+                            help
                         } else {
-                            "`+` and `-` work on `Int`, `Time ± Duration`, `Time - Time` and `Duration ± Duration`".to_string()
+                            "`+` and `-` work on `Int`, `Time ± Duration`, `Time - Time`, `Duration ± Duration` and `Decimal ± Decimal`".to_string()
                         });
                         self.error(d);
                         Type::Error
                     }
                 };
-                let aop = if op == BinOp::Add {
-                    ArithOp::Add
-                } else {
-                    ArithOp::Sub
+                let aop = match op {
+                    BinOp::Add => ArithOp::Add,
+                    BinOp::Mul => ArithOp::Mul,
+                    _ => ArithOp::Sub,
                 };
                 mk(ExprKind::Arith(aop, Box::new(l), Box::new(r)), ty, span)
             }
         }
     }
+}
+
+/// The help for an `Int` where a `Decimal` is wanted (or the other way
+/// round): there is no implicit conversion, so an integer literal is
+/// written with a fraction, and any other integer is converted.
+fn int_decimal_help(lt: &Type, l: &Expr, rt: &Type, r: &Expr) -> Option<String> {
+    let int = match (lt, rt) {
+        (Type::Decimal, Type::Int) => r,
+        (Type::Int, Type::Decimal) => l,
+        _ => return None,
+    };
+    Some(match &int.kind {
+        ExprKind::Lit(Literal::Int(i)) => {
+            format!("an `Int` is not a `Decimal`: write the decimal literal `{i}.0`")
+        }
+        _ => "an `Int` is not a `Decimal`: convert it with `decimal(...)`".to_string(),
+    })
 }
 
 fn optional_as_value(span: Span, got: &str, wanted: &str) -> Diagnostic {

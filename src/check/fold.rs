@@ -76,6 +76,7 @@ impl Folder<'_> {
                 Literal::Str(s) => ConstValue::Str(s.clone()),
                 Literal::Time(t) => ConstValue::Time(t.0),
                 Literal::Duration(d) => ConstValue::Dur(d.0),
+                Literal::Decimal(d) => ConstValue::Dec(d.0),
                 Literal::Ip(ip) => ConstValue::Ip(*ip),
                 Literal::Net(n) => ConstValue::Net(*n),
                 Literal::Enum(_, v) => ConstValue::Enum(*v),
@@ -132,6 +133,7 @@ impl Folder<'_> {
             ExprKind::Neg(x) => match self.eval(params, x)? {
                 ConstValue::Int(i) => ConstValue::Int(i.checked_neg().ok_or(FoldError::Overflow)?),
                 ConstValue::Dur(d) => ConstValue::Dur(d.checked_neg().ok_or(FoldError::Overflow)?),
+                ConstValue::Dec(d) => ConstValue::Dec(d.checked_neg().ok_or(FoldError::Overflow)?),
                 _ => return internal("neg"),
             },
             ExprKind::And(a, b) => match self.eval(params, a)? {
@@ -223,9 +225,10 @@ fn compare(op: CmpOp, x: &ConstValue, y: &ConstValue) -> R<ConstValue> {
         CmpOp::Ne => x != y,
         _ => {
             let ord = match (x, y) {
-                (V::Int(a), V::Int(b)) | (V::Time(a), V::Time(b)) | (V::Dur(a), V::Dur(b)) => {
-                    a.cmp(b)
-                }
+                (V::Int(a), V::Int(b))
+                | (V::Time(a), V::Time(b))
+                | (V::Dur(a), V::Dur(b))
+                | (V::Dec(a), V::Dec(b)) => a.cmp(b),
                 _ => return internal("ordering"),
             };
             match op {
@@ -238,9 +241,19 @@ fn compare(op: CmpOp, x: &ConstValue, y: &ConstValue) -> R<ConstValue> {
     }))
 }
 
-/// Checked `+` and `-` on Int, Time and Duration.
+/// Checked `+` and `-` on Int, Time, Duration and Decimal, and `*` of a
+/// Decimal by an Int.
 fn arith(op: ArithOp, x: ConstValue, y: ConstValue) -> R<ConstValue> {
     use ConstValue as V;
+    let over = FoldError::Overflow;
+    if op == ArithOp::Mul {
+        return match (x, y) {
+            (V::Dec(a), V::Int(b)) | (V::Int(b), V::Dec(a)) => {
+                Ok(V::Dec(a.checked_mul(b).ok_or(over)?))
+            }
+            _ => internal("multiplication"),
+        };
+    }
     let add = op == ArithOp::Add;
     let f = |a: i64, b: i64| {
         if add {
@@ -249,13 +262,13 @@ fn arith(op: ArithOp, x: ConstValue, y: ConstValue) -> R<ConstValue> {
             a.checked_sub(b)
         }
     };
-    let over = FoldError::Overflow;
     Ok(match (x, y) {
         (V::Int(a), V::Int(b)) => V::Int(f(a, b).ok_or(over)?),
         (V::Time(a), V::Dur(b)) => V::Time(f(a, b).ok_or(over)?),
         (V::Dur(a), V::Time(b)) if add => V::Time(a.checked_add(b).ok_or(over)?),
         (V::Time(a), V::Time(b)) if !add => V::Dur(a.checked_sub(b).ok_or(over)?),
         (V::Dur(a), V::Dur(b)) => V::Dur(f(a, b).ok_or(over)?),
+        (V::Dec(a), V::Dec(b)) => V::Dec(f(a, b).ok_or(over)?),
         _ => return internal("arithmetic"),
     })
 }

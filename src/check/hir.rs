@@ -6,7 +6,7 @@
 
 use crate::span::{FileId, Span};
 use crate::syntax::ast::{Effect, Sensitivity, TaskKind};
-use jitp_runtime::value::{Cidr, Duration, Time};
+use jitp_runtime::value::{Cidr, Decimal, Duration, Time};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::net::IpAddr;
@@ -55,6 +55,8 @@ pub enum Type {
     Time,
     /// `Duration`
     Duration,
+    /// `Decimal`: fixed point, six fractional digits.
+    Decimal,
     /// `Ip`
     Ip,
     /// `Net`
@@ -222,6 +224,8 @@ pub enum ConstValue {
     Time(i64),
     /// Duration (µs).
     Dur(i64),
+    /// Decimal (millionths).
+    Dec(i64),
     /// Ip.
     Ip(IpAddr),
     /// Net.
@@ -400,6 +404,7 @@ impl Program {
             Type::String => "String".into(),
             Type::Time => "Time".into(),
             Type::Duration => "Duration".into(),
+            Type::Decimal => "Decimal".into(),
             Type::Ip => "Ip".into(),
             Type::Net => "Net".into(),
             Type::Set(t) => format!("Set<{}>", self.type_name(t)),
@@ -527,6 +532,8 @@ pub enum ArithOp {
     Add,
     /// `-`
     Sub,
+    /// `*` (a `Decimal` by an `Int`)
+    Mul,
 }
 
 /// Built-in methods.
@@ -643,6 +650,8 @@ pub enum Literal {
     Time(Time),
     /// Duration.
     Duration(Duration),
+    /// Decimal.
+    Decimal(Decimal),
     /// Ip.
     Ip(IpAddr),
     /// Net.
@@ -733,7 +742,7 @@ pub enum ExprKind {
     Or(Box<Expr>, Box<Expr>),
     /// A comparison (false when an operand is absent).
     Cmp(CmpOp, Box<Expr>, Box<Expr>),
-    /// `+` or `-` on Int, Time and Duration.
+    /// `+` or `-` on Int, Time, Duration and Decimal; `*` of a Decimal by an Int.
     Arith(ArithOp, Box<Expr>, Box<Expr>),
     /// `x in set`, `ip in net`, `t in window` (false when an operand is absent).
     In(Box<Expr>, Box<Expr>),

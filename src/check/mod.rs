@@ -66,7 +66,9 @@ struct Module {
     aliases: HashMap<String, (usize, Span)>,
 }
 
-const BUILTIN_TYPES: [&str; 7] = ["Bool", "Int", "String", "Time", "Duration", "Ip", "Net"];
+const BUILTIN_TYPES: [&str; 8] = [
+    "Bool", "Int", "String", "Time", "Duration", "Decimal", "Ip", "Net",
+];
 
 /// Names the language gives meaning to inside rules; they cannot be declared.
 const RESERVED_VALUES: [&str; 8] = [

@@ -179,6 +179,7 @@ impl Checker<'_> {
                     "String" => Some(Type::String),
                     "Time" => Some(Type::Time),
                     "Duration" => Some(Type::Duration),
+                    "Decimal" => Some(Type::Decimal),
                     "Ip" => Some(Type::Ip),
                     "Net" => Some(Type::Net),
                     _ => None,

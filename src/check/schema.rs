@@ -55,7 +55,7 @@ impl Checker<'_> {
                             inner.span,
                             format!("a set cannot hold `{}` values", self.program.type_name(&t)),
                             "unsupported element type",
-                        ).with_help("set elements are Bool, Int, String, Time, Duration, Ip, Net or enums"));
+                        ).with_help("set elements are Bool, Int, String, Time, Duration, Decimal, Ip, Net or enums"));
                         Type::Error
                     }
                     t => Type::Set(Box::new(t)),

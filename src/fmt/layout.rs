@@ -517,6 +517,7 @@ impl<'a> Builder<'a> {
             | Expr::Int(_)
             | Expr::Str(_)
             | Expr::Duration(_)
+            | Expr::Decimal(_)
             | Expr::Ip(_)
             | Expr::Net(_) => self.literal(e.span),
             Expr::Name(n) => self.tok(n.span.start as usize, n.node.clone()),
@@ -531,7 +532,7 @@ impl<'a> Builder<'a> {
                 name,
                 optional,
             } => {
-                let b = self.child(base, 8, nested)?;
+                let b = self.child(base, 9, nested)?;
                 let dot = if *optional { "?." } else { "." };
                 cat(vec![
                     b,
@@ -539,7 +540,7 @@ impl<'a> Builder<'a> {
                 ])
             }
             Expr::Call { callee, args } => {
-                let c = self.child(callee, 8, nested)?;
+                let c = self.child(callee, 9, nested)?;
                 let after = args
                     .last()
                     .map_or(callee.span.end as usize, |a| a.span.end as usize);
@@ -566,11 +567,11 @@ impl<'a> Builder<'a> {
             }
             Expr::Unary(UnOp::Neg, x) => {
                 let kw = self.tok(pos, "-");
-                cat(vec![kw, self.child(x, 7, nested)?])
+                cat(vec![kw, self.child(x, 8, nested)?])
             }
             Expr::Has(x) => {
                 let kw = self.tok(pos, "has ");
-                cat(vec![kw, self.child(x, 8, nested)?])
+                cat(vec![kw, self.child(x, 9, nested)?])
             }
             Expr::Like(x, pat) => {
                 // `(a ?? b) like ...`: clearer than `a ?? b like ...`.
@@ -585,6 +586,7 @@ impl<'a> Builder<'a> {
                 let (lmin, rmin) = match op {
                     BinOp::Default => (6, 5),
                     BinOp::Add | BinOp::Sub => (6, 7),
+                    BinOp::Mul => (7, 8),
                     // Comparisons: `(a ?? b) == c` is clearer than `a ?? b == c`.
                     _ => (6, 6),
                 };
@@ -710,7 +712,7 @@ fn action_parts(a: &ActionDecl) -> (String, String, String) {
     (a.name.node.text(), on.join(", "), attrs.join(" "))
 }
 
-/// Binding strength, from 1 (`or`) to 9 (atoms); see the language reference §8.1.
+/// Binding strength, from 1 (`or`) to 10 (atoms); see the language reference §8.1.
 fn prec(e: &Expr) -> u8 {
     match e {
         Expr::Binary(BinOp::Or, ..) => 1,
@@ -718,9 +720,10 @@ fn prec(e: &Expr) -> u8 {
         Expr::Unary(UnOp::Not, _) => 3,
         Expr::Binary(BinOp::Default, ..) => 5,
         Expr::Binary(BinOp::Add | BinOp::Sub, ..) => 6,
+        Expr::Binary(BinOp::Mul, ..) => 7,
         Expr::Binary(..) | Expr::Like(..) => 4,
-        Expr::Unary(UnOp::Neg, _) | Expr::Has(_) => 7,
-        Expr::Field { .. } | Expr::Call { .. } => 8,
-        _ => 9,
+        Expr::Unary(UnOp::Neg, _) | Expr::Has(_) => 8,
+        Expr::Field { .. } | Expr::Call { .. } => 9,
+        _ => 10,
     }
 }

@@ -122,6 +122,9 @@ enum IntKind {
     Int,
     Time,
     Duration,
+    /// A `Decimal`, by its count of millionths (ordered exactly as the
+    /// decimals are).
+    Decimal,
 }
 
 /// What the solver knows about a path: its domain, how to print it, and
@@ -798,6 +801,7 @@ impl<'p> Tr<'p> {
             Type::Int => (Domain::Int, IntKind::Int),
             Type::Time => (Domain::Int, IntKind::Time),
             Type::Duration => (Domain::Int, IntKind::Duration),
+            Type::Decimal => (Domain::Int, IntKind::Decimal),
             Type::String => (Domain::Str, IntKind::Int),
             Type::Bool => (Domain::Bool, IntKind::Int),
             Type::Enum(id) => (
@@ -823,6 +827,7 @@ impl<'p> Tr<'p> {
                 Literal::Int(i) => (Val::Int(*i), Domain::Int, IntKind::Int),
                 Literal::Time(t) => (Val::Int(t.0), Domain::Int, IntKind::Time),
                 Literal::Duration(d) => (Val::Int(d.0), Domain::Int, IntKind::Duration),
+                Literal::Decimal(d) => (Val::Int(d.0), Domain::Int, IntKind::Decimal),
                 Literal::Str(s) => (Val::Str(s.clone()), Domain::Str, IntKind::Int),
                 Literal::Bool(b) => (Val::Bool(*b), Domain::Bool, IntKind::Int),
                 Literal::Enum(id, v) => (
@@ -837,9 +842,11 @@ impl<'p> Tr<'p> {
                 self.const_value(def.folded.as_ref()?, &def.ty)
             }
             ExprKind::Neg(x) => match self.value(x)? {
-                (Val::Int(n), Domain::Int, k @ (IntKind::Int | IntKind::Duration)) => {
-                    Some((Val::Int(n.checked_neg()?), Domain::Int, k))
-                }
+                (
+                    Val::Int(n),
+                    Domain::Int,
+                    k @ (IntKind::Int | IntKind::Duration | IntKind::Decimal),
+                ) => Some((Val::Int(n.checked_neg()?), Domain::Int, k)),
                 _ => None,
             },
             ExprKind::TaskField(TaskField::Name) => {
@@ -856,6 +863,7 @@ impl<'p> Tr<'p> {
             (ConstValue::Int(i), _) => (Val::Int(*i), Domain::Int, IntKind::Int),
             (ConstValue::Time(t), _) => (Val::Int(*t), Domain::Int, IntKind::Time),
             (ConstValue::Dur(d), _) => (Val::Int(*d), Domain::Int, IntKind::Duration),
+            (ConstValue::Dec(d), _) => (Val::Int(*d), Domain::Int, IntKind::Decimal),
             (ConstValue::Str(s), _) => (Val::Str(s.clone()), Domain::Str, IntKind::Int),
             (ConstValue::Enum(i), Type::Enum(id)) => (
                 Val::Enum(*i),
@@ -1599,6 +1607,7 @@ fn show(p: &Picked, dom: &Domain, kind: IntKind) -> String {
             IntKind::Int => n.to_string(),
             IntKind::Time => jitp_runtime::value::Time(*n).to_string(),
             IntKind::Duration => jitp_runtime::value::Duration(*n).to_string(),
+            IntKind::Decimal => jitp_runtime::value::Decimal(*n).to_string(),
         },
         Picked::Val(Val::Str(s)) => format!("{s:?}"),
         Picked::Val(Val::Enum(v)) => match dom {

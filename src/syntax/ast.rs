@@ -4,7 +4,7 @@
 //! excluded from equality.
 
 use crate::span::{Node, Span};
-use jitp_runtime::value::{Cidr, Duration};
+use jitp_runtime::value::{Cidr, Decimal, Duration};
 use std::net::IpAddr;
 
 /// An identifier.
@@ -341,6 +341,8 @@ pub enum BinOp {
     Add,
     /// `-`
     Sub,
+    /// `*`
+    Mul,
 }
 
 impl BinOp {
@@ -359,6 +361,7 @@ impl BinOp {
             BinOp::Default => "??",
             BinOp::Add => "+",
             BinOp::Sub => "-",
+            BinOp::Mul => "*",
         }
     }
 }
@@ -374,6 +377,8 @@ pub enum Expr {
     Str(String),
     /// A duration.
     Duration(Duration),
+    /// A decimal literal such as `12.50`.
+    Decimal(Decimal),
     /// An IP address.
     Ip(IpAddr),
     /// A CIDR network.

@@ -8,7 +8,7 @@
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::span::{FileId, Span};
-use jitp_runtime::value::{Cidr, Duration};
+use jitp_runtime::value::{Cidr, Decimal, DecimalError, Duration};
 use logos::Logos;
 use std::fmt;
 use std::net::IpAddr;
@@ -29,8 +29,10 @@ pub enum LexError {
     BadDuration(String),
     /// A malformed IP address or network.
     BadIp(String),
-    /// A number with a fraction (`1.5`): jitp has integers only.
-    Decimal,
+    /// A decimal literal with more fractional digits than a `Decimal` keeps.
+    DecimalPrecision,
+    /// A decimal literal out of the range of a `Decimal`.
+    DecimalRange,
 }
 
 /// A token. Literal values are decoded by the lexer.
@@ -60,8 +62,10 @@ pub enum Tok<'a> {
     Str(String),
     /// An integer literal.
     #[regex(r"[0-9]+", |lex| lex.slice().parse::<i64>().map_err(|_| LexError::IntOverflow))]
-    #[regex(r"[0-9]+\.[0-9]+", |_| Err(LexError::Decimal))]
     Int(i64),
+    /// A decimal literal such as `12.50` (a sign is unary minus).
+    #[regex(r"[0-9]+\.[0-9]+", |lex| parse_decimal(lex.slice()))]
+    Decimal(Decimal),
     /// A duration literal such as `15m` or `1h30m`.
     #[regex(r"[0-9]+(ms|s|m|h|d)([0-9]+(ms|s|m|h|d))*", |lex| parse_duration(lex.slice()), priority = 4)]
     #[regex(r"[0-9]+[A-Za-z_][A-Za-z0-9_]*", |lex| bad_unit(lex.slice()), priority = 2)]
@@ -259,6 +263,7 @@ impl fmt::Display for Tok<'_> {
             Tok::Str(_) => "string",
             Tok::Int(_) => "integer",
             Tok::Duration(_) => "duration",
+            Tok::Decimal(_) => "decimal",
             Tok::Ip(_) => "ip address",
             Tok::Net(_) => "network",
             Tok::Package => "`package`",
@@ -489,7 +494,10 @@ pub fn lex(file: FileId, text: &str) -> Lexed<'_> {
                     LexError::UnterminatedString | LexError::BadEscape(_) => {
                         Some(Tok::Str("?".to_string()))
                     }
-                    LexError::IntOverflow | LexError::Decimal => Some(Tok::Int(0)),
+                    LexError::IntOverflow => Some(Tok::Int(0)),
+                    LexError::DecimalPrecision | LexError::DecimalRange => {
+                        Some(Tok::Decimal(Decimal(0)))
+                    }
                     LexError::BadDuration(_) => Some(Tok::Duration(Duration(1_000_000))),
                     LexError::BadIp(_) if lexer.slice().contains('/') => Some(Tok::Net(Cidr {
                         addr: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
@@ -543,6 +551,14 @@ fn bidi_controls(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) {
     }
 }
 
+/// A decimal literal: digits, a `.` and digits (at most six).
+fn parse_decimal(text: &str) -> Result<Decimal, LexError> {
+    Decimal::parse(text).map_err(|e| match e {
+        DecimalError::TooPrecise => LexError::DecimalPrecision,
+        DecimalError::OutOfRange | DecimalError::Syntax => LexError::DecimalRange,
+    })
+}
+
 fn lex_error(span: Span, slice: &str, e: LexError) -> Diagnostic {
     match e {
         LexError::Unexpected => {
@@ -587,12 +603,23 @@ fn lex_error(span: Span, slice: &str, e: LexError) -> Diagnostic {
                 .with_help("write durations as `500ms`, `30s`, `15m`, `2h`, `7d` or combinations like `1h30m`, largest unit first")
         }
         LexError::BadIp(msg) => Diagnostic::error(Code::E0006, span, msg, "invalid address"),
-        LexError::Decimal => Diagnostic::error(
+        LexError::DecimalPrecision => Diagnostic::error(
             Code::E0008,
             span,
-            format!("decimal numbers are not supported: `{slice}`"),
-            "not an integer",
+            format!("decimal `{slice}` has more than {} fractional digits", Decimal::DIGITS),
+            "too precise",
         )
-        .with_help("numbers are 64-bit integers: count in the smallest unit (cents, basis points), and write durations with a unit (`1500ms`)"),
+        .with_help(format!(
+            "a `Decimal` keeps exactly {} fractional digits (millionths) and never rounds: write at most {} digits after the `.`",
+            Decimal::DIGITS,
+            Decimal::DIGITS
+        )),
+        LexError::DecimalRange => Diagnostic::error(
+            Code::E0008,
+            span,
+            format!("decimal `{slice}` is out of range"),
+            "out of range",
+        )
+        .with_help(format!("the largest decimal is `{}`", Decimal(i64::MAX))),
     }
 }

@@ -2530,3 +2530,217 @@ task t {
         );
     }
 }
+
+// ------------------------------------------------------------------ decimals
+
+const DECIMALS: &str = r#"
+entity Agent { limit: Decimal  rates: Set<Decimal> }
+entity Order { total: Decimal  fee: Decimal? }
+context { amount: Decimal  items: Int }
+action orders.refund on Order
+action orders.bulk on Order
+
+const LIMIT = 500.00
+
+@id("refund")
+@standing("test")
+permit Agent to orders.refund on Order
+  when context.amount <= LIMIT
+   and context.amount + (resource.fee ?? 0.0) <= principal.limit
+   and context.amount - resource.total <= 0.0
+
+@id("bulk")
+@standing("test")
+permit Agent to orders.bulk on Order
+  when resource.total * context.items <= principal.limit
+   and 2 * context.amount in principal.rates
+   and decimal(context.items) > 1.5
+
+@id("no-negative-refunds")
+forbid orders.refund when -context.amount > 0.0
+"#;
+
+fn decimal_req(action: &str, amount: Value, items: i64, total: Value, fee: Value) -> String {
+    json!({
+        "subject": {"type": "Agent", "id": "ana",
+                    "properties": {"limit": "1000.00", "rates": [25, "50.5", 99.999999]}},
+        "action": {"name": action},
+        "resource": {"type": "Order", "id": "o-1", "properties": {"total": total, "fee": fee}},
+        "context": {"amount": amount, "items": items},
+        "now": T0
+    })
+    .to_string()
+}
+
+#[test]
+fn decimals_compare_and_add_exactly() {
+    let b = compile_both("decimals.jitp", DECIMALS);
+    let go = |amount: Value, total: Value, fee: Value| {
+        let d = decide_all(&b, &decimal_req("orders.refund", amount, 1, total, fee));
+        (d.decision, d.reason, d.rule)
+    };
+    let allow = (Effect::Allow, Reason::Granted, Some("refund".to_string()));
+    let no_rule = (Effect::Deny, Reason::NoMatchingRule, None);
+    // the limit itself, as a number, a string with trailing zeros, an integer
+    assert_eq!(go(json!(500), json!(500), Value::Null), allow);
+    assert_eq!(go(json!("500.000000"), json!("500.0"), Value::Null), allow);
+    assert_eq!(go(json!(500.00), json!(600), Value::Null), allow);
+    // one millionth above it
+    assert_eq!(go(json!("500.000001"), json!(600), Value::Null), no_rule);
+    // 0.1 + 0.2 is exactly 0.3, unlike in binary floating point
+    let d = compile_both(
+        "sum.jitp",
+        r#"
+entity Agent { a: Decimal  b: Decimal }
+entity Order { c: Decimal }
+action orders.refund on Order
+@id("sum")
+@standing("test")
+permit Agent to orders.refund on Order when principal.a + principal.b == resource.c
+"#,
+    );
+    let sum = |a: &str, b2: &str, c: Value| {
+        let r = json!({
+            "subject": {"type": "Agent", "id": "ana", "properties": {"a": a, "b": b2}},
+            "action": {"name": "orders.refund"},
+            "resource": {"type": "Order", "id": "o", "properties": {"c": c}},
+            "now": T0
+        });
+        decide_all(&d, &r.to_string()).decision
+    };
+    assert_eq!(sum("0.1", "0.2", json!(0.3)), Effect::Allow);
+    assert_eq!(sum("0.1", "0.2", json!("0.30")), Effect::Allow);
+    assert_eq!(sum("0.1", "0.2", json!("0.300001")), Effect::Deny);
+    // the optional fee counts when present
+    assert_eq!(go(json!(400), json!(600), json!("600.01")), no_rule);
+    assert_eq!(go(json!(400), json!(600), json!("600")), allow);
+    // the amount must not exceed the order total
+    assert_eq!(go(json!("12.5"), json!("12.49"), Value::Null), no_rule);
+    // a negative amount is forbidden
+    assert_eq!(
+        go(json!("-0.000001"), json!(600), Value::Null),
+        (
+            Effect::Deny,
+            Reason::Forbidden,
+            Some("no-negative-refunds".to_string())
+        )
+    );
+}
+
+#[test]
+fn decimals_multiply_by_ints_and_sit_in_sets() {
+    let b = compile_both("decimals.jitp", DECIMALS);
+    let go = |amount: Value, items: i64, total: Value| {
+        decide_all(
+            &b,
+            &decimal_req("orders.bulk", amount, items, total, Value::Null),
+        )
+        .decision
+    };
+    // 2 * 12.5 = 25 is in the rates, 3 * 333.333333 <= 1000
+    assert_eq!(go(json!(12.5), 3, json!("333.333333")), Effect::Allow);
+    assert_eq!(go(json!("25.25"), 3, json!("333.333333")), Effect::Allow);
+    assert_eq!(go(json!("49.9999995"), 3, json!(1)), Effect::Deny);
+    // 3 * 333.333334 > 1000
+    assert_eq!(go(json!(12.5), 3, json!("333.333334")), Effect::Deny);
+    // 2 * 12.4 = 24.8 is not a rate
+    assert_eq!(go(json!(12.4), 3, json!(1)), Effect::Deny);
+    // decimal(1) is not > 1.5
+    assert_eq!(go(json!(12.5), 1, json!(1)), Effect::Deny);
+}
+
+#[test]
+fn decimal_overflow_is_an_evaluation_error_that_never_allows() {
+    let b = compile_both("decimals.jitp", DECIMALS);
+    // 9,000,000,000,000 * 2 overflows the product
+    let d = decide_all(
+        &b,
+        &decimal_req(
+            "orders.bulk",
+            json!(12.5),
+            2,
+            json!("9000000000000"),
+            Value::Null,
+        ),
+    );
+    assert_eq!(
+        (d.decision, d.reason),
+        (Effect::Deny, Reason::NoMatchingRule)
+    );
+    // the sum overflows in a permit: it does not apply
+    let d = decide_all(
+        &b,
+        &decimal_req(
+            "orders.refund",
+            json!(400),
+            1,
+            json!(600),
+            json!("9223372036854.775807"),
+        ),
+    );
+    assert_eq!(
+        (d.decision, d.reason),
+        (Effect::Deny, Reason::NoMatchingRule)
+    );
+    // negating the smallest decimal overflows in a guard: it denies, with the error
+    let d = decide_all(
+        &b,
+        &decimal_req(
+            "orders.refund",
+            json!("-9223372036854.775808"),
+            1,
+            json!(600),
+            Value::Null,
+        ),
+    );
+    assert_eq!(
+        (d.decision, d.reason, d.rule.as_deref()),
+        (Effect::Deny, Reason::Forbidden, Some("no-negative-refunds"))
+    );
+    let e = d.error.as_deref().expect("an error is reported");
+    assert!(e.contains("overflow"), "{e}");
+}
+
+#[test]
+fn decimal_request_values_are_refused_rather_than_rounded() {
+    let b = compile_both("decimals.jitp", DECIMALS);
+    let refused = |amount: &str, mentions: &str| {
+        let text = decimal_req("orders.refund", json!(0), 1, json!(600), Value::Null)
+            .replace(r#""amount":0"#, &format!(r#""amount":{amount}"#));
+        assert!(text.contains(amount), "{text}");
+        let e = b.bundle.bind_str(&text).expect_err(amount);
+        assert_eq!(e.path, "context.amount", "{amount}");
+        let msg = e.to_string();
+        assert!(msg.contains(mentions), "{amount}: {msg}");
+        let d = b.bundle.decide_json(&text);
+        assert_eq!(
+            (d.decision, d.reason),
+            (Effect::Deny, Reason::InvalidRequest)
+        );
+    };
+    refused("12.5000001", "more than 6 fractional digits");
+    refused(r#""12.5000001""#, "more than 6 fractional digits");
+    refused("0.10000000000000000001", "more than 6 fractional digits");
+    refused("1.25e1", "`1.25e1` is not a decimal");
+    refused("1E3", "`1E3` is not a decimal");
+    refused(r#""1e3""#, "`1e3` is not a decimal");
+    refused(r#""12,50""#, "is not a decimal");
+    refused(r#""+1""#, "is not a decimal");
+    refused(r#"" 1""#, "is not a decimal");
+    refused("9223372036855", "out of range");
+    refused("9223372036854.775808", "out of range");
+    refused(r#""-9223372036854.775809""#, "out of range");
+    refused("true", "must be a decimal");
+    refused("[1]", "must be a decimal");
+    // the extremes themselves bind
+    for ok in [
+        r#""9223372036854.775807""#,
+        "-9223372036854.775808",
+        "0.000001",
+        "-0",
+    ] {
+        let text = decimal_req("orders.refund", json!(0), 1, json!(600), Value::Null)
+            .replace(r#""amount":0"#, &format!(r#""amount":{ok}"#));
+        assert!(b.bundle.bind_str(&text).is_ok(), "{ok}");
+    }
+}

@@ -213,8 +213,16 @@ task rotate {
 }
 "#;
 
-    lex_decimal_number: [E0008] => r#"
-const LIMIT: Int = 12.50
+    lex_decimal_too_precise: [E0008] => r#"
+entity Agent { team: String }
+entity Order { total: Decimal }
+action orders.refund on Order sensitivity high
+
+forbid orders.refund when resource.total < 0.0000001
+"#;
+
+    lex_decimal_out_of_range: [E0008] => r#"
+const CEILING = 10000000000000.0
 "#;
 }
 
@@ -1279,6 +1287,37 @@ context { started: String }
 action secrets.rotate on Secret sensitivity high
 
 forbid * when now < time(context.started)
+"#;
+
+    expr_decimal_compared_with_int: [E0301] => r#"
+entity Agent { team: String }
+entity Order { customer: String }
+context { amount: Decimal }
+action orders.refund on Order sensitivity high
+
+forbid orders.refund when context.amount > 10
+"#;
+
+    expr_decimal_plus_int_field: [E0303] => r#"
+entity Agent { team: String }
+entity Order { total: Decimal }
+context { items: Int }
+action orders.refund on Order sensitivity high
+
+forbid orders.refund when resource.total + context.items > 100.0
+"#;
+
+    expr_decimal_times_decimal: [E0303] => r#"
+entity Agent { team: String }
+entity Order { total: Decimal }
+context { rate: Decimal }
+action orders.refund on Order sensitivity high
+
+forbid orders.refund when resource.total * context.rate > 100.0
+"#;
+
+    expr_decimal_literal_for_int: [E0301] => r#"
+const MAX_ITEMS: Int = 12.50
 "#;
 
     expr_negate_string: [E0303] => r#"

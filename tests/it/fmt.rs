@@ -123,6 +123,20 @@ forbid * when [] == [[1], [2, 3],] and f() and action == context.action and task
 }
 
 #[test]
+fn decimals_keep_their_digits_and_products_their_precedence() {
+    insta::assert_snapshot!(
+        "fmt_decimals",
+        pair(
+            r#"const LIMIT = 500.00
+const RATES: Set<Decimal> = [0.5, 12.500000,  0.000001]
+forbid * when context.amount*3 + (resource.fee*2) > LIMIT - -1.5
+forbid * when (a + b) * 2 == 2 * (c - d) and -(x * 2) < 0.0 and decimal(context.n) * 2 >= 1.0
+"#
+        )
+    );
+}
+
+#[test]
 fn long_conditions() {
     insta::assert_snapshot!(
         "fmt_long_conditions",

@@ -242,7 +242,7 @@ fn explain_points_at_the_failing_condition() {
 
 #[test]
 fn a_bundle_of_the_previous_format_is_refused_with_how_to_rebuild() {
-    let old = root().join("crates/jitp-runtime/tests/data/previous/rotate_secrets.format3.jitb");
+    let old = root().join("crates/jitp-runtime/tests/data/previous/rotate_secrets.format4.jitb");
     let req = root().join("examples/rotate_secrets/requests/allow-rotate-in-change-window.json");
     let out = jitp()
         .arg("eval")

@@ -12,9 +12,11 @@
 
 use crate::bundle::{Bundle, FieldLayout, TypeDesc, MAX_SLOTS};
 use crate::error::{RequestError, RequestErrorKind as K};
-use crate::json::{check_shape, value_too_deep, Shape, J as Json};
+use crate::json::{check_shape, fill_number_text, value_too_deep, Shape, J as Json};
 use crate::val::{Arena, SetRef, Val};
-use crate::value::{approver_key, canonical_identity, parse_ip, Cidr, Clip, Duration, Time};
+use crate::value::{
+    approver_key, canonical_identity, parse_ip, Cidr, Clip, Decimal, Duration, Time,
+};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
@@ -229,7 +231,7 @@ impl Bundle {
                 format!("the request is larger than {MAX_REQUEST_BYTES} bytes"),
             );
         }
-        let json: Json<'_> = serde_json::from_str(text).map_err(|e| {
+        let mut json: Json<'_> = serde_json::from_str(text).map_err(|e| {
             RequestError::new(
                 K::Syntax {
                     line: e.line(),
@@ -239,6 +241,8 @@ impl Bundle {
                 format!("the request is not valid JSON: {e}"),
             )
         })?;
+        self.check_tree(&json)?;
+        fill_number_text(&mut json, text);
         self.bind_tree(&json)
     }
 
@@ -252,17 +256,28 @@ impl Bundle {
     /// text to `bind_str` to have jitp make it. Nesting deeper than
     /// [`MAX_REQUEST_DEPTH`] is refused before anything else reads the
     /// value, however deep it is.
+    ///
+    /// A `serde_json::Value` keeps a number with a fraction as a binary
+    /// floating-point value, so a `Decimal` given as a JSON number is read
+    /// from its shortest floating-point form: `1.5e2` reads as `150.0`, and
+    /// a number with more than 15 significant digits may already have been
+    /// rounded by the parser. [`Bundle::bind_str`] reads the number as
+    /// written; here, give decimals as strings (`"12.50"`) to keep them
+    /// exact.
     pub fn bind(&self, json: &serde_json::Value) -> Result<BoundRequest, RequestError> {
         if value_too_deep(json, MAX_REQUEST_DEPTH) {
             return Err(too_deep());
         }
-        self.bind_tree(&Json::from_value(json))
+        let json = Json::from_value(json);
+        self.check_tree(&json)?;
+        self.bind_tree(&json)
     }
 
-    fn bind_tree(&self, json: &Json<'_>) -> Result<BoundRequest, RequestError> {
+    /// Refuses a tree nested too deep or repeating a key.
+    fn check_tree(&self, json: &Json<'_>) -> Result<(), RequestError> {
         match check_shape(json, MAX_REQUEST_DEPTH) {
-            Ok(()) => {}
-            Err(Shape::TooDeep) => return Err(too_deep()),
+            Ok(()) => Ok(()),
+            Err(Shape::TooDeep) => Err(too_deep()),
             Err(Shape::DuplicateKey { key, at }) => {
                 let key = Clip(&key).to_string();
                 let (path, place) = if at.is_empty() {
@@ -270,13 +285,17 @@ impl Bundle {
                 } else {
                     (format!("{at}.{key}"), format!("`{at}`"))
                 };
-                return fail(
+                fail(
                     K::DuplicateKey,
                     path,
                     format!("duplicate key `{key}` in {place}"),
-                );
+                )
             }
         }
+    }
+
+    /// Binds a tree [`Bundle::check_tree`] accepted.
+    fn bind_tree(&self, json: &Json<'_>) -> Result<BoundRequest, RequestError> {
         let mut b = Binder {
             bundle: self,
             req: BoundRequest {
@@ -875,6 +894,25 @@ impl Binder<'_> {
                         })?
                         .0,
                 )
+            }
+            TypeDesc::Decimal => {
+                let invalid = |text: &str, e| {
+                    RequestError::new(
+                        K::InvalidValue,
+                        path.to_string(),
+                        format!("`{path}`: {}", Decimal::error_message(text, &e)),
+                    )
+                };
+                let d = match json {
+                    Json::Int(i) => Decimal::from_int(*i).ok_or_else(|| {
+                        invalid(&i.to_string(), crate::value::DecimalError::OutOfRange)
+                    })?,
+                    Json::OtherNumber(text) | Json::Str(text) => {
+                        Decimal::parse(text).map_err(|e| invalid(text, e))?
+                    }
+                    _ => return Err(want("a decimal: a number or a string such as \"12.50\"")),
+                };
+                Val::Dec(d.0)
             }
             TypeDesc::Ip => {
                 let s = json.as_str().ok_or_else(|| want("an ip address string"))?;

@@ -180,12 +180,16 @@ instructions! {
     SetLocal = 0x06 { i: LocalIdx } => (1, 0);
     /// Pop a `Bool`; push its negation.
     Not = 0x10 {} => (1, 1);
-    /// Pop an `Int` or `Duration`; push its negation (overflow is an error).
+    /// Pop an `Int`, `Duration` or `Decimal`; push its negation (overflow is an error).
     Neg = 0x11 {} => (1, 1);
-    /// Pop `b`, `a`; push `a + b` (Int, Time + Duration, Duration + Duration; checked).
+    /// Pop `b`, `a`; push `a + b` (Int, Time + Duration, Duration + Duration,
+    /// Decimal + Decimal; checked).
     Add = 0x12 {} => (2, 1);
     /// Pop `b`, `a`; push `a - b` (checked).
     Sub = 0x13 {} => (2, 1);
+    /// Pop `b`, `a`; push `a * b`: a `Decimal` times an `Int`, in either
+    /// order, giving a `Decimal` (checked).
+    Mul = 0x14 {} => (2, 1);
     /// Pop `b`, `a`; push `a <op> b`; false when either is absent. `op`: 0 `==`,
     /// 1 `!=`, 2 `<`, 3 `<=`, 4 `>`, 5 `>=`.
     Cmp = 0x20 { op: CmpOp } => (2, 1);

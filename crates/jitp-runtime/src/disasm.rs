@@ -16,6 +16,7 @@ impl Bundle {
             Val::Str(s) => format!("{:?}", self.string(s)),
             Val::Time(t) => crate::value::Time(t).to_string(),
             Val::Dur(d) => crate::value::Duration(d).to_string(),
+            Val::Dec(d) => crate::value::Decimal(d).to_string(),
             Val::Ip(ip) => ip.to_string(),
             Val::Net(n) => n.to_string(),
             Val::Enum(e) => format!("variant {e}"),
@@ -44,6 +45,7 @@ impl Bundle {
             TypeDesc::String => "String".into(),
             TypeDesc::Time => "Time".into(),
             TypeDesc::Duration => "Duration".into(),
+            TypeDesc::Decimal => "Decimal".into(),
             TypeDesc::Ip => "Ip".into(),
             TypeDesc::Net => "Net".into(),
             TypeDesc::Enum(e) => self

@@ -502,6 +502,7 @@ impl Bundle {
                 Instr::Neg {} => match pop!() {
                     Val::Int(i) => push!(Val::Int(i.checked_neg().ok_or(EvalError::Overflow)?)),
                     Val::Dur(d) => push!(Val::Dur(d.checked_neg().ok_or(EvalError::Overflow)?)),
+                    Val::Dec(d) => push!(Val::Dec(d.checked_neg().ok_or(EvalError::Overflow)?)),
                     _ => return Err(EvalError::Type),
                 },
                 Instr::Add {} | Instr::Sub {} => {
@@ -527,6 +528,18 @@ impl Bundle {
                             Val::Dur(x.checked_sub(y).ok_or(EvalError::Overflow)?)
                         }
                         (Val::Dur(x), Val::Dur(y)) => Val::Dur(f(x, y).ok_or(EvalError::Overflow)?),
+                        (Val::Dec(x), Val::Dec(y)) => Val::Dec(f(x, y).ok_or(EvalError::Overflow)?),
+                        _ => return Err(EvalError::Type),
+                    };
+                    push!(v)
+                }
+                Instr::Mul {} => {
+                    let b = pop!();
+                    let a = pop!();
+                    let v = match (a, b) {
+                        (Val::Dec(x), Val::Int(y)) | (Val::Int(y), Val::Dec(x)) => {
+                            Val::Dec(x.checked_mul(y).ok_or(EvalError::Overflow)?)
+                        }
                         _ => return Err(EvalError::Type),
                     };
                     push!(v)
@@ -751,6 +764,8 @@ impl Bundle {
                 };
                 (under?, Meta::slope(s))
             }
+            // A decimal never moves with `now`.
+            Instr::Mul {} => (under?, Meta::PLAIN),
             Instr::Method { m } => (sp.checked_sub(1 + m.args() as usize)?, Meta::PLAIN),
             Instr::Cmp { op } => {
                 let (a, b) = (under?, top?);
@@ -839,7 +854,8 @@ impl Bundle {
                 let ord = match (a, b) {
                     (Val::Int(x), Val::Int(y))
                     | (Val::Time(x), Val::Time(y))
-                    | (Val::Dur(x), Val::Dur(y)) => x.cmp(&y),
+                    | (Val::Dur(x), Val::Dur(y))
+                    | (Val::Dec(x), Val::Dec(y)) => x.cmp(&y),
                     _ => return Err(EvalError::Type),
                 };
                 Ok(match op {

@@ -17,8 +17,10 @@ pub(crate) enum J<'a> {
     Bool(bool),
     /// An integer that fits in `i64`.
     Int(i64),
-    /// Any other number (not accepted where an `Int` is expected).
-    OtherNumber,
+    /// Any other number (not accepted where an `Int` is expected), with
+    /// its text: as written when parsed from text ([`fill_number_text`]),
+    /// else the parser's shortest form of the binary floating-point value.
+    OtherNumber(Cow<'a, str>),
     Str(Cow<'a, str>),
     Arr(Vec<J<'a>>),
     /// Entries in document order. Parsing keeps a repeated key;
@@ -78,7 +80,7 @@ impl<'a> J<'a> {
             serde_json::Value::Number(n) => match n.as_i64() {
                 Some(i) => J::Int(i),
                 None if n.as_f64().is_some_and(|f| f == 0.0 && f.is_sign_negative()) => J::Int(0),
-                None => J::OtherNumber,
+                None => J::OtherNumber(Cow::Owned(n.to_string())),
             },
             serde_json::Value::String(s) => J::Str(Cow::Borrowed(s)),
             serde_json::Value::Array(items) => J::Arr(items.iter().map(J::from_value).collect()),
@@ -137,7 +139,8 @@ impl<'de> Deserialize<'de> for J<'de> {
                 Ok(J::Int(v))
             }
             fn visit_u64<E>(self, v: u64) -> Result<J<'de>, E> {
-                Ok(i64::try_from(v).map_or(J::OtherNumber, J::Int))
+                Ok(i64::try_from(v)
+                    .map_or_else(|_| J::OtherNumber(Cow::Owned(v.to_string())), J::Int))
             }
             fn visit_f64<E>(self, v: f64) -> Result<J<'de>, E> {
                 // serde_json reads `-0` as a float to keep its sign; it is
@@ -146,7 +149,7 @@ impl<'de> Deserialize<'de> for J<'de> {
                 Ok(if v == 0.0 && v.is_sign_negative() {
                     J::Int(0)
                 } else {
-                    J::OtherNumber
+                    J::OtherNumber(Cow::Owned(v.to_string()))
                 })
             }
             fn visit_borrowed_str<E>(self, v: &'de str) -> Result<J<'de>, E> {
@@ -175,6 +178,72 @@ impl<'de> Deserialize<'de> for J<'de> {
         }
         d.deserialize_any(JVisitor)
     }
+}
+
+/// The number tokens of JSON `text`, in document order, as written. The
+/// text must be valid JSON (it parsed): outside strings a number is the
+/// only token that starts with `-` or a digit.
+struct NumberTokens<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Iterator for NumberTokens<'a> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        let bytes = self.text.as_bytes();
+        let mut in_string = false;
+        while let Some(&b) = bytes.get(self.at) {
+            if in_string {
+                match b {
+                    b'\\' => self.at += 1,
+                    b'"' => in_string = false,
+                    _ => {}
+                }
+                self.at += 1;
+            } else if b == b'"' {
+                in_string = true;
+                self.at += 1;
+            } else if b == b'-' || b.is_ascii_digit() {
+                let start = self.at;
+                while bytes
+                    .get(self.at)
+                    .is_some_and(|c| matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                {
+                    self.at += 1;
+                }
+                return self.text.get(start..self.at);
+            } else {
+                self.at += 1;
+            }
+        }
+        None
+    }
+}
+
+/// Gives every non-integer number of `root`, parsed from `text`, the text
+/// it was written with (the parser only kept a binary floating-point
+/// value), so that a `Decimal` is read exactly and `1.5e2` or a fraction
+/// with too many digits is refused rather than rounded. Numbers are met in
+/// document order, the order of their tokens in the text. Recursive: call
+/// it after [`check_shape`] bounded the depth.
+pub(crate) fn fill_number_text<'a>(root: &mut J<'a>, text: &'a str) {
+    fn walk<'a>(v: &mut J<'a>, tokens: &mut NumberTokens<'a>) {
+        match v {
+            J::Int(_) => {
+                tokens.next();
+            }
+            J::OtherNumber(raw) => {
+                if let Some(t) = tokens.next() {
+                    *raw = Cow::Borrowed(t);
+                }
+            }
+            J::Arr(items) => items.iter_mut().for_each(|i| walk(i, tokens)),
+            J::Obj(entries) => entries.iter_mut().for_each(|(_, v)| walk(v, tokens)),
+            J::Null | J::Bool(_) | J::Str(_) => {}
+        }
+    }
+    walk(root, &mut NumberTokens { text, at: 0 });
 }
 
 /// What [`check_shape`] found wrong with a parsed request.
@@ -432,6 +501,23 @@ mod tests {
         assert_eq!(shape(&text), dup("k7", ""));
         let text = format!("{{{}}}", many.join(", "));
         assert_eq!(shape(&text), Ok(()));
+    }
+
+    #[test]
+    fn numbers_get_their_written_text() {
+        let text =
+            r#"{"a": [1, 2.50, "x\"-3.5", -0.1e1], "b": {"c": 18446744073709551616, "d": 0.10}}"#;
+        let mut j: J<'_> = serde_json::from_str(text).expect("JSON");
+        fill_number_text(&mut j, text);
+        let a = j.get("a").and_then(J::as_array).expect("array");
+        assert_eq!(a[1], J::OtherNumber(Cow::Borrowed("2.50")));
+        assert_eq!(a[3], J::OtherNumber(Cow::Borrowed("-0.1e1")));
+        let b = j.get("b").expect("object");
+        assert_eq!(
+            b.get("c"),
+            Some(&J::OtherNumber(Cow::Borrowed("18446744073709551616")))
+        );
+        assert_eq!(b.get("d"), Some(&J::OtherNumber(Cow::Borrowed("0.10"))));
     }
 
     #[test]

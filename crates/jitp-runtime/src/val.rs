@@ -55,6 +55,8 @@ pub enum Val {
     Time(i64),
     /// Duration in microseconds.
     Dur(i64),
+    /// Decimal in millionths (see [`crate::value::Decimal`]).
+    Dec(i64),
     /// Ip.
     Ip(IpAddr),
     /// Net.
@@ -78,7 +80,7 @@ impl Val {
 /// a failing guard denies, a failing permit does not apply.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum EvalError {
-    /// Integer, time or duration arithmetic overflowed.
+    /// Integer, time, duration or decimal arithmetic overflowed.
     Overflow,
     /// A value had an unexpected type (only possible with a corrupt bundle).
     Type,

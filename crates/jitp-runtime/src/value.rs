@@ -228,6 +228,121 @@ impl Serialize for Duration {
     }
 }
 
+/// A fixed-point decimal for money amounts: an `i64` counting millionths
+/// ([`Decimal::SCALE`]), so six fractional digits and a range of about
+/// ±9.2 × 10^12. Exact: `1.5` and `1.50` are the same value, and nothing is
+/// ever rounded (text with more digits than the precision is refused).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Decimal(pub i64);
+
+/// Why a decimal's text was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecimalError {
+    /// Not of the form `[-]digits[.digits]`.
+    Syntax,
+    /// More fractional digits than [`Decimal::DIGITS`].
+    TooPrecise,
+    /// Outside the range of a decimal.
+    OutOfRange,
+}
+
+impl Decimal {
+    /// Fractional digits a decimal keeps.
+    pub const DIGITS: u32 = 6;
+    /// The scale: one is `Decimal(SCALE)`.
+    pub const SCALE: i64 = 1_000_000;
+
+    /// Parses `12.50`, `-3.5`, `0.000001` or `12`: an optional `-`, digits,
+    /// and optionally a `.` followed by one to six digits. No `+`, no
+    /// exponent, no leading or trailing `.`, no spaces.
+    pub fn parse(text: &str) -> Result<Decimal, DecimalError> {
+        let (neg, body) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (int, frac) = match body.split_once('.') {
+            Some((i, f)) => (i, Some(f)),
+            None => (body, None),
+        };
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(int) || frac.is_some_and(|f| !digits(f)) {
+            return Err(DecimalError::Syntax);
+        }
+        let frac = frac.unwrap_or("");
+        if frac.len() > Self::DIGITS as usize {
+            return Err(DecimalError::TooPrecise);
+        }
+        // Accumulate negatively so that the most negative value parses.
+        let mut units: i64 = 0;
+        for b in int.bytes().chain(frac.bytes()) {
+            units = units
+                .checked_mul(10)
+                .and_then(|u| u.checked_sub(i64::from(b - b'0')))
+                .ok_or(DecimalError::OutOfRange)?;
+        }
+        for _ in frac.len()..Self::DIGITS as usize {
+            units = units.checked_mul(10).ok_or(DecimalError::OutOfRange)?;
+        }
+        if neg {
+            Ok(Decimal(units))
+        } else {
+            units
+                .checked_neg()
+                .map(Decimal)
+                .ok_or(DecimalError::OutOfRange)
+        }
+    }
+
+    /// The decimal equal to an integer, `None` when out of range.
+    pub fn from_int(i: i64) -> Option<Decimal> {
+        i.checked_mul(Self::SCALE).map(Decimal)
+    }
+
+    /// A message for a refused text, quoting it.
+    pub fn error_message(text: &str, e: &DecimalError) -> String {
+        match e {
+            DecimalError::Syntax => format!(
+                "`{}` is not a decimal: write digits with an optional `.` and up to 6 fractional digits, such as `12.50`",
+                Clip(text)
+            ),
+            DecimalError::TooPrecise => format!(
+                "decimal `{}` has more than 6 fractional digits",
+                Clip(text)
+            ),
+            DecimalError::OutOfRange => format!(
+                "decimal `{}` is out of range (at most {} in magnitude)",
+                Clip(text),
+                Decimal(i64::MAX)
+            ),
+        }
+    }
+}
+
+/// The canonical form: a `-` for negative values, the integer digits, a
+/// `.` and the fractional digits without trailing zeros but at least one
+/// (`12.5`, `500.0`, `0.000001`, `-3.5`), which reads back as the same
+/// decimal literal.
+impl fmt::Display for Decimal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let abs = self.0.unsigned_abs();
+        let scale = Self::SCALE as u64;
+        if self.0 < 0 {
+            f.write_str("-")?;
+        }
+        let mut frac = format!("{:06}", abs % scale);
+        while frac.len() > 1 && frac.ends_with('0') {
+            frac.pop();
+        }
+        write!(f, "{}.{frac}", abs / scale)
+    }
+}
+
+impl Serialize for Decimal {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// An instant: microseconds since 1970-01-01T00:00:00Z.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Time(pub i64);
@@ -397,6 +512,48 @@ mod tests {
         assert!(Duration::parse("1m1m").is_err());
         assert!(Duration::parse("99999999999999999d").is_err());
         assert_eq!(Duration(5_400_000_000).to_string(), "1h30m");
+    }
+
+    #[test]
+    fn decimals_parse_exactly_and_print_canonically() {
+        assert_eq!(Decimal::parse("12.50"), Ok(Decimal(12_500_000)));
+        assert_eq!(Decimal::parse("12.5"), Decimal::parse("12.500000"));
+        assert_eq!(Decimal::parse("12"), Ok(Decimal(12_000_000)));
+        assert_eq!(Decimal::parse("-3.5"), Ok(Decimal(-3_500_000)));
+        assert_eq!(Decimal::parse("0.000001"), Ok(Decimal(1)));
+        assert_eq!(Decimal::parse("-0.0"), Ok(Decimal(0)));
+        assert_eq!(Decimal::parse("0.0000001"), Err(DecimalError::TooPrecise));
+        for bad in [
+            "", "-", ".5", "5.", "1e3", "1.5e2", "+1", " 1", "1 ", "1.-5", "--1", "1..2", "0x10",
+        ] {
+            assert_eq!(Decimal::parse(bad), Err(DecimalError::Syntax), "{bad}");
+        }
+        assert_eq!(
+            Decimal::parse("9223372036854.775807"),
+            Ok(Decimal(i64::MAX))
+        );
+        assert_eq!(
+            Decimal::parse("-9223372036854.775808"),
+            Ok(Decimal(i64::MIN))
+        );
+        assert_eq!(
+            Decimal::parse("9223372036854.775808"),
+            Err(DecimalError::OutOfRange)
+        );
+        assert_eq!(
+            Decimal::parse("10000000000000"),
+            Err(DecimalError::OutOfRange)
+        );
+        assert_eq!(Decimal(12_500_000).to_string(), "12.5");
+        assert_eq!(Decimal(500_000_000).to_string(), "500.0");
+        assert_eq!(Decimal(1).to_string(), "0.000001");
+        assert_eq!(Decimal(-3_500_000).to_string(), "-3.5");
+        assert_eq!(Decimal(0).to_string(), "0.0");
+        assert_eq!(Decimal(i64::MIN).to_string(), "-9223372036854.775808");
+        assert_eq!(Decimal(-1).to_string(), "-0.000001");
+        for v in [0, 1, -1, 12_500_000, i64::MAX, i64::MIN, -999_999] {
+            assert_eq!(Decimal::parse(&Decimal(v).to_string()), Ok(Decimal(v)));
+        }
     }
 
     #[test]

@@ -114,6 +114,7 @@ pub enum Ty {
     Str,
     Time,
     Dur,
+    Dec,
     Ip,
     Net,
     SetStr,
@@ -197,6 +198,7 @@ entity Secret {
   tags: Set<String>
   tier: Level
   size: Int
+  price: Decimal
   label: String?
   ticket: Ticket?
 }
@@ -211,6 +213,7 @@ context {
   retries: Int?
   labels: Set<String>
   grace: Duration
+  amount: Decimal
   maint: time.Window
   region: String?
 }
@@ -248,6 +251,7 @@ pub fn entity_fields(e: &str) -> Vec<(&'static str, Ty)> {
             ("tags", SetStr),
             ("tier", Level),
             ("size", Int),
+            ("price", Dec),
             ("label", Opt(Box::new(Str))),
             ("ticket", Opt(Box::new(Ticket))),
         ],
@@ -286,6 +290,7 @@ fn context_fields() -> Vec<(&'static str, Ty)> {
         ("retries", Opt(Box::new(Int))),
         ("labels", SetStr),
         ("grace", Dur),
+        ("amount", Dec),
         ("maint", Window),
         ("region", Opt(Box::new(Str))),
     ]
@@ -386,6 +391,37 @@ const DUR_LITS: &[&str] = &[
     "7d",
     "106751991d",
 ];
+const DEC_LITS: &[&str] = &[
+    "0.0",
+    "0.000001",
+    "1.5",
+    "12.50",
+    "99.99",
+    "100.0",
+    "500.00",
+    "9223372036854.775807",
+    "4611686018427.387904",
+];
+/// Request values of `Decimal` fields: numbers and strings, exact and at
+/// the edges of the range (so that sums and products overflow).
+fn dec_value(rng: &mut Rng) -> Json {
+    match rng.below(4) {
+        0 => json!(rng.pick(&[0, 1, 12, 100, 500, -3])),
+        1 => json!(rng.pick(&[0.5, 12.5, 99.99, 500.01, -1.25])),
+        _ => json!(rng.pick(&[
+            "0",
+            "0.000001",
+            "12.50",
+            "99.990000",
+            "500",
+            "500.000001",
+            "-0.5",
+            "9223372036854.775807",
+            "-9223372036854.775808",
+            "4611686018427.387904",
+        ])),
+    }
+}
 const DUR_VALUES: &[&str] = &[
     "0s",
     "500ms",
@@ -1495,6 +1531,39 @@ impl<'a> ExprGen<'a> {
                 ),
                 _ => node(Ty::Dur, vec![t("-("), s(self.gen(&Ty::Dur, d)), t(")")]),
             },
+            Ty::Dec => match self.rng.below(6) {
+                0 => node(
+                    Ty::Dec,
+                    vec![s(self.gen(&Ty::Dec, d)), t(" + "), s(self.gen(&Ty::Dec, d))],
+                ),
+                1 => node(
+                    Ty::Dec,
+                    vec![s(self.gen(&Ty::Dec, d)), t(" - "), s(self.gen(&Ty::Dec, d))],
+                ),
+                2 => node(
+                    Ty::Dec,
+                    vec![
+                        t("("),
+                        s(self.gen(&Ty::Dec, d)),
+                        t(") * "),
+                        s(self.gen(&Ty::Int, d)),
+                    ],
+                ),
+                3 => node(
+                    Ty::Dec,
+                    vec![
+                        t("("),
+                        s(self.gen(&Ty::Int, d)),
+                        t(") * "),
+                        s(self.gen(&Ty::Dec, d)),
+                    ],
+                ),
+                4 => node(
+                    Ty::Dec,
+                    vec![t("decimal("), s(self.gen(&Ty::Int, d)), t(")")],
+                ),
+                _ => node(Ty::Dec, vec![t("-("), s(self.gen(&Ty::Dec, d)), t(")")]),
+            },
             Ty::SetStr | Ty::Status | Ty::Window => {
                 if self.rng.chance(50) {
                     self.default_of(ty, d)
@@ -1542,6 +1611,7 @@ impl<'a> ExprGen<'a> {
                 format!("time({})", quote(&time_text(tt)))
             }
             Ty::Dur => self.rng.pick(DUR_LITS).to_string(),
+            Ty::Dec => self.rng.pick(DEC_LITS).to_string(),
             Ty::Ip => self.rng.pick(IPS).to_string(),
             Ty::Net => {
                 if self.rng.chance(15) {
@@ -1737,6 +1807,7 @@ impl<'a> ExprGen<'a> {
                         Ty::Bool,
                         Ty::Time,
                         Ty::Dur,
+                        Ty::Dec,
                         Ty::Ip,
                         Ty::Net,
                         Ty::Level,
@@ -1757,7 +1828,7 @@ impl<'a> ExprGen<'a> {
             4 => {
                 let base = self
                     .rng
-                    .pick(&[Ty::Int, Ty::Int, Ty::Time, Ty::Dur])
+                    .pick(&[Ty::Int, Ty::Int, Ty::Time, Ty::Dur, Ty::Dec, Ty::Dec])
                     .clone();
                 let (lt, rt) = (self.maybe_opt(base.clone()), self.maybe_opt(base));
                 let op = *self.rng.pick(&[" < ", " <= ", " > ", " >= "]);
@@ -2083,6 +2154,7 @@ fn value_json(rng: &mut Rng, field: &str, ty: &Ty) -> Json {
         Ty::Str => json!(str_for(rng, field)),
         Ty::Time => json!(time_text(instant(rng))),
         Ty::Dur => json!(rng.pick(DUR_VALUES)),
+        Ty::Dec => dec_value(rng),
         Ty::Ip => json!(rng.pick(REQ_IPS)),
         Ty::Net => json!(rng.pick(NETS)),
         Ty::SetStr => string_array(

@@ -323,6 +323,7 @@ impl Reader<'_> {
             tags::ty::STRING => TypeDesc::String,
             tags::ty::TIME => TypeDesc::Time,
             tags::ty::DURATION => TypeDesc::Duration,
+            tags::ty::DECIMAL => TypeDesc::Decimal,
             tags::ty::IP => TypeDesc::Ip,
             tags::ty::NET => TypeDesc::Net,
             tags::ty::ENUM => TypeDesc::Enum(self.u32()?),
@@ -359,6 +360,7 @@ impl Reader<'_> {
             tags::val::STR => Val::Str(self.u32()?),
             tags::val::TIME => Val::Time(self.i64()?),
             tags::val::DUR => Val::Dur(self.i64()?),
+            tags::val::DEC => Val::Dec(self.i64()?),
             tags::val::IP => Val::Ip(self.ip()?),
             tags::val::NET => {
                 let addr = self.ip()?;

@@ -220,6 +220,7 @@ impl Writer {
             TypeDesc::String => self.u8(tags::ty::STRING),
             TypeDesc::Time => self.u8(tags::ty::TIME),
             TypeDesc::Duration => self.u8(tags::ty::DURATION),
+            TypeDesc::Decimal => self.u8(tags::ty::DECIMAL),
             TypeDesc::Ip => self.u8(tags::ty::IP),
             TypeDesc::Net => self.u8(tags::ty::NET),
             TypeDesc::Enum(e) => {
@@ -282,6 +283,10 @@ impl Writer {
             }
             Val::Dur(d) => {
                 self.u8(tags::val::DUR);
+                self.i64(*d);
+            }
+            Val::Dec(d) => {
+                self.u8(tags::val::DEC);
                 self.i64(*d);
             }
             Val::Ip(ip) => {

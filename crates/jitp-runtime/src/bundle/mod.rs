@@ -49,7 +49,7 @@ pub const MAGIC: &[u8; 8] = b"JITPBNDL";
 ///
 /// Version 4 added the builder field to the header, task parameters,
 /// the task an action grants and the approvals a task needs.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// Bytes of the header's builder field: the `jitp` version that built the
 /// bundle, ASCII, padded with NUL bytes. From format version 4 on, the
 /// header is magic (8 bytes), format version (4, little endian), checksum

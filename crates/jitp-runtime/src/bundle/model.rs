@@ -23,6 +23,8 @@ pub enum TypeDesc {
     Time,
     /// Duration.
     Duration,
+    /// Decimal.
+    Decimal,
     /// Ip.
     Ip,
     /// Net.

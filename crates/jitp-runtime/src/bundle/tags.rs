@@ -16,6 +16,7 @@ pub(super) mod ty {
     pub const SET: u8 = 8;
     pub const OPTIONAL: u8 = 9;
     pub const RECORD: u8 = 10;
+    pub const DECIMAL: u8 = 11;
 }
 
 /// Tags of constant [`crate::val::Val`] variants.
@@ -32,6 +33,7 @@ pub(super) mod val {
     pub const ENUM: u8 = 9;
     pub const SET: u8 = 10;
     pub const REC: u8 = 11;
+    pub const DEC: u8 = 12;
 }
 
 /// Address families of IPs and networks.

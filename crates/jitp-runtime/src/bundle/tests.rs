@@ -1406,7 +1406,7 @@ fn ill_typed_bundles_with_valid_checksums_are_rejected() {
     rejected(
         &base,
         "a String slot read where an Int is expected",
-        &["`Add` needs present `Int`, `Time` or `Duration` operands, not `String`"],
+        &["`Add` needs present `Int`, `Time`, `Duration` or `Decimal` operands, not `String`"],
         |b| {
             let one = push_const(b, Val::Int(1));
             with_block(
@@ -1426,6 +1426,54 @@ fn ill_typed_bundles_with_valid_checksums_are_rejected() {
             )
         },
     );
+    // ---- decimals: `Mul` takes one Decimal and one Int; no mixing in `Add`
+    for (what, x, y, mnemonic, expect) in [
+        (
+            "a Decimal times a Decimal",
+            Val::Dec(1),
+            Val::Dec(2),
+            Instr::Mul {},
+            "`Mul` of `Decimal` and `Decimal`",
+        ),
+        (
+            "an Int times an Int",
+            Val::Int(1),
+            Val::Int(2),
+            Instr::Mul {},
+            "`Mul` of `Int` and `Int`",
+        ),
+        (
+            "a Decimal plus an Int",
+            Val::Dec(1),
+            Val::Int(2),
+            Instr::Add {},
+            "`Add` of `Decimal` and `Int`",
+        ),
+        (
+            "a Duration times a Decimal",
+            Val::Dur(1),
+            Val::Dec(2),
+            Instr::Mul {},
+            "`Mul` needs present `Int` or `Decimal` operands, not `Duration`",
+        ),
+    ] {
+        rejected(&base, what, &[expect], |b| {
+            let (ka, kb) = (push_const(b, x), push_const(b, y));
+            with_block(
+                b,
+                &[
+                    Instr::Const { k: ka },
+                    Instr::Const { k: kb },
+                    mnemonic,
+                    Instr::Const { k: ka },
+                    Instr::Cmp {
+                        op: crate::bytecode::cmp::EQ,
+                    },
+                    Instr::Ret {},
+                ],
+            )
+        });
+    }
     rejected(
         &base,
         "a record's presence marker read as a value",

@@ -22,7 +22,7 @@
 //!   or a record; a constant set's elements all have one type.
 //! - **Blocks**, by abstract interpretation over each block's instructions,
 //!   with a type per stack entry and per local (bool, int, string, time,
-//!   duration, ip, net, an enum, a set of one of those, a record; each
+//!   duration, decimal, ip, net, an enum, a set of one of those, a record; each
 //!   possibly absent):
 //!   - jumps go forward and stay inside the block; every instruction is
 //!     reachable; where paths meet (a jump target) they have the same stack
@@ -34,11 +34,13 @@
 //!   - every instruction gets operands of the types it needs: `Slot` reads a
 //!     value slot (not a record's marker) with its layout type; `Rec` a
 //!     marker; `Field`/`FieldRec` a field the record's layout has at that
-//!     offset, scalar or record respectively; `Not`, `Neg`, `Add`, `Sub`
-//!     and the conditional jumps present values (`Bool`; `Int` or
-//!     `Duration`; `Int + Int`, `Time ± Duration`, `Duration + Time`,
-//!     `Time - Time`, `Duration ± Duration`); `==`/`!=` two values of one
-//!     type, `<`, `<=`, `>`, `>=` two `Int`s, `Time`s or `Duration`s (either
+//!     offset, scalar or record respectively; `Not`, `Neg`, `Add`, `Sub`,
+//!     `Mul` and the conditional jumps present values (`Bool`; `Int`,
+//!     `Duration` or `Decimal`; `Int + Int`, `Time ± Duration`, `Duration +
+//!     Time`, `Time - Time`, `Duration ± Duration`, `Decimal ± Decimal`;
+//!     `Decimal * Int`, `Int * Decimal`); `==`/`!=` two values of one
+//!     type, `<`, `<=`, `>`, `>=` two `Int`s, `Time`s, `Duration`s or
+//!     `Decimal`s (either
 //!     side may be absent: the comparison is then false); `in` an element
 //!     of the set's type, an `Ip` in a `Net` or a set of them, or a `Time`
 //!     in a window record (`Time` fields at offsets 1 and 2); `like` and the
@@ -603,14 +605,14 @@ impl Image {
             }
             Instr::Neg {} => Ty::scalar(present(
                 pop(st)?,
-                "a present `Int` or `Duration`",
-                &[Scalar::Int, Scalar::Dur],
+                "a present `Int`, `Duration` or `Decimal`",
+                &[Scalar::Int, Scalar::Dur, Scalar::Dec],
             )?),
             Instr::Add {} | Instr::Sub {} => {
                 let b = pop(st)?;
                 let a = pop(st)?;
-                let ok = [Scalar::Int, Scalar::Time, Scalar::Dur];
-                let what = "present `Int`, `Time` or `Duration` operands";
+                let ok = [Scalar::Int, Scalar::Time, Scalar::Dur, Scalar::Dec];
+                let what = "present `Int`, `Time`, `Duration` or `Decimal` operands";
                 let (x, y) = (present(a, what, &ok)?, present(b, what, &ok)?);
                 let add = matches!(instr, Instr::Add {});
                 Ty::scalar(match (x, y) {
@@ -619,8 +621,21 @@ impl Image {
                     (Scalar::Dur, Scalar::Time) if add => Scalar::Time,
                     (Scalar::Time, Scalar::Time) if !add => Scalar::Dur,
                     (Scalar::Dur, Scalar::Dur) => Scalar::Dur,
+                    (Scalar::Dec, Scalar::Dec) => Scalar::Dec,
                     _ => return Err(format!("`{mnemonic}` of {} and {}", name(a), name(b))),
                 })
+            }
+            Instr::Mul {} => {
+                let b = pop(st)?;
+                let a = pop(st)?;
+                let ok = [Scalar::Int, Scalar::Dec];
+                let what = "present `Int` or `Decimal` operands";
+                match (present(a, what, &ok)?, present(b, what, &ok)?) {
+                    (Scalar::Dec, Scalar::Int) | (Scalar::Int, Scalar::Dec) => {
+                        Ty::scalar(Scalar::Dec)
+                    }
+                    _ => return Err(format!("`{mnemonic}` of {} and {}", name(a), name(b))),
+                }
             }
             Instr::Cmp { op } => {
                 let b = pop(st)?;
@@ -727,7 +742,8 @@ impl Image {
     }
 
     /// Whether `a <op> b` compares values of one type: equality on any
-    /// scalar or set type, order on `Int`, `Time` or `Duration`. Either
+    /// scalar or set type, order on `Int`, `Time`, `Duration` or
+    /// `Decimal`. Either
     /// side may be absent (the comparison is then false).
     fn comparable(&self, op: CmpOp, a: Ty, b: Ty) -> Result<(), String> {
         let mismatch = || format!("compares {} with {}", self.ty_name(a), self.ty_name(b));
@@ -739,9 +755,9 @@ impl Image {
             return Ok(());
         }
         match common.base {
-            Base::Scalar(Scalar::Int | Scalar::Time | Scalar::Dur) => Ok(()),
+            Base::Scalar(Scalar::Int | Scalar::Time | Scalar::Dur | Scalar::Dec) => Ok(()),
             _ => Err(format!(
-                "orders {}, which only `Int`, `Time` and `Duration` allow",
+                "orders {}, which only `Int`, `Time`, `Duration` and `Decimal` allow",
                 self.ty_name(common)
             )),
         }
