@@ -242,8 +242,22 @@ fn write_json(
         out.push(b']');
         return Ok(());
     }
+    // A `decimal.Decimal` is written as its text, which a `Decimal` field
+    // reads exactly (and refuses, located, when it has an exponent or more
+    // digits than the precision): never through a binary float.
+    static DECIMAL: pyo3::sync::PyOnceLock<Py<pyo3::types::PyType>> = pyo3::sync::PyOnceLock::new();
+    if let Ok(ty) = DECIMAL.import(obj.py(), "decimal", "Decimal") {
+        if obj.is_instance(ty).unwrap_or(false) {
+            let text = obj
+                .str()
+                .map_err(|_| Bad(format!("the decimal at {} has no text", at(path))))?;
+            let text = text.to_str().map_err(|_| Bad(format!("bad decimal at {}", at(path))))?;
+            spend(budget, text.len())?;
+            return write_str(text, out);
+        }
+    }
     Err(Bad(format!(
-        "the value at {} is a `{}`, which is not JSON (use dict, list, str, int, float, bool or None)",
+        "the value at {} is a `{}`, which is not JSON (use dict, list, str, int, float, bool, decimal.Decimal or None)",
         at(path),
         type_name(obj)
     )))

@@ -117,3 +117,26 @@ def test_compile_gives_the_same_bundle_as_jitp_build(examples):
             assert compiled.decide(text).to_json() == loaded.decide(text).to_json()
     # A single path and a directory work too.
     assert jitp.compile(examples[0].policy).package == jitp.compile(str(examples[0].policy.parent)).package
+
+
+def test_decimal_amounts_are_exact(examples):
+    """`decimal.Decimal` is read as its text; floats only when they are exact."""
+    from decimal import Decimal
+
+    ex = next(e for e in examples if e.name == "refund_case")
+    bundle = jitp.Bundle.from_file(ex.bundle)
+    req = json.loads((ex.policy.parent / "requests" / "allow-refund-case-customer.json").read_text())
+
+    def with_amount(amount):
+        r = json.loads(json.dumps(req))
+        r["task"]["params"]["amount"] = amount
+        return bundle.decide(r)
+
+    assert with_amount(Decimal("129.90")).allowed
+    assert with_amount(Decimal("500.000000")).allowed
+    assert not with_amount(Decimal("500.000001")).allowed
+    assert with_amount(129.9).allowed
+    # More digits than the precision, or an exponent: refused, never rounded.
+    for bad in (Decimal("1.0000001"), Decimal("1E+2"), 0.1 + 0.2):
+        d = with_amount(bad)
+        assert d.reason == "invalid_request" and "task.params.amount" in d.error, bad

@@ -98,8 +98,10 @@ class Bundle:
     @property
     def rule_count(self) -> int: ...
     def decide(self, request: Request, *, explain: bool = False) -> Decision:
-        """Decides one request. Raises :class:`RequestError` for requests
-        that are not JSON; decides schema errors as ``invalid_request``."""
+        """Decides one request: a JSON string, or a dict of JSON values
+        (``decimal.Decimal`` allowed, read exactly by ``Decimal`` fields).
+        Raises :class:`RequestError` for requests that are not JSON; decides
+        schema errors as ``invalid_request``."""
     def decide_many(self, requests: Iterable[Request], *, explain: bool = False) -> List[Decision]:
         """Decides each request in order, releasing the GIL once."""
 
