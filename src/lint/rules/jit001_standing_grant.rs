@@ -45,8 +45,9 @@ If the grant is a harmless read that must stay available, declare its
 actions `sensitivity low` and say why with `@standing("public catalogue
 reads")`.
 
-A standing permit whose `when` is bounded by time (a conjunct `now <
-T`, `now <= T` or `now in W`) does lapse, and its grants carry that
+A standing permit whose `when` is bounded by time (`now < T`, `now <=
+T` or `now in W`, as a conjunct, on every side of an `or`, or through
+`not` and `unless`, as in `unless now >= T`) does lapse, and its grants carry that
 `expires_at`, but it is still a finding: nothing but the clock stands
 between any principal that matches it and the right, with no task, no
 approval and no `ttl`. The message says which kind of bound it has: a
@@ -128,7 +129,7 @@ impl Lint for StandingGrant {
                 &Self::INFO,
                 r.head,
                 format!("{} is granted outside any task", cx.rule_name(r)),
-                match r.when.as_ref().and_then(time_bound) {
+                match rule_time_bound(r) {
                     Some(Bound::Fixed) => "lapses only at a fixed deadline",
                     Some(Bound::Caller) => "lapses only when the caller-supplied window ends",
                     None => "never lapses",
@@ -153,23 +154,50 @@ enum Bound {
     Caller,
 }
 
-/// The time bound among the top-level conjuncts of `e` (`now < T`,
-/// `now <= T`, `T > now`, `T >= now`, `now in W`), a fixed one first.
-fn time_bound(e: &Expr) -> Option<Bound> {
+/// What bounds a rule in time when `e` must evaluate to `holds` for it to
+/// apply: `now < T`, `now <= T`, `T > now`, `T >= now` or `now in W`
+/// (and, when `e` must be false, `now >= T`, `now > T`, ...), through
+/// `not`, every conjunct of an `and` (a fixed bound first), and an `or`
+/// only when each side is bounded (by the caller if either side is).
+fn time_bound(e: &Expr, holds: bool) -> Option<Bound> {
     let now = |x: &Expr| matches!(x.kind, ExprKind::Var(Var::Now));
     let kind = |t: &Expr| match t.kind {
         ExprKind::Const(_) | ExprKind::Lit(_) => Bound::Fixed,
         _ => Bound::Caller,
     };
+    let any = |x: Option<Bound>, y: Option<Bound>| match (x, y) {
+        (Some(Bound::Fixed), _) | (_, Some(Bound::Fixed)) => Some(Bound::Fixed),
+        (x, y) => x.or(y),
+    };
+    let both = |x: Option<Bound>, y: Option<Bound>| match (x?, y?) {
+        (Bound::Fixed, Bound::Fixed) => Some(Bound::Fixed),
+        _ => Some(Bound::Caller),
+    };
     match &e.kind {
-        ExprKind::And(a, b) => match (time_bound(a), time_bound(b)) {
-            (Some(Bound::Fixed), _) | (_, Some(Bound::Fixed)) => Some(Bound::Fixed),
-            (x, y) => x.or(y),
-        },
-        ExprKind::Cmp(CmpOp::Lt | CmpOp::Le, a, t) if now(a) => Some(kind(t)),
-        ExprKind::Cmp(CmpOp::Gt | CmpOp::Ge, t, a) if now(a) => Some(kind(t)),
-        ExprKind::In(a, w) if now(a) && !matches!(w.kind, ExprKind::Set(_)) => Some(kind(w)),
+        ExprKind::Not(x) => time_bound(x, !holds),
+        // `a and b` true: both hold; false: either fails.
+        ExprKind::And(a, b) if holds => any(time_bound(a, true), time_bound(b, true)),
+        ExprKind::And(a, b) => both(time_bound(a, false), time_bound(b, false)),
+        ExprKind::Or(a, b) if holds => both(time_bound(a, true), time_bound(b, true)),
+        ExprKind::Or(a, b) => any(time_bound(a, false), time_bound(b, false)),
+        ExprKind::Cmp(CmpOp::Lt | CmpOp::Le, a, t) if holds && now(a) => Some(kind(t)),
+        ExprKind::Cmp(CmpOp::Gt | CmpOp::Ge, t, a) if holds && now(a) => Some(kind(t)),
+        ExprKind::Cmp(CmpOp::Ge | CmpOp::Gt, a, t) if !holds && now(a) => Some(kind(t)),
+        ExprKind::Cmp(CmpOp::Le | CmpOp::Lt, t, a) if !holds && now(a) => Some(kind(t)),
+        ExprKind::In(a, w) if holds && now(a) && !matches!(w.kind, ExprKind::Set(_)) => {
+            Some(kind(w))
+        }
         _ => None,
+    }
+}
+
+/// What bounds rule `r` in time: its `when` holding or its `unless` failing.
+fn rule_time_bound(r: &Rule) -> Option<Bound> {
+    let when = r.when.as_ref().and_then(|e| time_bound(e, true));
+    let unless = r.unless.as_ref().and_then(|e| time_bound(e, false));
+    match (when, unless) {
+        (Some(Bound::Fixed), _) | (_, Some(Bound::Fixed)) => Some(Bound::Fixed),
+        (x, y) => x.or(y),
     }
 }
 
