@@ -753,13 +753,16 @@ pub(crate) fn approve(state: &State, caller: Option<&Principal>, id: &str, body:
             task.state_at(jitp_store::now_micros()),
         ));
     }
+    let key = key_of(&who.id);
+    if task.approvals.iter().any(|a| a.key == key) {
+        return refusal(&Refusal::Duplicate);
+    }
     let ctx = obj.get("context").filter(|v| !v.is_null());
     let ev = obj.get("evidence").filter(|v| !v.is_null());
     let decision = match may_approve(state, who, &task, ctx, ev) {
         Verdict::Granted(d) => d,
         Verdict::Refused(f) => return failed(f),
     };
-    let key = key_of(&who.id);
     let mut before = 0;
     let result = store.update(id, &mut |t: &mut Task| {
         before = t.events.len();
