@@ -278,6 +278,12 @@ fn a_task_is_requested_approved_used_and_ended() {
     insta::assert_json_snapshot!("end_twice", again);
     let (_, list) = get(&server, "anon-token", "/v1/tasks");
     assert_eq!(list["tasks"], json!([]));
+    let (_, metrics) = get(&server, "anon-token", "/metrics");
+    let metrics = metrics.as_str().unwrap();
+    assert!(
+        metrics.contains("\njitp_task_transitions_total 4\n"),
+        "{metrics}"
+    );
 
     // Every transition is in the log, chained and signed with the
     // decisions (the approvals' decisions included).

@@ -287,6 +287,10 @@ fn committed(
     by: Option<&Principal>,
     decision_id: Option<&str>,
 ) -> Answer {
+    state
+        .metrics
+        .task_transitions
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let now = jitp_store::now_micros();
     let doc = task_json(task, now);
     let events: Value = task
