@@ -84,6 +84,9 @@ decide() {
   echo
 }
 
+echo "== the active tasks"
+JITP_TOKEN=gateway-token jitp task list
+
 echo "== the gateway asks: granted, with notify and audit"
 decide | tee "$work/granted.json"
 grep -q '"decision":true' "$work/granted.json"

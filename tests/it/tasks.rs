@@ -13,9 +13,9 @@ use std::time::Duration;
 
 /// The callers: token, and the identity the tokens file gives it.
 const TOKENS: &str = "\
-# token identity
-op-token Operator sre-ana
-bob-token Engineer bob
+# token     type      id (columns may be aligned)
+op-token    Operator  sre-ana
+bob-token	Engineer	bob
 bob-again Engineer BOB
 chen-token Engineer chen
 dan-token Engineer dan

@@ -600,11 +600,19 @@ fn read_tokens(path: &std::path::Path) -> Result<Vec<Token>, String> {
             continue;
         }
         let at = format!("the tokens file `{}`:{}", path.display(), n + 1);
-        let mut parts = line.splitn(3, char::is_whitespace);
-        let token = parts.next().unwrap_or_default();
-        let who = match (parts.next(), parts.next().map(str::trim)) {
-            (None, _) => None,
-            (Some(ty), Some(id)) if !ty.is_empty() && !id.is_empty() => {
+        // `TOKEN`, or `TOKEN TYPE ID` (any run of whitespace between; the
+        // id is the rest of the line).
+        let (token, rest) = match line.split_once(char::is_whitespace) {
+            Some((t, rest)) => (t, Some(rest.trim_start())),
+            None => (line, None),
+        };
+        let identity = rest.map(|r| match r.split_once(char::is_whitespace) {
+            Some((ty, id)) => (ty, id.trim()),
+            None => (r, ""),
+        });
+        let who = match identity {
+            None => None,
+            Some((ty, id)) if !ty.is_empty() && !id.is_empty() => {
                 let id = jitp_runtime::value::canonical_identity(id).map_err(|e| {
                     format!("{at}: the identity `{id}` is not a valid id: {e}")
                 })?;
