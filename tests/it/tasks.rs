@@ -829,3 +829,58 @@ fn the_breakglass_script_runs() {
 fn the_rotate_secrets_script_runs() {
     run_script("rotate_secrets");
 }
+
+#[test]
+fn a_transition_whose_record_cannot_be_written_is_committed_and_says_so() {
+    let setup = Setup::new("tasks-nolog");
+    let (key, public) = keygen(&setup.dir);
+    let log = setup.dir.path().join("decisions");
+    // Every record gets a file of its own, so each needs a new file.
+    let server = setup.server(
+        &setup.sqlite(),
+        &[
+            "--log",
+            s(&log),
+            "--log-key",
+            s(&key),
+            "--log-max-bytes",
+            "1",
+        ],
+    );
+    let id = request(&server);
+    // The log directory is replaced by a file: nothing can be created in it.
+    std::fs::remove_dir_all(&log).unwrap();
+    std::fs::write(&log, "not a directory").unwrap();
+    let (st, e) = approve(&server, "bob-token", &id);
+    assert_eq!(st, 503, "{e}");
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "the transition was committed to the task store, but its decision-log record could not be written"
+        ),
+        "{message}"
+    );
+    // It was committed: the store holds the approval, and a repeat is a
+    // duplicate.
+    let (_, t) = get(&server, "anon-token", &format!("/v1/tasks/{id}"));
+    assert_eq!(t["approvals"][0]["by"]["id"], "bob", "{t}");
+    let (st, _) = approve(&server, "bob-token", &id);
+    assert_eq!(st, 409);
+    let (st, _) = get(&server, "anon-token", "/readyz");
+    assert_eq!(st, 503);
+    // Once the directory is back, transitions are logged again, after a
+    // `lost` record, and the chain verifies.
+    std::fs::remove_file(&log).unwrap();
+    std::fs::create_dir(&log).unwrap();
+    let (st, t) = approve(&server, "chen-token", &id);
+    assert_eq!((st, t["state"].as_str()), (200, Some("active")), "{t}");
+    drop(server);
+    let o = run(&["log", "verify", s(&log), "--key", s(&public), "--partial"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let text: String = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(text.contains(r#""kind":"lost""#), "{text}");
+    assert!(text.contains(r#""kind":"transition""#), "{text}");
+}
