@@ -10,6 +10,10 @@
 //! Every decision goes through [`State::decide`], which takes the time
 //! from the server's clock, merges entity data, binds, decides, counts it
 //! and hands a [`Record`] to the [`RecordSink`] (the decision log's hook).
+//! With a task store ([`Config::tasks`]), a request naming a held task gets
+//! the task's facts from the store, approvals of tasks are decisions on
+//! the same path, and every task transition goes to
+//! [`RecordSink::transition`] (docs/tasks.md).
 //! See docs/server.md for the endpoints and their statuses.
 
 #![forbid(unsafe_code)]
@@ -394,15 +398,20 @@ impl State {
             None => None,
         };
         let bundle = &loaded.bundle;
-        let (mut record, explanation) = match (verdict, bundle.bind(&request)) {
-            (Some(v), _) => (v, None),
-            (None, Ok(bound)) if explain => {
+        // A deny the task store decided stands without binding.
+        let bound = match verdict {
+            Some(v) => Err(v),
+            None => Ok(bundle.bind(&request)),
+        };
+        let (mut record, explanation) = match bound {
+            Err(v) => (v, None),
+            Ok(Ok(bound)) if explain => {
                 let e = bundle.explain(&bound);
                 let rules = serde_json::to_value(&e.rules).unwrap_or_default();
                 (e.decision, Some(rules))
             }
-            (None, Ok(bound)) => (bundle.decide(&bound).to_record(), None),
-            (None, Err(e)) => (DecisionRecord::invalid(e.to_string()), None),
+            Ok(Ok(bound)) => (bundle.decide(&bound).to_record(), None),
+            Ok(Err(e)) => (DecisionRecord::invalid(e.to_string()), None),
         };
         if let Some(task) = &task {
             tasks::clamp_expiry(&mut record, task);
