@@ -45,6 +45,7 @@ mod keys;
 mod lint;
 mod log;
 mod serve;
+mod task;
 mod test;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -196,6 +197,18 @@ enum Command {
     Verify(keys::VerifyArgs),
     /// Work with the decision log `jitp serve --log` writes.
     Log(log::Args),
+    /// Request, approve, end, show and list the tasks a server holds.
+    ///
+    /// Talks to a running `jitp serve --tasks ...` (`--server URL`,
+    /// default `http://127.0.0.1:8180`) with the bearer token from
+    /// `--token-file` or `JITP_TOKEN`; the token's identity in the
+    /// server's tokens file is who approves or ends. Prints the task as
+    /// JSON (`list`: a table, or JSON with `--json`). See docs/tasks.md.
+    ///
+    /// Exit status 0 when the server did it, 1 when it refused (its
+    /// message is printed), 2 on usage errors or when the server cannot be
+    /// reached.
+    Task(task::Args),
 }
 
 /// Parses the command line and runs the subcommand.
@@ -220,6 +233,7 @@ pub fn main() -> ExitCode {
         Command::Keygen(args) => keys::keygen(args),
         Command::Verify(args) => keys::verify(args),
         Command::Log(args) => log::run(args),
+        Command::Task(args) => task::run(args),
     }
 }
 

@@ -32,9 +32,16 @@ pub struct Args {
     /// the server verifies `evidence.workload_token` itself.
     #[arg(long, value_name = "FILE")]
     issuers: Option<PathBuf>,
-    /// Bearer tokens callers must present, one per line.
+    /// Bearer tokens callers must present, one per line: `TOKEN`, or
+    /// `TOKEN TYPE ID` to give its caller an identity (who approves and
+    /// ends tasks).
     #[arg(long, value_name = "FILE")]
     tokens: Option<PathBuf>,
+    /// Hold tasks in this store: `sqlite:PATH` (one file) or
+    /// `postgres://USER@HOST/DB` (shared by replicas). Requests then name a
+    /// held task by id and the server supplies its facts (docs/tasks.md).
+    #[arg(long, value_name = "STORE")]
+    tasks: Option<String>,
     /// TLS certificate chain (PEM); needs `--tls-key`.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -83,6 +90,7 @@ struct FileConfig {
     entities: Option<PathBuf>,
     issuers: Option<PathBuf>,
     tokens: Option<PathBuf>,
+    tasks: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     replay: Option<bool>,
@@ -144,6 +152,13 @@ pub fn run(args: Args) -> ExitCode {
     }
     config.entities = args.entities.or(file.entities.map(rel));
     config.tokens = args.tokens.or(file.tokens.map(rel));
+    // A relative `sqlite:` path in the settings file is relative to it.
+    config.tasks = args
+        .tasks
+        .or(file.tasks.map(|t| match t.strip_prefix("sqlite:") {
+            Some(p) if !p.is_empty() => format!("sqlite:{}", rel(PathBuf::from(p)).display()),
+            _ => t,
+        }));
     config.issuers = args.issuers.or(file.issuers.map(rel));
     config.action_namespace = args.action_namespace.or(file.action_namespace);
     config.replay = args.replay || file.replay.unwrap_or(false);

@@ -29,4 +29,5 @@ mod proofs;
 mod requests;
 mod serve;
 mod serve_fuzz;
+mod tasks;
 mod testing;

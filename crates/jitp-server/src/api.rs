@@ -3,7 +3,7 @@
 //! `/metrics`). Pure functions of the state and the request; the HTTP
 //! plumbing is in `http.rs`.
 
-use crate::{strict, Decided, Loaded, State};
+use crate::{strict, tasks, Decided, Loaded, State};
 use jitp_runtime::{DecisionRecord, Effect};
 use serde_json::{json, Map, Value};
 
@@ -48,8 +48,14 @@ pub struct Incoming<'a> {
 pub fn wants_body(path: &str) -> bool {
     matches!(
         path,
-        "/access/v1/evaluation" | "/access/v1/evaluations" | "/v1/decide"
-    )
+        "/access/v1/evaluation" | "/access/v1/evaluations" | "/v1/decide" | "/v1/tasks"
+    ) || path.starts_with("/v1/tasks/")
+}
+
+/// Whether answering a path may call the task store (which blocks): the
+/// HTTP layer then answers it on the blocking pool.
+pub fn touches_store(path: &str) -> bool {
+    wants_body(path)
 }
 
 /// Whether a path answers without a token (the probes).
@@ -59,11 +65,18 @@ pub fn public(path: &str) -> bool {
 
 /// Routes and answers one request.
 pub fn handle(state: &State, req: &Incoming<'_>, base_url: &str) -> Answer {
-    if !public(req.path) && !state.authorised(req.authorization) {
-        let mut a = error(401, "a valid bearer token is required");
-        a.headers.push(("www-authenticate", "Bearer".into()));
-        return a;
-    }
+    let caller = if public(req.path) {
+        None
+    } else {
+        match state.caller(req.authorization) {
+            Some(who) => who,
+            None => {
+                let mut a = error(401, "a valid bearer token is required");
+                a.headers.push(("www-authenticate", "Bearer".into()));
+                return a;
+            }
+        }
+    };
     let post = |f: &dyn Fn(Value) -> Answer| -> Answer {
         if req.method != "POST" {
             return method_not_allowed("POST");
@@ -85,6 +98,9 @@ pub fn handle(state: &State, req: &Incoming<'_>, base_url: &str) -> Answer {
         }
         f()
     };
+    if req.path == "/v1/tasks" || req.path.starts_with("/v1/tasks/") {
+        return task_endpoint(state, req, caller.as_ref());
+    }
     match req.path {
         "/access/v1/evaluation" => post(&|v| evaluation(state, v)),
         "/access/v1/evaluations" => post(&|v| evaluations(state, v)),
@@ -117,6 +133,56 @@ pub fn handle(state: &State, req: &Incoming<'_>, base_url: &str) -> Answer {
                 headers: Vec::new(),
             }
         }),
+        _ => error(404, format!("no endpoint at `{}`", req.path)),
+    }
+}
+
+/// `/v1/tasks`, `/v1/tasks/{id}`, `/v1/tasks/{id}/approve`,
+/// `/v1/tasks/{id}/end`.
+fn task_endpoint(
+    state: &State,
+    req: &Incoming<'_>,
+    caller: Option<&jitp_store::Principal>,
+) -> Answer {
+    let rest = req.path.strip_prefix("/v1/tasks").unwrap_or_default();
+    let parts: Vec<&str> = rest.split('/').skip(1).collect();
+    let is_get = req.method == "GET" || req.method == "HEAD";
+    let is_post = req.method == "POST";
+    // A POST body: JSON, or nothing at all where the body is optional.
+    let body = |optional: bool| -> Result<Value, Answer> {
+        if optional && req.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Value::Object(Map::new()));
+        }
+        if !is_json(req.content_type) {
+            return Err(error(
+                415,
+                "the request body must be JSON (`content-type: application/json`)",
+            ));
+        }
+        strict::parse(req.body)
+            .map_err(|e| error(400, format!("the request body is not valid JSON: {e}")))
+    };
+    if state.store().is_none() && matches!(parts.as_slice(), [] | [_] | [_, "approve" | "end"]) {
+        return tasks::no_store();
+    }
+    match parts.as_slice() {
+        [] if is_post => match body(false) {
+            Ok(v) => tasks::request(state, caller, &v),
+            Err(a) => a,
+        },
+        [] if is_get => tasks::list(state, req.query),
+        [] => method_not_allowed("GET, POST"),
+        [id] if is_get && !id.is_empty() => tasks::show(state, id),
+        [id] if !id.is_empty() => method_not_allowed("GET"),
+        [id, "approve"] if is_post => match body(true) {
+            Ok(v) => tasks::approve(state, caller, id, &v),
+            Err(a) => a,
+        },
+        [id, "end"] if is_post => match body(true) {
+            Ok(v) => tasks::end(state, caller, id, &v),
+            Err(a) => a,
+        },
+        [_, "approve" | "end"] => method_not_allowed("POST"),
         _ => error(404, format!("no endpoint at `{}`", req.path)),
     }
 }
@@ -193,11 +259,36 @@ fn serialized(status: u16, v: &impl serde::Serialize) -> Answer {
     }
 }
 
+/// Decides one request, reading held tasks through `held`.
+fn decide_one(
+    state: &State,
+    loaded: &Loaded,
+    body: Value,
+    now: &str,
+    explain: bool,
+    held: &mut tasks::Held,
+) -> Result<Decided, crate::Failure> {
+    let how = crate::How {
+        explain,
+        namespace: true,
+        held: Some(held),
+    };
+    state.decide_with(loaded, body, now, how)
+}
+
 fn evaluation(state: &State, body: Value) -> Answer {
     let loaded = state.current();
-    match state.decide(&loaded, body, &crate::now_rfc3339(), false) {
+    let mut held = tasks::Held::default();
+    match decide_one(
+        state,
+        &loaded,
+        body,
+        &crate::now_rfc3339(),
+        false,
+        &mut held,
+    ) {
         Ok(d) => with_revision(serialized(200, &authzen_answer(&d)), &loaded),
-        Err(e) => error(400, e),
+        Err(e) => error(e.status, e.message),
     }
 }
 
@@ -255,6 +346,8 @@ fn evaluations(state: &State, body: Value) -> Answer {
     };
     // One clock reading for the whole batch.
     let now = crate::now_rfc3339();
+    // One store read per distinct task id.
+    let mut held = tasks::Held::default();
     let mut answers = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
         let Value::Object(item) = item else {
@@ -265,9 +358,9 @@ fn evaluations(state: &State, body: Value) -> Answer {
         for (k, v) in item {
             req.insert(k, v);
         }
-        let d = match state.decide(&loaded, Value::Object(req), &now, false) {
+        let d = match decide_one(state, &loaded, Value::Object(req), &now, false, &mut held) {
             Ok(d) => d,
-            Err(e) => return error(400, format!("`evaluations[{i}]`: {e}")),
+            Err(e) => return error(e.status, format!("`evaluations[{i}]`: {}", e.message)),
         };
         let allow = d.record.decision == Effect::Allow;
         answers.push(d);
@@ -292,7 +385,15 @@ fn evaluations(state: &State, body: Value) -> Answer {
 
 fn decide(state: &State, body: Value, explain: bool) -> Answer {
     let loaded = state.current();
-    match state.decide(&loaded, body, &crate::now_rfc3339(), explain) {
+    let mut held = tasks::Held::default();
+    match decide_one(
+        state,
+        &loaded,
+        body,
+        &crate::now_rfc3339(),
+        explain,
+        &mut held,
+    ) {
         Ok(d) => {
             let mut doc = d.record.to_json();
             if let Value::Object(o) = &mut doc {
@@ -315,7 +416,7 @@ fn decide(state: &State, body: Value, explain: bool) -> Answer {
                 .push(("jitp-bundle-revision", loaded.revision.clone()));
             a
         }
-        Err(e) => error(400, e),
+        Err(e) => error(e.status, e.message),
     }
 }
 

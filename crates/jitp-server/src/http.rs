@@ -155,7 +155,7 @@ async fn respond(
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
 }
 
-async fn answer(state: &State, base: &str, req: Request<hyper::body::Incoming>) -> Answer {
+async fn answer(state: &Arc<State>, base: &str, req: Request<hyper::body::Incoming>) -> Answer {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let limit = state.config.max_body_bytes;
@@ -192,6 +192,32 @@ async fn answer(state: &State, base: &str, req: Request<hyper::body::Incoming>) 
     let header = |name: hyper::header::HeaderName| parts.headers.get(name).map(|v| v.as_bytes());
     let content_type =
         header(hyper::header::CONTENT_TYPE).and_then(|v| std::str::from_utf8(v).ok());
+    if state.store().is_some() && api::touches_store(&path) {
+        // The task store blocks (the PostgreSQL client even runs a runtime
+        // of its own): answer on the blocking pool, never on a worker.
+        let state = state.clone();
+        let base = base.to_string();
+        let method = parts.method.as_str().to_string();
+        let query = parts.uri.query().unwrap_or("").to_string();
+        let content_type = content_type.map(str::to_string);
+        let authorization = header(hyper::header::AUTHORIZATION).map(<[u8]>::to_vec);
+        let handled = tokio::task::spawn_blocking(move || {
+            let incoming = Incoming {
+                method: &method,
+                path: &path,
+                query: &query,
+                content_type: content_type.as_deref(),
+                authorization: authorization.as_deref(),
+                body: &bytes,
+            };
+            api::handle(&state, &incoming, &base)
+        })
+        .await;
+        return handled.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "a request handler failed");
+            api::error(500, "the request could not be answered")
+        });
+    }
     let incoming = Incoming {
         method: parts.method.as_str(),
         path: &path,

@@ -10,6 +10,10 @@
 //! Every decision goes through [`State::decide`], which takes the time
 //! from the server's clock, merges entity data, binds, decides, counts it
 //! and hands a [`Record`] to the [`RecordSink`] (the decision log's hook).
+//! With a task store ([`Config::tasks`]), a request naming a held task gets
+//! the task's facts from the store, approvals of tasks are decisions on
+//! the same path, and every task transition goes to
+//! [`RecordSink::transition`] (docs/tasks.md).
 //! See docs/server.md for the endpoints and their statuses.
 
 #![forbid(unsafe_code)]
@@ -23,6 +27,7 @@ pub mod keys;
 pub mod log;
 pub mod metrics;
 pub mod strict;
+mod tasks;
 
 pub use entities::Entities;
 
@@ -68,6 +73,33 @@ pub trait RecordSink: Send + Sync {
     fn metrics(&self) -> String {
         String::new()
     }
+
+    /// Called once per task transition (requested, approved, started,
+    /// ended, rejected) after the task store committed it and before the
+    /// caller is answered: returns only once the record is durably
+    /// written, or why it could not be. The default drops it.
+    fn transition(&self, record: &TaskRecord<'_>) -> Result<(), String> {
+        let _ = record;
+        Ok(())
+    }
+}
+
+/// One task transition as the sink sees it.
+#[derive(Debug)]
+pub struct TaskRecord<'a> {
+    /// When the transition was made (RFC 3339, the server's clock).
+    pub time: &'a str,
+    /// The task's id.
+    pub task_id: &'a str,
+    /// The events the transition added to the task's history (`requested`,
+    /// `approved`, `started`, `ended`, `rejected`), as JSON.
+    pub events: &'a Value,
+    /// Who made it (`{"type", "id"}`), when the caller had an identity.
+    pub by: &'a Value,
+    /// The id of the approval decision it rests on, if any.
+    pub decision_id: Option<&'a str>,
+    /// The task after the transition, as the task API shows it.
+    pub task: &'a Value,
 }
 
 /// One decision as the sink sees it.
@@ -131,6 +163,9 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// The decision log, if decisions are logged.
     pub log: Option<log::LogConfig>,
+    /// The task store (`sqlite:PATH` or `postgres://...`); without it,
+    /// requests assert their task facts themselves.
+    pub tasks: Option<String>,
 }
 
 impl Default for Config {
@@ -152,6 +187,7 @@ impl Default for Config {
             body_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(10),
             log: None,
+            tasks: None,
         }
     }
 }
@@ -181,7 +217,9 @@ pub struct State {
     current: RwLock<Arc<Loaded>>,
     config: Config,
     loader: Loader,
-    tokens: Vec<Vec<u8>>,
+    tokens: Vec<Token>,
+    /// The task store, when the server holds tasks.
+    store: Option<Arc<dyn jitp_store::TaskStore>>,
     /// The counters shown at `/metrics`.
     pub metrics: metrics::Metrics,
     sink: Arc<dyn RecordSink>,
@@ -212,11 +250,18 @@ impl State {
             Some(l) => Arc::new(log::DecisionLog::open(l)?),
             None => Arc::new(NoSink),
         };
+        let store: Option<Arc<dyn jitp_store::TaskStore>> = match &config.tasks {
+            Some(spec) => Some(Arc::from(
+                jitp_store::open(spec).map_err(|e| e.to_string())?,
+            )),
+            None => None,
+        };
         Ok(State {
             current: RwLock::new(Arc::new(loaded)),
             config,
             loader,
             tokens,
+            store,
             metrics: metrics::Metrics::default(),
             sink,
             reload_lock: Mutex::new(()),
@@ -277,22 +322,45 @@ impl State {
     /// 3339): refuses a request's own `now` unless in replay mode, merges
     /// entity data, binds and decides. `Err` is a client error (status
     /// 400) with its message.
+    ///
+    /// With a task store, a request naming a held task (`task.id` or
+    /// `context.jitp_task_id`) gets the task's facts from the store (see
+    /// docs/tasks.md).
     pub fn decide(
+        &self,
+        loaded: &Loaded,
+        request: Value,
+        now: &str,
+        explain: bool,
+    ) -> Result<Decided, String> {
+        let mut held = tasks::Held::default();
+        let how = How {
+            explain,
+            namespace: true,
+            held: Some(&mut held),
+        };
+        self.decide_with(loaded, request, now, how)
+            .map_err(|f| f.message)
+    }
+
+    /// [`State::decide`] with its options; the error carries a status.
+    pub(crate) fn decide_with(
         &self,
         loaded: &Loaded,
         mut request: Value,
         now: &str,
-        explain: bool,
-    ) -> Result<Decided, String> {
+        how: How<'_>,
+    ) -> Result<Decided, Failure> {
         let started = std::time::Instant::now();
+        let explain = how.explain;
         let Some(obj) = request.as_object_mut() else {
-            return Err("the request must be a JSON object".into());
+            return Err(Failure::bad("the request must be a JSON object"));
         };
         let now = match obj.get("now") {
             Some(_) if !self.config.replay => {
-                return Err(
-                    "the request sets `now`; the server's clock decides (start the server with `--replay` to replay recorded requests)".into(),
-                )
+                return Err(Failure::bad(
+                    "the request sets `now`; the server's clock decides (start the server with `--replay` to replay recorded requests)",
+                ))
             }
             // Replay: binding checks the request's own `now`.
             Some(v) => v.as_str().unwrap_or_default().to_string(),
@@ -301,7 +369,12 @@ impl State {
                 now.to_string()
             }
         };
-        if let Some(ns) = &self.config.action_namespace {
+        if let Some(ns) = self
+            .config
+            .action_namespace
+            .as_ref()
+            .filter(|_| how.namespace)
+        {
             if let Some(Value::String(name)) = obj.get_mut("action").and_then(|a| a.get_mut("name"))
             {
                 if !name.contains('.') {
@@ -309,25 +382,40 @@ impl State {
                 }
             }
         }
+        // A held task: its facts come from the store, or the request is
+        // denied before any rule runs.
+        let (task, verdict) = match (&self.store, how.held) {
+            (Some(store), Some(held)) => tasks::resolve(&**store, held, obj, &now)?,
+            _ => (None, None),
+        };
         for role in ["subject", "resource"] {
             if let Some(member) = obj.get_mut(role) {
-                entities::merge(&loaded.entities, role, member)?;
+                entities::merge(&loaded.entities, role, member).map_err(Failure::bad)?;
             }
         }
         let workload = match &loaded.identity {
-            Some(v) => identity_step(v, &mut request, &now)?,
+            Some(v) => identity_step(v, &mut request, &now).map_err(Failure::bad)?,
             None => None,
         };
         let bundle = &loaded.bundle;
-        let (mut record, explanation) = match bundle.bind(&request) {
-            Ok(bound) if explain => {
+        // A deny the task store decided stands without binding.
+        let bound = match verdict {
+            Some(v) => Err(v),
+            None => Ok(bundle.bind(&request)),
+        };
+        let (mut record, explanation) = match bound {
+            Err(v) => (v, None),
+            Ok(Ok(bound)) if explain => {
                 let e = bundle.explain(&bound);
                 let rules = serde_json::to_value(&e.rules).unwrap_or_default();
                 (e.decision, Some(rules))
             }
-            Ok(bound) => (bundle.decide(&bound).to_record(), None),
-            Err(e) => (DecisionRecord::invalid(e.to_string()), None),
+            Ok(Ok(bound)) => (bundle.decide(&bound).to_record(), None),
+            Ok(Err(e)) => (DecisionRecord::invalid(e.to_string()), None),
         };
+        if let Some(task) = &task {
+            tasks::clamp_expiry(&mut record, task);
+        }
         let id = self.decision_id();
         let audited = record.decision == jitp_runtime::Effect::Allow
             && record.obligations.iter().any(|o| o.kind == "audit");
@@ -374,21 +462,60 @@ impl State {
         })
     }
 
-    /// Whether `header` (the `Authorization` value) carries a configured
-    /// token; always true when no tokens are configured. Every token is
+    /// Who `header` (the `Authorization` value) authenticates: `None`
+    /// when it carries no configured token, else the identity the tokens
+    /// file gives that token (itself `None` for a token without one, and
+    /// for every caller when no tokens are configured). Every token is
     /// compared in constant time.
-    pub(crate) fn authorised(&self, header: Option<&[u8]>) -> bool {
+    pub(crate) fn caller(&self, header: Option<&[u8]>) -> Option<Option<jitp_store::Principal>> {
         if self.config.tokens.is_none() {
-            return true;
+            return Some(None);
         }
-        let Some(token) = header.and_then(|h| h.strip_prefix(b"Bearer ")) else {
-            return false;
-        };
-        let mut ok = subtle::Choice::from(0);
-        for t in &self.tokens {
-            ok |= subtle::ConstantTimeEq::ct_eq(t.as_slice(), token);
+        let token = header.and_then(|h| h.strip_prefix(b"Bearer "))?;
+        // The index (plus one) of the matching token, chosen without a
+        // branch on any comparison.
+        let mut found = 0u64;
+        for (i, (t, _)) in self.tokens.iter().enumerate() {
+            let eq = subtle::ConstantTimeEq::ct_eq(t.as_slice(), token);
+            subtle::ConditionallySelectable::conditional_assign(&mut found, &(i as u64 + 1), eq);
         }
-        bool::from(ok)
+        let i = usize::try_from(found).ok()?.checked_sub(1)?;
+        self.tokens.get(i).map(|(_, who)| who.clone())
+    }
+
+    /// The task store, when the server holds tasks.
+    pub(crate) fn store(&self) -> Option<&Arc<dyn jitp_store::TaskStore>> {
+        self.store.as_ref()
+    }
+}
+
+/// How [`State::decide_with`] decides.
+pub(crate) struct How<'a> {
+    /// Trace every rule.
+    pub explain: bool,
+    /// Apply the action namespace to a bare action name.
+    pub namespace: bool,
+    /// Look up held tasks (through this per-request cache); `None` for
+    /// decisions the server makes itself (approvals).
+    pub held: Option<&'a mut tasks::Held>,
+}
+
+/// A request the server refuses to decide: its status and message.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    /// The HTTP status.
+    pub status: u16,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Failure {
+    /// A 400.
+    pub fn bad(message: impl Into<String>) -> Failure {
+        Failure {
+            status: 400,
+            message: message.into(),
+        }
     }
 }
 
@@ -467,15 +594,50 @@ fn load(config: &Config, loader: &Loader) -> Result<Loaded, String> {
     })
 }
 
-fn read_tokens(path: &std::path::Path) -> Result<Vec<Vec<u8>>, String> {
+/// A bearer token and the identity of its caller, if it has one.
+type Token = (Vec<u8>, Option<jitp_store::Principal>);
+
+/// Reads a tokens file: one `TOKEN` or `TOKEN TYPE ID` a line (`#`
+/// comments and blank lines skipped).
+fn read_tokens(path: &std::path::Path) -> Result<Vec<Token>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read the tokens file `{}`: {e}", path.display()))?;
-    let tokens: Vec<Vec<u8>> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| l.as_bytes().to_vec())
-        .collect();
+    let mut tokens = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let at = format!("the tokens file `{}`:{}", path.display(), n + 1);
+        // `TOKEN`, or `TOKEN TYPE ID` (any run of whitespace between; the
+        // id is the rest of the line).
+        let (token, rest) = match line.split_once(char::is_whitespace) {
+            Some((t, rest)) => (t, Some(rest.trim_start())),
+            None => (line, None),
+        };
+        let identity = rest.map(|r| match r.split_once(char::is_whitespace) {
+            Some((ty, id)) => (ty, id.trim()),
+            None => (r, ""),
+        });
+        let who = match identity {
+            None => None,
+            Some((ty, id)) if !ty.is_empty() && !id.is_empty() => {
+                let id = jitp_runtime::value::canonical_identity(id).map_err(|e| {
+                    format!("{at}: the identity `{id}` is not a valid id: {e}")
+                })?;
+                Some(jitp_store::Principal {
+                    ty: ty.to_string(),
+                    id: id.into_owned(),
+                })
+            }
+            _ => {
+                return Err(format!(
+                    "{at}: expected `TOKEN` or `TOKEN TYPE ID`\nhelp: give the caller's entity type and id after its token, as in `s3cr3t Approver alice`"
+                ))
+            }
+        };
+        tokens.push((token.as_bytes().to_vec(), who));
+    }
     if tokens.is_empty() {
         return Err(format!(
             "the tokens file `{}` holds no token\nhelp: write one token per line",

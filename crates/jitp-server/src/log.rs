@@ -10,7 +10,7 @@
 //! and makes the server not ready; the server keeps serving.
 
 use crate::keys::SecretKey;
-use crate::{Record, RecordSink};
+use crate::{Record, RecordSink, TaskRecord};
 use jitp_runtime::signature::{hex, hex_bytes};
 use jitp_runtime::PublicKey;
 use serde_json::{Map, Value};
@@ -460,6 +460,33 @@ impl DecisionLog {
         m
     }
 
+    fn transition_fields(r: &TaskRecord<'_>) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("kind".into(), "transition".into());
+        m.insert("time".into(), r.time.into());
+        m.insert("task_id".into(), r.task_id.into());
+        m.insert("events".into(), r.events.clone());
+        m.insert("by".into(), r.by.clone());
+        m.insert(
+            "decision_id".into(),
+            r.decision_id.map_or(Value::Null, Value::from),
+        );
+        m.insert("task".into(), r.task.clone());
+        m
+    }
+
+    /// Queues a record and waits until it is written and synced.
+    fn write_durably(&self, fields: Map<String, Value>) -> Result<(), String> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let job = Job {
+            fields,
+            reply: Some(reply),
+        };
+        self.send(job).inspect_err(|e| self.fail(e))?;
+        blocking(|| answer.recv_timeout(Duration::from_secs(10)))
+            .map_err(|_| "the decision log did not answer in time".to_string())?
+    }
+
     /// Queues `job`; waits (off the async workers) when the queue is full.
     fn send(&self, job: Job) -> Result<(), String> {
         match self.tx.try_send(job) {
@@ -519,14 +546,11 @@ impl RecordSink for DecisionLog {
     }
 
     fn record_durably(&self, record: &Record<'_>) -> Result<(), String> {
-        let (reply, answer) = mpsc::sync_channel(1);
-        let job = Job {
-            fields: self.fields(record),
-            reply: Some(reply),
-        };
-        self.send(job).inspect_err(|e| self.fail(e))?;
-        blocking(|| answer.recv_timeout(Duration::from_secs(10)))
-            .map_err(|_| "the decision log did not answer in time".to_string())?
+        self.write_durably(self.fields(record))
+    }
+
+    fn transition(&self, record: &TaskRecord<'_>) -> Result<(), String> {
+        self.write_durably(Self::transition_fields(record))
     }
 
     fn health(&self) -> Result<(), String> {

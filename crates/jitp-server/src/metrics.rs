@@ -35,6 +35,8 @@ pub struct Metrics {
     pub reload_failures: AtomicU64,
     /// Requests answered with an error status.
     pub errors: AtomicU64,
+    /// Task transitions committed to the task store.
+    pub task_transitions: AtomicU64,
 }
 
 fn effect_index(e: Effect) -> usize {
@@ -129,6 +131,11 @@ impl Metrics {
                 "jitp_http_errors_total",
                 "Requests answered with an error status.",
                 &self.errors,
+            ),
+            (
+                "jitp_task_transitions_total",
+                "Task transitions committed to the task store.",
+                &self.task_transitions,
             ),
         ] {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter");

@@ -1,0 +1,830 @@
+//! Tasks the server holds (`--tasks`): the task API (`/v1/tasks`), the
+//! approval decision, and the facts a request naming a held task gets from
+//! the store (docs/tasks.md is the reference).
+//!
+//! Every function here calls the store, which blocks: the HTTP layer runs
+//! them on tokio's blocking pool, never on an async worker.
+
+use crate::api::{error, Answer};
+use crate::{Failure, How, Loaded, State, TaskRecord};
+use jitp_runtime::value::{approver_key, canonical_identity};
+use jitp_runtime::{DecisionRecord, Effect, Reason};
+use jitp_store::{Principal, Refusal, Task, TaskState, TaskStore, UpdateError, MAX_TEXT};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+/// Longest task id looked up (ids are 32 hex digits).
+const MAX_ID: usize = 128;
+/// Most tasks `GET /v1/tasks` lists.
+const MAX_LIST: usize = 1000;
+
+/// The tasks one request (or batch) has read: one store read per distinct
+/// id.
+#[derive(Default)]
+pub(crate) struct Held {
+    seen: HashMap<String, Option<Task>>,
+}
+
+impl Held {
+    fn get(&mut self, store: &dyn TaskStore, id: &str) -> Result<Option<Task>, Failure> {
+        if let Some(t) = self.seen.get(id) {
+            return Ok(t.clone());
+        }
+        let t = store.get(id).map_err(unavailable)?;
+        self.seen.insert(id.to_string(), t.clone());
+        Ok(t)
+    }
+}
+
+fn unavailable(e: jitp_store::StoreError) -> Failure {
+    tracing::error!(error = %e, "the task store failed");
+    Failure {
+        status: 503,
+        message: format!("the task store cannot be read: {e}"),
+    }
+}
+
+/// Microseconds since the epoch of an RFC 3339 time.
+pub(crate) fn micros(t: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1000).ok()
+}
+
+fn is_set(v: Option<&Value>) -> bool {
+    v.is_some_and(|v| !v.is_null())
+}
+
+/// The key a principal is compared by: the runtime's [`approver_key`] of
+/// its canonical id (the runtime compares approvers to the principal by id
+/// alone, so the store does too).
+pub(crate) fn key_of(id: &str) -> String {
+    approver_key(id)
+}
+
+/// Whether `who` is the task's principal: the same type and key.
+fn is_principal(task: &Task, ty: &str, id: &str) -> bool {
+    let id = canonical_identity(id).map_or_else(|_| id.to_string(), |c| c.into_owned());
+    task.principal.ty == ty && key_of(&id) == task.principal_key
+}
+
+/// Finds the held task a request names (`task.id`, or `context.jitp_task_id`
+/// for AuthZEN PEPs, removed from the context) and either fills in its
+/// facts (returning the task) or answers the deny that stands in for the
+/// decision. A request without a task id passes through, unless it
+/// asserts a task itself: with a store, task facts come only from it.
+pub(crate) fn resolve(
+    store: &dyn TaskStore,
+    held: &mut Held,
+    obj: &mut Map<String, Value>,
+    now: &str,
+) -> Result<(Option<Task>, Option<DecisionRecord>), Failure> {
+    let from_context = match obj.get_mut("context").and_then(Value::as_object_mut) {
+        Some(c) => c.remove("jitp_task_id"),
+        None => None,
+    };
+    let from_context = match from_context {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(_) => return Err(Failure::bad("`context.jitp_task_id` must be a string")),
+    };
+    let asserted = obj.get("task").filter(|t| !t.is_null());
+    let from_task = match asserted.map(|t| t.get("id")) {
+        None | Some(None) | Some(Some(Value::Null)) => None,
+        Some(Some(Value::String(s))) => Some(s.clone()),
+        Some(Some(_)) => return Err(Failure::bad("`task.id` must be a string")),
+    };
+    let id = match (from_task, from_context) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(Failure::bad(format!(
+                "`task.id` `{a}` and `context.jitp_task_id` `{b}` name different tasks"
+            )))
+        }
+        (Some(a), _) => a,
+        (None, Some(b)) => b,
+        (None, None) if asserted.is_some() => {
+            return Err(Failure::bad(
+                "this server holds tasks: name one with `task.id` (or `context.jitp_task_id`); a request cannot assert a task's facts\nhelp: request the task with `POST /v1/tasks` and send its id",
+            ))
+        }
+        (None, None) => return Ok((None, None)),
+    };
+    let mut params = None;
+    let mut named = None;
+    if let Some(t) = asserted {
+        let Some(t) = t.as_object() else {
+            return Err(Failure::bad("`task` must be an object"));
+        };
+        for k in ["started_at", "approvals"] {
+            if is_set(t.get(k)) {
+                return Err(Failure::bad(format!(
+                    "the request names held task `{id}` and also asserts `task.{k}`; the server's task store holds it\nhelp: send only `task.id` (and `task.params`)"
+                )));
+            }
+        }
+        if let Some(k) = t
+            .keys()
+            .find(|k| !["id", "name", "params"].contains(&k.as_str()))
+        {
+            return Err(Failure::bad(format!(
+                "unknown field `task.{k}`; a request naming a held task sends `id`, `name` and `params`"
+            )));
+        }
+        params = t.get("params").cloned();
+        named = t.get("name").cloned();
+    }
+    let task = if id.len() > MAX_ID {
+        None
+    } else {
+        held.get(store, &id)?
+    };
+    let Some(task) = task else {
+        return Ok((
+            None,
+            Some(DecisionRecord {
+                error: Some(format!("the server holds no task `{id}`")),
+                ..DecisionRecord::invalid("")
+            }),
+        ));
+    };
+    match named {
+        None | Some(Value::Null) => {}
+        Some(Value::String(n)) if n == task.name => {}
+        Some(_) => {
+            return Err(Failure::bad(format!(
+                "`task.name` is not the name of held task `{id}` (`{}`)",
+                task.name
+            )))
+        }
+    }
+    let now_us = micros(now)
+        .ok_or_else(|| Failure::bad(format!("`now` `{now}` is not an RFC 3339 time")))?;
+    let name = Some(task.name.clone());
+    let subject = obj.get("subject");
+    let ty = subject.and_then(|s| s.get("type")).and_then(Value::as_str);
+    let sid = subject.and_then(|s| s.get("id")).and_then(Value::as_str);
+    if let (Some(ty), Some(sid)) = (ty, sid) {
+        if !is_principal(&task, ty, sid) {
+            return Ok((
+                None,
+                Some(DecisionRecord {
+                    error: Some(format!("the subject is not the principal of task `{id}`")),
+                    ..DecisionRecord::deny(Reason::NoMatchingRule, name)
+                }),
+            ));
+        }
+    }
+    match task.state_at(now_us) {
+        TaskState::Requested => {
+            return Ok((None, Some(DecisionRecord::deny(Reason::NotYetActive, name))))
+        }
+        TaskState::Ended | TaskState::Rejected => {
+            return Ok((None, Some(DecisionRecord::deny(Reason::TaskEnded, name))))
+        }
+        TaskState::Active => {}
+    }
+    let mut facts = Map::new();
+    facts.insert("name".into(), task.name.clone().into());
+    facts.insert("id".into(), task.id.clone().into());
+    facts.insert(
+        "started_at".into(),
+        jitp_store::rfc3339(task.started_at.unwrap_or(now_us)).into(),
+    );
+    facts.insert(
+        "approvals".into(),
+        task.approvals
+            .iter()
+            .map(|a| json!({"by": a.by.id, "at": jitp_store::rfc3339(a.at)}))
+            .collect(),
+    );
+    if let Some(p) = params {
+        facts.insert("params".into(), p);
+    }
+    obj.insert("task".into(), Value::Object(facts));
+    Ok((Some(task), None))
+}
+
+/// Caps an allow's `expires_at` at the held task's expiry.
+pub(crate) fn clamp_expiry(record: &mut DecisionRecord, task: &Task) {
+    let Some(end) = task.expires_at() else {
+        return;
+    };
+    if record.decision != Effect::Allow {
+        return;
+    }
+    let later = match record.expires_at.as_deref().map(micros) {
+        Some(Some(e)) => e > end,
+        _ => true,
+    };
+    if later {
+        record.expires_at = Some(jitp_store::rfc3339(end));
+    }
+}
+
+fn time_or_null(us: Option<i64>) -> Value {
+    us.map_or(Value::Null, |u| jitp_store::rfc3339(u).into())
+}
+
+fn principal_json(p: &Principal) -> Value {
+    json!({"type": p.ty, "id": p.id})
+}
+
+/// A task as the API shows it, with its state as of `now` (µs).
+pub(crate) fn task_json(t: &Task, now: i64) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.name,
+        "principal": principal_json(&t.principal),
+        "state": t.state_at(now).as_str(),
+        "justification": t.justification,
+        "ticket": t.ticket,
+        "requested_by": t.requested_by.as_ref().map(principal_json),
+        "needed": t.needed,
+        "approvals": t.approvals.iter().map(|a| json!({
+            "by": principal_json(&a.by),
+            "at": jitp_store::rfc3339(a.at),
+        })).collect::<Vec<_>>(),
+        "started_at": time_or_null(t.started_at),
+        "expires_at": time_or_null(t.expires_at()),
+        "ended_at": time_or_null(t.ended_at),
+        "events": t.events.iter().map(|e| json!({
+            "kind": e.kind,
+            "by": e.by.as_ref().map(principal_json),
+            "at": jitp_store::rfc3339(e.at),
+        })).collect::<Vec<_>>(),
+        "version": t.version,
+    })
+}
+
+fn answer(status: u16, v: &Value) -> Answer {
+    let mut text = serde_json::to_string_pretty(v).unwrap_or_default();
+    text.push('\n');
+    Answer {
+        status,
+        content_type: "application/json",
+        body: text.into_bytes(),
+        headers: Vec::new(),
+    }
+}
+
+fn failed(f: Failure) -> Answer {
+    error(f.status, f.message)
+}
+
+/// The answer when the server holds no tasks.
+pub(crate) fn no_store() -> Answer {
+    error(
+        404,
+        "this server holds no tasks\nhelp: start it with `--tasks sqlite:PATH` (or `--tasks postgres://...`)",
+    )
+}
+
+/// Writes a transition to the decision log and answers with the task.
+fn committed(
+    state: &State,
+    status: u16,
+    task: &Task,
+    events_before: usize,
+    by: Option<&Principal>,
+    decision_id: Option<&str>,
+) -> Answer {
+    state
+        .metrics
+        .task_transitions
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let now = jitp_store::now_micros();
+    let doc = task_json(task, now);
+    let events: Value = task
+        .events
+        .iter()
+        .skip(events_before)
+        .map(|e| {
+            json!({"kind": e.kind, "by": e.by.as_ref().map(principal_json), "at": jitp_store::rfc3339(e.at)})
+        })
+        .collect();
+    let time = jitp_store::rfc3339(now);
+    let by = by.map_or(Value::Null, principal_json);
+    let record = TaskRecord {
+        time: &time,
+        task_id: &task.id,
+        events: &events,
+        by: &by,
+        decision_id,
+        task: &doc,
+    };
+    match state.sink().transition(&record) {
+        Ok(()) => answer(status, &doc),
+        Err(e) => {
+            tracing::error!(error = %e, task = %task.id, "a task transition was committed but its record could not be written");
+            error(
+                503,
+                format!(
+                    "the transition was committed to the task store, but its decision-log record could not be written: {e}"
+                ),
+            )
+        }
+    }
+}
+
+/// Checks a body's top-level keys: only `allowed`, each at most once
+/// (duplicates were refused when it was parsed).
+fn fields<'a>(body: &'a Value, allowed: &[&str]) -> Result<&'a Map<String, Value>, String> {
+    let Some(obj) = body.as_object() else {
+        return Err("the request body must be a JSON object".into());
+    };
+    if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        let expected: Vec<String> = allowed.iter().map(|a| format!("`{a}`")).collect();
+        return Err(format!(
+            "unknown field `{k}`; expected {}",
+            expected.join(", ")
+        ));
+    }
+    Ok(obj)
+}
+
+fn text(obj: &Map<String, Value>, key: &str, required: bool) -> Result<Option<String>, String> {
+    match obj.get(key) {
+        None | Some(Value::Null) if required => Err(format!("`{key}` is required")),
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if required && s.trim().is_empty() => {
+            Err(format!("`{key}` must not be empty"))
+        }
+        Some(Value::String(s)) if s.len() > MAX_TEXT => Err(format!(
+            "`{key}` is {} bytes long; at most {MAX_TEXT} are accepted",
+            s.len()
+        )),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(format!("`{key}` must be a string")),
+    }
+}
+
+/// `; did you mean `x`?` for a name within a small edit distance.
+fn suggestion<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    let name: Vec<char> = name.chars().collect();
+    if name.is_empty() || name.len() > 64 {
+        return String::new();
+    }
+    let allowed = (name.len() / 3).max(1);
+    let mut best: Option<(usize, &str)> = None;
+    for c in candidates {
+        let other: Vec<char> = c.chars().collect();
+        if other.len() > 64 || other.len().abs_diff(name.len()) > allowed {
+            continue;
+        }
+        let mut row: Vec<usize> = (0..=other.len()).collect();
+        for (i, ca) in name.iter().enumerate() {
+            let mut diagonal = i;
+            let mut left = i + 1;
+            for (j, cb) in other.iter().enumerate() {
+                let up = row.get(j + 1).copied().unwrap_or(usize::MAX);
+                let here = if ca == cb {
+                    diagonal
+                } else {
+                    diagonal.min(up).min(left).saturating_add(1)
+                };
+                diagonal = up;
+                if let Some(cell) = row.get_mut(j + 1) {
+                    *cell = here;
+                }
+                left = here;
+            }
+        }
+        let d = row.last().copied().unwrap_or(usize::MAX);
+        if d <= allowed && best.is_none_or(|(b, _)| d < b) {
+            best = Some((d, c));
+        }
+    }
+    best.map_or(String::new(), |(_, c)| format!("; did you mean `{c}`?"))
+}
+
+/// The index of task `name` in the bundle.
+fn task_index(loaded: &Loaded, name: &str) -> Option<usize> {
+    let img = loaded.bundle.image();
+    img.tasks.iter().position(|t| img.string(t.name) == name)
+}
+
+/// `POST /v1/tasks`: requests a task.
+pub(crate) fn request(state: &State, caller: Option<&Principal>, body: &Value) -> Answer {
+    let Some(store) = state.store() else {
+        return no_store();
+    };
+    let obj = match fields(body, &["name", "principal", "justification", "ticket"]) {
+        Ok(o) => o,
+        Err(e) => return error(400, e),
+    };
+    let loaded = state.current();
+    let img = loaded.bundle.image();
+    let name = match obj.get("name") {
+        Some(Value::String(n)) => n.clone(),
+        None | Some(Value::Null) => {
+            return error(400, "`name` is required: the task's name in the policy")
+        }
+        Some(_) => return error(400, "`name` must be a string"),
+    };
+    let Some(ti) = task_index(&loaded, &name) else {
+        let names: Vec<&str> = img.tasks.iter().map(|t| img.string(t.name)).collect();
+        return error(
+            400,
+            format!(
+                "unknown task `{name}` in `name`{}",
+                suggestion(&name, names.iter().copied())
+            ),
+        );
+    };
+    let principal = match obj.get("principal") {
+        Some(Value::Object(p)) => p,
+        None | Some(Value::Null) => {
+            return error(400, "`principal` is required: `{\"type\", \"id\"}`")
+        }
+        Some(_) => return error(400, "`principal` must be an object with `type` and `id`"),
+    };
+    if let Some(k) = principal.keys().find(|k| *k != "type" && *k != "id") {
+        return error(
+            400,
+            format!("unknown field `principal.{k}`; expected `type`, `id`"),
+        );
+    }
+    let (Some(Value::String(ty)), Some(Value::String(pid))) =
+        (principal.get("type"), principal.get("id"))
+    else {
+        return error(400, "`principal.type` and `principal.id` must be strings");
+    };
+    let pid = match canonical_identity(pid) {
+        Ok(c) => c.into_owned(),
+        Err(e) => return error(400, format!("`principal.id` is not a valid id: {e}")),
+    };
+    // The principal's type must be one the task's permits apply to.
+    let entity_name = |e: &u32| {
+        img.schema
+            .entities
+            .get(*e as usize)
+            .map_or("", |l| img.string(l.name))
+    };
+    let mut types: Vec<&str> = Vec::new();
+    let mut any = false;
+    for r in img
+        .rules
+        .iter()
+        .filter(|r| !r.forbid && r.task == Some(ti as u32))
+    {
+        match &r.principal {
+            None => any = true,
+            Some(list) => types.extend(list.iter().map(entity_name)),
+        }
+    }
+    types.sort_unstable();
+    types.dedup();
+    let declared: Vec<&str> = img
+        .schema
+        .entities
+        .iter()
+        .map(|l| img.string(l.name))
+        .collect();
+    if !declared.contains(&ty.as_str()) {
+        return error(
+            400,
+            format!(
+                "unknown entity type `{ty}` in `principal.type`{}",
+                suggestion(ty, declared.iter().copied())
+            ),
+        );
+    }
+    if !any && !types.contains(&ty.as_str()) {
+        let list: Vec<String> = types.iter().map(|t| format!("`{t}`")).collect();
+        return error(
+            400,
+            format!(
+                "task `{name}` grants nothing to `{ty}`; its permits apply to {}",
+                if list.is_empty() {
+                    "no one".to_string()
+                } else {
+                    list.join(", ")
+                }
+            ),
+        );
+    }
+    let justification = match text(obj, "justification", true) {
+        Ok(j) => j.unwrap_or_default(),
+        Err(e) => return error(400, e),
+    };
+    let ticket = match text(obj, "ticket", false) {
+        Ok(t) => t,
+        Err(e) => return error(400, e),
+    };
+    let Some(meta) = img.tasks.get(ti) else {
+        return error(500, "the bundle's task table is inconsistent");
+    };
+    let id = match jitp_store::new_id() {
+        Ok(id) => id,
+        Err(e) => return error(503, e.to_string()),
+    };
+    let now = jitp_store::now_micros();
+    let task = Task::new(
+        id,
+        name,
+        Principal {
+            ty: ty.clone(),
+            id: pid.clone(),
+        },
+        key_of(&pid),
+        justification,
+        ticket,
+        caller.cloned(),
+        meta.approvals,
+        meta.ttl,
+        now,
+    );
+    drop(loaded);
+    if let Err(e) = store.create(&task) {
+        return failed(unavailable(e));
+    }
+    committed(state, 201, &task, 0, caller, None)
+}
+
+/// `GET /v1/tasks`: the active tasks, oldest first.
+pub(crate) fn list(state: &State, query: &str) -> Answer {
+    let Some(store) = state.store() else {
+        return no_store();
+    };
+    let mut limit = 100;
+    for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+        match kv.split_once('=') {
+            Some(("limit", n)) => match n.parse::<usize>() {
+                Ok(n) if (1..=MAX_LIST).contains(&n) => limit = n,
+                _ => {
+                    return error(
+                        400,
+                        format!("`limit` must be a whole number from 1 to {MAX_LIST}, not `{n}`"),
+                    )
+                }
+            },
+            _ => {
+                return error(
+                    400,
+                    format!("unknown query parameter `{kv}`; expected `limit`"),
+                )
+            }
+        }
+    }
+    let now = jitp_store::now_micros();
+    match store.list_active(now, limit) {
+        Ok(tasks) => answer(
+            200,
+            &json!({"tasks": tasks.iter().map(|t| task_json(t, now)).collect::<Vec<_>>()}),
+        ),
+        Err(e) => failed(unavailable(e)),
+    }
+}
+
+fn read(store: &dyn TaskStore, id: &str) -> Result<Task, Answer> {
+    let found = if id.len() > MAX_ID {
+        None
+    } else {
+        store.get(id).map_err(|e| failed(unavailable(e)))?
+    };
+    found.ok_or_else(|| error(404, format!("no task `{id}`")))
+}
+
+/// `GET /v1/tasks/{id}`.
+pub(crate) fn show(state: &State, id: &str) -> Answer {
+    let Some(store) = state.store() else {
+        return no_store();
+    };
+    match read(&**store, id) {
+        Ok(t) => answer(200, &task_json(&t, jitp_store::now_micros())),
+        Err(a) => a,
+    }
+}
+
+/// What an approval decision answered.
+enum Verdict {
+    /// Granted, with the decision's id.
+    Granted(String),
+    /// Refused: the status and message to answer with.
+    Refused(Failure),
+}
+
+/// Decides whether `who` may approve task `task`: the bundle's decision on
+/// the action declared `grants <task>`, on a resource of that action's
+/// type whose id is the task's name.
+fn may_approve(
+    state: &State,
+    who: &Principal,
+    task: &Task,
+    context: Option<&Value>,
+    evidence: Option<&Value>,
+) -> Verdict {
+    let loaded = state.current();
+    let img = loaded.bundle.image();
+    let Some(ti) = task_index(&loaded, &task.name) else {
+        return Verdict::Refused(Failure {
+            status: 409,
+            message: format!(
+                "task `{}` is not in the bundle now served (revision `{}`), so no approval can be decided",
+                task.name, loaded.revision
+            ),
+        });
+    };
+    let granting: Vec<_> = img
+        .actions
+        .iter()
+        .filter(|a| a.grants == Some(ti as u32))
+        .collect();
+    if granting.is_empty() {
+        return Verdict::Refused(Failure {
+            status: 403,
+            message: format!(
+                "no action grants task `{}`, so no one can approve it\nhelp: declare `action tasks.approve_{} on TaskRequest sensitivity low grants {}` and permit the approvers that action",
+                task.name, task.name, task.name
+            ),
+        });
+    }
+    let now = crate::now_rfc3339();
+    let mut first_refusal = None;
+    for action in granting {
+        let resource_type = action
+            .on
+            .first()
+            .and_then(|e| img.schema.entities.get(*e as usize))
+            .map_or("", |l| img.string(l.name));
+        let mut request = json!({
+            "subject": {"type": who.ty, "id": who.id},
+            "action": {"name": img.string(action.name)},
+            "resource": {"type": resource_type, "id": task.name},
+        });
+        if let Value::Object(o) = &mut request {
+            if let Some(c) = context {
+                o.insert("context".into(), c.clone());
+            }
+            if let Some(e) = evidence {
+                o.insert("evidence".into(), e.clone());
+            }
+        }
+        let how = How {
+            explain: false,
+            namespace: false,
+            held: None,
+        };
+        match state.decide_with(&loaded, request, &now, how) {
+            Ok(d) if d.record.decision == Effect::Allow => return Verdict::Granted(d.id),
+            Ok(d) => {
+                first_refusal.get_or_insert_with(|| {
+                    let why = d
+                        .record
+                        .error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default();
+                    Failure {
+                        status: 403,
+                        message: format!(
+                            "the policy does not permit `{}` `{}` to approve task `{}` (`{}` on `{resource_type}`): {}{why} (decision `{}`)",
+                            who.ty,
+                            who.id,
+                            task.name,
+                            img.string(action.name),
+                            d.record.reason.as_str(),
+                            d.id
+                        ),
+                    }
+                });
+            }
+            Err(f) => {
+                first_refusal.get_or_insert_with(|| Failure {
+                    status: f.status,
+                    message: format!("the approval cannot be decided: {}", f.message),
+                });
+            }
+        }
+    }
+    Verdict::Refused(first_refusal.unwrap_or(Failure {
+        status: 403,
+        message: "the approval was not granted".into(),
+    }))
+}
+
+fn refusal(r: &Refusal) -> Answer {
+    match r {
+        Refusal::SelfApproval => error(403, "the principal cannot approve its own task"),
+        Refusal::Duplicate => error(409, r.to_string()),
+        Refusal::NotRequested(_) | Refusal::AlreadyEnded(_) | Refusal::TooManyApprovals => {
+            error(409, r.to_string())
+        }
+    }
+}
+
+fn update_failed(e: UpdateError, id: &str) -> Answer {
+    match e {
+        UpdateError::NotFound => error(404, format!("no task `{id}`")),
+        UpdateError::Refused(r) => refusal(&r),
+        UpdateError::Store(e) => failed(unavailable(e)),
+    }
+}
+
+fn needs_identity(what: &str) -> Answer {
+    error(
+        403,
+        format!("{what} needs a caller identity, and this token has none\nhelp: give the token an identity in the tokens file: `TOKEN TYPE ID`"),
+    )
+}
+
+/// `POST /v1/tasks/{id}/approve`, body `{"context", "evidence"}` (both
+/// optional; the body may be empty).
+pub(crate) fn approve(state: &State, caller: Option<&Principal>, id: &str, body: &Value) -> Answer {
+    let Some(store) = state.store() else {
+        return no_store();
+    };
+    let Some(who) = caller else {
+        return needs_identity("approving a task");
+    };
+    let obj = match fields(body, &["context", "evidence"]) {
+        Ok(o) => o,
+        Err(e) => return error(400, e),
+    };
+    for k in ["context", "evidence"] {
+        if obj.get(k).is_some_and(|v| !v.is_object() && !v.is_null()) {
+            return error(400, format!("`{k}` must be an object"));
+        }
+    }
+    let task = match read(&**store, id) {
+        Ok(t) => t,
+        Err(a) => return a,
+    };
+    if is_principal(&task, &who.ty, &who.id) || key_of(&who.id) == task.principal_key {
+        return refusal(&Refusal::SelfApproval);
+    }
+    if task.state != TaskState::Requested {
+        return refusal(&Refusal::NotRequested(
+            task.state_at(jitp_store::now_micros()),
+        ));
+    }
+    let key = key_of(&who.id);
+    if task.approvals.iter().any(|a| a.key == key) {
+        return refusal(&Refusal::Duplicate);
+    }
+    let ctx = obj.get("context").filter(|v| !v.is_null());
+    let ev = obj.get("evidence").filter(|v| !v.is_null());
+    let decision = match may_approve(state, who, &task, ctx, ev) {
+        Verdict::Granted(d) => d,
+        Verdict::Refused(f) => return failed(f),
+    };
+    let mut before = 0;
+    let result = store.update(id, &mut |t: &mut Task| {
+        before = t.events.len();
+        t.approve(who, &key, jitp_store::now_micros())
+    });
+    match result {
+        Ok(t) => committed(state, 200, &t, before, Some(who), Some(&decision)),
+        Err(e) => update_failed(e, id),
+    }
+}
+
+/// `POST /v1/tasks/{id}/end`: by the task's principal, or by anyone the
+/// policy permits to approve it.
+pub(crate) fn end(state: &State, caller: Option<&Principal>, id: &str, body: &Value) -> Answer {
+    let Some(store) = state.store() else {
+        return no_store();
+    };
+    let Some(who) = caller else {
+        return needs_identity("ending a task");
+    };
+    let obj = match fields(body, &["context", "evidence"]) {
+        Ok(o) => o,
+        Err(e) => return error(400, e),
+    };
+    let task = match read(&**store, id) {
+        Ok(t) => t,
+        Err(a) => return a,
+    };
+    let now = jitp_store::now_micros();
+    if matches!(task.state_at(now), TaskState::Ended | TaskState::Rejected) {
+        return refusal(&Refusal::AlreadyEnded(task.state_at(now)));
+    }
+    let decision = if is_principal(&task, &who.ty, &who.id) {
+        None
+    } else {
+        let ctx = obj.get("context").filter(|v| !v.is_null());
+        let ev = obj.get("evidence").filter(|v| !v.is_null());
+        match may_approve(state, who, &task, ctx, ev) {
+            Verdict::Granted(d) => Some(d),
+            Verdict::Refused(f) if f.status == 403 => {
+                return error(
+                    403,
+                    format!(
+                        "only the task's principal or someone the policy permits to approve it can end it; {}",
+                        f.message
+                    ),
+                )
+            }
+            Verdict::Refused(f) => return failed(f),
+        }
+    };
+    let mut before = 0;
+    let result = store.update(id, &mut |t: &mut Task| {
+        before = t.events.len();
+        t.end(Some(who), jitp_store::now_micros())
+    });
+    match result {
+        Ok(t) => committed(state, 200, &t, before, Some(who), decision.as_deref()),
+        Err(e) => update_failed(e, id),
+    }
+}
