@@ -431,7 +431,11 @@ fn atom(r: &mut Rng, fields: &[usize], opaque: bool) -> E {
         5 => {
             // Two fields of one kind.
             let j = r.pick_cloned(&same);
-            E::Cmp(Opd::Field(i), r.pick_cloned(&[Op::Eq, Op::Ne]), Opd::Field(j))
+            E::Cmp(
+                Opd::Field(i),
+                r.pick_cloned(&[Op::Eq, Op::Ne]),
+                Opd::Field(j),
+            )
         }
         6 if kind != Bool => match set(r, kind) {
             Some((vals, t)) => E::In(subject(r), vals, t),

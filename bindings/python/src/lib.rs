@@ -176,7 +176,8 @@ fn write_json(
                 at(path)
             )));
         }
-        return serde_json::to_writer(out, &f).map_err(|e| Bad(format!("cannot write a float: {e}")));
+        return serde_json::to_writer(out, &f)
+            .map_err(|e| Bad(format!("cannot write a float: {e}")));
     }
     if let Ok(s) = obj.cast::<PyString>() {
         let text = s.to_str().map_err(|_| {
@@ -251,7 +252,9 @@ fn write_json(
             let text = obj
                 .str()
                 .map_err(|_| Bad(format!("the decimal at {} has no text", at(path))))?;
-            let text = text.to_str().map_err(|_| Bad(format!("bad decimal at {}", at(path))))?;
+            let text = text
+                .to_str()
+                .map_err(|_| Bad(format!("bad decimal at {}", at(path))))?;
             spend(budget, text.len())?;
             return write_str(text, out);
         }

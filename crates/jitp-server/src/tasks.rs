@@ -6,7 +6,7 @@
 //! them on tokio's blocking pool, never on an async worker.
 
 use crate::api::{error, Answer};
-use crate::{Failure, How, Loaded, State, TaskRecord};
+use crate::{Failure, How, State, TaskRecord};
 use jitp_runtime::value::{approver_key, canonical_identity};
 use jitp_runtime::{DecisionRecord, Effect, Reason};
 use jitp_store::{Principal, Refusal, Task, TaskState, TaskStore, UpdateError, MAX_TEXT};
@@ -396,12 +396,6 @@ fn suggestion<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> 
     best.map_or(String::new(), |(_, c)| format!("; did you mean `{c}`?"))
 }
 
-/// The index of task `name` in the bundle.
-fn task_index(loaded: &Loaded, name: &str) -> Option<usize> {
-    let img = loaded.bundle.image();
-    img.tasks.iter().position(|t| img.string(t.name) == name)
-}
-
 /// `POST /v1/tasks`: requests a task.
 pub(crate) fn request(state: &State, caller: Option<&Principal>, body: &Value) -> Answer {
     let Some(store) = state.store() else {
@@ -412,7 +406,7 @@ pub(crate) fn request(state: &State, caller: Option<&Principal>, body: &Value) -
         Err(e) => return error(400, e),
     };
     let loaded = state.current();
-    let img = loaded.bundle.image();
+    let bundle = &loaded.bundle;
     let name = match obj.get("name") {
         Some(Value::String(n)) => n.clone(),
         None | Some(Value::Null) => {
@@ -420,8 +414,8 @@ pub(crate) fn request(state: &State, caller: Option<&Principal>, body: &Value) -
         }
         Some(_) => return error(400, "`name` must be a string"),
     };
-    let Some(ti) = task_index(&loaded, &name) else {
-        let names: Vec<&str> = img.tasks.iter().map(|t| img.string(t.name)).collect();
+    let Some(meta) = bundle.task(&name) else {
+        let names: Vec<&str> = bundle.tasks().map(|t| t.name).collect();
         return error(
             400,
             format!(
@@ -453,32 +447,7 @@ pub(crate) fn request(state: &State, caller: Option<&Principal>, body: &Value) -
         Err(e) => return error(400, format!("`principal.id` is not a valid id: {e}")),
     };
     // The principal's type must be one the task's permits apply to.
-    let entity_name = |e: &u32| {
-        img.schema
-            .entities
-            .get(*e as usize)
-            .map_or("", |l| img.string(l.name))
-    };
-    let mut types: Vec<&str> = Vec::new();
-    let mut any = false;
-    for r in img
-        .rules
-        .iter()
-        .filter(|r| !r.forbid && r.task == Some(ti as u32))
-    {
-        match &r.principal {
-            None => any = true,
-            Some(list) => types.extend(list.iter().map(entity_name)),
-        }
-    }
-    types.sort_unstable();
-    types.dedup();
-    let declared: Vec<&str> = img
-        .schema
-        .entities
-        .iter()
-        .map(|l| img.string(l.name))
-        .collect();
+    let declared: Vec<&str> = bundle.entity_types().collect();
     if !declared.contains(&ty.as_str()) {
         return error(
             400,
@@ -488,7 +457,11 @@ pub(crate) fn request(state: &State, caller: Option<&Principal>, body: &Value) -
             ),
         );
     }
-    if !any && !types.contains(&ty.as_str()) {
+    if let Some(types) = meta
+        .principal_types
+        .as_ref()
+        .filter(|t| !t.contains(&ty.as_str()))
+    {
         let list: Vec<String> = types.iter().map(|t| format!("`{t}`")).collect();
         return error(
             400,
@@ -510,9 +483,6 @@ pub(crate) fn request(state: &State, caller: Option<&Principal>, body: &Value) -
         Ok(t) => t,
         Err(e) => return error(400, e),
     };
-    let Some(meta) = img.tasks.get(ti) else {
-        return error(500, "the bundle's task table is inconsistent");
-    };
     let id = match jitp_store::new_id() {
         Ok(id) => id,
         Err(e) => return error(503, e.to_string()),
@@ -530,7 +500,7 @@ pub(crate) fn request(state: &State, caller: Option<&Principal>, body: &Value) -
         ticket,
         caller.cloned(),
         meta.approvals,
-        meta.ttl,
+        meta.ttl_micros,
         now,
     );
     drop(loaded);
@@ -614,8 +584,7 @@ fn may_approve(
     evidence: Option<&Value>,
 ) -> Verdict {
     let loaded = state.current();
-    let img = loaded.bundle.image();
-    let Some(ti) = task_index(&loaded, &task.name) else {
+    let Some(meta) = loaded.bundle.task(&task.name) else {
         return Verdict::Refused(Failure {
             status: 409,
             message: format!(
@@ -624,11 +593,7 @@ fn may_approve(
             ),
         });
     };
-    let granting: Vec<_> = img
-        .actions
-        .iter()
-        .filter(|a| a.grants == Some(ti as u32))
-        .collect();
+    let granting = &meta.granted_by;
     if granting.is_empty() {
         return Verdict::Refused(Failure {
             status: 403,
@@ -641,14 +606,10 @@ fn may_approve(
     let now = crate::now_rfc3339();
     let mut first_refusal = None;
     for action in granting {
-        let resource_type = action
-            .on
-            .first()
-            .and_then(|e| img.schema.entities.get(*e as usize))
-            .map_or("", |l| img.string(l.name));
+        let resource_type = action.resource_types.first().copied().unwrap_or("");
         let mut request = json!({
             "subject": {"type": who.ty, "id": who.id},
-            "action": {"name": img.string(action.name)},
+            "action": {"name": action.name},
             "resource": {"type": resource_type, "id": task.name},
         });
         if let Value::Object(o) = &mut request {
@@ -681,7 +642,7 @@ fn may_approve(
                             who.ty,
                             who.id,
                             task.name,
-                            img.string(action.name),
+                            action.name,
                             d.record.reason.as_str(),
                             d.id
                         ),

@@ -218,6 +218,72 @@ impl Bundle {
         self.img.tasks.len()
     }
 
+    /// The declared entity types' names, in declaration order.
+    pub fn entity_types(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.img.schema.entities.iter().map(|e| self.string(e.name))
+    }
+
+    /// The declared tasks (break-glass included), in declaration order.
+    pub fn tasks(&self) -> impl Iterator<Item = TaskInfo<'_>> + '_ {
+        (0..self.img.tasks.len()).filter_map(|i| self.task_info(i))
+    }
+
+    /// The task named `name`, if the bundle declares it.
+    pub fn task(&self, name: &str) -> Option<TaskInfo<'_>> {
+        let i = self
+            .img
+            .tasks
+            .iter()
+            .position(|t| self.string(t.name) == name)?;
+        self.task_info(i)
+    }
+
+    fn task_info(&self, i: usize) -> Option<TaskInfo<'_>> {
+        let t = self.img.tasks.get(i)?;
+        let entity = |e: &u32| {
+            self.img
+                .schema
+                .entities
+                .get(*e as usize)
+                .map_or("", |l| self.string(l.name))
+        };
+        let mut principal_types: Option<Vec<&str>> = Some(Vec::new());
+        for r in self
+            .img
+            .rules
+            .iter()
+            .filter(|r| !r.forbid && r.task == Some(i as u32))
+        {
+            match (&r.principal, principal_types.as_mut()) {
+                (None, _) => principal_types = None,
+                (Some(list), Some(types)) => types.extend(list.iter().map(entity)),
+                (Some(_), None) => {}
+            }
+        }
+        if let Some(types) = principal_types.as_mut() {
+            types.sort_unstable();
+            types.dedup();
+        }
+        let granted_by = self
+            .img
+            .actions
+            .iter()
+            .filter(|a| a.grants == Some(i as u32))
+            .map(|a| GrantingAction {
+                name: self.string(a.name),
+                resource_types: a.on.iter().map(entity).collect(),
+            })
+            .collect();
+        Some(TaskInfo {
+            name: self.string(t.name),
+            ttl_micros: t.ttl,
+            approvals: t.approvals,
+            breakglass: t.breakglass,
+            principal_types,
+            granted_by,
+        })
+    }
+
     /// The rules' stable ids, in source order.
     pub fn rule_ids(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
         self.img.rules.iter().map(|r| self.string(r.id))
@@ -286,4 +352,36 @@ impl Bundle {
         );
         slice
     }
+}
+
+/// A task as a bundle declares it: what a decision service holding tasks
+/// needs to start, approve and expire one ([`Bundle::tasks`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskInfo<'a> {
+    /// The task's name.
+    pub name: &'a str,
+    /// How long its grants live after it starts, in microseconds; `None`
+    /// when the task declares no `ttl`.
+    pub ttl_micros: Option<i64>,
+    /// How many approvals (by others than its principal) it needs before
+    /// it starts, as the compiler derived them from its rules.
+    pub approvals: u32,
+    /// Whether it is a `breakglass` task (its grants carry an audit
+    /// obligation).
+    pub breakglass: bool,
+    /// The principal types its permits apply to, sorted; `None` when a
+    /// permit applies to any principal.
+    pub principal_types: Option<Vec<&'a str>>,
+    /// The actions declared `grants` this task: approving it is a decision
+    /// on one of them.
+    pub granted_by: Vec<GrantingAction<'a>>,
+}
+
+/// An action declared `grants T`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrantingAction<'a> {
+    /// The action's name.
+    pub name: &'a str,
+    /// The resource types it is declared on, in declaration order.
+    pub resource_types: Vec<&'a str>,
 }

@@ -2194,3 +2194,24 @@ impl Image {
         }
     }
 }
+
+#[test]
+fn tasks_describe_what_a_decision_service_needs() {
+    let b = fixture("breakglass");
+    let names: Vec<&str> = b.tasks().map(|t| t.name).collect();
+    assert_eq!(names, ["incident_response"]);
+    let t = b.task("incident_response").expect("declared");
+    assert_eq!(t.ttl_micros, Some(3_600_000_000));
+    assert_eq!(t.approvals, 2);
+    assert!(t.breakglass);
+    assert_eq!(t.principal_types, Some(vec!["Operator"]));
+    assert_eq!(
+        t.granted_by,
+        [GrantingAction {
+            name: "tasks.approve_incident",
+            resource_types: vec!["TaskRequest"],
+        }]
+    );
+    assert!(b.task("incident").is_none());
+    assert!(b.entity_types().any(|e| e == "Engineer"));
+}
