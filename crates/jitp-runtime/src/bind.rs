@@ -12,7 +12,7 @@
 
 use crate::bundle::{Bundle, FieldLayout, TypeDesc, MAX_SLOTS};
 use crate::error::{RequestError, RequestErrorKind as K};
-use crate::json::{check_shape, fill_number_text, value_too_deep, Shape, J as Json};
+use crate::json::{check_shape, fill_number_text, Shape, J as Json};
 use crate::val::{Arena, SetRef, Val};
 use crate::value::{
     approver_key, canonical_identity, parse_ip, Cidr, Clip, Decimal, Duration, Time,
@@ -265,10 +265,9 @@ impl Bundle {
     /// written; here, give decimals as strings (`"12.50"`) to keep them
     /// exact.
     pub fn bind(&self, json: &serde_json::Value) -> Result<BoundRequest, RequestError> {
-        if value_too_deep(json, MAX_REQUEST_DEPTH) {
+        let Some(json) = Json::from_value(json, MAX_REQUEST_DEPTH) else {
             return Err(too_deep());
-        }
-        let json = Json::from_value(json);
+        };
         self.check_tree(&json)?;
         self.bind_tree(&json)
     }

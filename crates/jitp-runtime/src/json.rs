@@ -71,10 +71,14 @@ impl<'a> J<'a> {
             .map(|(_, v)| v)
     }
 
-    /// Converts a `serde_json::Value`, borrowing its strings. Recursive:
-    /// check the value's depth first ([`value_too_deep`]).
-    pub fn from_value(v: &'a serde_json::Value) -> J<'a> {
-        match v {
+    /// Converts a `serde_json::Value`, borrowing its strings; `None` when
+    /// it is nested deeper than `limit` levels (a scalar is one level), so
+    /// the recursion is bounded whatever the value.
+    pub fn from_value(v: &'a serde_json::Value, limit: usize) -> Option<J<'a>> {
+        if limit == 0 {
+            return None;
+        }
+        Some(match v {
             serde_json::Value::Null => J::Null,
             serde_json::Value::Bool(b) => J::Bool(*b),
             serde_json::Value::Number(n) => match n.as_i64() {
@@ -83,13 +87,18 @@ impl<'a> J<'a> {
                 None => J::OtherNumber(Cow::Owned(n.to_string())),
             },
             serde_json::Value::String(s) => J::Str(Cow::Borrowed(s)),
-            serde_json::Value::Array(items) => J::Arr(items.iter().map(J::from_value).collect()),
+            serde_json::Value::Array(items) => J::Arr(
+                items
+                    .iter()
+                    .map(|i| J::from_value(i, limit - 1))
+                    .collect::<Option<_>>()?,
+            ),
             serde_json::Value::Object(m) => J::Obj(
                 m.iter()
-                    .map(|(k, v)| (Cow::Borrowed(k.as_str()), J::from_value(v)))
-                    .collect(),
+                    .map(|(k, v)| Some((Cow::Borrowed(k.as_str()), J::from_value(v, limit - 1)?)))
+                    .collect::<Option<_>>()?,
             ),
-        }
+        })
     }
 }
 
@@ -349,24 +358,6 @@ fn frames_path(stack: &[Frame<'_, '_>]) -> String {
     out
 }
 
-/// Whether a `serde_json::Value` nests deeper than `limit` (the root at
-/// depth 1). Iterative, and stops at the first value past the limit, so a
-/// value nested a million deep is refused without recursion.
-pub(crate) fn value_too_deep(v: &serde_json::Value, limit: usize) -> bool {
-    let mut stack: Vec<(&serde_json::Value, usize)> = vec![(v, 1)];
-    while let Some((v, d)) = stack.pop() {
-        if d > limit {
-            return true;
-        }
-        match v {
-            serde_json::Value::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
-            serde_json::Value::Object(m) => stack.extend(m.values().map(|i| (i, d + 1))),
-            _ => {}
-        }
-    }
-    false
-}
-
 /// Parses JSON `text` into a `serde_json::Value` like `serde_json` does,
 /// except that an object repeating a key is an error naming the key and
 /// where it is (`duplicate key `risk` in `context``; `root` names the
@@ -378,14 +369,38 @@ pub(crate) fn value_too_deep(v: &serde_json::Value, limit: usize) -> bool {
 pub fn parse_unique(text: &str, root: &str) -> Result<serde_json::Value, serde_json::Error> {
     use serde::de::DeserializeSeed as _;
     let mut de = serde_json::Deserializer::from_str(text);
-    let value = Unique { path: "", root }.deserialize(&mut de)?;
+    let value = Unique {
+        at: &At::Root,
+        root,
+    }
+    .deserialize(&mut de)?;
     de.end()?;
     Ok(value)
 }
 
-/// The seed of [`parse_unique`]: the path of the value being read.
+/// Where a value is in the document, as a chain of borrowed segments on
+/// the reader's stack: nothing is allocated unless an error names it.
+#[derive(Clone, Copy)]
+enum At<'p> {
+    Root,
+    Key(&'p At<'p>, &'p str),
+    Index(&'p At<'p>, usize),
+}
+
+impl fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            At::Root => Ok(()),
+            At::Key(At::Root, k) => f.write_str(k),
+            At::Key(parent, k) => write!(f, "{parent}.{k}"),
+            At::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
+
+/// The seed of [`parse_unique`]: where the value being read is.
 struct Unique<'p> {
-    path: &'p str,
+    at: &'p At<'p>,
     root: &'p str,
 }
 
@@ -426,9 +441,9 @@ impl<'de> Visitor<'de> for Unique<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<serde_json::Value, A::Error> {
         let mut items = Vec::new();
         loop {
-            let path = format!("{}[{}]", self.path, items.len());
+            let at = At::Index(self.at, items.len());
             match seq.next_element_seed(Unique {
-                path: &path,
+                at: &at,
                 root: self.root,
             })? {
                 Some(v) => items.push(v),
@@ -440,22 +455,17 @@ impl<'de> Visitor<'de> for Unique<'_> {
         let mut out = serde_json::Map::new();
         while let Some(k) = map.next_key::<String>()? {
             if out.contains_key(&k) {
-                let place = if self.path.is_empty() {
-                    self.root.to_string()
-                } else {
-                    format!("`{}`", self.path)
+                let place = match self.at {
+                    At::Root => self.root.to_string(),
+                    at => format!("`{at}`"),
                 };
                 return Err(serde::de::Error::custom(format!(
                     "duplicate key `{k}` in {place}"
                 )));
             }
-            let path = if self.path.is_empty() {
-                k.clone()
-            } else {
-                format!("{}.{k}", self.path)
-            };
+            let at = At::Key(self.at, &k);
             let v = map.next_value_seed(Unique {
-                path: &path,
+                at: &at,
                 root: self.root,
             })?;
             out.insert(k, v);
@@ -529,7 +539,7 @@ mod tests {
         for _ in 0..31 {
             v = serde_json::Value::Array(vec![v]);
         }
-        assert!(!value_too_deep(&v, 32));
-        assert!(value_too_deep(&serde_json::Value::Array(vec![v]), 32));
+        assert!(J::from_value(&v, 32).is_some());
+        assert!(J::from_value(&serde_json::Value::Array(vec![v]), 32).is_none());
     }
 }

@@ -105,6 +105,16 @@ pub fn canonical_identity(s: &str) -> Result<Cow<'_, str>, String> {
     if s.ends_with(char::is_whitespace) {
         return Err("it ends with whitespace".into());
     }
+    // Most identities are ASCII: no invisible characters, already NFC.
+    if s.is_ascii() {
+        if let Some(b) = s.bytes().find(u8::is_ascii_control) {
+            return Err(format!(
+                "it contains U+{:04X}, a control character",
+                u32::from(b)
+            ));
+        }
+        return Ok(Cow::Borrowed(s));
+    }
     if let Some(c) = s
         .chars()
         .find(|&c| c.is_control() || invisible(c) || (c.is_whitespace() && c != ' '))

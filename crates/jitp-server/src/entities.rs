@@ -14,7 +14,10 @@ pub const MAX_ENTITIES_BYTES: u64 = 64 * 1024 * 1024;
 /// Attributes per entity type and id.
 #[derive(Debug, Default)]
 pub struct Entities {
-    by_key: HashMap<(String, String), Map<String, Value>>,
+    /// Attributes by type, then id: looked up by `&str`, without copying
+    /// the request's type and id.
+    by_type: HashMap<String, HashMap<String, Map<String, Value>>>,
+    count: usize,
 }
 
 impl Entities {
@@ -25,17 +28,17 @@ impl Entities {
 
     /// How many entities the data holds.
     pub fn len(&self) -> usize {
-        self.by_key.len()
+        self.count
     }
 
     /// Whether the data holds no entity.
     pub fn is_empty(&self) -> bool {
-        self.by_key.is_empty()
+        self.count == 0
     }
 
     /// The attributes held for entity `id` of type `ty`.
     pub fn get(&self, ty: &str, id: &str) -> Option<&Map<String, Value>> {
-        self.by_key.get(&(ty.to_string(), id.to_string()))
+        self.by_type.get(ty)?.get(id)
     }
 
     /// Reads an entity file (`{"Type": {"id": {"attr": value}}}`) and checks
@@ -63,7 +66,8 @@ impl Entities {
         let types = doc
             .as_object()
             .ok_or("the entity data must be a JSON object of entity types")?;
-        let mut by_key = HashMap::new();
+        let mut by_type: HashMap<String, HashMap<String, Map<String, Value>>> = HashMap::new();
+        let mut count = 0;
         for (ty, ids) in types {
             let ids = ids
                 .as_object()
@@ -74,10 +78,14 @@ impl Entities {
                     .as_object()
                     .ok_or_else(|| format!("at `{at}`: must be an object of attributes"))?;
                 check_entity(bundle, ty, id, attrs).map_err(|e| format!("at `{at}`: {e}"))?;
-                by_key.insert((ty.clone(), id.clone()), attrs.clone());
+                by_type
+                    .entry(ty.clone())
+                    .or_default()
+                    .insert(id.clone(), attrs.clone());
+                count += 1;
             }
         }
-        Ok(Entities { by_key })
+        Ok(Entities { by_type, count })
     }
 }
 
