@@ -508,3 +508,33 @@ fn an_audited_grant_is_denied_when_its_record_cannot_be_written() {
     server.wait_for("readiness", || server.get("/readyz").0 == 200);
     std::thread::sleep(Duration::from_millis(10));
 }
+
+#[test]
+fn redaction_goes_through_arrays_and_ignores_absent_paths() {
+    let dir = TempDir::new("redact");
+    let (secret, public) = keygen(&dir, "k");
+    let server = logging_server(
+        &dir,
+        &secret,
+        &[
+            "--log-redact",
+            "task.approvals.by,subject.properties.groups,context.incident.absent.deeper,nothing",
+        ],
+    );
+    let (status, d) = server.post("/v1/decide", &grant_request());
+    assert_eq!(status, 200, "{d}");
+    // Redaction is for the log only: the decision saw the approvals.
+    assert_eq!(d["decision"], "allow", "{d}");
+    let file = log_files(&dir.path().join("log")).remove(0);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let rec: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let mut expect: Value = serde_json::from_str(&grant_request()).unwrap();
+    expect["task"]["approvals"] = serde_json::json!([{"by": "[redacted]"}, {"by": "[redacted]"}]);
+    expect["subject"]["properties"]["groups"] = Value::from("[redacted]");
+    assert_eq!(rec["request"], expect, "{text}");
+    for clear in ["bob", "chen", "oncall-primary"] {
+        assert!(!text.contains(&format!("\"{clear}\"")), "{clear}: {text}");
+    }
+    let o = log_verify(&[&file], &public, None);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}

@@ -519,18 +519,33 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// Replaces the value at `path` (through objects) with [`REDACTED`].
+/// Replaces the value at `path` with [`REDACTED`]. Each segment is an
+/// object key; an array met on the way (before a segment, or nested in
+/// another array) stands for each of its elements, so `items.secret`
+/// redacts `secret` in every element of `items`. A path that is not there
+/// changes nothing. Iterative: every value is visited at most once, so
+/// neither deep nor wide input can exhaust the stack.
 fn redact(v: &mut Value, path: &[String]) {
-    let Some((first, rest)) = path.split_first() else {
+    if path.is_empty() {
         return;
-    };
-    let Some(child) = v.as_object_mut().and_then(|o| o.get_mut(first)) else {
-        return;
-    };
-    if rest.is_empty() {
-        *child = Value::String(REDACTED.into());
-    } else {
-        redact(child, rest);
+    }
+    // Each entry: a value and the index of the segment still to match in it.
+    let mut work: Vec<(&mut Value, usize)> = vec![(v, 0)];
+    while let Some((value, at)) = work.pop() {
+        match value {
+            Value::Array(items) => work.extend(items.iter_mut().map(|x| (x, at))),
+            Value::Object(members) => {
+                let Some(child) = path.get(at).and_then(|k| members.get_mut(k)) else {
+                    continue;
+                };
+                if at + 1 == path.len() {
+                    *child = Value::String(REDACTED.into());
+                } else {
+                    work.push((child, at + 1));
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -1006,5 +1021,78 @@ mod tests {
             v,
             serde_json::json!({"context": {"secret": REDACTED, "other": 1}})
         );
+    }
+
+    fn path(p: &str) -> Vec<String> {
+        p.split('.').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn redaction_goes_through_arrays_at_any_depth() {
+        let mut v = serde_json::json!({"context": {
+            "items": [
+                {"secret": "a", "keep": 1},
+                "plain",
+                [{"secret": "b"}, [{"secret": "c"}]],
+                {"keep": 2},
+                {"nested": [{"secret": "not on the path"}]}
+            ],
+            "list": [{"inner": {"secret": "d"}}, {"inner": [{"secret": "e"}]}]
+        }});
+        redact(&mut v, &path("context.items.secret"));
+        redact(&mut v, &path("context.list.inner.secret"));
+        assert_eq!(
+            v,
+            serde_json::json!({"context": {
+                "items": [
+                    {"secret": REDACTED, "keep": 1},
+                    "plain",
+                    [{"secret": REDACTED}, [{"secret": REDACTED}]],
+                    {"keep": 2},
+                    {"nested": [{"secret": "not on the path"}]}
+                ],
+                "list": [{"inner": {"secret": REDACTED}}, {"inner": [{"secret": REDACTED}]}]
+            }})
+        );
+        // A path ending at an array replaces the whole array.
+        let mut w = serde_json::json!({"context": {"items": [1, 2]}});
+        redact(&mut w, &path("context.items"));
+        assert_eq!(w, serde_json::json!({"context": {"items": REDACTED}}));
+        // A top-level array is traversed too; paths that are not there,
+        // or meet a scalar, change nothing.
+        let mut x = serde_json::json!([{"a": {"b": 1}}, {"a": 2}, 3]);
+        redact(&mut x, &path("a.b"));
+        redact(&mut x, &path("a.b.c"));
+        redact(&mut x, &path("zz"));
+        assert_eq!(x, serde_json::json!([{"a": {"b": REDACTED}}, {"a": 2}, 3]));
+    }
+
+    #[test]
+    fn redaction_is_bounded_on_deep_and_wide_input() {
+        // Far deeper than any request can be (serde_json stops at 128):
+        // redaction must not recurse.
+        let mut deep = serde_json::json!({"secret": "s"});
+        for _ in 0..100_000 {
+            deep = Value::Array(vec![deep]);
+        }
+        redact(&mut deep, &path("secret"));
+        let mut inner = &deep;
+        while let Value::Array(a) = inner {
+            inner = a.first().unwrap_or(&Value::Null);
+        }
+        assert_eq!(inner, &serde_json::json!({"secret": REDACTED}));
+        // Dropping a 100 000-deep value recurses in serde_json: take it
+        // apart iteratively.
+        let mut stack = vec![deep];
+        while let Some(v) = stack.pop() {
+            if let Value::Array(a) = v {
+                stack.extend(a);
+            }
+        }
+        let mut wide = Value::Array(vec![serde_json::json!({"secret": 1}); 100_000]);
+        redact(&mut wide, &path("secret"));
+        assert!(wide
+            .as_array()
+            .is_some_and(|a| a.iter().all(|x| x["secret"] == REDACTED)));
     }
 }
