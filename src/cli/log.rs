@@ -20,6 +20,10 @@ enum LogCommand {
     /// files (taken in order). With `--head` (a saved `GET /v1/log/head`),
     /// a log whose last records were cut off is detected too.
     ///
+    /// A capture of `--log -` over several server starts holds one chain
+    /// per start, each beginning with a `start` record; every chain is
+    /// checked and listed.
+    ///
     /// Exit status 0 when the log verifies, 1 when a record is wrong (the
     /// first bad one is named: file, line, sequence number, what is
     /// wrong), 2 when a file or key cannot be read.
@@ -65,22 +69,42 @@ pub fn run(args: Args) -> ExitCode {
     }
     match jitp_server::log::verify(&files, &keys, args.head.as_deref(), args.partial) {
         Ok(sum) => {
+            let chains = sum.chains.len();
             let range = match (sum.first, sum.last) {
-                (Some(a), Some(b)) => format!(" (records {a}..{b})"),
+                (Some(a), Some(b)) if chains < 2 => format!(" (records {a}..{b})"),
                 _ => String::new(),
             };
             outln!(
-                "ok: {} record{}{range} in {} file{}{}",
+                "ok: {} record{}{range} in {} file{}{}{}",
                 sum.records,
                 super::plural(sum.records as usize),
                 files.len(),
                 super::plural(files.len()),
+                if chains > 1 {
+                    format!(", {chains} chains")
+                } else {
+                    String::new()
+                },
                 if sum.head_checked {
                     ", up to the head"
                 } else {
                     ""
                 }
             );
+            if chains > 1 {
+                for (i, c) in sum.chains.iter().enumerate() {
+                    outln!(
+                        "chain {} starts at {}:{}{}: records {}..{}",
+                        i + 1,
+                        c.file.display(),
+                        c.line,
+                        if i > 0 { " (server restart)" } else { "" },
+                        c.first,
+                        c.last
+                    );
+                }
+                errln!("note: each restart begins a new chain that does not name the one before: records cut from the end of a chain before a restart cannot be detected (a head covers its own chain only)");
+            }
             if sum.first.is_some_and(|f| f > 1) {
                 errln!("note: the log starts at record {}; earlier files were not given (or were removed by retention)", sum.first.unwrap_or_default());
             }

@@ -508,3 +508,143 @@ fn an_audited_grant_is_denied_when_its_record_cannot_be_written() {
     server.wait_for("readiness", || server.get("/readyz").0 == 200);
     std::thread::sleep(Duration::from_millis(10));
 }
+
+#[test]
+fn redaction_goes_through_arrays_and_ignores_absent_paths() {
+    let dir = TempDir::new("redact");
+    let (secret, public) = keygen(&dir, "k");
+    let server = logging_server(
+        &dir,
+        &secret,
+        &[
+            "--log-redact",
+            "task.approvals.by,subject.properties.groups,context.incident.absent.deeper,nothing",
+        ],
+    );
+    let (status, d) = server.post("/v1/decide", &grant_request());
+    assert_eq!(status, 200, "{d}");
+    // Redaction is for the log only: the decision saw the approvals.
+    assert_eq!(d["decision"], "allow", "{d}");
+    let file = log_files(&dir.path().join("log")).remove(0);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let rec: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let mut expect: Value = serde_json::from_str(&grant_request()).unwrap();
+    expect["task"]["approvals"] = serde_json::json!([{"by": "[redacted]"}, {"by": "[redacted]"}]);
+    expect["subject"]["properties"]["groups"] = Value::from("[redacted]");
+    assert_eq!(rec["request"], expect, "{text}");
+    for clear in ["bob", "chen", "oncall-primary"] {
+        assert!(!text.contains(&format!("\"{clear}\"")), "{clear}: {text}");
+    }
+    let o = log_verify(&[&file], &public, None);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+#[test]
+fn a_stdout_log_captured_over_restarts_verifies_chain_by_chain() {
+    let dir = TempDir::new("stdout");
+    let (secret, public) = keygen(&dir, "k");
+    let bundle = build(&dir, "b.jitb", None);
+    let capture = dir.path().join("capture.jsonl");
+    let mut heads = Vec::new();
+    for run in 0..2 {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&capture)
+            .unwrap();
+        let args = [
+            "--bundle",
+            s(&bundle),
+            "--replay",
+            "--log",
+            "-",
+            "--log-key",
+            s(&secret),
+        ];
+        let server = Server::start_to(&args, out);
+        for _ in 0..3 {
+            let (status, d) = server.post("/v1/decide", &grant_request());
+            assert_eq!(status, 200, "{d}");
+        }
+        // The `start` record, then the three decisions (durable grants).
+        let (_, h) = server.get("/v1/log/head");
+        assert_eq!(serde_json::from_str::<Value>(&h).unwrap()["seq"], 4, "{h}");
+        heads.push(dir.write(&format!("head{run}.json"), &h));
+    }
+    let text = std::fs::read_to_string(&capture).unwrap();
+    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 8, "{text}");
+    for at in [0, 4] {
+        let rec: Value = serde_json::from_str(&lines[at]).unwrap();
+        assert_eq!(rec["kind"], "start", "{rec}");
+        assert_eq!(rec["seq"], 1, "{rec}");
+    }
+    for head in &heads {
+        let o = log_verify(&[&capture], &public, Some(head));
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let out = stdout(&o);
+        assert!(
+            out.contains("ok: 8 records in 1 file, 2 chains, up to the head"),
+            "{out}"
+        );
+        assert!(
+            out.contains("chain 1 starts at ") && out.contains("capture.jsonl:1: records 1..4"),
+            "{out}"
+        );
+        assert!(
+            out.contains("capture.jsonl:5 (server restart): records 1..4"),
+            "{out}"
+        );
+        assert!(stderr(&o).contains("cannot be detected"), "{}", stderr(&o));
+    }
+
+    let scratch = dir.path().join("spliced.jsonl");
+    let check = |kept: &[&str], head: Option<&Path>, what: &str, expect: &str| {
+        std::fs::write(&scratch, kept.join("\n") + "\n").unwrap();
+        let o = log_verify(&[&scratch], &public, head);
+        assert_eq!(code(&o), 1, "{what} was not detected: {}", stdout(&o));
+        let e = stderr(&o);
+        assert!(e.contains(expect), "{what}: expected `{expect}` in:\n{e}");
+    };
+    let l: Vec<&str> = lines.iter().map(String::as_str).collect();
+    check(
+        &[&l[..4], &l[5..]].concat(),
+        None,
+        "the second chain without its `start` record",
+        "spliced.jsonl:5: record 2: expected record 5 after record 4",
+    );
+    check(
+        &[&l[..3], &l[5..]].concat(),
+        None,
+        "the second chain's records after the first chain's",
+        "spliced.jsonl:4: record 2: expected record 4 after record 3",
+    );
+    check(
+        &[&l[..4], &l[..4]].concat(),
+        None,
+        "a chain repeated",
+        "spliced.jsonl:5: record 1: this chain's `start` record was seen before",
+    );
+    check(
+        &l[1..],
+        None,
+        "the first `start` record removed",
+        "starts at record 2, not 1",
+    );
+    // The first chain's tail cut before the restart: only its head tells.
+    let cut = [&l[..3], &l[4..]].concat();
+    std::fs::write(&scratch, cut.join("\n") + "\n").unwrap();
+    let o = log_verify(&[&scratch], &public, Some(&heads[1]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("chain 1 starts at ") && stdout(&o).contains(":1: records 1..3"),
+        "{}",
+        stdout(&o)
+    );
+    check(
+        &cut,
+        Some(&heads[0]),
+        "the first chain's tail cut",
+        "the head (record 4) is in none of the 2 chains",
+    );
+}

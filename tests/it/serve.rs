@@ -59,12 +59,22 @@ impl Server {
 
     /// Starts the server; on failure, its stderr.
     pub fn try_start(args: &[&str]) -> Result<Server, String> {
+        Server::try_start_to(args, Stdio::null())
+    }
+
+    /// Starts the server with its standard output going to `stdout`.
+    pub fn start_to(args: &[&str], stdout: impl Into<Stdio>) -> Server {
+        Server::try_start_to(args, stdout.into())
+            .unwrap_or_else(|log| panic!("the server did not start:\n{log}"))
+    }
+
+    fn try_start_to(args: &[&str], stdout: Stdio) -> Result<Server, String> {
         let mut child = jitp()
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();

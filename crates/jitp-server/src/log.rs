@@ -519,18 +519,33 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// Replaces the value at `path` (through objects) with [`REDACTED`].
+/// Replaces the value at `path` with [`REDACTED`]. Each segment is an
+/// object key; an array met on the way (before a segment, or nested in
+/// another array) stands for each of its elements, so `items.secret`
+/// redacts `secret` in every element of `items`. A path that is not there
+/// changes nothing. Iterative: every value is visited at most once, so
+/// neither deep nor wide input can exhaust the stack.
 fn redact(v: &mut Value, path: &[String]) {
-    let Some((first, rest)) = path.split_first() else {
+    if path.is_empty() {
         return;
-    };
-    let Some(child) = v.as_object_mut().and_then(|o| o.get_mut(first)) else {
-        return;
-    };
-    if rest.is_empty() {
-        *child = Value::String(REDACTED.into());
-    } else {
-        redact(child, rest);
+    }
+    // Each entry: a value and the index of the segment still to match in it.
+    let mut work: Vec<(&mut Value, usize)> = vec![(v, 0)];
+    while let Some((value, at)) = work.pop() {
+        match value {
+            Value::Array(items) => work.extend(items.iter_mut().map(|x| (x, at))),
+            Value::Object(members) => {
+                let Some(child) = path.get(at).and_then(|k| members.get_mut(k)) else {
+                    continue;
+                };
+                if at + 1 == path.len() {
+                    *child = Value::String(REDACTED.into());
+                } else {
+                    work.push((child, at + 1));
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -629,6 +644,33 @@ fn writer(rx: Receiver<Job>, mut out: Out, shared: &Shared) {
         Err(_) => return,
     };
     let mut lost_since: u64 = 0;
+    // Standard output cannot be read back, so every start begins a new
+    // chain; its first record says so. Written now, and retried before
+    // the next batch until it is.
+    let mut start = matches!(out, Out::Stdout).then(|| {
+        let mut m = Map::new();
+        m.insert("kind".into(), "start".into());
+        m.insert("time".into(), crate::now_rfc3339().into());
+        m
+    });
+    if start.is_some() {
+        match write_batch(&mut out, &key, &mut head, start.as_ref(), &mut [], &mut 0) {
+            Ok(n) => {
+                start = None;
+                shared.written.fetch_add(n, Relaxed);
+                if let Ok(mut h) = shared.head.lock() {
+                    *h = head.clone();
+                }
+            }
+            Err(e) => {
+                shared.failures.fetch_add(1, Relaxed);
+                tracing::error!(error = %e, "cannot write the decision log");
+                if let Ok(mut f) = shared.failure.lock() {
+                    *f = Some(e);
+                }
+            }
+        }
+    }
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < 512 {
@@ -637,9 +679,17 @@ fn writer(rx: Receiver<Job>, mut out: Out, shared: &Shared) {
                 Err(_) => break,
             }
         }
-        let result = write_batch(&mut out, &key, &mut head, &mut jobs, &mut lost_since);
+        let result = write_batch(
+            &mut out,
+            &key,
+            &mut head,
+            start.as_ref(),
+            &mut jobs,
+            &mut lost_since,
+        );
         match result {
             Ok(n) => {
+                start = None;
                 shared.written.fetch_add(n, Relaxed);
                 if let Ok(mut h) = shared.head.lock() {
                     *h = head.clone();
@@ -673,12 +723,14 @@ fn writer(rx: Receiver<Job>, mut out: Out, shared: &Shared) {
     }
 }
 
-/// Chains, signs and writes `jobs` (after a `lost` record when earlier
-/// ones could not be written); `head` moves only if all were written.
+/// Chains, signs and writes `jobs` (after the `start` record of a new
+/// chain not yet written, then a `lost` record when earlier ones could not
+/// be written); `head` moves only if all were written.
 fn write_batch(
     out: &mut Out,
     key: &SecretKey,
     head: &mut Head,
+    start: Option<&Map<String, Value>>,
     jobs: &mut [Job],
     lost_since: &mut u64,
 ) -> Result<u64, String> {
@@ -695,7 +747,11 @@ fn write_batch(
         m.insert("time".into(), crate::now_rfc3339().into());
         m
     });
-    for fields in lost.iter().chain(jobs.iter().map(|j| &j.fields)) {
+    for fields in start
+        .into_iter()
+        .chain(lost.iter())
+        .chain(jobs.iter().map(|j| &j.fields))
+    {
         let mut rec = fields.clone();
         let seq = next.seq + 1;
         rec.insert("seq".into(), seq.into());
@@ -769,6 +825,23 @@ pub struct Summary {
     pub lost: u64,
     /// Whether a head was checked.
     pub head_checked: bool,
+    /// The chains, in order: one, or one more after every `start` record
+    /// that follows a record (a server logging to standard output starts
+    /// a new chain at every start).
+    pub chains: Vec<Chain>,
+}
+
+/// One chain of a verified log.
+#[derive(Debug)]
+pub struct Chain {
+    /// The file its first record is in.
+    pub file: PathBuf,
+    /// The 1-based line of its first record.
+    pub line: usize,
+    /// Its first sequence number.
+    pub first: u64,
+    /// Its last sequence number.
+    pub last: u64,
 }
 
 fn problem(file: &Path, line: Option<usize>, seq: Option<u64>, m: impl Into<String>) -> Problem {
@@ -820,7 +893,9 @@ fn read_head(path: &Path, keys: &[PublicKey]) -> Result<(u64, String), Problem> 
 /// one more, `prev` its hash); then, with a `head`, that the log reaches
 /// the head's record with the head's hash. The first record must be
 /// record 1 (`prev` all zeros) unless `partial` (older files removed by
-/// retention).
+/// retention). A `start` record (record 1, `prev` all zeros) after a
+/// record begins a new chain, reported in [`Summary::chains`]; the same
+/// chain twice is refused. With several chains, the head may be in any.
 pub fn verify(
     files: &[PathBuf],
     keys: &[PublicKey],
@@ -831,6 +906,8 @@ pub fn verify(
     let mut sum = Summary::default();
     let mut last: Option<(u64, String)> = None;
     let mut head_seen = false;
+    let mut head_mismatch: Option<Problem> = None;
+    let mut starts: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut last_file = PathBuf::new();
     for file in files {
         last_file.clone_from(file);
@@ -905,7 +982,29 @@ pub fn verify(
             if !key.verify(&signed_message(RECORD_DOMAIN, &digest), &sig) {
                 return Err(bad("its signature does not verify".into()));
             }
+            let restart = kind == "start";
+            if restart && (seq != 1 || prev != GENESIS) {
+                return Err(bad(
+                    "a `start` record must be record 1 of its chain, with `prev` all zeros".into(),
+                ));
+            }
+            if restart && !starts.insert(hash.to_string()) {
+                return Err(bad(
+                    "this chain's `start` record was seen before: a chain is repeated".into(),
+                ));
+            }
             match &last {
+                Some((s, _)) if restart => {
+                    if let Some(c) = sum.chains.last_mut() {
+                        c.last = *s;
+                    }
+                    sum.chains.push(Chain {
+                        file: file.clone(),
+                        line: line_no,
+                        first: seq,
+                        last: seq,
+                    });
+                }
                 None if seq == 1 && prev != GENESIS => {
                     return Err(bad(
                         "the first record of a chain must have `prev` all zeros".into(),
@@ -946,17 +1045,26 @@ pub fn verify(
             }
             if let Some((hs, hh)) = &head {
                 if seq == *hs {
-                    if hash != hh {
-                        return Err(bad(
+                    if hash == hh {
+                        head_seen = true;
+                    } else if head_mismatch.is_none() {
+                        head_mismatch = Some(bad(
                             "its hash differs from the published head's: the log was rewritten"
                                 .into(),
                         ));
                     }
-                    head_seen = true;
                 }
             }
             if kind == "lost" {
                 sum.lost += rec.get("count").and_then(Value::as_u64).unwrap_or(0);
+            }
+            if sum.chains.is_empty() {
+                sum.chains.push(Chain {
+                    file: file.clone(),
+                    line: line_no,
+                    first: seq,
+                    last: seq,
+                });
             }
             sum.records += 1;
             sum.first.get_or_insert(seq);
@@ -964,9 +1072,26 @@ pub fn verify(
             last = Some((seq, hash.to_string()));
         }
     }
+    if let (Some(c), Some((s, _))) = (sum.chains.last_mut(), &last) {
+        c.last = *s;
+    }
     if let Some((hs, _)) = head {
         let end = last.as_ref().map_or(0, |(s, _)| *s);
         if !head_seen && hs > 0 {
+            if sum.chains.len() > 1 {
+                return Err(problem(
+                    &last_file,
+                    None,
+                    None,
+                    format!(
+                        "the head (record {hs}) is in none of the {} chains of these files: its chain was cut or rewritten, or the head is another log's",
+                        sum.chains.len()
+                    ),
+                ));
+            }
+            if let Some(p) = head_mismatch {
+                return Err(p);
+            }
             return Err(problem(
                 &last_file,
                 None,
@@ -1006,5 +1131,78 @@ mod tests {
             v,
             serde_json::json!({"context": {"secret": REDACTED, "other": 1}})
         );
+    }
+
+    fn path(p: &str) -> Vec<String> {
+        p.split('.').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn redaction_goes_through_arrays_at_any_depth() {
+        let mut v = serde_json::json!({"context": {
+            "items": [
+                {"secret": "a", "keep": 1},
+                "plain",
+                [{"secret": "b"}, [{"secret": "c"}]],
+                {"keep": 2},
+                {"nested": [{"secret": "not on the path"}]}
+            ],
+            "list": [{"inner": {"secret": "d"}}, {"inner": [{"secret": "e"}]}]
+        }});
+        redact(&mut v, &path("context.items.secret"));
+        redact(&mut v, &path("context.list.inner.secret"));
+        assert_eq!(
+            v,
+            serde_json::json!({"context": {
+                "items": [
+                    {"secret": REDACTED, "keep": 1},
+                    "plain",
+                    [{"secret": REDACTED}, [{"secret": REDACTED}]],
+                    {"keep": 2},
+                    {"nested": [{"secret": "not on the path"}]}
+                ],
+                "list": [{"inner": {"secret": REDACTED}}, {"inner": [{"secret": REDACTED}]}]
+            }})
+        );
+        // A path ending at an array replaces the whole array.
+        let mut w = serde_json::json!({"context": {"items": [1, 2]}});
+        redact(&mut w, &path("context.items"));
+        assert_eq!(w, serde_json::json!({"context": {"items": REDACTED}}));
+        // A top-level array is traversed too; paths that are not there,
+        // or meet a scalar, change nothing.
+        let mut x = serde_json::json!([{"a": {"b": 1}}, {"a": 2}, 3]);
+        redact(&mut x, &path("a.b"));
+        redact(&mut x, &path("a.b.c"));
+        redact(&mut x, &path("zz"));
+        assert_eq!(x, serde_json::json!([{"a": {"b": REDACTED}}, {"a": 2}, 3]));
+    }
+
+    #[test]
+    fn redaction_is_bounded_on_deep_and_wide_input() {
+        // Far deeper than any request can be (serde_json stops at 128):
+        // redaction must not recurse.
+        let mut deep = serde_json::json!({"secret": "s"});
+        for _ in 0..100_000 {
+            deep = Value::Array(vec![deep]);
+        }
+        redact(&mut deep, &path("secret"));
+        let mut inner = &deep;
+        while let Value::Array(a) = inner {
+            inner = a.first().unwrap_or(&Value::Null);
+        }
+        assert_eq!(inner, &serde_json::json!({"secret": REDACTED}));
+        // Dropping a 100 000-deep value recurses in serde_json: take it
+        // apart iteratively.
+        let mut stack = vec![deep];
+        while let Some(v) = stack.pop() {
+            if let Value::Array(a) = v {
+                stack.extend(a);
+            }
+        }
+        let mut wide = Value::Array(vec![serde_json::json!({"secret": 1}); 100_000]);
+        redact(&mut wide, &path("secret"));
+        assert!(wide
+            .as_array()
+            .is_some_and(|a| a.iter().all(|x| x["secret"] == REDACTED)));
     }
 }
