@@ -3,7 +3,7 @@
 //! `/metrics`). Pure functions of the state and the request; the HTTP
 //! plumbing is in `http.rs`.
 
-use crate::{strict, tasks, Decided, Loaded, State};
+use crate::{strict, tasks, Decided, Loaded, Member, State};
 use jitp_runtime::{DecisionRecord, Effect};
 use serde_json::{json, Map, Value};
 
@@ -271,6 +271,7 @@ fn decide_one(
     let how = crate::How {
         explain,
         namespace: true,
+        merged: [false; 2],
         held: Some(held),
     };
     state.decide_with(loaded, body, now, how)
@@ -348,17 +349,40 @@ fn evaluations(state: &State, body: Value) -> Answer {
     let now = crate::now_rfc3339();
     // One store read per distinct task id.
     let mut held = tasks::Held::default();
+    let mut prepared = [false; 3];
     let mut answers = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
         let Value::Object(item) = item else {
             return error(400, format!("`evaluations[{i}]` must be an object"));
+        };
+        // The defaults' members the item does not replace are prepared
+        // (namespace, entity data) once for the whole batch.
+        for (k, member) in [Member::Action, Member::Subject, Member::Resource]
+            .into_iter()
+            .enumerate()
+        {
+            if !item.contains_key(member.key()) && !prepared[k] {
+                if let Err(e) = state.prepare(&loaded, &mut top, member) {
+                    return error(e.status, format!("`evaluations[{i}]`: {}", e.message));
+                }
+                prepared[k] = true;
+            }
+        }
+        let how = crate::How {
+            explain: false,
+            namespace: item.contains_key("action"),
+            merged: [
+                !item.contains_key("subject"),
+                !item.contains_key("resource"),
+            ],
+            held: Some(&mut held),
         };
         // Defaults first; an item's member replaces the default whole.
         let mut req = top.clone();
         for (k, v) in item {
             req.insert(k, v);
         }
-        let d = match decide_one(state, &loaded, Value::Object(req), &now, false, &mut held) {
+        let d = match state.decide_with(&loaded, Value::Object(req), &now, how) {
             Ok(d) => d,
             Err(e) => return error(e.status, format!("`evaluations[{i}]`: {}", e.message)),
         };

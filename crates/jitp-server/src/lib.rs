@@ -337,10 +337,45 @@ impl State {
         let how = How {
             explain,
             namespace: true,
+            merged: [false; 2],
             held: Some(&mut held),
         };
         self.decide_with(loaded, request, now, how)
             .map_err(|f| f.message)
+    }
+
+    /// Prepares one member of a request for binding: the action namespace
+    /// for `action`, the entity data merged into `subject` or `resource`.
+    /// [`State::decide_with`] does it for every member unless told it is
+    /// done; a batch does it once for the defaults its items share.
+    pub(crate) fn prepare(
+        &self,
+        loaded: &Loaded,
+        obj: &mut serde_json::Map<String, Value>,
+        member: Member,
+    ) -> Result<(), Failure> {
+        match member {
+            Member::Action => {
+                let Some(ns) = &self.config.action_namespace else {
+                    return Ok(());
+                };
+                if let Some(Value::String(name)) =
+                    obj.get_mut("action").and_then(|a| a.get_mut("name"))
+                {
+                    if !name.contains('.') {
+                        *name = format!("{ns}.{name}");
+                    }
+                }
+                Ok(())
+            }
+            Member::Subject | Member::Resource => {
+                let role = member.key();
+                match obj.get_mut(role) {
+                    Some(m) => entities::merge(&loaded.entities, role, m).map_err(Failure::bad),
+                    None => Ok(()),
+                }
+            }
+        }
     }
 
     /// [`State::decide`] with its options; the error carries a status.
@@ -369,18 +404,8 @@ impl State {
                 now.to_string()
             }
         };
-        if let Some(ns) = self
-            .config
-            .action_namespace
-            .as_ref()
-            .filter(|_| how.namespace)
-        {
-            if let Some(Value::String(name)) = obj.get_mut("action").and_then(|a| a.get_mut("name"))
-            {
-                if !name.contains('.') {
-                    *name = format!("{ns}.{name}");
-                }
-            }
+        if how.namespace {
+            self.prepare(loaded, obj, Member::Action)?;
         }
         // A held task: its facts come from the store, or the request is
         // denied before any rule runs.
@@ -388,10 +413,11 @@ impl State {
             (Some(store), Some(held)) => tasks::resolve(&**store, held, obj, &now)?,
             _ => (None, None),
         };
-        for role in ["subject", "resource"] {
-            if let Some(member) = obj.get_mut(role) {
-                entities::merge(&loaded.entities, role, member).map_err(Failure::bad)?;
-            }
+        if !how.merged[0] {
+            self.prepare(loaded, obj, Member::Subject)?;
+        }
+        if !how.merged[1] {
+            self.prepare(loaded, obj, Member::Resource)?;
         }
         let workload = match &loaded.identity {
             Some(v) => identity_step(v, &mut request, &now).map_err(Failure::bad)?,
@@ -495,9 +521,34 @@ pub(crate) struct How<'a> {
     pub explain: bool,
     /// Apply the action namespace to a bare action name.
     pub namespace: bool,
+    /// The subject and the resource already carry the entity data
+    /// ([`State::prepare`]).
+    pub merged: [bool; 2],
     /// Look up held tasks (through this per-request cache); `None` for
     /// decisions the server makes itself (approvals).
     pub held: Option<&'a mut tasks::Held>,
+}
+
+/// A member of a request that [`State::prepare`] prepares.
+#[derive(Copy, Clone, PartialEq, Eq)]
+pub(crate) enum Member {
+    /// `action`: the namespace.
+    Action,
+    /// `subject`: entity data.
+    Subject,
+    /// `resource`: entity data.
+    Resource,
+}
+
+impl Member {
+    /// The member's key in the request.
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Member::Action => "action",
+            Member::Subject => "subject",
+            Member::Resource => "resource",
+        }
+    }
 }
 
 /// A request the server refuses to decide: its status and message.

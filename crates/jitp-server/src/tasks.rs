@@ -623,6 +623,7 @@ fn may_approve(
         let how = How {
             explain: false,
             namespace: false,
+            merged: [false; 2],
             held: None,
         };
         match state.decide_with(&loaded, request, &now, how) {
