@@ -6,6 +6,12 @@
 
 mod cli;
 
+/// The command (the decision server above all) allocates and frees many
+/// small values per request: mimalloc does that in a fraction of the
+/// system allocator's time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     cli::main()
 }
