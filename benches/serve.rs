@@ -14,7 +14,17 @@
 //! decision to the signed decision log (`--log DIR --log-key KEY`, a
 //! temporary directory): throughput with the log off and on.
 //!
-//! `JITP_BENCH_SECS` sets the time per measurement (default 2).
+//! Then tasks (docs/tasks.md): the rotate_secrets task decided on
+//! `/v1/decide` with its facts asserted by the caller on a server without
+//! `--tasks`, and named by id on a server holding 1,000 and 100,000 active
+//! tasks, in SQLite and, when `JITP_BENCH_POSTGRES` names a PostgreSQL
+//! server (`postgres://postgres@127.0.0.1:5432/postgres`), PostgreSQL (in a
+//! fresh schema, dropped afterwards). Every measured answer must be an
+//! allow.
+//!
+//! `JITP_BENCH_SECS` sets the time per measurement (default 2). Arguments
+//! after `--` pick sections: `todo`, `log`, `identity`, `tasks`
+//! (`cargo bench --bench serve -- tasks`); none runs them all.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -159,26 +169,51 @@ struct Measured {
 }
 
 fn load(addr: SocketAddr, req: &[u8], conns: usize, secs: f64) -> Measured {
+    load_many(addr, std::slice::from_ref(&req.to_vec()), None, conns, secs)
+}
+
+/// Like [`load`], but each connection cycles through `reqs` (from its own
+/// offset), and when `expect` is given, an answer whose body lacks it counts
+/// as an error.
+fn load_many(
+    addr: SocketAddr,
+    reqs: &[Vec<u8>],
+    expect: Option<&[u8]>,
+    conns: usize,
+    secs: f64,
+) -> Measured {
     let stop = Arc::new(AtomicBool::new(false));
-    let req = Arc::new(req.to_vec());
+    let reqs = Arc::new(reqs.to_vec());
+    let expect = Arc::new(expect.map(<[u8]>::to_vec));
     let workers: Vec<_> = (0..conns)
-        .map(|_| {
+        .map(|w| {
             let stop = stop.clone();
-            let req = req.clone();
+            let reqs = reqs.clone();
+            let expect = expect.clone();
             std::thread::spawn(move || {
                 let mut s = TcpStream::connect(addr).expect("connect");
                 let _ = s.set_nodelay(true);
                 let mut buf = Vec::new();
                 let mut lat = Vec::with_capacity(100_000);
                 let mut errors = 0;
+                let mut next = w * reqs.len() / conns;
                 while !stop.load(Ordering::Relaxed) {
+                    let req = &reqs[next % reqs.len()];
+                    next += 1;
                     let t = Instant::now();
-                    if s.write_all(&req).is_err() || !read_response(&mut s, &mut buf) {
+                    if s.write_all(req).is_err() || !read_response(&mut s, &mut buf) {
                         errors += 1;
                         s = TcpStream::connect(addr).expect("reconnect");
                         continue;
                     }
-                    lat.push(t.elapsed().as_nanos() as u64);
+                    let elapsed = t.elapsed().as_nanos() as u64;
+                    if let Some(e) = expect.as_deref() {
+                        if !buf.windows(e.len()).any(|w| w == e) {
+                            errors += 1;
+                            continue;
+                        }
+                    }
+                    lat.push(elapsed);
                 }
                 (lat, errors)
             })
@@ -217,6 +252,26 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(2.0);
+    // `cargo bench --bench serve -- tasks` runs only the sections named.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let run = |section: &str| only.is_empty() || only.iter().any(|o| section.contains(o.as_str()));
+    if run("todo log") {
+        todo_and_log(secs);
+    }
+    if run("identity") {
+        identity(secs);
+    }
+    if run("tasks") {
+        tasks(secs);
+    }
+}
+
+/// The AuthZEN Todo example beside the empty handler, then with the
+/// decision log on.
+fn todo_and_log(secs: f64) {
     let (_guard, jitp) = start_jitp();
     let empty = start_empty();
     let one = format!(
@@ -314,7 +369,7 @@ fn main() {
         b.rps * 100.0
     );
     drop(logged_guard);
-    identity(secs);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The token_exchange example with `--issuers`: the same request without a
@@ -386,4 +441,249 @@ fn identity(secs: f64) {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The rotate_secrets example's task (one approval, ttl 15 minutes) decided
+/// on `/v1/decide`: with the task's facts asserted by the caller on a server
+/// without `--tasks` (request-only), and named by id on a server holding
+/// 1,000 and then 100,000 active tasks (store-backed), in SQLite and, when
+/// `JITP_BENCH_POSTGRES` names a server, PostgreSQL. The stores are seeded
+/// directly with `create_many`; every request names another seeded task.
+fn tasks(secs: f64) {
+    use jitp_store::{Principal, Task};
+    const POLICY: &str = "examples/rotate_secrets/policy.jitp";
+    const TTL_US: i64 = 15 * 60 * 1_000_000;
+    const SIZES: [usize; 2] = [1_000, 100_000];
+    // Distinct request bodies each connection cycles through.
+    const BODIES: usize = 8_192;
+
+    let dir = std::env::temp_dir().join(format!("jitp-bench-tasks-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let now = jitp_store::now_micros();
+    let bot = Principal {
+        ty: "ServiceAccount".into(),
+        id: "deploy-bot".into(),
+    };
+    let alice = Principal {
+        ty: "Approver".into(),
+        id: "alice".into(),
+    };
+    let seed_tasks = |n: usize| -> Vec<Task> {
+        (0..n)
+            .map(|_| {
+                let mut t = Task::new(
+                    jitp_store::new_id().expect("task id"),
+                    "rotate_prod_secrets".into(),
+                    bot.clone(),
+                    jitp_runtime::value::approver_key(&bot.id),
+                    "benchmark".into(),
+                    Some("CHG-1".into()),
+                    None,
+                    1,
+                    Some(TTL_US),
+                    now,
+                );
+                t.approve(&alice, &jitp_runtime::value::approver_key(&alice.id), now)
+                    .expect("approval");
+                assert_eq!(t.state, jitp_store::TaskState::Active);
+                t
+            })
+            .collect()
+    };
+    let started = jitp_store::rfc3339(now);
+    let head = r#"{"subject":{"type":"ServiceAccount","id":"deploy-bot","properties":{"team":"platform","env":"prod","roles":["deployer"]}},"action":{"name":"secrets.rotate"},"resource":{"type":"Secret","id":"db-password","properties":{"env":"prod","path":"/db","revoked":false}},"context":{"ticket":{"id":"CHG-1","status":"approved","window":{"start":"2000-01-01T00:00:00Z","end":"2100-01-01T00:00:00Z"}},"risk":10,"source_ip":"10.1.2.3"},"task":"#;
+    let held = |id: &str| request("/v1/decide", &format!(r#"{head}{{"id":"{id}"}}}}"#));
+    let asserted = |id: &str| {
+        request(
+            "/v1/decide",
+            &format!(
+                r#"{head}{{"name":"rotate_prod_secrets","id":"{id}","started_at":"{started}","approvals":[{{"by":"alice","at":"{started}"}}]}}}}"#
+            ),
+        )
+    };
+    // A fixed-seed pick of ids from the seeded set: no hot row.
+    let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut pick = |ids: &[String]| -> Vec<String> {
+        (0..BODIES)
+            .map(|_| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                ids[(rng % ids.len() as u64) as usize].clone()
+            })
+            .collect()
+    };
+
+    struct Row {
+        label: String,
+        one: Measured,
+        many: Measured,
+    }
+    let measure = |addr: SocketAddr, reqs: &[Vec<u8>], label: String| -> Row {
+        // The answer is a grant, not a deny that is cheaper to compute.
+        let answer = decide_once(addr, &reqs[0]);
+        assert_eq!(
+            answer.get("decision").and_then(|d| d.as_str()),
+            Some("allow"),
+            "{label}: the decision measured is not a grant: {answer}"
+        );
+        load_many(addr, reqs, Some(br#""allow""#), 4, 0.5);
+        let one = load_many(addr, reqs, Some(br#""allow""#), 1, secs);
+        let many = load_many(addr, reqs, Some(br#""allow""#), 16, secs);
+        assert_eq!(
+            one.errors + many.errors,
+            0,
+            "{label}: failed requests or denies"
+        );
+        Row { label, one, many }
+    };
+    let mut rows = Vec::new();
+
+    // Request-only: the caller asserts the task, no store.
+    {
+        let (_guard, addr) = start_jitp_with(&["--policy", POLICY]);
+        let ids: Vec<String> = (0..SIZES[0]).map(|i| format!("run-{i}")).collect();
+        let reqs: Vec<Vec<u8>> = pick(&ids).iter().map(|id| asserted(id)).collect();
+        rows.push(measure(
+            addr,
+            &reqs,
+            "request-only (no `--tasks`) | —".into(),
+        ));
+    }
+
+    // One create at a time, for comparison: a durable commit each.
+    {
+        let store = jitp_store::open(&format!("sqlite:{}", dir.join("single.db").display()))
+            .expect("open the store");
+        let tasks = seed_tasks(200);
+        let t = Instant::now();
+        for task in &tasks {
+            store.create(task).expect("create");
+        }
+        let each = t.elapsed().as_secs_f64() / tasks.len() as f64;
+        println!();
+        println!(
+            "SQLite `create`, one task at a time: {:.2} ms a task ({:.0} s for 100,000); `create_many` below",
+            each * 1e3,
+            each * 100_000.0
+        );
+    }
+
+    let mut stores = vec![(
+        "SQLite".to_string(),
+        format!("sqlite:{}", dir.join("tasks.db").display()),
+    )];
+    let pg = std::env::var("JITP_BENCH_POSTGRES").ok().map(|url| {
+        let schema = format!(
+            "jitp_bench_{}_{}",
+            std::process::id(),
+            jitp_store::new_id().expect("id").get(..8).unwrap_or("0")
+        );
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let spec = format!("{url}{sep}jitp_schema={schema}");
+        stores.push(("PostgreSQL".to_string(), spec));
+        DropSchema { url, schema }
+    });
+    if pg.is_none() {
+        println!("notice: JITP_BENCH_POSTGRES is unset; the PostgreSQL store is not measured");
+    }
+    for (name, spec) in &stores {
+        let store = jitp_store::open(spec).expect("open the store");
+        let mut ids: Vec<String> = Vec::new();
+        let mut guard = None;
+        for &size in &SIZES {
+            let more = seed_tasks(size - ids.len());
+            let t = Instant::now();
+            store.create_many(&more).expect("seed the store");
+            println!(
+                "{name}: seeded {} active tasks with `create_many` in {:.2} s",
+                thousands(more.len() as f64),
+                t.elapsed().as_secs_f64()
+            );
+            ids.extend(more.into_iter().map(|t| t.id));
+            // The server opens the store once its schema exists.
+            if guard.is_none() {
+                guard = Some(start_jitp_with(&["--policy", POLICY, "--tasks", spec]));
+            }
+            let addr = guard.as_ref().expect("server").1;
+            let reqs: Vec<Vec<u8>> = pick(&ids).iter().map(|id| held(id)).collect();
+            rows.push(measure(
+                addr,
+                &reqs,
+                format!("store-backed, {name} | {}", thousands(size as f64)),
+            ));
+        }
+    }
+    drop(pg);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    println!();
+    println!("rotate_secrets on `/v1/decide`, task facts from the request or the store:");
+    println!();
+    println!(
+        "| task facts | active tasks | 1 conn req/s | p50 | p99 | 16 conns req/s | p50 | p99 |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} µs | {} µs | {} | {} µs | {} µs |",
+            r.label,
+            thousands(r.one.rps),
+            thousands(r.one.p50_us),
+            thousands(r.one.p99_us),
+            thousands(r.many.rps),
+            thousands(r.many.p50_us),
+            thousands(r.many.p99_us)
+        );
+    }
+}
+
+/// Drops the bench's PostgreSQL schema, also when a measurement fails.
+struct DropSchema {
+    url: String,
+    schema: String,
+}
+
+impl Drop for DropSchema {
+    fn drop(&mut self) {
+        match postgres::Client::connect(&self.url, postgres::NoTls) {
+            Ok(mut c) => {
+                if let Err(e) = c.batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema)) {
+                    eprintln!("warning: cannot drop schema `{}`: {e}", self.schema);
+                }
+            }
+            Err(e) => eprintln!("warning: cannot drop schema `{}`: {e}", self.schema),
+        }
+    }
+}
+
+/// Sends one request on a fresh connection and returns the answer's JSON.
+fn decide_once(addr: SocketAddr, req: &[u8]) -> serde_json::Value {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let mut buf = Vec::new();
+    s.write_all(req).expect("send");
+    assert!(
+        read_response(&mut s, &mut buf),
+        "not a 200: {}",
+        String::from_utf8_lossy(&buf)
+    );
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head");
+    serde_json::from_slice(&buf[end + 4..]).expect("a JSON answer")
+}
+
+/// `n` rounded, with thousands separators: `12,345`.
+fn thousands(n: f64) -> String {
+    let digits = format!("{:.0}", n.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

@@ -199,6 +199,10 @@ pub type Transition<'a> = &'a mut dyn FnMut(&mut Task) -> Result<(), Refusal>;
 pub trait TaskStore: Send + Sync {
     /// Stores a new task (durably) before returning.
     fn create(&self, task: &Task) -> Result<(), StoreError>;
+    /// Stores many new tasks in one transaction (durably, all or none)
+    /// before returning: for seeding and imports, where a commit per task
+    /// would cost a sync each. Listing keeps their order.
+    fn create_many(&self, tasks: &[Task]) -> Result<(), StoreError>;
     /// The task with this id, if held.
     fn get(&self, id: &str) -> Result<Option<Task>, StoreError>;
     /// Applies `f` to the task atomically: the row is locked, `f` runs on

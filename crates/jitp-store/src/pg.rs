@@ -17,6 +17,9 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE jitp_tasks (
     );
     CREATE INDEX jitp_tasks_active ON jitp_tasks (active_until) WHERE active_until IS NOT NULL;"];
 
+/// Rows one statement of [`TaskStore::create_many`] inserts.
+const BULK_ROWS: usize = 1000;
+
 /// Connections each replica keeps.
 const POOL: usize = 4;
 
@@ -171,6 +174,33 @@ impl TaskStore for PgStore {
             )
             .map_err(err("storing a task"))?;
         Ok(())
+    }
+
+    fn create_many(&self, tasks: &[Task]) -> Result<(), StoreError> {
+        let mut c = self.client()?;
+        let mut tx = c.transaction().map_err(err("storing tasks"))?;
+        let st = tx
+            .prepare(
+                "INSERT INTO jitp_tasks (id, state, active_until, doc)
+                 SELECT id, state, active_until, doc
+                 FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[])
+                      WITH ORDINALITY AS t(id, state, active_until, doc, n)
+                 ORDER BY n",
+            )
+            .map_err(err("storing tasks"))?;
+        for chunk in tasks.chunks(BULK_ROWS) {
+            let ids: Vec<&str> = chunk.iter().map(|t| t.id.as_str()).collect();
+            let states: Vec<&str> = chunk.iter().map(|t| t.state.as_str()).collect();
+            let until: Vec<Option<i64>> = chunk.iter().map(Task::active_until).collect();
+            let docs = chunk
+                .iter()
+                .map(Task::to_doc)
+                .collect::<Result<Vec<String>, StoreError>>()?;
+            tx.execute(&st, &[&ids, &states, &until, &docs])
+                .map_err(err("storing tasks"))?;
+        }
+        // Rolled back when dropped on an error above: nothing is written.
+        tx.commit().map_err(err("storing tasks"))
     }
 
     fn get(&self, id: &str) -> Result<Option<Task>, StoreError> {

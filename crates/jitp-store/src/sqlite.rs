@@ -100,6 +100,31 @@ impl TaskStore for SqliteStore {
         Ok(())
     }
 
+    fn create_many(&self, tasks: &[Task]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err("storing tasks"))?;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO jitp_tasks (id, state, active_until, doc) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(err("storing tasks"))?;
+            for task in tasks {
+                st.execute(params![
+                    task.id,
+                    task.state.as_str(),
+                    task.active_until(),
+                    task.to_doc()?
+                ])
+                .map_err(err("storing tasks"))?;
+            }
+        }
+        // Dropped without a commit on an error above: nothing is written.
+        tx.commit().map_err(err("storing tasks"))
+    }
+
     fn get(&self, id: &str) -> Result<Option<Task>, StoreError> {
         let doc: Option<String> = self
             .conn()

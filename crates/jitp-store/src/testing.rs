@@ -46,6 +46,7 @@ pub fn suite(open: &dyn Fn() -> Box<dyn TaskStore>) {
     lifecycle(&*open());
     refusals(&*open());
     listing(&*open());
+    bulk(&*open());
     durable(open);
     races(&*open());
 }
@@ -153,6 +154,45 @@ pub fn listing(s: &dyn TaskStore) {
     assert_eq!(ids(t0), [active.id.clone(), forever.id.clone()]);
     assert_eq!(ids(t0 + 1_000), std::slice::from_ref(&forever.id));
     assert_eq!(s.list_active(t0, 1).unwrap().len(), 1);
+}
+
+/// `create_many` stores every task, listing keeps their order, and a batch
+/// holding an id already stored is refused whole.
+pub fn bulk(s: &dyn TaskStore) {
+    let t0 = 1_900_000_000_000_000;
+    let before: Vec<String> = s
+        .list_active(t0, 10_000)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    s.create_many(&[]).unwrap();
+    let tasks: Vec<Task> = (0..2_500)
+        .map(|i| sample(u32::from(i % 5 == 0), None, t0))
+        .collect();
+    s.create_many(&tasks).unwrap();
+    for t in [&tasks[0], &tasks[1_234], &tasks[2_499]] {
+        assert_eq!(s.get(&t.id).unwrap().as_ref(), Some(t));
+    }
+    let listed: Vec<String> = s
+        .list_active(t0, 10_000)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .filter(|id| !before.contains(id))
+        .collect();
+    let active: Vec<String> = tasks
+        .iter()
+        .filter(|t| t.state == TaskState::Active)
+        .map(|t| t.id.clone())
+        .collect();
+    assert_eq!(listed.len(), 2_000);
+    assert_eq!(listed, active);
+    // One new task and one already stored: neither is written.
+    let fresh = sample(0, None, t0);
+    let again = [fresh.clone(), tasks[7].clone()];
+    assert!(s.create_many(&again).is_err());
+    assert_eq!(s.get(&fresh.id).unwrap(), None);
 }
 
 /// What was acknowledged is there after reopening.
