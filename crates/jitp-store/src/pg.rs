@@ -1,7 +1,7 @@
 //! The shared store: PostgreSQL, for several replicas.
 
 use crate::{StoreError, Task, TaskStore, Transition, UpdateError};
-use postgres::{Client, NoTls};
+use postgres::{Client, NoTls, Statement};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -26,10 +26,36 @@ const POOL: usize = 4;
 /// Tasks in PostgreSQL. Every replica that opens the same database (and
 /// schema) sees every transition as soon as it is committed.
 pub struct PgStore {
-    pool: Vec<Mutex<Client>>,
+    pool: Vec<Mutex<Conn>>,
     next: AtomicUsize,
     url: String,
     schema: Option<String>,
+}
+
+/// One connection and the statement every decision on a held task runs,
+/// prepared on it once (an unprepared query costs a second round trip).
+struct Conn {
+    client: Client,
+    get: Option<Statement>,
+}
+
+impl Conn {
+    fn new(client: Client) -> Conn {
+        Conn { client, get: None }
+    }
+}
+
+impl std::ops::Deref for Conn {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
 }
 
 fn err(what: &str) -> impl Fn(postgres::Error) -> StoreError + '_ {
@@ -77,7 +103,7 @@ impl PgStore {
         let (url, schema) = split_schema(url)?;
         let mut pool = Vec::with_capacity(POOL);
         for _ in 0..POOL {
-            pool.push(Mutex::new(connect(&url, schema.as_deref())?));
+            pool.push(Mutex::new(Conn::new(connect(&url, schema.as_deref())?)));
         }
         let store = PgStore {
             pool,
@@ -117,7 +143,7 @@ impl PgStore {
         tx.commit().map_err(err("migrating"))
     }
 
-    fn client(&self) -> Result<std::sync::MutexGuard<'_, Client>, StoreError> {
+    fn client(&self) -> Result<std::sync::MutexGuard<'_, Conn>, StoreError> {
         // A free connection if there is one, else wait for the next in turn.
         let mut guard = None;
         for c in &self.pool {
@@ -138,7 +164,7 @@ impl PgStore {
             }
         };
         if g.is_closed() {
-            *g = connect(&self.url, self.schema.as_deref())?;
+            *g = Conn::new(connect(&self.url, self.schema.as_deref())?);
         }
         Ok(g)
     }
@@ -204,10 +230,23 @@ impl TaskStore for PgStore {
     }
 
     fn get(&self, id: &str) -> Result<Option<Task>, StoreError> {
-        let row = self
-            .client()?
-            .query_opt("SELECT doc FROM jitp_tasks WHERE id = $1", &[&id])
+        let mut c = self.client()?;
+        let st = match &c.get {
+            Some(st) => st.clone(),
+            None => {
+                let st = c
+                    .client
+                    .prepare("SELECT doc FROM jitp_tasks WHERE id = $1")
+                    .map_err(err("reading a task"))?;
+                c.get = Some(st.clone());
+                st
+            }
+        };
+        let row = c
+            .client
+            .query_opt(&st, &[&id])
             .map_err(err("reading a task"))?;
+        drop(c);
         match row {
             None => Ok(None),
             Some(r) => {

@@ -126,13 +126,14 @@ impl TaskStore for SqliteStore {
     }
 
     fn get(&self, id: &str) -> Result<Option<Task>, StoreError> {
-        let doc: Option<String> = self
-            .conn()
-            .query_row("SELECT doc FROM jitp_tasks WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()
+        // Every decision on a held task reads one: the statement is
+        // prepared once per connection.
+        let conn = self.conn();
+        let doc: Option<String> = conn
+            .prepare_cached("SELECT doc FROM jitp_tasks WHERE id = ?1")
+            .and_then(|mut st| st.query_row([id], |r| r.get(0)).optional())
             .map_err(err("reading a task"))?;
+        drop(conn);
         doc.as_deref().map(Task::from_doc).transpose()
     }
 
