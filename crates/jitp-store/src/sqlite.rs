@@ -1,7 +1,7 @@
 //! The embedded store: one SQLite file (WAL, `synchronous=FULL`).
 
 use crate::{StoreError, Task, TaskStore, Transition, UpdateError};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -19,8 +19,18 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE jitp_tasks (
 /// (transitions take the write lock with `BEGIN IMMEDIATE`), but several
 /// replicas on several hosts need [`crate::PgStore`].
 pub struct SqliteStore {
+    /// The connection every write (and a read when every reader is busy)
+    /// goes through.
     conn: Mutex<Connection>,
+    /// Read-only connections for [`TaskStore::get`], which every decision
+    /// on a held task makes: under WAL they read beside the writer and
+    /// each other, and each read sees every transition committed before it
+    /// began.
+    readers: Vec<Mutex<Connection>>,
 }
+
+/// Read-only connections a store keeps beside its writer.
+const READERS: usize = 2;
 
 fn err(what: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
     move |e| StoreError(format!("the task store: {what}: {e}"))
@@ -71,9 +81,31 @@ impl SqliteStore {
             .map_err(err("migrating"))?;
         }
         tx.commit().map_err(err("migrating"))?;
+        let mut readers = Vec::with_capacity(READERS);
+        if path.as_os_str() != ":memory:" {
+            for _ in 0..READERS {
+                let r = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(err("opening a reader"))?;
+                r.busy_timeout(std::time::Duration::from_secs(10))
+                    .map_err(err("setting the busy timeout"))?;
+                readers.push(Mutex::new(r));
+            }
+        }
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            readers,
         })
+    }
+
+    /// A free reader, or the writer when every reader is busy.
+    fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.readers
+            .iter()
+            .find_map(|r| r.try_lock().ok())
+            .unwrap_or_else(|| self.conn())
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -128,7 +160,7 @@ impl TaskStore for SqliteStore {
     fn get(&self, id: &str) -> Result<Option<Task>, StoreError> {
         // Every decision on a held task reads one: the statement is
         // prepared once per connection.
-        let conn = self.conn();
+        let conn = self.reader();
         let doc: Option<String> = conn
             .prepare_cached("SELECT doc FROM jitp_tasks WHERE id = ?1")
             .and_then(|mut st| st.query_row([id], |r| r.get(0)).optional())
