@@ -416,6 +416,30 @@ fn evaluations_items_replace_the_defaults_whole() {
         &json!({"subject": {"type": "user", "id": RICK}, "action": {"name": "can_read_todos"}, "resource": {"type": "todo", "id": "1"}}).to_string(),
     );
     assert_eq!(v["evaluations"][0]["decision"], true);
+    // Entity data is merged into the defaults once, when the first item
+    // uses them: a default subject claiming a held attribute is refused
+    // naming that item, and not at all when every item replaces it.
+    let claiming = json!({"type": "user", "id": JERRY, "properties": {"roles": ["admin"]}});
+    let (status, v) = s.post(
+        "/access/v1/evaluations",
+        &json!({"subject": claiming, "action": {"name": "can_read_todos"}, "resource": {"type": "todo", "id": "1"},
+                "evaluations": [{"subject": {"type": "user", "id": RICK}}, {}]})
+        .to_string(),
+    );
+    assert_eq!(status, 400, "{v}");
+    let message = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("`evaluations[1]`") && message.contains("cannot be set by the request"),
+        "{v}"
+    );
+    let (status, v) = s.post(
+        "/access/v1/evaluations",
+        &json!({"subject": claiming, "action": {"name": "can_read_todos"}, "resource": {"type": "todo", "id": "1"},
+                "evaluations": [{"subject": {"type": "user", "id": RICK}}]})
+        .to_string(),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["evaluations"][0]["decision"], true);
 }
 
 #[test]

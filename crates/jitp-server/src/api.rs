@@ -357,15 +357,15 @@ fn evaluations(state: &State, body: Value) -> Answer {
         };
         // The defaults' members the item does not replace are prepared
         // (namespace, entity data) once for the whole batch.
-        for (k, member) in [Member::Action, Member::Subject, Member::Resource]
+        for (member, done) in [Member::Action, Member::Subject, Member::Resource]
             .into_iter()
-            .enumerate()
+            .zip(prepared.iter_mut())
         {
-            if !item.contains_key(member.key()) && !prepared[k] {
+            if !item.contains_key(member.key()) && !*done {
                 if let Err(e) = state.prepare(&loaded, &mut top, member) {
                     return error(e.status, format!("`evaluations[{i}]`: {}", e.message));
                 }
-                prepared[k] = true;
+                *done = true;
             }
         }
         let how = crate::How {
