@@ -68,7 +68,8 @@ pub struct Args {
     #[arg(long, value_name = "KEY")]
     log_key: Option<PathBuf>,
     /// Request fields logged as `"[redacted]"`, comma-separated dotted
-    /// paths (`context.secret,subject.properties.email`).
+    /// paths (`context.secret,subject.properties.email`); an array on the
+    /// way stands for each of its elements (`task.approvals.by`).
     #[arg(long, value_name = "PATHS", value_delimiter = ',')]
     log_redact: Vec<String>,
     /// Rotate a log file before it would grow past this many bytes.

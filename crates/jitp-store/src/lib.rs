@@ -75,8 +75,9 @@ impl TaskState {
 pub struct Approval {
     /// The approver.
     pub by: Principal,
-    /// The approver's comparison key (`type` and folded identity): one
-    /// key counts once.
+    /// The approver's comparison key (the runtime's `approver_key`: the
+    /// canonical id, case-folded; the type is not part of it, as when the
+    /// runtime counts `task.approvals`): one key counts once.
     pub key: String,
     /// When (µs since the epoch).
     pub at: i64,
