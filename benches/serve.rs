@@ -465,10 +465,10 @@ fn tasks(secs: f64) {
         ty: "ServiceAccount".into(),
         id: "deploy-bot".into(),
     };
-    let alice = Principal {
+    let approvers = ["alice", "carol"].map(|id| Principal {
         ty: "Approver".into(),
-        id: "alice".into(),
-    };
+        id: id.into(),
+    });
     let seed_tasks = |n: usize| -> Vec<Task> {
         (0..n)
             .map(|_| {
@@ -480,12 +480,14 @@ fn tasks(secs: f64) {
                     "benchmark".into(),
                     Some("CHG-1".into()),
                     None,
-                    1,
+                    2,
                     Some(TTL_US),
                     now,
                 );
-                t.approve(&alice, &jitp_runtime::value::approver_key(&alice.id), now)
-                    .expect("approval");
+                for a in &approvers {
+                    t.approve(a, &jitp_runtime::value::approver_key(&a.id), now)
+                        .expect("approval");
+                }
                 assert_eq!(t.state, jitp_store::TaskState::Active);
                 t
             })
@@ -498,7 +500,7 @@ fn tasks(secs: f64) {
         request(
             "/v1/decide",
             &format!(
-                r#"{head}{{"name":"rotate_prod_secrets","id":"{id}","started_at":"{started}","approvals":[{{"by":"alice","at":"{started}"}}]}}}}"#
+                r#"{head}{{"name":"rotate_prod_secrets","id":"{id}","started_at":"{started}","approvals":[{{"by":"alice","at":"{started}"}},{{"by":"carol","at":"{started}"}}]}}}}"#
             ),
         )
     };

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Secret rotation end to end, with the task held by the decision service:
-# the deploy bot's rotation is requested, a platform approver approves it
+# the deploy bot's rotation is requested, two platform approvers approve it
 # (the bot cannot, nor an approver from another team), the rotation is
 # granted, the task is ended, and the next rotation is denied
 # `task_ended`. Needs `jitp` on PATH and curl; leaves nothing behind.
@@ -21,13 +21,15 @@ trap cleanup EXIT
 cat >"$work/tokens" <<'EOF'
 bot-token ServiceAccount deploy-bot
 alice-token Approver alice
+carol-token Approver carol
 eve-token Approver eve
 vault-token
 EOF
 cat >"$work/entities.json" <<'EOF'
 {
   "ServiceAccount": {"deploy-bot": {"team": "platform", "env": "prod", "roles": ["deployer"]}},
-  "Approver": {"alice": {"team": "platform"}, "eve": {"team": "payments"}},
+  "Approver": {"alice": {"team": "platform"}, "carol": {"team": "platform"},
+               "eve": {"team": "payments"}},
   "Secret": {"db-password": {"env": "prod", "path": "/db", "revoked": false}}
 }
 EOF
@@ -68,8 +70,10 @@ for token in bot-token eve-token; do
   fi
 done
 
-echo "== a platform approver approves it"
+echo "== two platform approvers approve it; the second approval starts it"
 JITP_TOKEN=alice-token jitp task approve "$id" --context "$change" |
+  grep '"state": "requested"'
+JITP_TOKEN=carol-token jitp task approve "$id" --context "$change" |
   grep '"state": "active"'
 
 rotate() {
