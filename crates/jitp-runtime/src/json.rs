@@ -87,17 +87,20 @@ impl<'a> J<'a> {
                 None => J::OtherNumber(Cow::Owned(n.to_string())),
             },
             serde_json::Value::String(s) => J::Str(Cow::Borrowed(s)),
-            serde_json::Value::Array(items) => J::Arr(
-                items
-                    .iter()
-                    .map(|i| J::from_value(i, limit - 1))
-                    .collect::<Option<_>>()?,
-            ),
-            serde_json::Value::Object(m) => J::Obj(
-                m.iter()
-                    .map(|(k, v)| Some((Cow::Borrowed(k.as_str()), J::from_value(v, limit - 1)?)))
-                    .collect::<Option<_>>()?,
-            ),
+            serde_json::Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for i in items {
+                    out.push(J::from_value(i, limit - 1)?);
+                }
+                J::Arr(out)
+            }
+            serde_json::Value::Object(m) => {
+                let mut out = Vec::with_capacity(m.len());
+                for (k, v) in m {
+                    out.push((Cow::Borrowed(k.as_str()), J::from_value(v, limit - 1)?));
+                }
+                J::Obj(out)
+            }
         })
     }
 }
@@ -452,23 +455,30 @@ impl<'de> Visitor<'de> for Unique<'_> {
         }
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<serde_json::Value, A::Error> {
+        use serde_json::map::Entry;
         let mut out = serde_json::Map::new();
         while let Some(k) = map.next_key::<String>()? {
-            if out.contains_key(&k) {
-                let place = match self.at {
-                    At::Root => self.root.to_string(),
-                    at => format!("`{at}`"),
-                };
-                return Err(serde::de::Error::custom(format!(
-                    "duplicate key `{k}` in {place}"
-                )));
+            // One search per key: the slot is taken before the value is read.
+            match out.entry(k) {
+                Entry::Occupied(o) => {
+                    let place = match self.at {
+                        At::Root => self.root.to_string(),
+                        at => format!("`{at}`"),
+                    };
+                    return Err(serde::de::Error::custom(format!(
+                        "duplicate key `{}` in {place}",
+                        o.key()
+                    )));
+                }
+                Entry::Vacant(slot) => {
+                    let at = At::Key(self.at, slot.key());
+                    let v = map.next_value_seed(Unique {
+                        at: &at,
+                        root: self.root,
+                    })?;
+                    slot.insert(v);
+                }
             }
-            let at = At::Key(self.at, &k);
-            let v = map.next_value_seed(Unique {
-                at: &at,
-                root: self.root,
-            })?;
-            out.insert(k, v);
         }
         Ok(serde_json::Value::Object(out))
     }

@@ -168,12 +168,16 @@ pub fn merge(entities: &Entities, role: &str, member: &mut Value) -> Result<(), 
         return Ok(());
     };
     for (k, v) in held {
-        if props.contains_key(k) {
-            return Err(format!(
-                "`{role}.properties.{k}` is defined by the server's entity data and cannot be set by the request"
-            ));
+        match props.entry(k.as_str()) {
+            serde_json::map::Entry::Occupied(_) => {
+                return Err(format!(
+                    "`{role}.properties.{k}` is defined by the server's entity data and cannot be set by the request"
+                ))
+            }
+            serde_json::map::Entry::Vacant(slot) => {
+                slot.insert(v.clone());
+            }
         }
-        props.insert(k.clone(), v.clone());
     }
     Ok(())
 }
