@@ -12,7 +12,7 @@
 
 use crate::bundle::{Bundle, FieldLayout, TypeDesc, MAX_SLOTS};
 use crate::error::{RequestError, RequestErrorKind as K};
-use crate::json::{check_shape, fill_number_text, Shape, J as Json};
+use crate::json::{check_shape, fill_number_text, At, Shape, J as Json};
 use crate::val::{Arena, SetRef, Val};
 use crate::value::{
     approver_key, canonical_identity, parse_ip, Cidr, Clip, Decimal, Duration, Time,
@@ -60,9 +60,11 @@ fn kind_of(v: Option<&Json<'_>>, expected: &'static str) -> K {
 }
 
 /// `; did you mean `x`?` when one of `candidates` is within a small edit
-/// distance of the unknown field `name` (names over 64 characters are not
-/// compared: the cost stays bounded whatever the request holds).
-fn suggestion<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+/// distance of the unknown name `name`, else empty (names over 64
+/// characters are not compared: the cost stays bounded whatever the
+/// request holds). The decision service suggests task and type names with
+/// it too.
+pub fn suggestion<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
     const LONGEST: usize = 64;
     let name: Vec<char> = name.chars().collect();
     if name.is_empty() || name.len() > LONGEST {
@@ -181,25 +183,6 @@ fn sort_dedup_tail(arena: &mut Vec<Val>, start: usize) {
         }
     }
     arena.truncate(start + kept);
-}
-
-/// Where a value sits in the request, for error messages. Built on the
-/// stack and only formatted when something is wrong.
-#[derive(Copy, Clone)]
-enum At<'a> {
-    Root(&'a str),
-    Key(&'a At<'a>, &'a str),
-    Index(&'a At<'a>, usize),
-}
-
-impl std::fmt::Display for At<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            At::Root(s) => f.write_str(s),
-            At::Key(parent, k) => write!(f, "{parent}.{k}"),
-            At::Index(parent, i) => write!(f, "{parent}[{i}]"),
-        }
-    }
 }
 
 /// Up to this many request-only strings are deduplicated by a scan, which

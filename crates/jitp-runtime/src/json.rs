@@ -373,7 +373,7 @@ pub fn parse_unique(text: &str, root: &str) -> Result<serde_json::Value, serde_j
     use serde::de::DeserializeSeed as _;
     let mut de = serde_json::Deserializer::from_str(text);
     let value = Unique {
-        at: &At::Root,
+        at: &At::Root(""),
         root,
     }
     .deserialize(&mut de)?;
@@ -381,11 +381,13 @@ pub fn parse_unique(text: &str, root: &str) -> Result<serde_json::Value, serde_j
     Ok(value)
 }
 
-/// Where a value is in the document, as a chain of borrowed segments on
-/// the reader's stack: nothing is allocated unless an error names it.
-#[derive(Clone, Copy)]
-enum At<'p> {
-    Root,
+/// Where a value sits in a document, for error messages: a chain of
+/// borrowed segments built on the reader's stack, formatted only when
+/// something is wrong. `Root` names the top (`context`, or empty for a
+/// whole document, whose keys then print without a leading dot).
+#[derive(Copy, Clone)]
+pub(crate) enum At<'p> {
+    Root(&'p str),
     Key(&'p At<'p>, &'p str),
     Index(&'p At<'p>, usize),
 }
@@ -393,8 +395,8 @@ enum At<'p> {
 impl fmt::Display for At<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            At::Root => Ok(()),
-            At::Key(At::Root, k) => f.write_str(k),
+            At::Root(s) => f.write_str(s),
+            At::Key(At::Root(""), k) => f.write_str(k),
             At::Key(parent, k) => write!(f, "{parent}.{k}"),
             At::Index(parent, i) => write!(f, "{parent}[{i}]"),
         }
@@ -462,7 +464,7 @@ impl<'de> Visitor<'de> for Unique<'_> {
             match out.entry(k) {
                 Entry::Occupied(o) => {
                     let place = match self.at {
-                        At::Root => self.root.to_string(),
+                        At::Root(_) => self.root.to_string(),
                         at => format!("`{at}`"),
                     };
                     return Err(serde::de::Error::custom(format!(

@@ -109,7 +109,7 @@ pub mod signature;
 mod val;
 pub mod value;
 
-pub use bind::{BoundRequest, MAX_REQUEST_BYTES, MAX_REQUEST_DEPTH};
+pub use bind::{suggestion, BoundRequest, MAX_REQUEST_BYTES, MAX_REQUEST_DEPTH};
 pub use bundle::{Bundle, GrantingAction, SrcSpan, TaskInfo, MAX_BUNDLE_BYTES};
 pub use decision::{DecisionRecord, Effect, Obligation, Reason};
 pub use error::{BundleError, BundleErrorKind, Error, RequestError, RequestErrorKind};

@@ -259,35 +259,9 @@ fn serialized(status: u16, v: &impl serde::Serialize) -> Answer {
     }
 }
 
-/// Decides one request, reading held tasks through `held`.
-fn decide_one(
-    state: &State,
-    loaded: &Loaded,
-    body: Value,
-    now: &str,
-    explain: bool,
-    held: &mut tasks::Held,
-) -> Result<Decided, crate::Failure> {
-    let how = crate::How {
-        explain,
-        namespace: true,
-        merged: [false; 2],
-        held: Some(held),
-    };
-    state.decide_with(loaded, body, now, how)
-}
-
 fn evaluation(state: &State, body: Value) -> Answer {
     let loaded = state.current();
-    let mut held = tasks::Held::default();
-    match decide_one(
-        state,
-        &loaded,
-        body,
-        &crate::now_rfc3339(),
-        false,
-        &mut held,
-    ) {
+    match state.decide_one(&loaded, body, &crate::now_rfc3339(), false) {
         Ok(d) => with_revision(serialized(200, &authzen_answer(&d)), &loaded),
         Err(e) => error(e.status, e.message),
     }
@@ -409,15 +383,7 @@ fn evaluations(state: &State, body: Value) -> Answer {
 
 fn decide(state: &State, body: Value, explain: bool) -> Answer {
     let loaded = state.current();
-    let mut held = tasks::Held::default();
-    match decide_one(
-        state,
-        &loaded,
-        body,
-        &crate::now_rfc3339(),
-        explain,
-        &mut held,
-    ) {
+    match state.decide_one(&loaded, body, &crate::now_rfc3339(), explain) {
         Ok(d) => {
             let mut doc = d.record.to_json();
             if let Value::Object(o) = &mut doc {

@@ -17,7 +17,6 @@ pub struct Entities {
     /// Attributes by type, then id: looked up by `&str`, without copying
     /// the request's type and id.
     by_type: HashMap<String, HashMap<String, Map<String, Value>>>,
-    count: usize,
 }
 
 impl Entities {
@@ -28,12 +27,13 @@ impl Entities {
 
     /// How many entities the data holds.
     pub fn len(&self) -> usize {
-        self.count
+        self.by_type.values().map(HashMap::len).sum()
     }
 
     /// Whether the data holds no entity.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        // A type is only indexed with at least one entity.
+        self.by_type.is_empty()
     }
 
     /// The attributes held for entity `id` of type `ty`.
@@ -67,7 +67,6 @@ impl Entities {
             .as_object()
             .ok_or("the entity data must be a JSON object of entity types")?;
         let mut by_type: HashMap<String, HashMap<String, Map<String, Value>>> = HashMap::new();
-        let mut count = 0;
         for (ty, ids) in types {
             let ids = ids
                 .as_object()
@@ -82,10 +81,9 @@ impl Entities {
                     .entry(ty.clone())
                     .or_default()
                     .insert(id.clone(), attrs.clone());
-                count += 1;
             }
         }
-        Ok(Entities { by_type, count })
+        Ok(Entities { by_type })
     }
 }
 

@@ -333,6 +333,19 @@ impl State {
         now: &str,
         explain: bool,
     ) -> Result<Decided, String> {
+        self.decide_one(loaded, request, now, explain)
+            .map_err(|f| f.message)
+    }
+
+    /// [`State::decide`] with the error's status: one request on its own,
+    /// every member prepared, held tasks read from the store.
+    pub(crate) fn decide_one(
+        &self,
+        loaded: &Loaded,
+        request: Value,
+        now: &str,
+        explain: bool,
+    ) -> Result<Decided, Failure> {
         let mut held = tasks::Held::default();
         let how = How {
             explain,
@@ -341,7 +354,6 @@ impl State {
             held: Some(&mut held),
         };
         self.decide_with(loaded, request, now, how)
-            .map_err(|f| f.message)
     }
 
     /// Prepares one member of a request for binding: the action namespace

@@ -357,45 +357,6 @@ fn text(obj: &Map<String, Value>, key: &str, required: bool) -> Result<Option<St
     }
 }
 
-/// `; did you mean `x`?` for a name within a small edit distance.
-fn suggestion<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
-    let name: Vec<char> = name.chars().collect();
-    if name.is_empty() || name.len() > 64 {
-        return String::new();
-    }
-    let allowed = (name.len() / 3).max(1);
-    let mut best: Option<(usize, &str)> = None;
-    for c in candidates {
-        let other: Vec<char> = c.chars().collect();
-        if other.len() > 64 || other.len().abs_diff(name.len()) > allowed {
-            continue;
-        }
-        let mut row: Vec<usize> = (0..=other.len()).collect();
-        for (i, ca) in name.iter().enumerate() {
-            let mut diagonal = i;
-            let mut left = i + 1;
-            for (j, cb) in other.iter().enumerate() {
-                let up = row.get(j + 1).copied().unwrap_or(usize::MAX);
-                let here = if ca == cb {
-                    diagonal
-                } else {
-                    diagonal.min(up).min(left).saturating_add(1)
-                };
-                diagonal = up;
-                if let Some(cell) = row.get_mut(j + 1) {
-                    *cell = here;
-                }
-                left = here;
-            }
-        }
-        let d = row.last().copied().unwrap_or(usize::MAX);
-        if d <= allowed && best.is_none_or(|(b, _)| d < b) {
-            best = Some((d, c));
-        }
-    }
-    best.map_or(String::new(), |(_, c)| format!("; did you mean `{c}`?"))
-}
-
 /// `POST /v1/tasks`: requests a task.
 pub(crate) fn request(state: &State, caller: Option<&Principal>, body: &Value) -> Answer {
     let Some(store) = state.store() else {
@@ -420,7 +381,7 @@ pub(crate) fn request(state: &State, caller: Option<&Principal>, body: &Value) -
             400,
             format!(
                 "unknown task `{name}` in `name`{}",
-                suggestion(&name, names.iter().copied())
+                jitp_runtime::suggestion(&name, names.iter().copied())
             ),
         );
     };
@@ -453,7 +414,7 @@ pub(crate) fn request(state: &State, caller: Option<&Principal>, body: &Value) -
             400,
             format!(
                 "unknown entity type `{ty}` in `principal.type`{}",
-                suggestion(ty, declared.iter().copied())
+                jitp_runtime::suggestion(ty, declared.iter().copied())
             ),
         );
     }
