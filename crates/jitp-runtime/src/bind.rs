@@ -12,7 +12,7 @@
 
 use crate::bundle::{Bundle, FieldLayout, TypeDesc, MAX_SLOTS};
 use crate::error::{RequestError, RequestErrorKind as K};
-use crate::json::{check_shape, fill_number_text, At, Shape, J as Json};
+use crate::json::{within_depth, At, Json, JsonObject};
 use crate::val::{Arena, SetRef, Val};
 use crate::value::{
     approver_key, canonical_identity, parse_ip, Cidr, Clip, Decimal, Duration, Time,
@@ -214,19 +214,20 @@ impl Bundle {
                 format!("the request is larger than {MAX_REQUEST_BYTES} bytes"),
             );
         }
-        let mut json: Json<'_> = serde_json::from_str(text).map_err(|e| {
-            RequestError::new(
-                K::Syntax {
-                    line: e.line(),
-                    col: e.column(),
-                },
-                "",
-                format!("the request is not valid JSON: {e}"),
-            )
-        })?;
-        self.check_tree(&json)?;
-        fill_number_text(&mut json, text);
+        let json = Json::parse(text, MAX_REQUEST_DEPTH)?;
         self.bind_tree(&json)
+    }
+
+    /// Binds a request parsed with [`Json::parse`] (and perhaps edited
+    /// since). Nesting deeper than [`MAX_REQUEST_DEPTH`] is refused, as
+    /// [`Bundle::bind_str`] refuses it.
+    pub fn bind_json(&self, json: &Json<'_>) -> Result<BoundRequest, RequestError> {
+        // An object holds no repeated key (parsing refused them, and
+        // `JsonObject::insert` replaces): only the depth is left to check.
+        if !within_depth(json, MAX_REQUEST_DEPTH) {
+            return Err(too_deep());
+        }
+        self.bind_tree(json)
     }
 
     /// Binds a parsed request.
@@ -236,9 +237,10 @@ impl Bundle {
     /// `{"risk": 99, "risk": 10}` the way [`Bundle::bind_str`] does. A
     /// caller that parses request JSON itself owns that check (a proxy and
     /// jitp reading different `risk`s decide different requests); pass the
-    /// text to `bind_str` to have jitp make it. Nesting deeper than
-    /// [`MAX_REQUEST_DEPTH`] is refused before anything else reads the
-    /// value, however deep it is.
+    /// text to `bind_str` to have jitp make it, or parse it with
+    /// [`Json::parse`] and bind it with [`Bundle::bind_json`]. Nesting
+    /// deeper than [`MAX_REQUEST_DEPTH`] is refused before anything else
+    /// reads the value, however deep it is.
     ///
     /// A `serde_json::Value` keeps a number with a fraction as a binary
     /// floating-point value, so a `Decimal` given as a JSON number is read
@@ -249,35 +251,14 @@ impl Bundle {
     /// exact.
     pub fn bind(&self, json: &serde_json::Value) -> Result<BoundRequest, RequestError> {
         // A `Value` holds no repeated key, and the conversion bounds the
-        // depth: nothing is left for `check_tree` to find.
+        // depth: nothing is left to check.
         let Some(json) = Json::from_value(json, MAX_REQUEST_DEPTH) else {
             return Err(too_deep());
         };
         self.bind_tree(&json)
     }
 
-    /// Refuses a tree nested too deep or repeating a key.
-    fn check_tree(&self, json: &Json<'_>) -> Result<(), RequestError> {
-        match check_shape(json, MAX_REQUEST_DEPTH) {
-            Ok(()) => Ok(()),
-            Err(Shape::TooDeep) => Err(too_deep()),
-            Err(Shape::DuplicateKey { key, at }) => {
-                let key = Clip(&key).to_string();
-                let (path, place) = if at.is_empty() {
-                    (key.clone(), "the request".to_string())
-                } else {
-                    (format!("{at}.{key}"), format!("`{at}`"))
-                };
-                fail(
-                    K::DuplicateKey,
-                    path,
-                    format!("duplicate key `{key}` in {place}"),
-                )
-            }
-        }
-    }
-
-    /// Binds a tree [`Bundle::check_tree`] accepted.
+    /// Binds a tree whose shape is checked (no repeated key, bounded depth).
     fn bind_tree(&self, json: &Json<'_>) -> Result<BoundRequest, RequestError> {
         let mut b = Binder {
             bundle: self,
@@ -369,6 +350,7 @@ impl Binder<'_> {
             })?;
         if let Some((k, _)) = action_obj
             .as_object()
+            .map(JsonObject::entries)
             .unwrap_or(&[])
             .iter()
             .find(|(k, _)| k != "name")
@@ -419,7 +401,7 @@ impl Binder<'_> {
         let sp = bundle.img.schema.special.clone();
         self.set(sp.action, Val::Str(meta.name))?;
 
-        let empty = Json::Obj(Vec::new());
+        let empty = Json::Obj(JsonObject::new());
         let (ctx_rec, ctx_base) = bundle.img.schema.context;
         let ctx = json
             .get("context")
@@ -467,7 +449,7 @@ impl Binder<'_> {
             .find(|(tk, _, _)| *tk == task);
         match (entry, given) {
             (Some(&(_, rec, base)), given) => {
-                let empty = Json::Obj(Vec::new());
+                let empty = Json::Obj(JsonObject::new());
                 self.record(rec, given.unwrap_or(&empty), base, &At::Root("task.params"))
             }
             (None, None) => Ok(()),
@@ -658,6 +640,7 @@ impl Binder<'_> {
         })?;
         if let Some((k, _)) = obj
             .as_object()
+            .map(JsonObject::entries)
             .unwrap_or(&[])
             .iter()
             .find(|(k, _)| !["type", "id", "properties"].contains(&k.as_ref()))
@@ -687,7 +670,7 @@ impl Binder<'_> {
             )
         })?;
         let id = identity(id, || format!("{role}.id"))?;
-        let empty = Json::Obj(Vec::new());
+        let empty = Json::Obj(JsonObject::new());
         let props = match obj.get("properties") {
             None | Some(Json::Null) => &empty,
             Some(p @ Json::Obj(_)) => p,
@@ -712,7 +695,7 @@ impl Binder<'_> {
         } else {
             &layout.as_resource
         };
-        for (k, _) in props.as_object().unwrap_or(&[]) {
+        for (k, _) in props.as_object().map(JsonObject::entries).unwrap_or(&[]) {
             let known = fields.iter().skip(1).any(|f| bundle.string(f.name) == k);
             if !known {
                 let k = Clip(k);
@@ -890,9 +873,11 @@ impl Binder<'_> {
                     Json::Int(i) => Decimal::from_int(*i).ok_or_else(|| {
                         invalid(&i.to_string(), crate::value::DecimalError::OutOfRange)
                     })?,
-                    Json::OtherNumber(text) | Json::Str(text) => {
+                    Json::Number(n) => {
+                        let text = n.as_str();
                         Decimal::parse(text).map_err(|e| invalid(text, e))?
                     }
+                    Json::Str(text) => Decimal::parse(text).map_err(|e| invalid(text, e))?,
                     _ => return Err(want("a decimal: a number or a string such as \"12.50\"")),
                 };
                 Val::Dec(d.0)

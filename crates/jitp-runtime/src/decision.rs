@@ -19,6 +19,17 @@ pub enum Effect {
     StepUp,
 }
 
+impl Effect {
+    /// The effect as written in decisions: `allow`, `deny` or `step_up`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Allow => "allow",
+            Effect::Deny => "deny",
+            Effect::StepUp => "step_up",
+        }
+    }
+}
+
 /// Why the decision was made.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -114,7 +114,7 @@ pub use bundle::{Bundle, GrantingAction, SrcSpan, TaskInfo, MAX_BUNDLE_BYTES};
 pub use decision::{DecisionRecord, Effect, Obligation, Reason};
 pub use error::{BundleError, BundleErrorKind, Error, RequestError, RequestErrorKind};
 pub use explain::{Explanation, RuleTrace};
-pub use json::parse_unique;
+pub use json::{parse_unique, Json, JsonNumber, JsonObject};
 pub use signature::{KeyId, PublicKey};
 pub use val::EvalError;
 

@@ -4,7 +4,8 @@
 //! plumbing is in `http.rs`.
 
 use crate::{strict, tasks, Decided, Loaded, Member, State};
-use jitp_runtime::{DecisionRecord, Effect};
+use hyper::header::{HeaderName, ALLOW, WWW_AUTHENTICATE};
+use jitp_runtime::{Effect, Json, JsonObject};
 use serde_json::{json, Map, Value};
 
 /// An answer: status, content type, body and extra headers.
@@ -12,8 +13,13 @@ pub struct Answer {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Vec<(HeaderName, String)>,
 }
+
+/// `jitp-bundle-revision`: the revision of the bundle that answered.
+const REVISION: HeaderName = HeaderName::from_static("jitp-bundle-revision");
+/// `jitp-decision-id` on `/v1/decide`.
+const DECISION_ID: HeaderName = HeaderName::from_static("jitp-decision-id");
 
 impl Answer {
     fn json(status: u16, v: &Value) -> Answer {
@@ -72,12 +78,12 @@ pub fn handle(state: &State, req: &Incoming<'_>, base_url: &str) -> Answer {
             Some(who) => who,
             None => {
                 let mut a = error(401, "a valid bearer token is required");
-                a.headers.push(("www-authenticate", "Bearer".into()));
+                a.headers.push((WWW_AUTHENTICATE, "Bearer".into()));
                 return a;
             }
         }
     };
-    let post = |f: &dyn Fn(Value) -> Answer| -> Answer {
+    let post = |f: &dyn Fn(Json<'_>) -> Answer| -> Answer {
         if req.method != "POST" {
             return method_not_allowed("POST");
         }
@@ -87,9 +93,9 @@ pub fn handle(state: &State, req: &Incoming<'_>, base_url: &str) -> Answer {
                 "the request body must be JSON (`content-type: application/json`)",
             );
         }
-        match strict::parse(req.body) {
+        match strict::parse_request(req.body) {
             Ok(v) => f(v),
-            Err(e) => error(400, format!("the request body is not valid JSON: {e}")),
+            Err(e) => error(400, e),
         }
     };
     let get = |f: &dyn Fn() -> Answer| -> Answer {
@@ -189,7 +195,7 @@ fn task_endpoint(
 
 fn method_not_allowed(allowed: &'static str) -> Answer {
     let mut a = error(405, format!("this endpoint accepts only {allowed}"));
-    a.headers.push(("allow", allowed.into()));
+    a.headers.push((ALLOW, allowed.into()));
     a
 }
 
@@ -207,62 +213,96 @@ fn explain_requested(query: &str) -> bool {
         .any(|kv| kv == "explain=true" || kv == "explain=1" || kv == "explain")
 }
 
-/// The AuthZEN response for one decision.
-#[derive(serde::Serialize)]
-struct AzAnswer<'a> {
-    decision: bool,
-    context: AzContext<'a>,
+/// Writes the AuthZEN response for one decision: `{"decision", "context"}`
+/// with jitp's detail in `context` (docs/server.md). Written directly
+/// rather than through a derived `Serialize`: keys are fixed text and most
+/// values need no escaping, and this runs once per decision.
+fn write_authzen(out: &mut Vec<u8>, d: &Decided) {
+    let r = &d.record;
+    out.extend_from_slice(if r.decision == Effect::Allow {
+        br#"{"decision":true,"context":{"decision_id":"#
+    } else {
+        br#"{"decision":false,"context":{"decision_id":"#
+    });
+    json_str(out, &d.id);
+    out.extend_from_slice(br#","reason":"#);
+    json_str(out, r.reason.as_str());
+    out.extend_from_slice(br#","effect":"#);
+    json_str(out, r.decision.as_str());
+    out.extend_from_slice(br#","rule":"#);
+    json_opt(out, r.rule.as_deref());
+    out.extend_from_slice(br#","task":"#);
+    json_opt(out, r.task.as_deref());
+    out.extend_from_slice(br#","expires_at":"#);
+    json_opt(out, r.expires_at.as_deref());
+    out.extend_from_slice(br#","needs":["#);
+    for (i, n) in r.needs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json_str(out, n);
+    }
+    out.extend_from_slice(br#"],"obligations":"#);
+    json_value(out, &r.obligations);
+    if let Some(e) = &r.error {
+        out.extend_from_slice(br#","error":"#);
+        json_str(out, e);
+    }
+    if let Some(w) = &d.workload {
+        out.extend_from_slice(br#","workload_identity":"#);
+        json_value(out, w);
+    }
+    out.extend_from_slice(b"}}");
 }
 
-/// jitp's detail in an AuthZEN response's `context`.
-#[derive(serde::Serialize)]
-struct AzContext<'a> {
-    decision_id: &'a str,
-    reason: &'static str,
-    effect: Effect,
-    rule: Option<&'a str>,
-    task: Option<&'a str>,
-    expires_at: Option<&'a str>,
-    needs: &'a [String],
-    obligations: &'a [jitp_runtime::Obligation],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    workload_identity: Option<&'a Value>,
-}
-
-fn authzen_answer(d: &Decided) -> AzAnswer<'_> {
-    let r: &DecisionRecord = &d.record;
-    AzAnswer {
-        decision: r.decision == Effect::Allow,
-        context: AzContext {
-            decision_id: &d.id,
-            reason: r.reason.as_str(),
-            effect: r.decision,
-            rule: r.rule.as_deref(),
-            task: r.task.as_deref(),
-            expires_at: r.expires_at.as_deref(),
-            needs: &r.needs,
-            obligations: &r.obligations,
-            error: r.error.as_deref(),
-            workload_identity: d.workload.as_ref(),
-        },
+/// A JSON string: copied when nothing in it needs escaping, else
+/// escaped by `serde_json`.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        json_value(out, s);
     }
 }
 
-fn serialized(status: u16, v: &impl serde::Serialize) -> Answer {
+fn json_opt(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => json_str(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn json_value(out: &mut Vec<u8>, v: &(impl serde::Serialize + ?Sized)) {
+    // Writing to a `Vec` fails only for a value that cannot be JSON
+    // (none of these): then `null`.
+    let at = out.len();
+    if serde_json::to_writer(&mut *out, v).is_err() {
+        out.truncate(at);
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// The 200 answer of AuthZEN decisions: `body` and the bundle's revision.
+fn authzen(body: Vec<u8>, loaded: &Loaded) -> Answer {
     Answer {
-        status,
+        status: 200,
         content_type: "application/json",
-        body: serde_json::to_vec(v).unwrap_or_default(),
-        headers: Vec::new(),
+        body,
+        headers: vec![(REVISION, loaded.revision.clone())],
     }
 }
 
-fn evaluation(state: &State, body: Value) -> Answer {
+fn evaluation(state: &State, body: Json<'_>) -> Answer {
     let loaded = state.current();
-    match state.decide_one(&loaded, body, &crate::now_rfc3339(), false) {
-        Ok(d) => with_revision(serialized(200, &authzen_answer(&d)), &loaded),
+    let now = crate::now_rfc3339();
+    match state.decide_one(&loaded, body, &now, false) {
+        Ok(d) => {
+            let mut body = Vec::with_capacity(256);
+            write_authzen(&mut body, &d);
+            authzen(body, &loaded)
+        }
         Err(e) => error(e.status, e.message),
     }
 }
@@ -274,15 +314,15 @@ enum Semantic {
     PermitOnFirstPermit,
 }
 
-fn evaluations(state: &State, body: Value) -> Answer {
-    let Value::Object(mut top) = body else {
+fn evaluations(state: &State, body: Json<'_>) -> Answer {
+    let Json::Obj(mut top) = body else {
         return error(400, "the request must be a JSON object");
     };
     let semantic = match top.remove("options") {
-        None | Some(Value::Null) => Semantic::ExecuteAll,
-        Some(Value::Object(o)) => match o.get("evaluations_semantic") {
-            None | Some(Value::Null) => Semantic::ExecuteAll,
-            Some(Value::String(s)) => match s.as_str() {
+        None | Some(Json::Null) => Semantic::ExecuteAll,
+        Some(Json::Obj(o)) => match o.get("evaluations_semantic") {
+            None | Some(Json::Null) => Semantic::ExecuteAll,
+            Some(Json::Str(s)) => match s.as_ref() {
                 "execute_all" => Semantic::ExecuteAll,
                 "deny_on_first_deny" => Semantic::DenyOnFirstDeny,
                 "permit_on_first_permit" => Semantic::PermitOnFirstPermit,
@@ -298,8 +338,8 @@ fn evaluations(state: &State, body: Value) -> Answer {
         Some(_) => return error(400, "`options` must be an object"),
     };
     let items = match top.remove("evaluations") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items,
+        None | Some(Json::Null) => Vec::new(),
+        Some(Json::Arr(items)) => items,
         Some(_) => return error(400, "`evaluations` must be an array"),
     };
     if items.len() > state.config.max_batch {
@@ -315,7 +355,7 @@ fn evaluations(state: &State, body: Value) -> Answer {
     let loaded = state.current();
     // No items: the top level is the one evaluation.
     let items = if items.is_empty() {
-        vec![Value::Object(Map::new())]
+        vec![Json::Obj(JsonObject::new())]
     } else {
         items
     };
@@ -326,7 +366,7 @@ fn evaluations(state: &State, body: Value) -> Answer {
     let mut prepared = [false; 3];
     let mut answers = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
-        let Value::Object(item) = item else {
+        let Json::Obj(item) = item else {
             return error(400, format!("`evaluations[{i}]` must be an object"));
         };
         // The defaults' members the item does not replace are prepared
@@ -356,7 +396,7 @@ fn evaluations(state: &State, body: Value) -> Answer {
         for (k, v) in item {
             req.insert(k, v);
         }
-        let d = match state.decide_with(&loaded, Value::Object(req), &now, how) {
+        let d = match state.decide_with(&loaded, Json::Obj(req), &now, how) {
             Ok(d) => d,
             Err(e) => return error(e.status, format!("`evaluations[{i}]`: {}", e.message)),
         };
@@ -371,19 +411,22 @@ fn evaluations(state: &State, body: Value) -> Answer {
             break;
         }
     }
-    #[derive(serde::Serialize)]
-    struct Batch<'a> {
-        evaluations: Vec<AzAnswer<'a>>,
+    let mut body = Vec::with_capacity(64 + 256 * answers.len());
+    body.extend_from_slice(br#"{"evaluations":["#);
+    for (i, d) in answers.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        write_authzen(&mut body, d);
     }
-    let batch = Batch {
-        evaluations: answers.iter().map(authzen_answer).collect(),
-    };
-    with_revision(serialized(200, &batch), &loaded)
+    body.extend_from_slice(b"]}");
+    authzen(body, &loaded)
 }
 
-fn decide(state: &State, body: Value, explain: bool) -> Answer {
+fn decide(state: &State, body: Json<'_>, explain: bool) -> Answer {
     let loaded = state.current();
-    match state.decide_one(&loaded, body, &crate::now_rfc3339(), explain) {
+    let now = crate::now_rfc3339();
+    match state.decide_one(&loaded, body, &now, explain) {
         Ok(d) => {
             let mut doc = d.record.to_json();
             if let Value::Object(o) = &mut doc {
@@ -400,20 +443,13 @@ fn decide(state: &State, body: Value, explain: bool) -> Answer {
                 status: 200,
                 content_type: "application/json",
                 body: text.into_bytes(),
-                headers: vec![("jitp-decision-id", d.id)],
+                headers: vec![(DECISION_ID, d.id)],
             };
-            a.headers
-                .push(("jitp-bundle-revision", loaded.revision.clone()));
+            a.headers.push((REVISION, loaded.revision.clone()));
             a
         }
         Err(e) => error(e.status, e.message),
     }
-}
-
-fn with_revision(mut a: Answer, loaded: &Loaded) -> Answer {
-    a.headers
-        .push(("jitp-bundle-revision", loaded.revision.clone()));
-    a
 }
 
 fn bundle(state: &State) -> Answer {
@@ -440,4 +476,80 @@ fn discovery(base: &str) -> Answer {
             "access_evaluations_endpoint": format!("{base}/access/v1/evaluations"),
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_authzen;
+    use crate::Decided;
+    use jitp_runtime::{DecisionRecord, Effect, Obligation, Reason};
+    use serde_json::{json, Value};
+
+    /// The answer as a derived `Serialize` would write it: the reference
+    /// the direct writer must agree with.
+    fn reference(d: &Decided) -> Value {
+        let r = &d.record;
+        let mut context = json!({
+            "decision_id": d.id,
+            "reason": r.reason.as_str(),
+            "effect": r.decision,
+            "rule": r.rule,
+            "task": r.task,
+            "expires_at": r.expires_at,
+            "needs": r.needs,
+            "obligations": r.obligations,
+        });
+        if let Some(e) = &r.error {
+            context["error"] = json!(e);
+        }
+        if let Some(w) = &d.workload {
+            context["workload_identity"] = w.clone();
+        }
+        json!({"decision": r.decision == Effect::Allow, "context": context})
+    }
+
+    fn decided(record: DecisionRecord, workload: Option<Value>) -> Decided {
+        Decided {
+            id: "18ed391a63da8696-0000002a".into(),
+            record,
+            explanation: None,
+            workload,
+        }
+    }
+
+    #[test]
+    fn the_direct_writer_agrees_with_serde() {
+        let allow = DecisionRecord {
+            decision: Effect::Allow,
+            reason: Reason::Granted,
+            rule: Some("update-own-todo".into()),
+            task: Some("rotate_secrets".into()),
+            expires_at: Some("2026-12-01T10:00:00Z".into()),
+            needs: Vec::new(),
+            obligations: vec![Obligation {
+                kind: "audit".into(),
+                target: "breakglass \"now\"".into(),
+            }],
+            error: None,
+        };
+        let step_up = DecisionRecord {
+            decision: Effect::StepUp,
+            reason: Reason::RequirementsMissing,
+            needs: vec!["mfa".into(), "ticket \\ \u{1}".into(), "é".into()],
+            ..DecisionRecord::deny(Reason::RequirementsMissing, None)
+        };
+        let invalid = DecisionRecord::invalid("`context.risk`: must be\nan \"integer\"\t");
+        let workload = Some(json!({"verified": false, "code": "expired", "error": "x\u{7f}"}));
+        for d in [
+            decided(allow, None),
+            decided(step_up, None),
+            decided(invalid.clone(), None),
+            decided(invalid, workload),
+        ] {
+            let mut out = Vec::new();
+            write_authzen(&mut out, &d);
+            let written: Value = serde_json::from_slice(&out).expect("valid JSON");
+            assert_eq!(written, reference(&d), "{}", String::from_utf8_lossy(&out));
+        }
+    }
 }

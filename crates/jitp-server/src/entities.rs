@@ -3,7 +3,7 @@
 //! it does not have.
 
 use crate::strict;
-use jitp_runtime::{Bundle, RequestErrorKind};
+use jitp_runtime::{Bundle, Json, JsonObject, RequestErrorKind};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::path::Path;
@@ -137,9 +137,10 @@ fn io_message(e: &std::io::Error) -> String {
 }
 
 /// Merges the held attributes of an entity into the request's `role`
-/// member (`subject` or `resource`). An attribute the data defines and the
-/// request also sets is refused: the caller cannot override it.
-pub fn merge(entities: &Entities, role: &str, member: &mut Value) -> Result<(), String> {
+/// member (`subject` or `resource`), borrowed from the data rather than
+/// copied. An attribute the data defines and the request also sets is
+/// refused: the caller cannot override it.
+pub fn merge<'e>(entities: &'e Entities, role: &str, member: &mut Json<'e>) -> Result<(), String> {
     if entities.is_empty() {
         return Ok(());
     }
@@ -147,34 +148,35 @@ pub fn merge(entities: &Entities, role: &str, member: &mut Value) -> Result<(), 
         return Ok(());
     };
     let (Some(ty), Some(id)) = (
-        obj.get("type").and_then(Value::as_str),
-        obj.get("id").and_then(Value::as_str),
+        obj.get("type").and_then(Json::as_str),
+        obj.get("id").and_then(Json::as_str),
     ) else {
         return Ok(());
     };
     let Some(held) = entities.get(ty, id) else {
         return Ok(());
     };
-    let props = obj
-        .entry("properties")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if props.is_null() {
-        *props = Value::Object(Map::new());
+    if obj.get("properties").is_none_or(Json::is_null) {
+        obj.insert(
+            "properties",
+            Json::Obj(JsonObject::with_capacity(held.len())),
+        );
     }
-    let Some(props) = props.as_object_mut() else {
+    let Some(props) = obj.get_mut("properties").and_then(Json::as_object_mut) else {
         // Not an object: binding reports it.
         return Ok(());
     };
     for (k, v) in held {
-        match props.entry(k.as_str()) {
-            serde_json::map::Entry::Occupied(_) => {
-                return Err(format!(
-                    "`{role}.properties.{k}` is defined by the server's entity data and cannot be set by the request"
-                ))
-            }
-            serde_json::map::Entry::Vacant(slot) => {
-                slot.insert(v.clone());
-            }
+        // Checked against the schema at load, so far shallower than this.
+        let Some(v) = Json::from_value(v, jitp_runtime::MAX_REQUEST_DEPTH) else {
+            return Err(format!(
+                "`{role}.properties.{k}` in the server's entity data is nested too deep"
+            ));
+        };
+        if props.insert_new(k.as_str(), v).is_err() {
+            return Err(format!(
+                "`{role}.properties.{k}` is defined by the server's entity data and cannot be set by the request"
+            ));
         }
     }
     Ok(())

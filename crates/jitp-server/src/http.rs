@@ -6,6 +6,7 @@ use crate::api::{self, Answer, Incoming};
 use crate::State;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
+use hyper::header::HeaderValue;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -144,15 +145,21 @@ async fn respond(
     if answer.status >= 400 {
         state.metrics.errors.fetch_add(1, Ordering::Relaxed);
     }
-    let mut resp = Response::builder()
-        .status(answer.status)
-        .header("content-type", answer.content_type);
-    for (k, v) in &answer.headers {
-        resp = resp.header(*k, v.as_str());
+    let mut resp = Response::new(Full::new(Bytes::from(answer.body)));
+    *resp.status_mut() = hyper::StatusCode::from_u16(answer.status)
+        .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = resp.headers_mut();
+    let content_type = match answer.content_type {
+        "application/json" => HeaderValue::from_static("application/json"),
+        other => HeaderValue::from_str(other).unwrap_or(HeaderValue::from_static("text/plain")),
+    };
+    headers.insert(hyper::header::CONTENT_TYPE, content_type);
+    for (k, v) in answer.headers {
+        if let Ok(v) = HeaderValue::try_from(v) {
+            headers.append(k, v);
+        }
     }
-    Ok(resp
-        .body(Full::new(Bytes::from(answer.body)))
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
+    Ok(resp)
 }
 
 async fn answer(state: &Arc<State>, base: &str, req: Request<hyper::body::Incoming>) -> Answer {

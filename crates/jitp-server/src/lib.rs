@@ -31,8 +31,9 @@ mod tasks;
 
 pub use entities::Entities;
 
-use jitp_runtime::{Bundle, DecisionRecord};
+use jitp_runtime::{Bundle, DecisionRecord, Json, JsonObject};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -114,7 +115,7 @@ pub struct Record<'a> {
     /// The id of the key that signed that bundle, if it was verified.
     pub key_id: Option<&'a str>,
     /// The request as bound (after entity data was merged).
-    pub request: &'a Value,
+    pub request: &'a Json<'a>,
     /// The decision.
     pub decision: &'a DecisionRecord,
 }
@@ -314,8 +315,10 @@ impl State {
     }
 
     fn decision_id(&self) -> String {
-        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-        format!("{}-{n:08x}", self.id_prefix)
+        decision_id(
+            &self.id_prefix,
+            self.next_id.fetch_add(1, Ordering::Relaxed),
+        )
     }
 
     /// Decides one jitp-shaped request at `now` (the server's clock, RFC
@@ -333,17 +336,23 @@ impl State {
         now: &str,
         explain: bool,
     ) -> Result<Decided, String> {
+        let Some(request) = Json::from_value(&request, jitp_runtime::MAX_REQUEST_DEPTH) else {
+            return Err(format!(
+                "the request is nested deeper than {} levels",
+                jitp_runtime::MAX_REQUEST_DEPTH
+            ));
+        };
         self.decide_one(loaded, request, now, explain)
             .map_err(|f| f.message)
     }
 
     /// [`State::decide`] with the error's status: one request on its own,
     /// every member prepared, held tasks read from the store.
-    pub(crate) fn decide_one(
+    pub(crate) fn decide_one<'r>(
         &self,
-        loaded: &Loaded,
-        request: Value,
-        now: &str,
+        loaded: &'r Loaded,
+        request: Json<'r>,
+        now: &'r str,
         explain: bool,
     ) -> Result<Decided, Failure> {
         let mut held = tasks::Held::default();
@@ -357,13 +366,14 @@ impl State {
     }
 
     /// Prepares one member of a request for binding: the action namespace
-    /// for `action`, the entity data merged into `subject` or `resource`.
+    /// for `action`, the entity data merged into `subject` or `resource`
+    /// (borrowed from `loaded`, not copied).
     /// [`State::decide_with`] does it for every member unless told it is
     /// done; a batch does it once for the defaults its items share.
-    pub(crate) fn prepare(
+    pub(crate) fn prepare<'r>(
         &self,
-        loaded: &Loaded,
-        obj: &mut serde_json::Map<String, Value>,
+        loaded: &'r Loaded,
+        obj: &mut JsonObject<'r>,
         member: Member,
     ) -> Result<(), Failure> {
         match member {
@@ -371,11 +381,10 @@ impl State {
                 let Some(ns) = &self.config.action_namespace else {
                     return Ok(());
                 };
-                if let Some(Value::String(name)) =
-                    obj.get_mut("action").and_then(|a| a.get_mut("name"))
+                if let Some(Json::Str(name)) = obj.get_mut("action").and_then(|a| a.get_mut("name"))
                 {
                     if !name.contains('.') {
-                        *name = format!("{ns}.{name}");
+                        *name = Cow::Owned(format!("{ns}.{name}"));
                     }
                 }
                 Ok(())
@@ -391,11 +400,11 @@ impl State {
     }
 
     /// [`State::decide`] with its options; the error carries a status.
-    pub(crate) fn decide_with(
+    pub(crate) fn decide_with<'r>(
         &self,
-        loaded: &Loaded,
-        mut request: Value,
-        now: &str,
+        loaded: &'r Loaded,
+        mut request: Json<'r>,
+        now: &'r str,
         how: How<'_>,
     ) -> Result<Decided, Failure> {
         let started = std::time::Instant::now();
@@ -403,17 +412,21 @@ impl State {
         let Some(obj) = request.as_object_mut() else {
             return Err(Failure::bad("the request must be a JSON object"));
         };
-        let now = match obj.get("now") {
+        let given: String;
+        let now: &str = match obj.get("now") {
             Some(_) if !self.config.replay => {
                 return Err(Failure::bad(
                     "the request sets `now`; the server's clock decides (start the server with `--replay` to replay recorded requests)",
                 ))
             }
             // Replay: binding checks the request's own `now`.
-            Some(v) => v.as_str().unwrap_or_default().to_string(),
+            Some(v) => {
+                given = v.as_str().unwrap_or_default().to_string();
+                &given
+            }
             None => {
-                obj.insert("now".into(), Value::String(now.to_string()));
-                now.to_string()
+                obj.insert("now", Json::Str(Cow::Borrowed(now)));
+                now
             }
         };
         if how.namespace {
@@ -422,7 +435,7 @@ impl State {
         // A held task: its facts come from the store, or the request is
         // denied before any rule runs.
         let (task, verdict) = match (&self.store, how.held) {
-            (Some(store), Some(held)) => tasks::resolve(&**store, held, obj, &now)?,
+            (Some(store), Some(held)) => tasks::resolve(&**store, held, obj, now)?,
             _ => (None, None),
         };
         if !how.merged[0] {
@@ -432,14 +445,14 @@ impl State {
             self.prepare(loaded, obj, Member::Resource)?;
         }
         let workload = match &loaded.identity {
-            Some(v) => identity_step(v, &mut request, &now).map_err(Failure::bad)?,
+            Some(v) => identity_step(v, obj, now).map_err(Failure::bad)?,
             None => None,
         };
         let bundle = &loaded.bundle;
         // A deny the task store decided stands without binding.
         let bound = match verdict {
             Some(v) => Err(v),
-            None => Ok(bundle.bind(&request)),
+            None => Ok(bundle.bind_json(&request)),
         };
         let (mut record, explanation) = match bound {
             Err(v) => (v, None),
@@ -460,7 +473,7 @@ impl State {
         let written = {
             let entry = Record {
                 id: &id,
-                time: &now,
+                time: now,
                 revision: &loaded.revision,
                 key_id: loaded.key_id.as_deref(),
                 request: &request,
@@ -480,7 +493,7 @@ impl State {
             record = audit_unavailable(record, &e);
             self.sink.record(&Record {
                 id: &id,
-                time: &now,
+                time: now,
                 revision: &loaded.revision,
                 key_id: loaded.key_id.as_deref(),
                 request: &request,
@@ -525,6 +538,21 @@ impl State {
     pub(crate) fn store(&self) -> Option<&Arc<dyn jitp_store::TaskStore>> {
         self.store.as_ref()
     }
+}
+
+/// `{prefix}-{n}` with `n` in at least eight lowercase hex digits (as
+/// `format!("{prefix}-{n:08x}")` writes it, without the formatting
+/// machinery: this runs once per decision).
+fn decision_id(prefix: &str, n: u64) -> String {
+    let digits = (64 - n.leading_zeros()).div_ceil(4).max(8);
+    let mut id = String::with_capacity(prefix.len() + 1 + digits as usize);
+    id.push_str(prefix);
+    id.push('-');
+    for i in (0..digits).rev() {
+        let nibble = ((n >> (4 * i)) & 0xf) as u32;
+        id.push(char::from_digit(nibble, 16).unwrap_or('0'));
+    }
+    id
 }
 
 /// How [`State::decide_with`] decides.
@@ -615,13 +643,24 @@ pub struct Decided {
 /// `evidence.workload` only if it verifies (see docs/identity.md).
 fn identity_step(
     verifier: &jitp_identity::Verifier,
-    request: &mut Value,
+    request: &mut JsonObject<'_>,
     now: &str,
 ) -> Result<Option<Value>, String> {
     let Some(now) = jitp_identity::unix_seconds(now) else {
         return Err(format!("`now` `{now}` is not an RFC 3339 time"));
     };
-    let outcome = jitp_identity::prepare(verifier, request, now)?;
+    // The verifier reads and fills `evidence` as a `serde_json::Value`.
+    let Some(evidence) = request.get("evidence").filter(|e| e.as_object().is_some()) else {
+        return Ok(None);
+    };
+    let mut part = serde_json::json!({ "evidence": evidence.to_value() });
+    let outcome = jitp_identity::prepare(verifier, &mut part, now)?;
+    if let Some(e) = part
+        .get("evidence")
+        .and_then(|e| Json::from_value(e, usize::MAX))
+    {
+        request.insert("evidence", e.into_owned());
+    }
     Ok(outcome.to_json())
 }
 
@@ -725,4 +764,22 @@ pub fn run(config: Config, loader: Loader) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the server's runtime: {e}"))?;
     runtime.block_on(http::serve(Arc::new(state)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn decision_ids_are_written_as_format_writes_them() {
+        for n in [
+            0,
+            1,
+            0xff,
+            0x1234_5678,
+            0xffff_ffff,
+            0x1_0000_0000,
+            u64::MAX,
+        ] {
+            assert_eq!(super::decision_id("ab12", n), format!("ab12-{n:08x}"));
+        }
+    }
 }

@@ -8,9 +8,10 @@
 use crate::api::{error, Answer};
 use crate::{Failure, How, State, TaskRecord};
 use jitp_runtime::value::{approver_key, canonical_identity};
-use jitp_runtime::{DecisionRecord, Effect, Reason};
+use jitp_runtime::{DecisionRecord, Effect, Json, JsonObject, Reason};
 use jitp_store::{Principal, Refusal, Task, TaskState, TaskStore, UpdateError, MAX_TEXT};
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Longest task id looked up (ids are 32 hex digits).
@@ -50,7 +51,7 @@ pub(crate) fn micros(t: &str) -> Option<i64> {
     i64::try_from(t.unix_timestamp_nanos() / 1000).ok()
 }
 
-fn is_set(v: Option<&Value>) -> bool {
+fn is_set(v: Option<&Json<'_>>) -> bool {
     v.is_some_and(|v| !v.is_null())
 }
 
@@ -75,22 +76,22 @@ fn is_principal(task: &Task, ty: &str, id: &str) -> bool {
 pub(crate) fn resolve(
     store: &dyn TaskStore,
     held: &mut Held,
-    obj: &mut Map<String, Value>,
+    obj: &mut JsonObject<'_>,
     now: &str,
 ) -> Result<(Option<Task>, Option<DecisionRecord>), Failure> {
-    let from_context = match obj.get_mut("context").and_then(Value::as_object_mut) {
+    let from_context = match obj.get_mut("context").and_then(Json::as_object_mut) {
         Some(c) => c.remove("jitp_task_id"),
         None => None,
     };
     let from_context = match from_context {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
+        None | Some(Json::Null) => None,
+        Some(Json::Str(s)) => Some(s.into_owned()),
         Some(_) => return Err(Failure::bad("`context.jitp_task_id` must be a string")),
     };
     let asserted = obj.get("task").filter(|t| !t.is_null());
     let from_task = match asserted.map(|t| t.get("id")) {
-        None | Some(None) | Some(Some(Value::Null)) => None,
-        Some(Some(Value::String(s))) => Some(s.clone()),
+        None | Some(None) | Some(Some(Json::Null)) => None,
+        Some(Some(Json::Str(s))) => Some(s.to_string()),
         Some(Some(_)) => return Err(Failure::bad("`task.id` must be a string")),
     };
     let id = match (from_task, from_context) {
@@ -121,9 +122,9 @@ pub(crate) fn resolve(
                 )));
             }
         }
-        if let Some(k) = t
-            .keys()
-            .find(|k| !["id", "name", "params"].contains(&k.as_str()))
+        if let Some((k, _)) = t
+            .iter()
+            .find(|(k, _)| !["id", "name", "params"].contains(&k.as_ref()))
         {
             return Err(Failure::bad(format!(
                 "unknown field `task.{k}`; a request naming a held task sends `id`, `name` and `params`"
@@ -147,8 +148,8 @@ pub(crate) fn resolve(
         ));
     };
     match named {
-        None | Some(Value::Null) => {}
-        Some(Value::String(n)) if n == task.name => {}
+        None | Some(Json::Null) => {}
+        Some(Json::Str(n)) if n == task.name => {}
         Some(_) => {
             return Err(Failure::bad(format!(
                 "`task.name` is not the name of held task `{id}` (`{}`)",
@@ -160,8 +161,8 @@ pub(crate) fn resolve(
         .ok_or_else(|| Failure::bad(format!("`now` `{now}` is not an RFC 3339 time")))?;
     let name = Some(task.name.clone());
     let subject = obj.get("subject");
-    let ty = subject.and_then(|s| s.get("type")).and_then(Value::as_str);
-    let sid = subject.and_then(|s| s.get("id")).and_then(Value::as_str);
+    let ty = subject.and_then(|s| s.get("type")).and_then(Json::as_str);
+    let sid = subject.and_then(|s| s.get("id")).and_then(Json::as_str);
     if let (Some(ty), Some(sid)) = (ty, sid) {
         if !is_principal(&task, ty, sid) {
             return Ok((
@@ -182,24 +183,29 @@ pub(crate) fn resolve(
         }
         TaskState::Active => {}
     }
-    let mut facts = Map::new();
-    facts.insert("name".into(), task.name.clone().into());
-    facts.insert("id".into(), task.id.clone().into());
+    let text = |s: String| Json::Str(Cow::Owned(s));
+    let mut facts = JsonObject::with_capacity(5);
+    facts.insert("name", text(task.name.clone()));
+    facts.insert("id", text(task.id.clone()));
     facts.insert(
-        "started_at".into(),
-        jitp_store::rfc3339(task.started_at.unwrap_or(now_us)).into(),
+        "started_at",
+        text(jitp_store::rfc3339(task.started_at.unwrap_or(now_us))),
     );
-    facts.insert(
-        "approvals".into(),
-        task.approvals
-            .iter()
-            .map(|a| json!({"by": a.by.id, "at": jitp_store::rfc3339(a.at)}))
-            .collect(),
-    );
+    let approvals = task
+        .approvals
+        .iter()
+        .map(|a| {
+            let mut o = JsonObject::with_capacity(2);
+            o.insert("by", text(a.by.id.clone()));
+            o.insert("at", text(jitp_store::rfc3339(a.at)));
+            Json::Obj(o)
+        })
+        .collect();
+    facts.insert("approvals", Json::Arr(approvals));
     if let Some(p) = params {
-        facts.insert("params".into(), p);
+        facts.insert("params", p);
     }
-    obj.insert("task".into(), Value::Object(facts));
+    obj.insert("task", Json::Obj(facts));
     Ok((Some(task), None))
 }
 
@@ -586,6 +592,12 @@ fn may_approve(
             namespace: false,
             merged: [false; 2],
             held: None,
+        };
+        let Some(request) = Json::from_value(&request, jitp_runtime::MAX_REQUEST_DEPTH) else {
+            return Verdict::Refused(Failure::bad(format!(
+                "the approval's context or evidence is nested deeper than {} levels",
+                jitp_runtime::MAX_REQUEST_DEPTH
+            )));
         };
         match state.decide_with(&loaded, request, &now, how) {
             Ok(d) if d.record.decision == Effect::Allow => return Verdict::Granted(d.id),
