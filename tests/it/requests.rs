@@ -659,3 +659,90 @@ fn misspelt_fields_get_a_suggestion() {
     );
     assert!(!e.contains("did you mean") && e.len() < 400, "{e}");
 }
+
+// ------------------------------------------------------- batch defaults
+
+/// Every example request, bound as an AuthZEN batch item: each split of
+/// its members between the item and the batch's defaults (and defaults
+/// that also carry a wrong value for each member the item sets, which the
+/// item's must replace whole) binds as the combined request does.
+#[test]
+fn batch_items_bind_as_their_combined_request() {
+    use jitp_runtime::{Json, JsonObject};
+    let mut checked = 0;
+    for dir in std::fs::read_dir(examples_dir()).unwrap() {
+        let dir = dir.unwrap().path();
+        let (Ok(policy), Ok(requests)) = (
+            std::fs::read_to_string(dir.join("policy.jitp")),
+            std::fs::read_dir(dir.join("requests")),
+        ) else {
+            continue;
+        };
+        let b = compile(&policy);
+        for r in requests {
+            let text = std::fs::read_to_string(r.unwrap().path()).unwrap();
+            let whole = Json::parse(&text, 32).unwrap();
+            let expected = match b.bind_json(&whole) {
+                Ok(bound) => Ok(b.decide(&bound).to_record()),
+                Err(e) => Err(e.to_string()),
+            };
+            let members = whole.as_object().unwrap().entries().to_vec();
+            for mask in 0..(1u32 << members.len()) {
+                let mut item = JsonObject::new();
+                let mut defaults = JsonObject::new();
+                for (i, (k, v)) in members.iter().enumerate() {
+                    if mask & (1 << i) == 0 {
+                        item.insert(k.clone(), v.clone());
+                        defaults.insert(k.clone(), Json::Str("replaced whole".into()));
+                    } else {
+                        defaults.insert(k.clone(), v.clone());
+                    }
+                }
+                let got = match b.bind_json_with_defaults(&Json::Obj(item), &defaults) {
+                    Ok(bound) => Ok(b.decide(&bound).to_record()),
+                    Err(e) => Err(e.to_string()),
+                };
+                assert_eq!(
+                    got,
+                    expected,
+                    "{} with mask {mask:b}: {text}",
+                    dir.display()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 500, "{checked}");
+}
+
+/// The defaults count toward the request's depth: a default member is one
+/// level below the request.
+#[test]
+fn batch_defaults_are_held_to_the_request_depth() {
+    use jitp_runtime::{Json, JsonObject};
+    let b = rotate();
+    let text = rotate_text();
+    let whole = Json::parse(&text, 32).unwrap();
+    let mut defaults = JsonObject::new();
+    let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    let at_limit = nested(31);
+    let over = nested(32);
+    defaults.insert("context", Json::parse(&at_limit, 64).unwrap());
+    let Json::Obj(mut members) = whole else {
+        panic!("an object")
+    };
+    let context = members.remove("context").unwrap();
+    let bind = |members: &JsonObject<'_>, defaults: &JsonObject<'_>| {
+        b.bind_json_with_defaults(&Json::Obj(members.clone()), defaults)
+    };
+    // Not deeper than the limit: bound (and refused as the wrong type).
+    let e = bind(&members, &defaults).unwrap_err();
+    assert_ne!(e.kind, RequestErrorKind::TooDeep { limit: 32 }, "{e}");
+    defaults.insert("context", Json::parse(&over, 64).unwrap());
+    let e = bind(&members, &defaults).unwrap_err();
+    assert_eq!(e.kind, RequestErrorKind::TooDeep { limit: 32 });
+    // A default the item replaces is not part of the request.
+    members.insert("context", context);
+    let d = b.decide(&bind(&members, &defaults).unwrap());
+    assert_eq!(outcome(&d.to_record()), (Effect::Allow, Reason::Granted));
+}

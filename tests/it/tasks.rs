@@ -477,6 +477,27 @@ fn requests_and_task_facts_are_checked() {
     assert_eq!(st, 200, "{b}");
     assert_eq!(b["evaluations"][0]["decision"], true, "{b}");
     assert_eq!(b["evaluations"][1]["decision"], true, "{b}");
+    // Everything shared but the resource: each item finds the task in the
+    // defaults' context (the first leaves it there for the second) and the
+    // subject's entity data is merged once.
+    let mut shared: Value = serde_json::from_str(&authzen_query(&id)).unwrap();
+    let resource = shared.as_object_mut().unwrap().remove("resource").unwrap();
+    shared["evaluations"] = json!([{"resource": resource}, {"resource": resource}, {}]);
+    let (st, b) = post(
+        &server,
+        "anon-token",
+        "/access/v1/evaluations",
+        &shared.to_string(),
+    );
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b["evaluations"][0]["decision"], true, "{b}");
+    assert_eq!(b["evaluations"][1]["decision"], true, "{b}");
+    // The last item has no resource at all.
+    assert_eq!(b["evaluations"][2]["decision"], false, "{b}");
+    assert_eq!(
+        b["evaluations"][2]["context"]["reason"], "invalid_request",
+        "{b}"
+    );
 }
 
 /// The time `n` minutes ago, RFC 3339.

@@ -189,6 +189,31 @@ fn sort_dedup_tail(arena: &mut Vec<Val>, start: usize) {
 /// is faster than hashing for the handful a typical request carries.
 const LOCAL_SCAN_LIMIT: usize = 16;
 
+/// A request's top-level members: its own, then each member of the
+/// defaults it does not set (an AuthZEN batch item and the batch's shared
+/// members).
+#[derive(Copy, Clone)]
+struct Members<'j, 'a> {
+    own: &'j JsonObject<'a>,
+    defaults: Option<&'j JsonObject<'a>>,
+}
+
+impl<'j, 'a> Members<'j, 'a> {
+    fn get(self, key: &str) -> Option<&'j Json<'a>> {
+        self.own
+            .get(key)
+            .or_else(|| self.defaults.and_then(|d| d.get(key)))
+    }
+
+    /// Every key, own and default (a key in both comes twice).
+    fn keys(self) -> impl Iterator<Item = &'j str> {
+        self.own
+            .iter()
+            .chain(self.defaults.into_iter().flat_map(|d| d.iter()))
+            .map(|(k, _)| k.as_ref())
+    }
+}
+
 struct Binder<'a> {
     bundle: &'a Bundle,
     req: BoundRequest,
@@ -230,6 +255,39 @@ impl Bundle {
         self.bind_tree(json)
     }
 
+    /// Binds an item of an AuthZEN batch (`/access/v1/evaluations`):
+    /// the members `item` sets, and each member of `defaults` it does not
+    /// set, taken whole (`item`'s `resource` replaces the default
+    /// `resource`; nothing is merged inside a member). The same as binding
+    /// the combined request with [`Bundle::bind_json`], without building it.
+    pub fn bind_json_with_defaults(
+        &self,
+        item: &Json<'_>,
+        defaults: &JsonObject<'_>,
+    ) -> Result<BoundRequest, RequestError> {
+        let own = item.as_object().ok_or_else(|| {
+            RequestError::new(
+                K::WrongType {
+                    expected: "an object",
+                },
+                "",
+                "the request must be a JSON object",
+            )
+        })?;
+        // A default member sits one level below the request's root.
+        if !within_depth(item, MAX_REQUEST_DEPTH)
+            || defaults
+                .iter()
+                .any(|(k, v)| !own.contains_key(k) && !within_depth(v, MAX_REQUEST_DEPTH - 1))
+        {
+            return Err(too_deep());
+        }
+        self.bind_members(Members {
+            own,
+            defaults: Some(defaults),
+        })
+    }
+
     /// Binds a parsed request.
     ///
     /// A `serde_json::Value` cannot hold a repeated key: its parser kept
@@ -260,6 +318,23 @@ impl Bundle {
 
     /// Binds a tree whose shape is checked (no repeated key, bounded depth).
     fn bind_tree(&self, json: &Json<'_>) -> Result<BoundRequest, RequestError> {
+        let own = json.as_object().ok_or_else(|| {
+            RequestError::new(
+                K::WrongType {
+                    expected: "an object",
+                },
+                "",
+                "the request must be a JSON object",
+            )
+        })?;
+        self.bind_members(Members {
+            own,
+            defaults: None,
+        })
+    }
+
+    /// Binds a request given as its members.
+    fn bind_members(&self, json: Members<'_, '_>) -> Result<BoundRequest, RequestError> {
         let mut b = Binder {
             bundle: self,
             req: BoundRequest {
@@ -319,21 +394,12 @@ impl Binder<'_> {
         id
     }
 
-    fn request(&mut self, json: &Json<'_>) -> R<()> {
-        let obj = json.as_object().ok_or_else(|| {
-            RequestError::new(
-                K::WrongType {
-                    expected: "an object",
-                },
-                "",
-                "the request must be a JSON object",
-            )
-        })?;
-        for (k, _) in obj {
+    fn request(&mut self, json: Members<'_, '_>) -> R<()> {
+        for k in json.keys() {
             const MEMBERS: [&str; 7] = [
                 "subject", "action", "resource", "context", "task", "evidence", "now",
             ];
-            if !MEMBERS.contains(&k.as_ref()) {
+            if !MEMBERS.contains(&k) {
                 return unknown_field("", k, MEMBERS);
             }
         }

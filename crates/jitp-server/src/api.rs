@@ -384,19 +384,11 @@ fn evaluations(state: &State, body: Json<'_>) -> Answer {
         }
         let how = crate::How {
             explain: false,
-            namespace: item.contains_key("action"),
-            merged: [
-                !item.contains_key("subject"),
-                !item.contains_key("resource"),
-            ],
+            namespace: true,
             held: Some(&mut held),
         };
-        // Defaults first; an item's member replaces the default whole.
-        let mut req = top.clone();
-        for (k, v) in item {
-            req.insert(k, v);
-        }
-        let d = match state.decide_with(&loaded, Json::Obj(req), &now, how) {
+        // An item's member replaces the default whole.
+        let d = match state.decide_with(&loaded, Json::Obj(item), Some(&top), &now, how) {
             Ok(d) => d,
             Err(e) => return error(e.status, format!("`evaluations[{i}]`: {}", e.message)),
         };

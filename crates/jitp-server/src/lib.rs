@@ -116,6 +116,9 @@ pub struct Record<'a> {
     pub key_id: Option<&'a str>,
     /// The request as bound (after entity data was merged).
     pub request: &'a Json<'a>,
+    /// The batch's shared members the request takes (those it does not
+    /// set), when it is an item of an AuthZEN batch.
+    pub defaults: Option<&'a JsonObject<'a>>,
     /// The decision.
     pub decision: &'a DecisionRecord,
 }
@@ -211,6 +214,21 @@ pub struct Loaded {
     pub watched: u64,
     /// The workload token verifier, when issuers are configured.
     pub identity: Option<Arc<jitp_identity::Verifier>>,
+}
+
+impl Record<'_> {
+    /// The request as JSON: its own members, then the defaults it takes.
+    pub fn request_value(&self) -> Value {
+        let mut v = self.request.to_value();
+        if let (Value::Object(m), Some(d)) = (&mut v, self.defaults) {
+            for (k, dv) in d {
+                if !m.contains_key(k.as_ref()) {
+                    m.insert(k.to_string(), dv.to_value());
+                }
+            }
+        }
+        v
+    }
 }
 
 /// The server's shared state.
@@ -359,10 +377,9 @@ impl State {
         let how = How {
             explain,
             namespace: true,
-            merged: [false; 2],
             held: Some(&mut held),
         };
-        self.decide_with(loaded, request, now, how)
+        self.decide_with(loaded, request, None, now, how)
     }
 
     /// Prepares one member of a request for binding: the action namespace
@@ -400,10 +417,15 @@ impl State {
     }
 
     /// [`State::decide`] with its options; the error carries a status.
+    ///
+    /// `defaults` are an AuthZEN batch's shared members, prepared
+    /// ([`State::prepare`]) for the members the request does not set: the
+    /// request takes each of them whole unless it sets its own.
     pub(crate) fn decide_with<'r>(
         &self,
         loaded: &'r Loaded,
         mut request: Json<'r>,
+        defaults: Option<&JsonObject<'r>>,
         now: &'r str,
         how: How<'_>,
     ) -> Result<Decided, Failure> {
@@ -412,8 +434,9 @@ impl State {
         let Some(obj) = request.as_object_mut() else {
             return Err(Failure::bad("the request must be a JSON object"));
         };
+        let default = |key: &str| defaults.and_then(|d| d.get(key));
         let given: String;
-        let now: &str = match obj.get("now") {
+        let now: &str = match obj.get("now").or_else(|| default("now")) {
             Some(_) if !self.config.replay => {
                 return Err(Failure::bad(
                     "the request sets `now`; the server's clock decides (start the server with `--replay` to replay recorded requests)",
@@ -432,27 +455,45 @@ impl State {
         if how.namespace {
             self.prepare(loaded, obj, Member::Action)?;
         }
+        // The members the task store and the workload verifier read and
+        // rewrite become the request's own, so the defaults stay as they
+        // are for the next item.
+        let own = |obj: &mut JsonObject<'r>, keys: &[&'static str]| {
+            for k in keys {
+                if let Some(v) = default(k).filter(|_| !obj.contains_key(k)) {
+                    obj.insert(*k, v.clone());
+                }
+            }
+        };
         // A held task: its facts come from the store, or the request is
         // denied before any rule runs.
         let (task, verdict) = match (&self.store, how.held) {
-            (Some(store), Some(held)) => tasks::resolve(&**store, held, obj, now)?,
+            (Some(store), Some(held)) => {
+                own(obj, &["context", "task"]);
+                let subject = obj.get("subject").or_else(|| default("subject")).cloned();
+                tasks::resolve(&**store, held, obj, subject.as_ref(), now)?
+            }
             _ => (None, None),
         };
-        if !how.merged[0] {
-            self.prepare(loaded, obj, Member::Subject)?;
-        }
-        if !how.merged[1] {
-            self.prepare(loaded, obj, Member::Resource)?;
-        }
+        // The defaults' members are prepared already; a member the request
+        // does not set is left alone.
+        self.prepare(loaded, obj, Member::Subject)?;
+        self.prepare(loaded, obj, Member::Resource)?;
         let workload = match &loaded.identity {
-            Some(v) => identity_step(v, obj, now).map_err(Failure::bad)?,
+            Some(v) => {
+                own(obj, &["evidence"]);
+                identity_step(v, obj, now).map_err(Failure::bad)?
+            }
             None => None,
         };
         let bundle = &loaded.bundle;
         // A deny the task store decided stands without binding.
         let bound = match verdict {
             Some(v) => Err(v),
-            None => Ok(bundle.bind_json(&request)),
+            None => Ok(match defaults {
+                Some(d) => bundle.bind_json_with_defaults(&request, d),
+                None => bundle.bind_json(&request),
+            }),
         };
         let (mut record, explanation) = match bound {
             Err(v) => (v, None),
@@ -477,6 +518,7 @@ impl State {
                 revision: &loaded.revision,
                 key_id: loaded.key_id.as_deref(),
                 request: &request,
+                defaults,
                 decision: &record,
             };
             if audited {
@@ -497,6 +539,7 @@ impl State {
                 revision: &loaded.revision,
                 key_id: loaded.key_id.as_deref(),
                 request: &request,
+                defaults,
                 decision: &record,
             });
         }
@@ -561,9 +604,6 @@ pub(crate) struct How<'a> {
     pub explain: bool,
     /// Apply the action namespace to a bare action name.
     pub namespace: bool,
-    /// The subject and the resource already carry the entity data
-    /// ([`State::prepare`]).
-    pub merged: [bool; 2],
     /// Look up held tasks (through this per-request cache); `None` for
     /// decisions the server makes itself (approvals).
     pub held: Option<&'a mut tasks::Held>,

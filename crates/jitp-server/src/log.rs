@@ -442,7 +442,7 @@ impl DecisionLog {
     }
 
     fn fields(&self, r: &Record<'_>) -> Map<String, Value> {
-        let mut request = r.request.to_value();
+        let mut request = r.request_value();
         for path in &self.redact {
             redact(&mut request, path);
         }

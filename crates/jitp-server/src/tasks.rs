@@ -73,10 +73,13 @@ fn is_principal(task: &Task, ty: &str, id: &str) -> bool {
 /// facts (returning the task) or answers the deny that stands in for the
 /// decision. A request without a task id passes through, unless it
 /// asserts a task itself: with a store, task facts come only from it.
+/// `subject` is the request's subject (its own or its batch's), which must
+/// be the task's principal.
 pub(crate) fn resolve(
     store: &dyn TaskStore,
     held: &mut Held,
     obj: &mut JsonObject<'_>,
+    subject: Option<&Json<'_>>,
     now: &str,
 ) -> Result<(Option<Task>, Option<DecisionRecord>), Failure> {
     let from_context = match obj.get_mut("context").and_then(Json::as_object_mut) {
@@ -160,7 +163,6 @@ pub(crate) fn resolve(
     let now_us = micros(now)
         .ok_or_else(|| Failure::bad(format!("`now` `{now}` is not an RFC 3339 time")))?;
     let name = Some(task.name.clone());
-    let subject = obj.get("subject");
     let ty = subject.and_then(|s| s.get("type")).and_then(Json::as_str);
     let sid = subject.and_then(|s| s.get("id")).and_then(Json::as_str);
     if let (Some(ty), Some(sid)) = (ty, sid) {
@@ -590,7 +592,6 @@ fn may_approve(
         let how = How {
             explain: false,
             namespace: false,
-            merged: [false; 2],
             held: None,
         };
         let Some(request) = Json::from_value(&request, jitp_runtime::MAX_REQUEST_DEPTH) else {
@@ -599,7 +600,7 @@ fn may_approve(
                 jitp_runtime::MAX_REQUEST_DEPTH
             )));
         };
-        match state.decide_with(&loaded, request, &now, how) {
+        match state.decide_with(&loaded, request, None, &now, how) {
             Ok(d) if d.record.decision == Effect::Allow => return Verdict::Granted(d.id),
             Ok(d) => {
                 first_refusal.get_or_insert_with(|| {
