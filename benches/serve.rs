@@ -22,7 +22,10 @@
 //! fresh schema, dropped afterwards). Every measured answer must be an
 //! allow.
 //!
-//! `JITP_BENCH_SECS` sets the time per measurement (default 2). Arguments
+//! `JITP_BENCH_SECS` sets the time per measurement (default 2), and
+//! `JITP_BENCH_ROUNDS` how many rounds of the Todo comparison are run
+//! (default 3): each round measures the empty handler, `/healthz` and the
+//! evaluation one after the other, and the table reports medians. Arguments
 //! after `--` pick sections: `todo`, `log`, `identity`, `tasks`
 //! (`cargo bench --bench serve -- tasks`); none runs them all.
 
@@ -168,6 +171,20 @@ struct Measured {
     errors: usize,
 }
 
+fn measured(mut all: Vec<u64>, errors: usize, elapsed: f64) -> Measured {
+    all.sort_unstable();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .map_or(0.0, |n| *n as f64 / 1000.0)
+    };
+    Measured {
+        rps: all.len() as f64 / elapsed,
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+        errors,
+    }
+}
+
 fn load(addr: SocketAddr, req: &[u8], conns: usize, secs: f64) -> Measured {
     load_many(addr, std::slice::from_ref(&req.to_vec()), None, conns, secs)
 }
@@ -229,18 +246,25 @@ fn load_many(
         all.extend(l);
         errors += e;
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort_unstable();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .map_or(0.0, |n| *n as f64 / 1000.0)
-    };
-    Measured {
-        rps: all.len() as f64 / elapsed,
-        p50_us: pct(0.50),
-        p99_us: pct(0.99),
-        errors,
+    measured(all, errors, started.elapsed().as_secs_f64())
+}
+
+/// The median of `v` (the mean of the middle two for an even count).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
+}
+
+/// The smallest and largest of `v`.
+fn range(v: &[f64]) -> (f64, f64) {
+    v.iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+            (lo.min(*x), hi.max(*x))
+        })
 }
 
 fn main() {
@@ -258,8 +282,13 @@ fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     let run = |section: &str| only.is_empty() || only.iter().any(|o| section.contains(o.as_str()));
+    let rounds: usize = std::env::var("JITP_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
+        .max(1);
     if run("todo log") {
-        todo_and_log(secs);
+        todo_and_log(secs, rounds);
     }
     if run("identity") {
         identity(secs);
@@ -271,7 +300,7 @@ fn main() {
 
 /// The AuthZEN Todo example beside the empty handler, then with the
 /// decision log on.
-fn todo_and_log(secs: f64) {
+fn todo_and_log(secs: f64, rounds: usize) {
     let (_guard, jitp) = start_jitp();
     let empty = start_empty();
     let one = format!(
@@ -292,36 +321,57 @@ fn todo_and_log(secs: f64) {
     load(jitp, &single, 4, 0.5);
     load(empty, &single, 4, 0.5);
     let health = b"GET /healthz HTTP/1.1\r\nhost: bench\r\n\r\n".to_vec();
-    println!("| connections | empty handler req/s | jitp `/healthz` req/s | jitp evaluation req/s | ratio to empty | jitp p50 | jitp p99 | empty p99 |");
+    // Each cell is measured in several rounds, the three servers one after
+    // the other in each round, so that a slow spell of the machine hits
+    // one round rather than one server; the table gives medians, and the
+    // ratio is the median of each round's own ratio (with its range).
+    println!("| connections | empty handler req/s | jitp `/healthz` req/s | jitp evaluation req/s | ratio to empty (median, range) | jitp p50 | jitp p99 | empty p99 |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let mut single_rps_1 = 0.0;
     for conns in [1, 16, 64] {
-        let e = load(empty, &single, conns, secs);
-        let h = load(jitp, &health, conns, secs);
-        let j = load(jitp, &single, conns, secs);
-        if conns == 1 {
-            single_rps_1 = j.rps;
+        let mut cells: [Vec<f64>; 6] = Default::default();
+        let mut ratios = Vec::new();
+        for _ in 0..rounds {
+            let e = load(empty, &single, conns, secs);
+            let h = load(jitp, &health, conns, secs);
+            let j = load(jitp, &single, conns, secs);
+            assert_eq!(j.errors + e.errors, 0, "failed requests");
+            ratios.push(j.rps / e.rps);
+            for (cell, v) in cells
+                .iter_mut()
+                .zip([e.rps, h.rps, j.rps, j.p50_us, j.p99_us, e.p99_us])
+            {
+                cell.push(v);
+            }
         }
-        assert_eq!(j.errors + e.errors, 0, "failed requests");
+        let [e, h, j, p50, p99, ep99] = cells.map(median);
+        let (lo, hi) = range(&ratios);
         println!(
-            "| {conns} | {:.0} | {:.0} | {:.0} | {:.0}% | {:.0} µs | {:.0} µs | {:.0} µs |",
-            e.rps,
-            h.rps,
-            j.rps,
-            100.0 * j.rps / e.rps,
-            j.p50_us,
-            j.p99_us,
-            e.p99_us
+            "| {conns} | {e:.0} | {h:.0} | {j:.0} | {:.0}% ({:.0}–{:.0}%) | {p50:.0} µs | {p99:.0} µs | {ep99:.0} µs |",
+            100.0 * median(ratios.clone()),
+            100.0 * lo,
+            100.0 * hi,
         );
     }
-    let b = load(jitp, &batch, 1, secs);
+    // A batch against single calls at one connection, round by round.
+    let mut per_call = Vec::new();
+    let mut batches = Vec::new();
+    let mut batch_p50 = Vec::new();
+    for _ in 0..rounds {
+        let one = load(jitp, &single, 1, secs);
+        let b = load(jitp, &batch, 1, secs);
+        assert_eq!(one.errors + b.errors, 0, "failed requests");
+        per_call.push(one.rps / b.rps);
+        batches.push(b.rps);
+        batch_p50.push(b.p50_us);
+    }
+    let (lo, hi) = range(&per_call);
+    let b = median(batches);
     println!();
     println!(
-        "batch of 100 at 1 connection: {:.0} batches/s ({:.0} evaluations/s), p50 {:.0} µs; one batch costs {:.2} single calls",
-        b.rps,
-        b.rps * 100.0,
-        b.p50_us,
-        single_rps_1 / b.rps
+        "batch of 100 at 1 connection: {b:.0} batches/s ({:.0} evaluations/s), p50 {:.0} µs; one batch costs {:.2} single calls (range {lo:.2}–{hi:.2})",
+        b * 100.0,
+        median(batch_p50),
+        median(per_call.clone()),
     );
 
     // The decision log on: a fresh directory and key.

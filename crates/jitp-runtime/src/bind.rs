@@ -30,7 +30,11 @@ pub const MAX_REQUEST_DEPTH: usize = 32;
 pub struct BoundRequest {
     pub(crate) fingerprint: u64,
     pub(crate) slots: Vec<Val>,
-    pub(crate) strings: Vec<String>,
+    /// The strings the request brings that the bundle lacks, one after
+    /// the other (one allocation rather than one each); string id
+    /// `bundle strings + i` is `text[spans[i].0..spans[i].1]`.
+    pub(crate) text: String,
+    pub(crate) spans: Vec<(usize, usize)>,
     pub(crate) sets: Vec<Val>,
     pub(crate) principal_type: u32,
     pub(crate) resource_type: u32,
@@ -340,7 +344,8 @@ impl Bundle {
             req: BoundRequest {
                 fingerprint: self.lookup.fingerprint,
                 slots: vec![Val::Absent; self.img.schema.slot_count.min(MAX_SLOTS) as usize],
-                strings: Vec::new(),
+                text: String::new(),
+                spans: Vec::new(),
                 sets: Vec::new(),
                 principal_type: 0,
                 resource_type: 0,
@@ -372,23 +377,30 @@ impl Binder<'_> {
             return id;
         }
         let base = self.bundle.img.strings.len();
-        let local = &self.req.strings;
-        let found = if local.len() <= LOCAL_SCAN_LIMIT {
-            local.iter().position(|l| l == s).map(|i| (base + i) as u32)
+        let BoundRequest { text, spans, .. } = &mut self.req;
+        let local = |&(start, end): &(usize, usize)| text.get(start..end).unwrap_or_default();
+        let found = if spans.len() <= LOCAL_SCAN_LIMIT {
+            spans
+                .iter()
+                .position(|sp| local(sp) == s)
+                .map(|i| (base + i) as u32)
         } else {
             self.local_strings.get(s).copied()
         };
         if let Some(id) = found {
             return id;
         }
-        let id = (base + self.req.strings.len()) as u32;
-        self.req.strings.push(s.to_string());
-        if self.req.strings.len() > LOCAL_SCAN_LIMIT {
+        let id = (base + spans.len()) as u32;
+        let start = text.len();
+        text.push_str(s);
+        spans.push((start, text.len()));
+        if spans.len() > LOCAL_SCAN_LIMIT {
             // Index what is not yet indexed: everything when crossing the
             // limit, the new string after that.
             let indexed = self.local_strings.len();
-            for (i, l) in self.req.strings.iter().enumerate().skip(indexed) {
-                self.local_strings.insert(l.clone(), (base + i) as u32);
+            for (i, sp) in spans.iter().enumerate().skip(indexed) {
+                let t = text.get(sp.0..sp.1).unwrap_or_default();
+                self.local_strings.insert(t.to_string(), (base + i) as u32);
             }
         }
         id

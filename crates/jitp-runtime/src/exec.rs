@@ -245,9 +245,9 @@ impl Bundle {
         if id < n {
             Ok(self.string(id))
         } else {
-            req.strings
+            req.spans
                 .get((id - n) as usize)
-                .map(String::as_str)
+                .and_then(|&(start, end)| req.text.get(start..end))
                 .ok_or(EvalError::Index)
         }
     }

@@ -322,42 +322,19 @@ impl<'a> Json<'a> {
 }
 
 /// Whether no value of `root` nests deeper than `limit` levels (the root
-/// is level 1). Iterative, so hostile nesting cannot overflow the stack.
+/// is level 1). The recursion stops at `limit` levels, so it is bounded
+/// whatever the tree (the limits used are small: [`MAX_REQUEST_DEPTH`]).
+///
+/// [`MAX_REQUEST_DEPTH`]: crate::MAX_REQUEST_DEPTH
 pub(crate) fn within_depth(root: &Json<'_>, limit: usize) -> bool {
-    fn has_children(v: &Json<'_>) -> bool {
-        match v {
-            Json::Arr(items) => !items.is_empty(),
-            Json::Obj(o) => !o.is_empty(),
-            _ => false,
-        }
-    }
     if limit == 0 {
         return false;
     }
-    // Containers with children, and their depth: their children are one
-    // level deeper.
-    let mut open: Vec<(&Json<'_>, usize)> = Vec::new();
-    if has_children(root) {
-        open.push((root, 1));
+    match root {
+        Json::Arr(items) => items.iter().all(|v| within_depth(v, limit - 1)),
+        Json::Obj(o) => o.entries.iter().all(|(_, v)| within_depth(v, limit - 1)),
+        _ => true,
     }
-    while let Some((v, depth)) = open.pop() {
-        if depth >= limit {
-            return false;
-        }
-        let deeper = |k: &&Json<'_>| has_children(k);
-        match v {
-            Json::Arr(items) => open.extend(items.iter().filter(deeper).map(|k| (k, depth + 1))),
-            Json::Obj(o) => open.extend(
-                o.entries
-                    .iter()
-                    .map(|(_, k)| k)
-                    .filter(deeper)
-                    .map(|k| (k, depth + 1)),
-            ),
-            _ => {}
-        }
-    }
-    true
 }
 
 /// [`check_shape`] as a request error: a repeated key names its path.
