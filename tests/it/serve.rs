@@ -952,3 +952,39 @@ fn start_failures_are_usage_errors() {
         assert!(err.contains(wanted), "{err}");
     }
 }
+
+/// A `Decimal` sent as a JSON number reaches the policy as written: the
+/// server reads the body's numbers from their text, as `jitp eval` does,
+/// so an exponent or a seventh fractional digit is refused, not rounded
+/// through binary floating point; in a batch item as in a single request.
+#[test]
+fn decimals_sent_as_numbers_are_read_exactly() {
+    let s = Server::start(&["--policy", "examples/refund_case/policy.jitp", "--replay"]);
+    let text = std::fs::read_to_string(
+        examples_dir().join("refund_case/requests/allow-refund-case-customer.json"),
+    )
+    .unwrap();
+    for (amount, allowed) in [
+        ("129.90", true),
+        ("500.000000", true),
+        ("500.000001", false),
+        ("1.2990e2", false),
+        ("129.9000001", false),
+    ] {
+        let body = text.replace(r#""amount": "129.90""#, &format!(r#""amount": {amount}"#));
+        assert_ne!(body, text);
+        let (status, v) = s.post("/access/v1/evaluation", &body);
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["decision"], allowed, "{amount}: {v}");
+        let batch = format!(r#"{{"evaluations": [{body}]}}"#);
+        let (status, v) = s.post("/access/v1/evaluations", &batch);
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["evaluations"][0]["decision"], allowed, "{amount}: {v}");
+        if amount.contains('e') {
+            let error = v["evaluations"][0]["context"]["error"]
+                .as_str()
+                .unwrap_or("");
+            assert!(error.contains("task.params.amount"), "{v}");
+        }
+    }
+}

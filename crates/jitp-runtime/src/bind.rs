@@ -344,7 +344,8 @@ impl Bundle {
             req: BoundRequest {
                 fingerprint: self.lookup.fingerprint,
                 slots: vec![Val::Absent; self.img.schema.slot_count.min(MAX_SLOTS) as usize],
-                text: String::new(),
+                // Room for the handful of strings a typical request brings.
+                text: String::with_capacity(256),
                 spans: Vec::new(),
                 sets: Vec::new(),
                 principal_type: 0,

@@ -47,6 +47,7 @@
 //!   [`Bundle::signer`] with the [`signature`] types ([`PublicKey`],
 //!   [`KeyId`]),
 //!   [`Bundle::to_bytes`], [`Bundle::bind`], [`Bundle::bind_str`],
+//!   [`Bundle::bind_json`], [`Bundle::bind_json_with_defaults`],
 //!   [`Bundle::decide`], [`Bundle::decide_json`], [`Bundle::explain`],
 //!   [`Bundle::disassemble`], [`Bundle::sources`] and the descriptive
 //!   accessors ([`Bundle::name`], [`Bundle::rule_count`],
@@ -55,6 +56,9 @@
 //! - [`BoundRequest`], [`Decision`], [`Explanation`], [`RuleTrace`],
 //!   [`SrcSpan`], [`EvalError`], the [`decision`] records and the [`value`]
 //!   types; [`parse_unique`], the JSON reader that refuses repeated keys;
+//!   [`Json`] ([`JsonObject`], [`JsonNumber`]), the request tree
+//!   [`Json::parse`] reads, keeping numbers as written and refusing
+//!   repeated keys, for a caller that edits a request before binding it;
 //! - the errors ([`BundleError`], [`RequestError`], [`Error`] and their
 //!   kinds; the kind enums are `#[non_exhaustive]`, so new kinds are not
 //!   breaking) and the limits [`MAX_REQUEST_BYTES`], [`MAX_REQUEST_DEPTH`],

@@ -471,6 +471,7 @@ fn discovery(base: &str) -> Answer {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::write_authzen;
     use crate::Decided;

@@ -33,6 +33,7 @@ fn utf8(bytes: &[u8]) -> Result<&str, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::parse;
 
