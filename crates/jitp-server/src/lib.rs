@@ -384,9 +384,9 @@ impl State {
 
     /// Prepares one member of a request for binding: the action namespace
     /// for `action`, the entity data merged into `subject` or `resource`
-    /// (borrowed from `loaded`, not copied).
-    /// [`State::decide_with`] does it for every member unless told it is
-    /// done; a batch does it once for the defaults its items share.
+    /// (borrowed from `loaded`, not copied); nothing for a member `obj`
+    /// does not have. [`State::decide_with`] does it for the request's own
+    /// members; a batch does it once for the defaults its items share.
     pub(crate) fn prepare<'r>(
         &self,
         loaded: &'r Loaded,
