@@ -251,6 +251,30 @@ fn raw(addr: &str, text: &[u8]) -> String {
     out
 }
 
+/// Reads one response on a keep-alive connection (head and a body of its
+/// `content-length`); returns the head.
+fn read_head(s: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1, "the connection closed");
+        got.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&got).to_string();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().to_string())
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    head
+}
+
 fn build(dir: &TempDir, name: &str, policy: &str) -> PathBuf {
     let src = dir.write(&format!("{name}.jitp"), policy);
     let out = dir.path().join(format!("{name}.jitb"));
@@ -722,6 +746,34 @@ fn bad_input_gets_a_status_and_an_authzen_error() {
     );
     assert!(resp.starts_with("HTTP/1.1 408"), "{resp}");
     assert!(resp.contains("\"status\":408"));
+    // On one keep-alive connection, bodies that arrive are read and the
+    // next one that stalls still times out: the connection's body timer is
+    // moved for every request.
+    let body = eval_request(RICK, "can_read_todos", json!({"type": "todo", "id": "1"}));
+    let whole = format!(
+        "POST /access/v1/evaluation HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut conn = TcpStream::connect(s.addr()).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    for _ in 0..3 {
+        conn.write_all(whole.as_bytes()).unwrap();
+        let head = read_head(&mut conn);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    }
+    let stalled_at = Instant::now();
+    conn.write_all(
+        b"POST /access/v1/evaluation HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"sub",
+    )
+    .unwrap();
+    let head = read_head(&mut conn);
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+    assert!(
+        stalled_at.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        stalled_at.elapsed()
+    );
     // A client that stalls in the headers is cut off.
     let resp = raw(&s.addr(), b"POST /access/v1/evaluation HTTP/1.1\r\nhost:");
     assert!(!resp.contains("200 OK"), "{resp}");

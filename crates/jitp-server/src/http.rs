@@ -13,6 +13,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use std::convert::Infallible;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
@@ -77,7 +78,10 @@ pub async fn serve(state: Arc<State>) -> Result<(), String> {
             let timeout = state.config.header_timeout;
             let svc = {
                 let state = state.clone();
-                hyper::service::service_fn(move |req| respond(state.clone(), base.clone(), req))
+                let timer = BodyTimer::default();
+                hyper::service::service_fn(move |req| {
+                    respond(state.clone(), base.clone(), timer.clone(), req)
+                })
             };
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
@@ -136,12 +140,57 @@ async fn refuse(mut stream: TcpStream) {
     .await;
 }
 
+/// A connection's body-read deadline: one timer per connection, moved
+/// later for each request's body. Moving a registered timer later is an
+/// atomic store in tokio; a fresh timer per request would take the timer
+/// wheel's lock and, when the other worker is parked, wake it to re-arm
+/// its sleep, on every request. (HTTP/1 answers a connection's requests
+/// one at a time; a second request finding the timer taken gets its own.)
+#[derive(Clone, Default)]
+struct BodyTimer(Arc<std::sync::Mutex<Option<Pin<Box<tokio::time::Sleep>>>>>);
+
+impl BodyTimer {
+    /// Reads `body` whole, within `limit` bytes and `timeout`; `None` when
+    /// the time ran out.
+    async fn collect(
+        &self,
+        body: hyper::body::Incoming,
+        limit: usize,
+        timeout: std::time::Duration,
+    ) -> Option<Result<http_body_util::Collected<Bytes>, Box<dyn std::error::Error + Send + Sync>>>
+    {
+        let taken = match self.0.lock() {
+            Ok(mut g) => g.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut sleep = match taken {
+            Some(mut s) => {
+                s.as_mut().reset(deadline);
+                s
+            }
+            None => Box::pin(tokio::time::sleep_until(deadline)),
+        };
+        let read = tokio::select! {
+            biased;
+            r = Limited::new(body, limit).collect() => Some(r),
+            () = sleep.as_mut() => None,
+        };
+        match self.0.lock() {
+            Ok(mut g) => *g = Some(sleep),
+            Err(poisoned) => *poisoned.into_inner() = Some(sleep),
+        }
+        read
+    }
+}
+
 async fn respond(
     state: Arc<State>,
     base: Arc<str>,
+    timer: BodyTimer,
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let answer = answer(&state, &base, req).await;
+    let answer = answer(&state, &base, &timer, req).await;
     if answer.status >= 400 {
         state.metrics.errors.fetch_add(1, Ordering::Relaxed);
     }
@@ -162,7 +211,12 @@ async fn respond(
     Ok(resp)
 }
 
-async fn answer(state: &Arc<State>, base: &str, req: Request<hyper::body::Incoming>) -> Answer {
+async fn answer(
+    state: &Arc<State>,
+    base: &str,
+    timer: &BodyTimer,
+    req: Request<hyper::body::Incoming>,
+) -> Answer {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let limit = state.config.max_body_bytes;
@@ -178,20 +232,16 @@ async fn answer(state: &Arc<State>, base: &str, req: Request<hyper::body::Incomi
                 format!("the request body is larger than {limit} bytes"),
             );
         }
-        let read = tokio::time::timeout(
-            state.config.body_timeout,
-            Limited::new(body, limit).collect(),
-        );
-        match read.await {
-            Err(_) => return api::error(408, "the request body was not received in time"),
-            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+        match timer.collect(body, limit, state.config.body_timeout).await {
+            None => return api::error(408, "the request body was not received in time"),
+            Some(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
                 return api::error(
                     413,
                     format!("the request body is larger than {limit} bytes"),
                 )
             }
-            Ok(Err(e)) => return api::error(400, format!("cannot read the request body: {e}")),
-            Ok(Ok(c)) => c.to_bytes(),
+            Some(Err(e)) => return api::error(400, format!("cannot read the request body: {e}")),
+            Some(Ok(c)) => c.to_bytes(),
         }
     } else {
         Bytes::new()
