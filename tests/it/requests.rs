@@ -746,3 +746,27 @@ fn batch_defaults_are_held_to_the_request_depth() {
     let d = b.decide(&bind(&members, &defaults).unwrap());
     assert_eq!(outcome(&d.to_record()), (Effect::Allow, Reason::Granted));
 }
+
+/// A batch item and defaults that both carry tens of thousands of keys
+/// are refused in linear time, not by comparing every key with every key.
+#[test]
+fn batch_items_with_many_keys_are_refused_without_a_quadratic_search() {
+    use jitp_runtime::{Json, JsonObject};
+    let b = rotate();
+    let mut item = JsonObject::new();
+    let mut defaults = JsonObject::new();
+    for i in 0..30_000 {
+        item.insert(format!("i{i}"), Json::Int(i));
+        defaults.insert(format!("d{i}"), Json::Int(i));
+    }
+    let start = Instant::now();
+    let e = b
+        .bind_json_with_defaults(&Json::Obj(item), &defaults)
+        .unwrap_err();
+    assert_eq!(e.kind, RequestErrorKind::UnknownField, "{e}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}

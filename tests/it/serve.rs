@@ -1040,3 +1040,38 @@ fn decimals_sent_as_numbers_are_read_exactly() {
         }
     }
 }
+
+/// Each batch item binds the shared members again, so the server bounds
+/// their size times the number of items: a 650 KB body sharing a 60,000-
+/// element set among a thousand items is refused at once rather than
+/// costing seconds; an ordinary thousand-item batch is answered.
+#[test]
+fn a_batch_cannot_multiply_its_shared_members_without_bound() {
+    let s = todo_server(&[]);
+    let batch = |roles: usize| {
+        let roles: Vec<String> = (0..roles).map(|i| format!("r{i:06}")).collect();
+        json!({
+            "subject": {"type": "user", "id": "nobody", "properties": {"roles": roles}},
+            "action": {"name": "can_read_todos"},
+            "resource": {"type": "todo", "id": "1"},
+            "evaluations": vec![json!({}); 1000],
+        })
+        .to_string()
+    };
+    let started = Instant::now();
+    let (status, v) = s.post("/access/v1/evaluations", &batch(60_000));
+    assert_eq!(status, 413, "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("shared members hold 60010 JSON values"),
+        "{message}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let (status, v) = s.post("/access/v1/evaluations", &batch(30));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["evaluations"].as_array().map(Vec::len), Some(1000));
+}

@@ -193,6 +193,11 @@ fn sort_dedup_tail(arena: &mut Vec<Val>, start: usize) {
 /// is faster than hashing for the handful a typical request carries.
 const LOCAL_SCAN_LIMIT: usize = 16;
 
+/// The members a request may have.
+const REQUEST_MEMBERS: [&str; 7] = [
+    "subject", "action", "resource", "context", "task", "evidence", "now",
+];
+
 /// A request's top-level members: its own, then each member of the
 /// defaults it does not set (an AuthZEN batch item and the batch's shared
 /// members).
@@ -278,11 +283,15 @@ impl Bundle {
                 "the request must be a JSON object",
             )
         })?;
-        // A default member sits one level below the request's root.
+        // A default member sits one level below the request's root. One
+        // the item replaces is not part of the request; an item with more
+        // keys than there are members is refused anyway, so its defaults
+        // are all checked rather than searched for one by one.
+        let replaced = |k: &str| own.len() <= REQUEST_MEMBERS.len() && own.contains_key(k);
         if !within_depth(item, MAX_REQUEST_DEPTH)
             || defaults
                 .iter()
-                .any(|(k, v)| !own.contains_key(k) && !within_depth(v, MAX_REQUEST_DEPTH - 1))
+                .any(|(k, v)| !replaced(k) && !within_depth(v, MAX_REQUEST_DEPTH - 1))
         {
             return Err(too_deep());
         }
@@ -409,11 +418,8 @@ impl Binder<'_> {
 
     fn request(&mut self, json: Members<'_, '_>) -> R<()> {
         for k in json.keys() {
-            const MEMBERS: [&str; 7] = [
-                "subject", "action", "resource", "context", "task", "evidence", "now",
-            ];
-            if !MEMBERS.contains(&k) {
-                return unknown_field("", k, MEMBERS);
+            if !REQUEST_MEMBERS.contains(&k) {
+                return unknown_field("", k, REQUEST_MEMBERS);
             }
         }
         let (ptype, principal_id) = self.entity(json.get("subject"), "subject", true)?;

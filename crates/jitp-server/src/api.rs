@@ -307,6 +307,19 @@ fn evaluation(state: &State, body: Json<'_>) -> Answer {
     }
 }
 
+/// Most JSON values a batch's shared members may hold, times its items.
+pub const MAX_SHARED_VALUES: usize = 1_000_000;
+
+/// How many JSON values `v` holds, itself included. Recursive: the body's
+/// depth is bounded by its parser.
+fn values_in(v: &Json<'_>) -> usize {
+    1 + match v {
+        Json::Arr(items) => items.iter().map(values_in).sum(),
+        Json::Obj(o) => o.iter().map(|(_, v)| values_in(v)).sum(),
+        _ => 0,
+    }
+}
+
 #[derive(Copy, Clone, PartialEq)]
 enum Semantic {
     ExecuteAll,
@@ -349,6 +362,18 @@ fn evaluations(state: &State, body: Json<'_>) -> Answer {
                 "the batch holds {} evaluations; at most {} are accepted",
                 items.len(),
                 state.config.max_batch
+            ),
+        );
+    }
+    // Every item binds the shared members it takes again, so a small body
+    // could ask for much work: a 600 KB set shared by a thousand items.
+    let shared: usize = top.iter().map(|(_, v)| values_in(v)).sum();
+    if shared.saturating_mul(items.len().max(1)) > MAX_SHARED_VALUES {
+        return error(
+            413,
+            format!(
+                "the batch's shared members hold {shared} JSON values, bound again for each of its {} evaluations; at most {MAX_SHARED_VALUES} in all are accepted\nhelp: send fewer evaluations in one batch, or move what only some of them need into those items",
+                items.len()
             ),
         );
     }
