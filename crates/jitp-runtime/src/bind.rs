@@ -12,7 +12,7 @@
 
 use crate::bundle::{Bundle, FieldLayout, TypeDesc, MAX_SLOTS};
 use crate::error::{RequestError, RequestErrorKind as K};
-use crate::json::{within_depth, At, Json, JsonObject};
+use crate::json::{too_deep, within_depth, At, Json, JsonObject};
 use crate::val::{Arena, SetRef, Val};
 use crate::value::{
     approver_key, canonical_identity, parse_ip, Cidr, Clip, Decimal, Duration, Time,
@@ -144,14 +144,18 @@ fn fail<T>(kind: K, path: impl Into<String>, message: impl Into<String>) -> R<T>
     Err(RequestError::new(kind, path, message))
 }
 
-fn too_deep() -> RequestError {
-    RequestError::new(
-        K::TooDeep {
-            limit: MAX_REQUEST_DEPTH,
-        },
-        "",
-        format!("the request is nested deeper than {MAX_REQUEST_DEPTH} levels"),
-    )
+/// The request's top-level object, or the error for a request that is
+/// not one.
+fn request_object<'j, 'a>(json: &'j Json<'a>) -> R<&'j JsonObject<'a>> {
+    json.as_object().ok_or_else(|| {
+        RequestError::new(
+            K::WrongType {
+                expected: "an object",
+            },
+            "",
+            "the request must be a JSON object",
+        )
+    })
 }
 
 /// [`canonical_identity`] of the identity at `path`, or the error naming
@@ -259,7 +263,7 @@ impl Bundle {
         // An object holds no repeated key (parsing refused them, and
         // `JsonObject::insert` replaces): only the depth is left to check.
         if !within_depth(json, MAX_REQUEST_DEPTH) {
-            return Err(too_deep());
+            return Err(too_deep(MAX_REQUEST_DEPTH));
         }
         self.bind_tree(json)
     }
@@ -274,15 +278,7 @@ impl Bundle {
         item: &Json<'_>,
         defaults: &JsonObject<'_>,
     ) -> Result<BoundRequest, RequestError> {
-        let own = item.as_object().ok_or_else(|| {
-            RequestError::new(
-                K::WrongType {
-                    expected: "an object",
-                },
-                "",
-                "the request must be a JSON object",
-            )
-        })?;
+        let own = request_object(item)?;
         // A default member sits one level below the request's root. One
         // the item replaces is not part of the request; an item with more
         // keys than there are members is refused anyway, so its defaults
@@ -293,7 +289,7 @@ impl Bundle {
                 .iter()
                 .any(|(k, v)| !replaced(k) && !within_depth(v, MAX_REQUEST_DEPTH - 1))
         {
-            return Err(too_deep());
+            return Err(too_deep(MAX_REQUEST_DEPTH));
         }
         self.bind_members(Members {
             own,
@@ -324,24 +320,15 @@ impl Bundle {
         // A `Value` holds no repeated key, and the conversion bounds the
         // depth: nothing is left to check.
         let Some(json) = Json::from_value(json, MAX_REQUEST_DEPTH) else {
-            return Err(too_deep());
+            return Err(too_deep(MAX_REQUEST_DEPTH));
         };
         self.bind_tree(&json)
     }
 
     /// Binds a tree whose shape is checked (no repeated key, bounded depth).
     fn bind_tree(&self, json: &Json<'_>) -> Result<BoundRequest, RequestError> {
-        let own = json.as_object().ok_or_else(|| {
-            RequestError::new(
-                K::WrongType {
-                    expected: "an object",
-                },
-                "",
-                "the request must be a JSON object",
-            )
-        })?;
         self.bind_members(Members {
-            own,
+            own: request_object(json)?,
             defaults: None,
         })
     }

@@ -337,16 +337,21 @@ pub(crate) fn within_depth(root: &Json<'_>, limit: usize) -> bool {
     }
 }
 
+/// The error for a request nested deeper than `limit` levels.
+pub(crate) fn too_deep(limit: usize) -> crate::RequestError {
+    crate::RequestError::new(
+        crate::RequestErrorKind::TooDeep { limit },
+        "",
+        format!("the request is nested deeper than {limit} levels"),
+    )
+}
+
 /// [`check_shape`] as a request error: a repeated key names its path.
 pub(crate) fn check(json: &Json<'_>, max_depth: usize) -> Result<(), crate::RequestError> {
     use crate::error::{RequestError, RequestErrorKind as K};
     match check_shape(json, max_depth) {
         Ok(()) => Ok(()),
-        Err(Shape::TooDeep) => Err(RequestError::new(
-            K::TooDeep { limit: max_depth },
-            "",
-            format!("the request is nested deeper than {max_depth} levels"),
-        )),
+        Err(Shape::TooDeep) => Err(too_deep(max_depth)),
         Err(Shape::DuplicateKey { key, at }) => {
             let key = crate::value::Clip(&key).to_string();
             let (path, place) = if at.is_empty() {
